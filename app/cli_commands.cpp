@@ -1,0 +1,10 @@
+#include "app/cli_commands.h"
+
+namespace qls::cli {
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> table = {};
+    return table;
+}
+
+}  // namespace qls::cli

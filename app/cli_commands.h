@@ -1,0 +1,41 @@
+// The table of qlora subcommands and the small argument parser they share.
+#pragma once
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qls::cli {
+
+// Bad command-line usage: printed with the command's usage text, exit code 2.
+class UsageError : public std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Command {
+    const char* name;
+    const char* summary;
+    const char* usage;
+    int (*run)(const std::vector<std::string>& args);
+};
+
+const std::vector<Command>& commands();
+
+// Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
+class Args {
+public:
+    Args(const std::vector<std::string>& args, const std::vector<std::string>& flags,
+         const std::vector<std::string>& options);
+    bool flag(const std::string& name) const;
+    std::optional<std::string> option(const std::string& name) const;
+    const std::vector<std::string>& positional() const { return m_positional; }
+    // Exactly n positional arguments, else UsageError.
+    void expect_positional(std::size_t n) const;
+
+private:
+    std::vector<std::string> m_flags_set;
+    std::vector<std::pair<std::string, std::string>> m_options;
+    std::vector<std::string> m_positional;
+};
+
+}  // namespace qls::cli

@@ -1,0 +1,40 @@
+// The tensors of a loaded base model under their Hugging Face names
+// (model.layers.N.self_attn.q_proj.weight, ...; formats.md §6.2), whatever file they came
+// from: dense views into memory-mapped safetensors, fp32 copies made from GGUF blocks, or
+// pre-quantized bitsandbytes 4-bit weights.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model/llama_config.h"
+#include "core/quant/quantized_tensor.h"
+#include "core/util/mapped_file.h"
+#include "core/util/tensor_view.h"
+
+namespace qls {
+
+enum class ModelFormat : std::uint8_t { HfSafetensors, BnbPrequantized, Gguf };
+
+struct Weight {
+    Shape shape;      // logical shape, PyTorch order ([out, in] for a linear weight)
+    TensorView view;  // dense data; empty when `quantized` holds the weight
+    std::shared_ptr<const std::vector<std::byte>> owned;  // backs `view` when converted in memory
+    std::optional<Quantized4bit> quantized;             // pre-quantized 4-bit weight
+
+    bool is_quantized() const { return quantized.has_value(); }
+};
+
+struct ModelWeights {
+    ModelFormat format = ModelFormat::HfSafetensors;
+    std::vector<std::shared_ptr<const MappedFile>> files;  // keep the views' mappings alive
+    std::map<std::string, Weight> tensors;
+
+    // Throws FormatError naming the tensor when it is missing.
+    const Weight& get(const std::string& name) const;
+    bool contains(const std::string& name) const { return tensors.count(name) != 0; }
+};
+
+}  // namespace qls

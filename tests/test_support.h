@@ -1,0 +1,54 @@
+// Paths the tests read fixtures from.
+#pragma once
+#include <QtTest>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace qls::test {
+
+// ../shared/fixtures/ref: outputs of bitsandbytes, transformers, peft and tokenizers.
+inline std::filesystem::path ref_dir() {
+    return std::filesystem::path(QLS_SHARED_DIR) / "fixtures" / "ref";
+}
+// tests/fixtures: fixtures this project made (each beside its make_<name>.py).
+inline std::filesystem::path fixture_dir() {
+    return std::filesystem::path(QLS_SOURCE_DIR) / "tests" / "fixtures";
+}
+inline std::filesystem::path source_dir() { return std::filesystem::path(QLS_SOURCE_DIR); }
+
+// A scratch folder for one test function, removed when the object goes out of scope.
+class ScratchDir {
+public:
+    ScratchDir() {
+        m_path = std::filesystem::temp_directory_path() /
+                 ("qls-test-" + std::to_string(::getpid()) + "-" + std::to_string(s_counter++));
+        std::filesystem::create_directories(m_path);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(m_path, ec);
+    }
+    const std::filesystem::path& path() const { return m_path; }
+
+private:
+    static inline int s_counter = 0;
+    std::filesystem::path m_path;
+};
+
+}  // namespace qls::test
+
+// Fails the test function unless `stmt` throws ExceptionType whose message contains `needle`.
+#define QLS_VERIFY_THROWS_WITH(stmt, ExceptionType, needle)                                    \
+    do {                                                                                       \
+        bool qls_thrown_ = false;                                                              \
+        try {                                                                                  \
+            stmt;                                                                              \
+        } catch (const ExceptionType& e) {                                                     \
+            qls_thrown_ = true;                                                                \
+            if (std::string(e.what()).find(needle) == std::string::npos)                       \
+                QFAIL(qPrintable(QString("message '%1' lacks '%2'").arg(e.what(), needle)));   \
+        }                                                                                      \
+        if (!qls_thrown_) QFAIL("expected " #ExceptionType " from: " #stmt);                   \
+    } while (0)

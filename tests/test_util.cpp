@@ -1,0 +1,95 @@
+// Core utilities: errors with context, half/bf16 rounding, atomic writes, parallel_for.
+#include <QtTest>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+
+#include "core/util/atomic_file.h"
+#include "core/util/error.h"
+#include "core/util/half.h"
+#include "core/util/mapped_file.h"
+#include "core/util/parallel.h"
+#include "core/util/tensor_view.h"
+#include "tests/test_support.h"
+
+using namespace qls;
+
+class TestUtil : public QObject {
+    Q_OBJECT
+private slots:
+    void errorCarriesContext() {
+        try {
+            with_context("while loading model.safetensors", [] {
+                QLS_CHECK(FormatError, false, "tensor 'x': expected ", Shape{2, 3}, ", got ", Shape{3});
+            });
+            QFAIL("no throw");
+        } catch (const FormatError& e) {
+            QCOMPARE(std::string(e.what()),
+                     std::string("while loading model.safetensors: tensor 'x': expected [2, 3], got [3]"));
+        }
+    }
+    void bf16RoundsToNearestEven() {
+        QCOMPARE(f32_to_bf16(1.0f), std::uint16_t(0x3f80));
+        QCOMPARE(f32_to_bf16(std::bit_cast<float>(0x3f808000u)), std::uint16_t(0x3f80));  // tie -> even
+        QCOMPARE(f32_to_bf16(std::bit_cast<float>(0x3f818000u)), std::uint16_t(0x3f82));  // tie -> even
+        QCOMPARE(f32_to_bf16(std::bit_cast<float>(0x3f808001u)), std::uint16_t(0x3f81));
+        QVERIFY(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+    }
+    void f16RoundTripsEveryHalf() {
+        for (std::uint32_t h = 0; h < 0x10000; ++h) {
+            const float f = f16_to_f32(std::uint16_t(h));
+            if (std::isnan(f)) continue;
+            QCOMPARE(f32_to_f16(f), std::uint16_t(h));
+        }
+        QCOMPARE(f32_to_f16(65520.0f), std::uint16_t(0x7c00));   // rounds to inf
+        QCOMPARE(f32_to_f16(65519.0f), std::uint16_t(0x7bff));   // max half
+        QCOMPARE(f32_to_f16(std::ldexp(1.0f, -25)), std::uint16_t(0));  // tie to even (0)
+        QCOMPARE(f32_to_f16(std::ldexp(3.0f, -25)), std::uint16_t(2));  // 1.5 ulp -> 2
+    }
+    void atomicWriteReplacesOnlyOnCommit() {
+        test::ScratchDir dir;
+        const auto path = dir.path() / "a.txt";
+        write_file_atomic(path, "old");
+        {
+            AtomicFileWriter w(path);
+            w.write("new");
+            // not committed: destroyed without commit
+        }
+        std::ifstream in(path);
+        std::string s;
+        in >> s;
+        QCOMPARE(s, std::string("old"));
+        QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+    }
+    void atomicDirReplacesWholeFolder() {
+        test::ScratchDir dir;
+        const auto out = dir.path() / "out";
+        for (const char* content : {"first", "second"}) {
+            AtomicDirWriter w(out);
+            write_file_atomic(w.dir() / "f", content);
+            w.commit();
+        }
+        MappedFile f(out / "f");
+        QCOMPARE(std::string(reinterpret_cast<const char*>(f.bytes().data()), f.size()), std::string("second"));
+        QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+    }
+    void mappedFileNamesMissingPath() {
+        QLS_VERIFY_THROWS_WITH(MappedFile("/nonexistent/x.bin"), IoError, "/nonexistent/x.bin");
+    }
+    void parallelForCoversRangeAndRethrows() {
+        set_num_threads(4);
+        std::vector<std::atomic<int>> hits(1000);
+        parallel_for(hits.size(), 7, [&](std::size_t b, std::size_t e) {
+            for (auto i = b; i < e; ++i) hits[i]++;
+        });
+        for (auto& h : hits) QCOMPARE(h.load(), 1);
+        QVERIFY_THROWS_EXCEPTION(DataError, parallel_for(100, 1, [](std::size_t b, std::size_t) {
+                                     if (b > 0) throw DataError("boom");
+                                 }));
+        set_num_threads(0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestUtil)
+#include "test_util.moc"
