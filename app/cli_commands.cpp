@@ -3,7 +3,10 @@
 namespace qls::cli {
 
 const std::vector<Command>& commands() {
-    static const std::vector<Command> table = {};
+    static const std::vector<Command> table = {
+        {"inspect", "architecture, parameters, tokenizer, weight memory and NF4/FP4 error per layer",
+         kInspectUsage, run_inspect},
+    };
     return table;
 }
 

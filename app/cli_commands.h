@@ -21,6 +21,10 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// The subcommands, one per cli_<name>.cpp.
+int run_inspect(const std::vector<std::string>& args);
+extern const char* const kInspectUsage;
+
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {
 public:

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -54,5 +55,14 @@ struct LlamaConfig {
     std::int64_t sliding_window = 0;  // 0: none
     std::optional<BnbQuantConfig> quantization;
 };
+
+// Read a Hugging Face config.json (transformers 4.x and 5.x spellings, formats.md §6.1).
+// Throws FormatError naming `source` and the field for anything malformed or unsupported
+// (other architectures, rope types, activations, biases, 8-bit or non-bitsandbytes quantization).
+LlamaConfig parse_llama_config(const nlohmann::json& j, std::string_view source);
+LlamaConfig load_llama_config(const std::filesystem::path& path);
+
+// Parameters of the dense model (embeddings, lm_head when untied, norms, biases).
+std::int64_t parameter_count(const LlamaConfig& c);
 
 }  // namespace qls

@@ -1,0 +1,43 @@
+// Normalizers of tokenizer.json that we support (tokenizers normalizers/{prepend,replace,strip,
+// byte_level,utils}.rs). A Sequence is flattened into `steps`.
+#pragma once
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/tokenizer/regex.h"
+
+namespace qls {
+
+class Normalizer {
+public:
+    struct Prepend {
+        std::string text;
+    };
+    struct Replace {
+        std::shared_ptr<const Regex> pattern;
+        std::string content;
+    };
+    struct Strip {
+        bool left = false, right = false;
+    };
+    struct ByteLevel {};
+    using Step = std::variant<Prepend, Replace, Strip, ByteLevel>;
+
+    // Emplaced in place: a Step temporary trips GCC 12's -Wmaybe-uninitialized on variants.
+    template <typename T>
+    void add(T step) {
+        m_steps.emplace_back(std::in_place_type<T>, std::move(step));
+    }
+    bool empty() const { return m_steps.empty(); }
+    std::string apply(std::string_view text) const;
+
+private:
+    std::vector<Step> m_steps;
+};
+
+// Replace every match of `pattern` in `text` by `content` (Replace normalizer and decoder).
+std::string replace_all(const Regex& pattern, std::string_view text, std::string_view content);
+
+}  // namespace qls

@@ -1,0 +1,354 @@
+// Tokenizer tests against HF tokenizers' outputs (shared/fixtures/ref/tokenizers/*/expected.json
+// and ref/models/*/chat.json): ids, ids with the post-processor, decode, on one and many threads;
+// stream decoding; tokenizer_config.json; GGUF metadata built the way llama.cpp's converter
+// writes it; and the errors for bad or unsupported input.
+#include <QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "core/tokenizer/chat_file.h"
+#include "core/tokenizer/gguf_tokenizer.h"
+#include "core/tokenizer/regex.h"
+#include "core/tokenizer/stream_decoder.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/utf8.h"
+#include "core/util/error.h"
+#include "tests/test_support.h"
+
+using nlohmann::json;
+using qls::test::ref_dir;
+
+namespace {
+
+const char* const kNames[] = {"llama3-bpe", "gpt2-bpe", "sp-bpe"};
+
+json read_json(const std::filesystem::path& p) { return json::parse(qls::read_text_file(p)); }
+
+std::filesystem::path tok_dir(const char* name) { return ref_dir() / "tokenizers" / name; }
+
+qls::Tokenizer load(const char* name) { return qls::load_tokenizer(tok_dir(name) / "tokenizer.json"); }
+
+std::vector<int> ints(const json& j) { return j.get<std::vector<int>>(); }
+
+QString show(const std::vector<int>& v) { return QString::fromStdString(qls::format_ids(v)); }
+
+void write_file(const std::filesystem::path& p, std::string_view text) {
+    std::ofstream(p, std::ios::binary) << text;
+}
+
+// The same tokenizer.json with one field replaced (path given as JSON pointer).
+std::string patched(const char* name, const std::string& pointer, const json& value) {
+    json j = read_json(tok_dir(name) / "tokenizer.json");
+    j[json::json_pointer(pointer)] = value;
+    return j.dump();
+}
+
+// GgufTokenizerData as llama.cpp's converter writes it from a HF tokenizer.json: tokens by id,
+// added special tokens as control (3), the rest normal (1).
+qls::GgufTokenizerData gguf_from_json(const char* name) {
+    const json j = read_json(tok_dir(name) / "tokenizer.json");
+    const json& vocab = j["model"]["vocab"];
+    qls::GgufTokenizerData d;
+    d.tokens.resize(vocab.size());
+    d.token_types.assign(vocab.size(), 1);
+    for (const auto& [tok, id] : vocab.items()) d.tokens[id.get<int>()] = tok;
+    for (const auto& a : j["added_tokens"])
+        if (a["special"].get<bool>()) d.token_types[a["id"].get<int>()] = 3;
+    for (const auto& m : j["model"]["merges"]) d.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    return d;
+}
+
+}  // namespace
+
+class TestTokenizer : public QObject {
+    Q_OBJECT
+
+private slots:
+    void fixtures_data() {
+        QTest::addColumn<QString>("name");
+        for (const char* n : kNames) QTest::newRow(n) << QString(n);
+    }
+    void fixtures() {
+        QFETCH(QString, name);
+        const auto tok = load(name.toUtf8().constData());
+        const json cases = read_json(tok_dir(name.toUtf8().constData()) / "expected.json")["cases"];
+        QVERIFY(cases.size() > 20);
+        for (const auto& c : cases) {
+            const std::string text = c["text"];
+            const auto ids = tok.encode(text, false);
+            QVERIFY2(ids == ints(c["ids"]), qPrintable(QString::fromStdString(text) + "\n got " + show(ids) +
+                                                       "\nwant " + show(ints(c["ids"]))));
+            QCOMPARE(show(tok.encode(text, true)), show(ints(c["ids_with_special"])));
+            QCOMPARE(QString::fromStdString(tok.decode(ids)), QString::fromStdString(c["decoded"]));
+        }
+    }
+
+    void chat_ids_data() {
+        QTest::addColumn<QString>("model");
+        for (const char* m : {"llama3-tiny", "qwen2-tiny", "mistral-tiny", "llama3-tiny-bf16-sharded"})
+            QTest::newRow(m) << QString(m);
+    }
+    void chat_ids() {
+        QFETCH(QString, model);
+        const auto dir = ref_dir() / "models" / model.toStdString();
+        const auto tok = qls::load_tokenizer(dir);
+        const json chat = read_json(dir / "chat.json");
+        for (const char* gen : {"0", "1"}) {
+            const std::string rendered = chat[std::string("rendered_gen") + gen];
+            QCOMPARE(show(tok.encode(rendered, false)), show(ints(chat[std::string("ids_gen") + gen])));
+        }
+    }
+
+    void chat_rendering_data() { chat_ids_data(); }
+    void chat_rendering() {
+        QFETCH(QString, model);
+        const auto dir = ref_dir() / "models" / model.toStdString();
+        const auto tok = qls::load_tokenizer(dir);
+        const json chat = read_json(dir / "chat.json");
+        qls::test::ScratchDir scratch;
+        // rendered_gen0 was made from the first three messages, rendered_gen1 from all four.
+        json first3 = json::array();
+        for (int i = 0; i < 3; ++i) first3.push_back(chat["messages"][i]);
+        write_file(scratch.path() / "three.json", first3.dump());
+        QCOMPARE(QString::fromStdString(qls::render_chat_file(tok, scratch.path() / "three.json", false)),
+                 QString::fromStdString(chat["rendered_gen0"]));
+        QCOMPARE(QString::fromStdString(qls::render_chat_file(tok, dir / "chat.json", true)),
+                 QString::fromStdString(chat["rendered_gen1"]));
+    }
+
+    void many_threads() {
+        for (const char* name : kNames) {
+            const auto tok = load(name);
+            const json cases = read_json(tok_dir(name) / "expected.json")["cases"];
+            std::atomic<int> mismatches{0};
+            std::vector<std::thread> threads;
+            for (int t = 0; t < 8; ++t) {
+                threads.emplace_back([&, t] {
+                    for (int round = 0; round < 20; ++round)
+                        for (std::size_t i = 0; i < cases.size(); ++i) {
+                            const auto& c = cases[(i + t * 5) % cases.size()];
+                            if (tok.encode(c["text"].get<std::string>(), false) != ints(c["ids"])) ++mismatches;
+                        }
+                });
+            }
+            for (auto& th : threads) th.join();
+            QCOMPARE(mismatches.load(), 0);
+        }
+    }
+
+    void stream_decoding() {
+        for (const char* name : kNames) {
+            const auto tok = load(name);
+            for (const auto& c : read_json(tok_dir(name) / "expected.json")["cases"]) {
+                const auto ids = ints(c["ids"]);
+                qls::StreamDecoder stream(tok);
+                std::string joined;
+                for (int id : ids) {
+                    const std::string piece = stream.push(id);
+                    QVERIFY2(qls::utf8::find_invalid(piece) == std::string::npos, "a piece ends mid-character");
+                    QVERIFY2(piece.find("\xEF\xBF\xBD") == std::string::npos || std::string(c["decoded"]).find("\xEF\xBF\xBD") != std::string::npos,
+                             "a piece holds a replacement character");
+                    joined += piece;
+                }
+                joined += stream.flush();
+                QCOMPARE(QString::fromStdString(joined), QString::fromStdString(c["decoded"]));
+            }
+        }
+    }
+
+    void split_behaviors() {
+        // tokenizers' own examples (tokenizer/normalizer.rs tests) for "The-final--countdown".
+        const std::vector<std::pair<qls::SplitBehavior, std::vector<std::string>>> want = {
+            {qls::SplitBehavior::Removed, {"The", "final", "countdown"}},
+            {qls::SplitBehavior::Isolated, {"The", "-", "final", "-", "-", "countdown"}},
+            {qls::SplitBehavior::MergedWithPrevious, {"The-", "final-", "-", "countdown"}},
+            {qls::SplitBehavior::MergedWithNext, {"The", "-final", "-", "-countdown"}},
+            {qls::SplitBehavior::Contiguous, {"The", "-", "final", "--", "countdown"}},
+        };
+        for (const auto& [behavior, expected] : want) {
+            qls::PreTokenizer pre;
+            pre.add(qls::PreTokenizer::Split{std::make_shared<const qls::Regex>(qls::Regex::literal("-", "test")), behavior, false});
+            std::vector<qls::Piece> pieces{{"The-final--countdown", true}};
+            pre.apply(pieces);
+            std::vector<std::string> got;
+            for (const auto& p : pieces) got.push_back(p.text);
+            QCOMPARE(got, expected);
+        }
+    }
+
+    void onig_regex_semantics() {
+        // Oniguruma's \s is White_Space: U+180E is not a space, so "!\u180E" stays one piece.
+        const qls::Regex gpt2(qls::kGpt2Pattern, "test");
+        std::vector<qls::Span> m;
+        gpt2.find_all("!\u180E", m);
+        QCOMPARE(m.size(), std::size_t(1));
+        // (?i:...) folds case; \s+(?!\S) leaves the last space for the next word.
+        const qls::Regex llama3(qls::kLlama3Pattern, "test");
+        m.clear();
+        llama3.find_all("HE'S  x", m);
+        const std::vector<qls::Span> want{{0, 2}, {2, 4}, {4, 5}, {5, 7}};
+        QCOMPARE(m, want);
+        // Empty matches follow onig's FindMatches: one per position, none right after a match.
+        const qls::Regex empty("", "test");
+        m.clear();
+        empty.find_all("ab", m);
+        QCOMPARE(m.size(), std::size_t(3));
+        QVERIFY_THROWS_EXCEPTION(qls::FormatError, qls::Regex(R"(\w+)", "t"));
+        QVERIFY_THROWS_EXCEPTION(qls::FormatError, qls::Regex(R"((?m:.))", "t"));
+    }
+
+    void tokenizer_config() {
+        const auto tok = qls::load_tokenizer(ref_dir() / "models" / "llama3-tiny");
+        QCOMPARE(tok.bos_id(), std::optional<int>(0));
+        QCOMPARE(tok.eos_id(), std::optional<int>(4));
+        QCOMPARE(tok.config().model_max_length, std::optional<std::int64_t>(2048));
+        QCOMPARE(tok.config().add_bos_token, std::optional<bool>(true));
+        QVERIFY(tok.chat_template().find("start_header_id") != std::string::npos);
+        QVERIFY(tok.is_special(4));
+        QVERIFY(!tok.is_special(44));
+        QCOMPARE(tok.vocab_size(), 1024);
+        QVERIFY(tok.summary().find("byte-level BPE, vocab 1024") == 0);
+        const auto qwen = qls::load_tokenizer(ref_dir() / "models" / "qwen2-tiny");
+        QVERIFY(!qwen.bos_id());
+        QCOMPARE(qwen.eos_id(), std::optional<int>(2));
+
+        qls::test::ScratchDir dir;
+        std::filesystem::copy_file(tok_dir("sp-bpe") / "tokenizer.json", dir.path() / "tokenizer.json");
+        write_file(dir.path() / "tokenizer_config.json",
+                   R"({"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "unk_token": null,
+                       "model_max_length": 1000000000000000019884624838656,
+                       "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})");
+        auto sp = qls::load_tokenizer(dir.path());
+        QCOMPARE(sp.bos_id(), std::optional<int>(1));
+        QCOMPARE(sp.eos_id(), std::optional<int>(2));
+        QVERIFY(!sp.config().model_max_length);
+        QCOMPARE(QString::fromStdString(sp.chat_template()), QString("D"));
+        QVERIFY(sp.summary().find("SentencePiece BPE") == 0);
+        write_file(dir.path() / "chat_template.jinja", "J");
+        QCOMPARE(QString::fromStdString(qls::load_tokenizer(dir.path()).chat_template()), QString("J"));
+        write_file(dir.path() / "tokenizer_config.json", R"({"eos_token": "<nope>"})");
+        QLS_VERIFY_THROWS_WITH(qls::load_tokenizer(dir.path()), qls::FormatError, "eos_token '<nope>'");
+    }
+
+    void gguf_byte_level_data() {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QString>("pre");
+        QTest::newRow("llama3") << "llama3-bpe" << "llama-bpe";
+        QTest::newRow("gpt2") << "gpt2-bpe" << "gpt2";
+    }
+    void gguf_byte_level() {
+        QFETCH(QString, name);
+        QFETCH(QString, pre);
+        auto d = gguf_from_json(name.toUtf8().constData());
+        d.model = "gpt2";
+        d.pre = pre.toStdString();
+        const auto tok = qls::tokenizer_from_gguf(d);
+        for (const auto& c : read_json(tok_dir(name.toUtf8().constData()) / "expected.json")["cases"]) {
+            const auto ids = tok.encode(c["text"].get<std::string>(), false);
+            QCOMPARE(show(ids), show(ints(c["ids"])));
+            QCOMPARE(QString::fromStdString(tok.decode(ids)), QString::fromStdString(c["decoded"]));
+        }
+        d.pre = "falcon";
+        QLS_VERIFY_THROWS_WITH(qls::tokenizer_from_gguf(d), qls::FormatError, "tokenizer.ggml.pre 'falcon'");
+    }
+
+    void gguf_sentencepiece() {
+        // A SentencePiece BPE model scores each piece by its merge rank (higher = merged
+        // earlier); llama.cpp merges the adjacent pair whose result scores highest.
+        auto d = gguf_from_json("sp-bpe");
+        const json j = read_json(tok_dir("sp-bpe") / "tokenizer.json");
+        d.scores.assign(d.tokens.size(), -1e6f);
+        int rank = 0;
+        for (const auto& m : j["model"]["merges"]) {
+            const int id = j["model"]["vocab"][m[0].get<std::string>() + m[1].get<std::string>()];
+            if (d.scores[id] == -1e6f) d.scores[id] = -static_cast<float>(rank);
+            ++rank;
+        }
+        for (int b = 0; b < 256; ++b) d.token_types[3 + b] = 6;
+        d.model = "llama";
+        d.pre = "default";
+        d.bos_id = 1;
+        d.eos_id = 2;
+        d.unk_id = 0;
+        const auto tok = qls::tokenizer_from_gguf(d);
+        for (const auto& c : read_json(tok_dir("sp-bpe") / "expected.json")["cases"]) {
+            const std::string text = c["text"];
+            QCOMPARE(show(tok.encode(text, false)), show(ints(c["ids"])));
+            QCOMPARE(show(tok.encode(text, true)), show(ints(c["ids_with_special"])));
+            QCOMPARE(QString::fromStdString(tok.decode(ints(c["ids"]))), QString::fromStdString(c["decoded"]));
+        }
+        QCOMPARE(tok.bos_id(), std::optional<int>(1));
+        d.model = "bert";
+        QLS_VERIFY_THROWS_WITH(qls::tokenizer_from_gguf(d), qls::FormatError, "tokenizer.ggml.model 'bert'");
+    }
+
+    void merges_as_strings() {
+        json j = read_json(tok_dir("gpt2-bpe") / "tokenizer.json");
+        json legacy = json::array({"#version: 0.2"});
+        for (const auto& m : j["model"]["merges"]) legacy.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+        j["model"]["merges"] = legacy;
+        const auto tok = qls::Tokenizer::from_json_string(j.dump(), "legacy.json");
+        for (const auto& c : read_json(tok_dir("gpt2-bpe") / "expected.json")["cases"])
+            QCOMPARE(show(tok.encode(c["text"].get<std::string>(), false)), show(ints(c["ids"])));
+    }
+
+    void bad_input() {
+        using qls::FormatError;
+        using qls::Tokenizer;
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string("{\"model\": ", "t.json"), FormatError, "t.json: not valid JSON");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/merges/0", json::array({"Ġ", "nope"})), "t.json"),
+                               FormatError, "model.merges[0] ('Ġ', 'nope') names 'nope'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/vocab/a", 5), "t.json"), FormatError,
+                               "id 5 is given to both");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/dropout", 0.1), "t.json"), FormatError,
+                               "t.json: model.dropout");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFC"}}), "t.json"),
+                               FormatError, "t.json: normalizer.type: unsupported normalizer 'NFC'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("llama3-bpe", "/pre_tokenizer/pretokenizers/0/type", "Punctuation"), "t.json"),
+                               FormatError, "pre_tokenizer.pretokenizers[0].type: unsupported pre_tokenizer 'Punctuation'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/post_processor", json{{"type", "RobertaProcessing"}}), "t.json"),
+                               FormatError, "unsupported post_processor 'RobertaProcessing'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/type", "WordPiece"), "t.json"),
+                               FormatError, "unsupported model 'WordPiece'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/decoder/type", "CTC"), "t.json"),
+                               FormatError, "unsupported decoder 'CTC'");
+        const auto tok = load("gpt2-bpe");
+        QLS_VERIFY_THROWS_WITH(tok.encode("ok \xC3\x28", false), qls::DataError, "not valid UTF-8 at byte offset 3");
+        QLS_VERIFY_THROWS_WITH(tok.encode("\xED\xA0\x80", false), qls::DataError, "byte offset 0");  // a surrogate
+        const std::vector<int> bad{1, 900};
+        QLS_VERIFY_THROWS_WITH(tok.decode(bad), qls::DataError, "token id 900 at position 1");
+        QLS_VERIFY_THROWS_WITH(qls::load_tokenizer("/nonexistent/tokenizer.json"), qls::IoError, "no tokenizer");
+    }
+
+    void added_token_options() {
+        // lstrip/rstrip/single_word follow AddedVocabulary::find_matches.
+        json j = read_json(tok_dir("gpt2-bpe") / "tokenizer.json");
+        j["added_tokens"].push_back({{"id", 900}, {"content", "<x>"}, {"single_word", false}, {"lstrip", true},
+                                     {"rstrip", true}, {"normalized", false}, {"special", false}});
+        j["added_tokens"].push_back({{"id", 901}, {"content", "cat"}, {"single_word", true}, {"lstrip", false},
+                                     {"rstrip", false}, {"normalized", false}, {"special", false}});
+        const auto tok = Tokenizer_from(j);
+        const auto base = load("gpt2-bpe");
+        auto ids = tok.encode("a  <x>  b", false);
+        std::vector<int> want = base.encode("a", false);
+        want.push_back(900);
+        for (int id : base.encode("b", false)) want.push_back(id);
+        QCOMPARE(show(ids), show(want));
+        QCOMPARE(show(tok.encode("concatenate", false)), show(base.encode("concatenate", false)));
+        want = base.encode("a ", false);
+        want.push_back(901);
+        QCOMPARE(show(tok.encode("a cat", false)), show(want));
+        QCOMPARE(tok.vocab_size(), 902);
+        QCOMPARE(QString::fromStdString(tok.decode(tok.encode("x<x>y", false), true)), QString("xy"));
+        QCOMPARE(QString::fromStdString(tok.decode(tok.encode("x<|im_end|>y", false), true)), QString("xy"));
+    }
+
+private:
+    static qls::Tokenizer Tokenizer_from(const json& j) { return qls::Tokenizer::from_json_string(j.dump(), "test.json"); }
+};
+
+QTEST_GUILESS_MAIN(TestTokenizer)
+#include "test_tokenizer.moc"
