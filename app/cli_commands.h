@@ -24,6 +24,9 @@ const std::vector<Command>& commands();
 // The subcommands, one per cli_<name>.cpp.
 int run_inspect(const std::vector<std::string>& args);
 extern const char* const kInspectUsage;
+int run_bench(const std::vector<std::string>& args);
+extern const char* const kBenchUsage;
+int run_bench_quant(const std::vector<std::string>& args);
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {

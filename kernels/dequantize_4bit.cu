@@ -81,14 +81,19 @@ __device__ __forceinline__ std::uint32_t pack_2(float a, float b) {
 
 template <typename T>
 __device__ __forceinline__ void store_16(T* out, const float (&v)[8]) {
-    *reinterpret_cast<uint4*>(out) =
-        make_uint4(pack_2<T>(v[0], v[1]), pack_2<T>(v[2], v[3]), pack_2<T>(v[4], v[5]),
-                   pack_2<T>(v[6], v[7]));
+    *reinterpret_cast<uint4*>(out) = make_uint4(pack_2<T>(v[0], v[1]), pack_2<T>(v[2], v[3]),
+                                                pack_2<T>(v[4], v[5]), pack_2<T>(v[6], v[7]));
 }
 
-__device__ __forceinline__ void store_1(float* out, float v) { *out = v; }
-__device__ __forceinline__ void store_1(__nv_bfloat16* out, float v) { *out = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void store_1(__half* out, float v) { *out = __float2half_rn(v); }
+__device__ __forceinline__ void store_1(float* out, float v) {
+    *out = v;
+}
+__device__ __forceinline__ void store_1(__nv_bfloat16* out, float v) {
+    *out = __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ void store_1(__half* out, float v) {
+    *out = __float2half_rn(v);
+}
 
 // The last, partial unit: one element at a time.
 template <typename T>
@@ -102,9 +107,8 @@ __device__ void dequantize_tail(const std::uint8_t* packed, std::int64_t first, 
 
 template <typename T, bool kNested>
 __global__ void __launch_bounds__(kThreads)
-    dequantize_4bit_kernel(const std::uint8_t* __restrict__ packed, std::int64_t n,
-                           int block_shift, const AbsmaxSource src, T* __restrict__ out,
-                           const CodeValues values) {
+    dequantize_4bit_kernel(const std::uint8_t* __restrict__ packed, std::int64_t n, int block_shift,
+                           const AbsmaxSource src, T* __restrict__ out, const CodeValues values) {
     using U = Unit<T>;
     using Word = typename U::Word;
     __shared__ float lut[16];  // 16 words in 16 banks: any lookup pattern is conflict-free
@@ -148,8 +152,8 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T, bool kNested>
-void dequantize_4bit_launch(const Dequantize4bitArgs& a, const AbsmaxSource& src,
-                            const CodeValues& values, cudaStream_t stream) {
+void dequantize_4bit_launch(const Dequantize4bitArgs& a, const AbsmaxSource& src, const CodeValues& values,
+                            cudaStream_t stream) {
     const auto kernel = dequantize_4bit_kernel<T, kNested>;
     int device = 0, sms = 0, per_sm = 0;
     QLS_CUDA_CHECK(cudaGetDevice(&device));
@@ -159,14 +163,13 @@ void dequantize_4bit_launch(const Dequantize4bitArgs& a, const AbsmaxSource& src
     const std::int64_t tiles = (units + kThreads * kUnits - 1) / (kThreads * kUnits);
     const int grid = int(std::min<std::int64_t>(tiles, std::int64_t(sms) * per_sm));
     const int block_shift = std::countr_zero(unsigned(a.blocksize));
-    kernel<<<grid, kThreads, 0, stream>>>(a.packed, a.n, block_shift, src, static_cast<T*>(a.out),
-                                          values);
+    kernel<<<grid, kThreads, 0, stream>>>(a.packed, a.n, block_shift, src, static_cast<T*>(a.out), values);
     QLS_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
-void dequantize_4bit_dispatch(const Dequantize4bitArgs& a, const AbsmaxSource& src,
-                              const CodeValues& values, cudaStream_t stream) {
+void dequantize_4bit_dispatch(const Dequantize4bitArgs& a, const AbsmaxSource& src, const CodeValues& values,
+                              cudaStream_t stream) {
     if (src.absmax != nullptr)
         dequantize_4bit_launch<T, false>(a, src, values, stream);
     else
@@ -177,8 +180,7 @@ CodeValues code_values(QuantType type) {
     CodeValues c{};
     const std::array<float, 16>& table = quant_values(type);
     for (int k = 0; k < 16; ++k)
-        c.v[k] = type == QuantType::FP4 && k >= 8 ? -table[std::size_t(k - 8)]
-                                                  : table[std::size_t(k)];
+        c.v[k] = type == QuantType::FP4 && k >= 8 ? -table[std::size_t(k - 8)] : table[std::size_t(k)];
     return c;
 }
 
@@ -193,17 +195,20 @@ void dequantize_4bit(const Dequantize4bitArgs& a, cudaStream_t stream) {
     const bool nested = a.absmax == nullptr;
     QLS_ASSERT(!nested || (a.absmax_codes && a.nested_absmax && a.nested_code_map),
                "dequantize_4bit: neither an fp32 nor a nested absmax");
-    QLS_CHECK(DataError, !nested || (a.nested_blocksize > 0 &&
-                                       std::has_single_bit(unsigned(a.nested_blocksize))),
-              "4-bit dequantization: nested blocksize must be a power of two, got ",
-              a.nested_blocksize);
-    const AbsmaxSource src{a.absmax, a.absmax_codes, a.nested_absmax, a.nested_code_map,
+    QLS_CHECK(DataError,
+              !nested || (a.nested_blocksize > 0 && std::has_single_bit(unsigned(a.nested_blocksize))),
+              "4-bit dequantization: nested blocksize must be a power of two, got ", a.nested_blocksize);
+    const AbsmaxSource src{a.absmax,        a.absmax_codes,
+                           a.nested_absmax, a.nested_code_map,
                            a.nested_offset, std::countr_zero(unsigned(a.nested_blocksize))};
     const CodeValues values = code_values(a.type);
     switch (a.out_dtype) {
-        case DType::F32: return dequantize_4bit_dispatch<float>(a, src, values, stream);
-        case DType::BF16: return dequantize_4bit_dispatch<__nv_bfloat16>(a, src, values, stream);
-        case DType::F16: return dequantize_4bit_dispatch<__half>(a, src, values, stream);
+        case DType::F32:
+            return dequantize_4bit_dispatch<float>(a, src, values, stream);
+        case DType::BF16:
+            return dequantize_4bit_dispatch<__nv_bfloat16>(a, src, values, stream);
+        case DType::F16:
+            return dequantize_4bit_dispatch<__half>(a, src, values, stream);
         default:
             QLS_CHECK(ConfigError, false, "4-bit dequantization yields F32, BF16 or F16, not ",
                       dtype_name(a.out_dtype));

@@ -18,8 +18,8 @@ struct Dequantize4bitArgs {
     const std::uint8_t* packed = nullptr;  // ((n + 1) / 2)
     std::int64_t n = 0;
     QuantType type = QuantType::NF4;
-    int blocksize = 64;             // 32, 64, ..., 4096
-    const float* absmax = nullptr;  // (B) fp32; nullptr when the absmax is nested:
+    int blocksize = 64;                          // 32, 64, ..., 4096
+    const float* absmax = nullptr;               // (B) fp32; nullptr when the absmax is nested:
     const std::uint8_t* absmax_codes = nullptr;  // (B)
     const float* nested_absmax = nullptr;        // (C)
     const float* nested_code_map = nullptr;      // (256)

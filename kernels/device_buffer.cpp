@@ -23,15 +23,16 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
     return *this;
 }
 
-DeviceBuffer::~DeviceBuffer() { release(); }
+DeviceBuffer::~DeviceBuffer() {
+    release();
+}
 
 void DeviceBuffer::release() noexcept {
     if (m_ptr == nullptr) return;
     // A failure here means an earlier kernel faulted; that error was or will be reported where
     // it happened, so a destructor only notes it.
     if (const cudaError_t e = cudaFree(m_ptr); e != cudaSuccess)
-        std::fprintf(stderr, "qls: cudaFree of %zu bytes failed: %s\n", m_size,
-                     cudaGetErrorString(e));
+        std::fprintf(stderr, "qls: cudaFree of %zu bytes failed: %s\n", m_size, cudaGetErrorString(e));
     m_ptr = nullptr;
     m_size = 0;
 }
@@ -39,19 +40,17 @@ void DeviceBuffer::release() noexcept {
 DeviceBuffer DeviceBuffer::clone(cudaStream_t stream) const {
     DeviceBuffer copy(m_size);
     if (m_size > 0)
-        QLS_CUDA_CHECK(
-            cudaMemcpyAsync(copy.m_ptr, m_ptr, m_size, cudaMemcpyDeviceToDevice, stream));
+        QLS_CUDA_CHECK(cudaMemcpyAsync(copy.m_ptr, m_ptr, m_size, cudaMemcpyDeviceToDevice, stream));
     return copy;
 }
 
-void DeviceBuffer::upload(std::span<const std::byte> host, cudaStream_t stream,
-                          std::size_t offset) {
+void DeviceBuffer::upload(std::span<const std::byte> host, cudaStream_t stream, std::size_t offset) {
     QLS_CHECK(InternalError, offset <= m_size && host.size() <= m_size - offset,
-              "DeviceBuffer::upload: ", host.size(), " bytes at offset ", offset,
-              " overrun a buffer of ", m_size);
+              "DeviceBuffer::upload: ", host.size(), " bytes at offset ", offset, " overrun a buffer of ",
+              m_size);
     if (host.empty()) return;
-    QLS_CUDA_CHECK(cudaMemcpyAsync(static_cast<std::byte*>(m_ptr) + offset, host.data(),
-                                   host.size(), cudaMemcpyHostToDevice, stream));
+    QLS_CUDA_CHECK(cudaMemcpyAsync(static_cast<std::byte*>(m_ptr) + offset, host.data(), host.size(),
+                                   cudaMemcpyHostToDevice, stream));
     // Pageable memory is staged before cudaMemcpyAsync returns, but pinned memory is read
     // later: synchronize so the caller may always reuse its buffer.
     QLS_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -61,8 +60,7 @@ void DeviceBuffer::download(std::span<std::byte> host, cudaStream_t stream) cons
     QLS_CHECK(InternalError, host.size() <= m_size, "DeviceBuffer::download: ", host.size(),
               " bytes from a buffer of ", m_size);
     if (host.empty()) return;
-    QLS_CUDA_CHECK(
-        cudaMemcpyAsync(host.data(), m_ptr, host.size(), cudaMemcpyDeviceToHost, stream));
+    QLS_CUDA_CHECK(cudaMemcpyAsync(host.data(), m_ptr, host.size(), cudaMemcpyDeviceToHost, stream));
     QLS_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 

@@ -40,8 +40,7 @@ public:
     }
 
     // Copy host bytes to [offset, offset + host.size()); the host span may be reused on return.
-    void upload(std::span<const std::byte> host, cudaStream_t stream = nullptr,
-                std::size_t offset = 0);
+    void upload(std::span<const std::byte> host, cudaStream_t stream = nullptr, std::size_t offset = 0);
     // Copy the first host.size() bytes back; returns once they have arrived.
     void download(std::span<std::byte> host, cudaStream_t stream = nullptr) const;
     // Set every byte (poisoning outputs in tests, zeroing workspaces).

@@ -47,14 +47,20 @@ __device__ __forceinline__ std::uint32_t code_4bit(float s, const CodeThresholds
     }
 }
 
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(float v) {
+    return v;
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+    return __bfloat162float(v);
+}
+__device__ __forceinline__ float to_float(__half v) {
+    return __half2float(v);
+}
 
 // Elements past n read as 0, as bnb's BlockLoad pads them.
 template <typename T>
-__device__ __forceinline__ void load_8(const T* __restrict__ in, std::int64_t first,
-                                       std::int64_t n, float (&v)[kPerThread]) {
+__device__ __forceinline__ void load_8(const T* __restrict__ in, std::int64_t first, std::int64_t n,
+                                       float (&v)[kPerThread]) {
     if (first + kPerThread <= n) {
         constexpr int kVectors = kPerThread * sizeof(T) / 16;
         const uint4* src = reinterpret_cast<const uint4*>(in + first);
@@ -63,8 +69,7 @@ __device__ __forceinline__ void load_8(const T* __restrict__ in, std::int64_t fi
             const uint4 raw = src[w];
             const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-            for (int j = 0; j < 16 / int(sizeof(T)); ++j)
-                v[w * (16 / sizeof(T)) + j] = to_float(e[j]);
+            for (int j = 0; j < 16 / int(sizeof(T)); ++j) v[w * (16 / sizeof(T)) + j] = to_float(e[j]);
         }
     } else {
 #pragma unroll
@@ -78,8 +83,7 @@ template <int kGroup, int kThreads>
 __device__ __forceinline__ float group_max(float m, float* warp_max) {
     if constexpr (kGroup <= 32) {
 #pragma unroll
-        for (int off = kGroup / 2; off > 0; off /= 2)
-            m = bnb_max(m, __shfl_xor_sync(0xffffffffu, m, off));
+        for (int off = kGroup / 2; off > 0; off /= 2) m = bnb_max(m, __shfl_xor_sync(0xffffffffu, m, off));
         return m;
     } else {
         constexpr int kWarps = kGroup / 32;
@@ -125,54 +129,8 @@ __global__ void __launch_bounds__(kThreads)
             *reinterpret_cast<std::uint32_t*>(packed + first / 2) = word;
         } else if (first < n) {
             const std::int64_t bytes = (n - first + 1) / 2;
-            for (std::int64_t b = 0; b < bytes; ++b)
-                packed[first / 2 + b] = std::uint8_t(word >> (8 * b));
+            for (std::int64_t b = 0; b < bytes; ++b) packed[first / 2 + b] = std::uint8_t(word >> (8 * b));
         }
-    }
-}
-
-template <typename T, QuantType Q, int kBlock>
-void quantize_4bit_launch(const Quantize4bitArgs& a, const CodeThresholds& thresholds,
-                          cudaStream_t stream) {
-    constexpr int kThreads = kBlock / kPerThread > 256 ? kBlock / kPerThread : 256;
-    const auto kernel = quantize_4bit_kernel<T, Q, kBlock, kThreads>;
-    int device = 0, sms = 0, per_sm = 0;
-    QLS_CUDA_CHECK(cudaGetDevice(&device));
-    QLS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    QLS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
-    const std::int64_t tiles = (a.n + std::int64_t(kThreads) * kPerThread - 1) /
-                               (std::int64_t(kThreads) * kPerThread);
-    const int grid = int(std::min<std::int64_t>(tiles, std::int64_t(sms) * per_sm));
-    kernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(a.input), a.n, a.packed, a.absmax,
-                                          thresholds);
-    QLS_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename T, QuantType Q>
-void quantize_4bit_dispatch_block(const Quantize4bitArgs& a, const CodeThresholds& t,
-                                  cudaStream_t s) {
-    switch (a.blocksize) {
-        case 32: return quantize_4bit_launch<T, Q, 32>(a, t, s);
-        case 64: return quantize_4bit_launch<T, Q, 64>(a, t, s);
-        case 128: return quantize_4bit_launch<T, Q, 128>(a, t, s);
-        case 256: return quantize_4bit_launch<T, Q, 256>(a, t, s);
-        case 512: return quantize_4bit_launch<T, Q, 512>(a, t, s);
-        case 1024: return quantize_4bit_launch<T, Q, 1024>(a, t, s);
-        case 2048: return quantize_4bit_launch<T, Q, 2048>(a, t, s);
-        case 4096: return quantize_4bit_launch<T, Q, 4096>(a, t, s);
-        default: QLS_ASSERT(false, "quantize_4bit: blocksize ", a.blocksize);
-    }
-}
-
-template <typename T>
-void quantize_4bit_dispatch_type(const Quantize4bitArgs& a, cudaStream_t s) {
-    CodeThresholds t{};
-    if (a.type == QuantType::NF4) {
-        for (int k = 0; k < 15; ++k) t.t[k] = nf4_thresholds()[std::size_t(k)];
-        quantize_4bit_dispatch_block<T, QuantType::NF4>(a, t, s);
-    } else {
-        for (int k = 0; k < 7; ++k) t.t[k] = fp4_thresholds()[std::size_t(k)];
-        quantize_4bit_dispatch_block<T, QuantType::FP4>(a, t, s);
     }
 }
 
@@ -217,9 +175,9 @@ __device__ std::uint8_t dynamic_code(const float* map, float x) {
 
 // One nested block of 256 absmax values per iteration, one value per thread.
 __global__ void __launch_bounds__(kNestedBlock)
-    double_quant_kernel(const float* __restrict__ absmax, std::int64_t n,
-                        const float* __restrict__ offset, const float* __restrict__ code_map,
-                        std::uint8_t* __restrict__ codes, float* __restrict__ nested_absmax) {
+    double_quant_kernel(const float* __restrict__ absmax, std::int64_t n, const float* __restrict__ offset,
+                        const float* __restrict__ code_map, std::uint8_t* __restrict__ codes,
+                        float* __restrict__ nested_absmax) {
     __shared__ float map[256];
     __shared__ float warp_max[kNestedBlock / 32];
     map[threadIdx.x] = code_map[threadIdx.x];
@@ -235,6 +193,104 @@ __global__ void __launch_bounds__(kNestedBlock)
         if (i < n) codes[i] = dynamic_code(map, bnb_mul(x, bnb_rcp(m)));
     }
 }
+
+__global__ void reciprocal_kernel(const float* __restrict__ in, std::int64_t n, float* __restrict__ out) {
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = bnb_rcp(in[i]);
+}
+
+template <typename T, QuantType Q, int kBlock>
+void quantize_4bit_launch(const Quantize4bitArgs& a, const CodeThresholds& thresholds, cudaStream_t stream) {
+    constexpr int kThreads = kBlock / kPerThread > 256 ? kBlock / kPerThread : 256;
+    const auto kernel = quantize_4bit_kernel<T, Q, kBlock, kThreads>;
+    int device = 0, sms = 0, per_sm = 0;
+    QLS_CUDA_CHECK(cudaGetDevice(&device));
+    QLS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    QLS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
+    const std::int64_t tiles =
+        (a.n + std::int64_t(kThreads) * kPerThread - 1) / (std::int64_t(kThreads) * kPerThread);
+    const int grid = int(std::min<std::int64_t>(tiles, std::int64_t(sms) * per_sm));
+    kernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(a.input), a.n, a.packed, a.absmax,
+                                          thresholds);
+    QLS_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename T, QuantType Q>
+void quantize_4bit_dispatch_block(const Quantize4bitArgs& a, const CodeThresholds& t, cudaStream_t s) {
+    switch (a.blocksize) {
+        case 32:
+            return quantize_4bit_launch<T, Q, 32>(a, t, s);
+        case 64:
+            return quantize_4bit_launch<T, Q, 64>(a, t, s);
+        case 128:
+            return quantize_4bit_launch<T, Q, 128>(a, t, s);
+        case 256:
+            return quantize_4bit_launch<T, Q, 256>(a, t, s);
+        case 512:
+            return quantize_4bit_launch<T, Q, 512>(a, t, s);
+        case 1024:
+            return quantize_4bit_launch<T, Q, 1024>(a, t, s);
+        case 2048:
+            return quantize_4bit_launch<T, Q, 2048>(a, t, s);
+        case 4096:
+            return quantize_4bit_launch<T, Q, 4096>(a, t, s);
+        default:
+            QLS_ASSERT(false, "quantize_4bit: blocksize ", a.blocksize);
+    }
+}
+
+template <typename T>
+void quantize_4bit_dispatch_type(const Quantize4bitArgs& a, cudaStream_t s) {
+    CodeThresholds t{};
+    if (a.type == QuantType::NF4) {
+        for (int k = 0; k < 15; ++k) t.t[k] = nf4_thresholds()[std::size_t(k)];
+        quantize_4bit_dispatch_block<T, QuantType::NF4>(a, t, s);
+    } else {
+        for (int k = 0; k < 7; ++k) t.t[k] = fp4_thresholds()[std::size_t(k)];
+        quantize_4bit_dispatch_block<T, QuantType::FP4>(a, t, s);
+    }
+}
+
+}  // namespace
+
+void quantize_4bit(const Quantize4bitArgs& a, cudaStream_t stream) {
+    check_quant_blocksize(a.blocksize);
+    QLS_ASSERT(a.n > 0, "quantize_4bit: empty input");
+    QLS_ASSERT(reinterpret_cast<std::uintptr_t>(a.input) % 16 == 0 &&
+                   reinterpret_cast<std::uintptr_t>(a.packed) % 4 == 0,
+               "quantize_4bit: input must be 16-byte and packed 4-byte aligned");
+    switch (a.dtype) {
+        case DType::F32:
+            return quantize_4bit_dispatch_type<float>(a, stream);
+        case DType::BF16:
+            return quantize_4bit_dispatch_type<__nv_bfloat16>(a, stream);
+        case DType::F16:
+            return quantize_4bit_dispatch_type<__half>(a, stream);
+        default:
+            QLS_CHECK(ConfigError, false, "4-bit quantization takes F32, BF16 or F16 input, got ",
+                      dtype_name(a.dtype));
+    }
+}
+
+void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset, cudaStream_t stream) {
+    QLS_ASSERT(num_blocks > 0, "absmax_mean: no blocks");
+    absmax_mean_kernel<<<1, kMeanThreads, 0, stream>>>(absmax, num_blocks, offset);
+    QLS_CUDA_CHECK(cudaGetLastError());
+}
+
+void double_quant_absmax(const DoubleQuantArgs& a, cudaStream_t stream) {
+    QLS_ASSERT(a.num_blocks > 0, "double_quant_absmax: no blocks");
+    int device = 0, sms = 0;
+    QLS_CUDA_CHECK(cudaGetDevice(&device));
+    QLS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const std::int64_t blocks = (a.num_blocks + kNestedBlock - 1) / kNestedBlock;
+    const int grid = int(std::min<std::int64_t>(blocks, std::int64_t(sms) * 8));
+    double_quant_kernel<<<grid, kNestedBlock, 0, stream>>>(a.absmax, a.num_blocks, a.offset, a.code_map,
+                                                           a.codes, a.nested_absmax);
+    QLS_CUDA_CHECK(cudaGetLastError());
+}
+
+namespace {
 
 NestedAbsmax double_quant_on_device(const DeviceBuffer& absmax, std::int64_t num_blocks,
                                     std::optional<float> offset) {
@@ -261,49 +317,7 @@ NestedAbsmax double_quant_on_device(const DeviceBuffer& absmax, std::int64_t num
     return nested;
 }
 
-__global__ void reciprocal_kernel(const float* __restrict__ in, std::int64_t n,
-                                  float* __restrict__ out) {
-    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = bnb_rcp(in[i]);
-}
-
-
 }  // namespace
-
-void quantize_4bit(const Quantize4bitArgs& a, cudaStream_t stream) {
-    check_quant_blocksize(a.blocksize);
-    QLS_ASSERT(a.n > 0, "quantize_4bit: empty input");
-    QLS_ASSERT(reinterpret_cast<std::uintptr_t>(a.input) % 16 == 0 &&
-                   reinterpret_cast<std::uintptr_t>(a.packed) % 4 == 0,
-               "quantize_4bit: input must be 16-byte and packed 4-byte aligned");
-    switch (a.dtype) {
-        case DType::F32: return quantize_4bit_dispatch_type<float>(a, stream);
-        case DType::BF16: return quantize_4bit_dispatch_type<__nv_bfloat16>(a, stream);
-        case DType::F16: return quantize_4bit_dispatch_type<__half>(a, stream);
-        default:
-            QLS_CHECK(ConfigError, false, "4-bit quantization takes F32, BF16 or F16 input, got ",
-                      dtype_name(a.dtype));
-    }
-}
-
-void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset,
-                 cudaStream_t stream) {
-    QLS_ASSERT(num_blocks > 0, "absmax_mean: no blocks");
-    absmax_mean_kernel<<<1, kMeanThreads, 0, stream>>>(absmax, num_blocks, offset);
-    QLS_CUDA_CHECK(cudaGetLastError());
-}
-
-void double_quant_absmax(const DoubleQuantArgs& a, cudaStream_t stream) {
-    QLS_ASSERT(a.num_blocks > 0, "double_quant_absmax: no blocks");
-    int device = 0, sms = 0;
-    QLS_CUDA_CHECK(cudaGetDevice(&device));
-    QLS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    const std::int64_t blocks = (a.num_blocks + kNestedBlock - 1) / kNestedBlock;
-    const int grid = int(std::min<std::int64_t>(blocks, std::int64_t(sms) * 8));
-    double_quant_kernel<<<grid, kNestedBlock, 0, stream>>>(a.absmax, a.num_blocks, a.offset,
-                                                           a.code_map, a.codes, a.nested_absmax);
-    QLS_CUDA_CHECK(cudaGetLastError());
-}
 
 Quantized4bit quantize_4bit_cuda(const TensorView& host_input, QuantType type, int blocksize,
                                  bool double_quant) {
@@ -312,8 +326,7 @@ Quantized4bit quantize_4bit_cuda(const TensorView& host_input, QuantType type, i
     QLS_CHECK(ConfigError, dt == DType::F32 || dt == DType::BF16 || dt == DType::F16,
               "4-bit quantization takes F32, BF16 or F16 input, got ", dtype_name(dt));
     const std::int64_t n = host_input.numel();
-    QLS_CHECK(DataError, n > 0, "4-bit quantization of an empty tensor, shape ",
-              host_input.shape);
+    QLS_CHECK(DataError, n > 0, "4-bit quantization of an empty tensor, shape ", host_input.shape);
     QLS_CHECK(DataError, host_input.data.size() == std::size_t(n) * dtype_size(dt),
               "4-bit quantization: shape ", host_input.shape, " x ", dtype_name(dt), " needs ",
               std::size_t(n) * dtype_size(dt), " bytes, the view has ", host_input.data.size());
@@ -328,8 +341,7 @@ Quantized4bit quantize_4bit_cuda(const TensorView& host_input, QuantType type, i
     const DeviceBuffer d_input = to_device(host_input.data);
     DeviceBuffer d_packed{static_cast<std::size_t>((n + 1) / 2)};
     DeviceBuffer d_absmax(std::size_t(blocks) * sizeof(float));
-    quantize_4bit({d_input.data(), dt, n, type, blocksize, d_packed.as<std::uint8_t>(),
-                   d_absmax.as<float>()},
+    quantize_4bit({d_input.data(), dt, n, type, blocksize, d_packed.as<std::uint8_t>(), d_absmax.as<float>()},
                   nullptr);
     q.packed = to_host<std::uint8_t>(d_packed);
     if (double_quant)

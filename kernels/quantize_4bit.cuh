@@ -28,8 +28,7 @@ void quantize_4bit(const Quantize4bitArgs& a, cudaStream_t stream);
 
 // offset[0] = mean(absmax): summed in double in an order fixed by B alone, so every GPU and
 // every run gives the same bits. bnb uses torch's fp32 mean, which can differ by a few ulps.
-void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset,
-                 cudaStream_t stream);
+void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset, cudaStream_t stream);
 
 struct DoubleQuantArgs {
     const float* absmax = nullptr;    // (B) first-level absmax
@@ -44,12 +43,11 @@ void double_quant_absmax(const DoubleQuantArgs& a, cudaStream_t stream);
 // Host in, host out, for tools and tests. Throws as the CPU quantize_4bit does: ConfigError
 // for a dtype other than F32/BF16/F16 or a blocksize bnb does not offer, DataError for an
 // empty tensor or a view whose size does not match its shape.
-Quantized4bit quantize_4bit_cuda(const TensorView& host_input, QuantType type,
-                                 int blocksize = 64, bool double_quant = false);
+Quantized4bit quantize_4bit_cuda(const TensorView& host_input, QuantType type, int blocksize = 64,
+                                 bool double_quant = false);
 // Double-quantize a first-level absmax; with `offset` given, use it instead of the mean
 // (to compare codes with a reference whose mean was reduced in another order).
-NestedAbsmax double_quant_cuda(std::span<const float> absmax,
-                               std::optional<float> offset = std::nullopt);
+NestedAbsmax double_quant_cuda(std::span<const float> absmax, std::optional<float> offset = std::nullopt);
 
 // rcp.approx.ftz.f32 of each value: the reciprocal bnb's kernels scale by, whose bits no
 // document gives. CPU references take it as a table to reproduce the kernels exactly.

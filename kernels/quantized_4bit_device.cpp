@@ -29,13 +29,11 @@ Quantized4bitDevice Quantized4bitDevice::upload(const Quantized4bit& q, cudaStre
         return d;
     }
     const NestedAbsmax& nested = *q.nested;
-    QLS_CHECK(DataError, nested.blocksize > 0, "4-bit tensor: nested blocksize ",
-              nested.blocksize);
+    QLS_CHECK(DataError, nested.blocksize > 0, "4-bit tensor: nested blocksize ", nested.blocksize);
     const std::size_t nested_blocks =
         (nested.codes.size() + std::size_t(nested.blocksize) - 1) / std::size_t(nested.blocksize);
-    QLS_CHECK(DataError, nested.absmax.size() == nested_blocks, "4-bit tensor: ",
-              nested.codes.size(), " nested codes need ", nested_blocks,
-              " nested_absmax values, got ", nested.absmax.size());
+    QLS_CHECK(DataError, nested.absmax.size() == nested_blocks, "4-bit tensor: ", nested.codes.size(),
+              " nested codes need ", nested_blocks, " nested_absmax values, got ", nested.absmax.size());
     QLS_CHECK(DataError, nested.code_map.size() == 256, "4-bit tensor: nested_quant_map has ",
               nested.code_map.size(), " entries, expected 256");
     d.absmax_codes = upload_vector(nested.codes, stream);

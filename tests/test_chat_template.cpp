@@ -206,7 +206,7 @@ void TestChatTemplate::unsupported_constructs_fail_at_parse() {
     QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ lipsum() }}"), qls::FormatError, "unsupported function 'lipsum'");
     // A render-time failure names its position too.
     QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("ok\n{{ 'a' + 1 }}").render(ordered_json::object()), qls::DataError,
-                           "chat template line 2, column 4");
+                           "chat template line 2, column 8: unsupported operand type(s) for +: 'str' and 'int'");
 }
 
 void TestChatTemplate::generation_spans_mark_assistant_text() {

@@ -28,7 +28,9 @@ void verify_none(const std::vector<std::string>& failures) {
     QVERIFY2(failures.empty(), all.c_str());
 }
 
-std::filesystem::path bnb_dir() { return qls::test::ref_dir() / "bnb"; }
+std::filesystem::path bnb_dir() {
+    return qls::test::ref_dir() / "bnb";
+}
 
 }  // namespace
 
@@ -44,8 +46,8 @@ private slots:
         QTest::addColumn<RandomCase>("c");
         // Odd sizes, sizes one short of and one past a block, a single element, and a tile of
         // several thousand blocks.
-        const std::vector<Shape> shapes = {{257, 333}, {1}, {7}, {3, 4097}, {4095}, {64, 64},
-                                           {1000, 129}, {33}};
+        const std::vector<Shape> shapes = {{257, 333}, {1},      {7},         {3, 4097},
+                                           {4095},     {64, 64}, {1000, 129}, {33}};
         const QuantType types[] = {QuantType::NF4, QuantType::FP4};
         const DType dtypes[] = {DType::F32, DType::BF16, DType::F16};
         const Dist dists[] = {Dist::Normal, Dist::StudentT, Dist::ZeroBlocks, Dist::Ties};
@@ -55,8 +57,7 @@ private slots:
                 for (const QuantType type : types)
                     for (int bs = 32; bs <= 4096; bs *= 2)
                         for (const bool nested : {false, true}) {
-                            RandomCase c{dist,   shapes[seed % shapes.size()], dtype, type, bs,
-                                         nested, seed};
+                            RandomCase c{dist, shapes[seed % shapes.size()], dtype, type, bs, nested, seed};
                             ++seed;
                             QTest::newRow(c.name().c_str()) << c;
                         }
@@ -107,16 +108,14 @@ private slots:
 
     void rejectsBadArguments() {
         const OwnedTensor input = make_input(Dist::Normal, {16}, DType::F32, 3);
-        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(input.view(), QuantType::NF4, 48),
-                               ConfigError, "blocksize");
-        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(input.view(), QuantType::NF4, 8192),
-                               ConfigError, "blocksize");
+        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(input.view(), QuantType::NF4, 48), ConfigError,
+                               "blocksize");
+        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(input.view(), QuantType::NF4, 8192), ConfigError,
+                               "blocksize");
         const TensorView ints{DType::I32, {4}, input.view().data};
-        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(ints, QuantType::NF4, 64),
-                               ConfigError, "I32");
+        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(ints, QuantType::NF4, 64), ConfigError, "I32");
         const TensorView empty{DType::F32, {0, 5}, {}};
-        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(empty, QuantType::NF4, 64),
-                               DataError, "empty");
+        QLS_VERIFY_THROWS_WITH(qls::cuda::quantize_4bit_cuda(empty, QuantType::NF4, 64), DataError, "empty");
         Quantized4bit q = qls::cuda::quantize_4bit_cuda(input.view(), QuantType::FP4, 64);
         q.absmax.push_back(1.0f);
         QLS_VERIFY_THROWS_WITH(qls::cuda::dequantize_4bit_cuda(q), DataError, "absmax");

@@ -422,9 +422,9 @@ void TestGguf::truncatedEverywhere() {
     QLS_VERIFY_THROWS_WITH(GgufFile{path}, FormatError, "the tensor count: count 9 cannot fit in the 84 bytes left");
     write_bytes(path, std::span(types).first(440));  // inside the strings of test.array.string
     QLS_VERIFY_THROWS_WITH(GgufFile{path}, FormatError, "key 'test.array.string': count 4 cannot fit in the 25 bytes");
-    write_bytes(path, std::span(types).first(224));  // inside the value of test.u64
+    write_bytes(path, std::span(types).first(278));  // inside the value of test.f32
     QLS_VERIFY_THROWS_WITH(GgufFile{path}, FormatError,
-                           "truncated while reading key 'test.u64': need 8 bytes at offset 220, only 4 left");
+                           "truncated while reading key 'test.f32': need 4 bytes at offset 276, only 2 left");
 }
 
 void TestGguf::badModels() {

@@ -47,9 +47,12 @@ std::string layer_tensor_name(std::string_view rest) {
     return {};
 }
 
+// Far above any real model, low enough that products of sizes cannot overflow int64.
+constexpr std::int64_t kMaxSize = std::int64_t(1) << 24;
+
 std::int64_t positive(const GgufFile& f, const std::string& key) {
     const std::int64_t v = f.require_int(key);
-    QLS_CHECK(FormatError, v > 0, f.where(), "key '", key, "' is ", v, ", expected > 0");
+    QLS_CHECK(FormatError, v > 0 && v <= kMaxSize, f.where(), "key '", key, "' is ", v, ", expected 1..", kMaxSize);
     return v;
 }
 
@@ -176,8 +179,8 @@ LlamaConfig read_gguf_llama_config(const GgufFile& f) {
         c.vocab_size = std::int64_t(std::get<GgufArray>(tokens->data).items.size());
     else if (const GgufTensorInfo* emb = f.find_tensor("token_embd.weight"); emb && emb->ne.size() == 2)
         c.vocab_size = emb->ne[1];
-    QLS_CHECK(FormatError, c.vocab_size > 0, f.where(), "vocabulary size unknown: no '", p,
-              "vocab_size', tokenizer.ggml.tokens or token_embd.weight");
+    QLS_CHECK(FormatError, c.vocab_size > 0 && c.vocab_size <= kMaxSize, f.where(), "vocabulary size ", c.vocab_size,
+              " (from '", p, "vocab_size', tokenizer.ggml.tokens or token_embd.weight) is not in 1..", kMaxSize);
     if (const auto w = f.get_int(p + "attention.sliding_window")) c.sliding_window = *w;
     c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
     return c;
@@ -225,6 +228,9 @@ GgufModel load_gguf_model(const GgufFile& f) {
         c.rope_scaling = *llama3_scaling_from_rope_freqs(m.rope_freqs, c.rope_theta, c.head_dim);
     }
 
+    // Each layer has 9 tensors; a block_count beyond that would only build a huge expected list.
+    QLS_CHECK(FormatError, std::uint64_t(c.num_layers) * 9 <= f.tensors().size(), f.where(), "key '", c.model_type,
+              ".block_count' is ", c.num_layers, " but the file has only ", f.tensors().size(), " tensors");
     // Names and shapes first, so a wrong file fails before the expensive dequantization.
     std::map<std::string, const GgufTensorInfo*> by_hf_name;
     for (const GgufTensorInfo& t : f.tensors()) {
@@ -249,7 +255,7 @@ GgufModel load_gguf_model(const GgufFile& f) {
         if (c.model_type == "llama" && (is_q || is_k)) unpermute_rows(values, is_q ? c.num_heads : c.num_kv_heads, c.head_dim);
         m.weights.tensors.emplace(hf, owned_f32_weight(t->shape(), values));
     }
-    check_model_weights(c, m.weights, f.where() + "loaded model");
+    check_model_weights(c, m.weights, f.source());
     const std::vector<std::string> extra = unexpected_tensors(c, m.weights);
     QLS_CHECK(FormatError, extra.empty(), f.where(), "tensors the ", c.model_type, " model does not use: ", extra);
     return m;

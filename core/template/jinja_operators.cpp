@@ -60,9 +60,8 @@ std::vector<size_t> slice_indices(const ListData& s, size_t n) {
     return out;
 }
 
-int64_t checked(bool overflow, int64_t v) {
+void check_overflow(bool overflow) {
     if (overflow) throw EvalError("integer overflow (values beyond 64 bits are not supported)");
-    return v;
 }
 
 [[noreturn]] void bad_operands(const std::string& op, const Value& a, const Value& b) {
@@ -90,9 +89,12 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (ints) {
         const int64_t x = a.as_int(), y = b.as_int();
         int64_t r = 0;
-        if (op == "+") return Value(checked(__builtin_add_overflow(x, y, &r), r));
-        if (op == "-") return Value(checked(__builtin_sub_overflow(x, y, &r), r));
-        if (op == "*") return Value(checked(__builtin_mul_overflow(x, y, &r), r));
+        if (op == "+" || op == "-" || op == "*") {
+            check_overflow(op == "+" ? __builtin_add_overflow(x, y, &r)
+                           : op == "-" ? __builtin_sub_overflow(x, y, &r)
+                                       : __builtin_mul_overflow(x, y, &r));
+            return Value(r);
+        }
         if (op == "//" || op == "%") {
             if (y == 0) throw EvalError("integer division or modulo by zero");
             int64_t q = x / y, m = x % y;
@@ -103,8 +105,11 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
             return op == "//" ? Value(q) : Value(m);
         }
         if (op == "**" && y >= 0) {
-            int64_t acc = 1;
-            for (int64_t i = 0; i < y; ++i) acc = checked(__builtin_mul_overflow(acc, x, &acc), acc);
+            int64_t acc = 1, base = x;
+            for (int64_t e = y; e > 0; e >>= 1) {  // square-and-multiply: 1 ** 10**18 ends quickly
+                if (e & 1) check_overflow(__builtin_mul_overflow(acc, base, &acc));
+                if (e > 1) check_overflow(__builtin_mul_overflow(base, base, &base));
+            }
             return Value(acc);
         }
     }

@@ -3,7 +3,9 @@
 #include "core/tokenizer/normalizer.h"
 
 #include "core/tokenizer/byte_level.h"
+#include "core/tokenizer/nfc_quick_check.h"
 #include "core/tokenizer/utf8.h"
+#include "core/util/error.h"
 
 namespace qls {
 
@@ -49,6 +51,12 @@ std::string strip(std::string_view s, bool left, bool right) {
 
 }  // namespace
 
+bool Normalizer::keeps_offsets() const {
+    for (const auto& step : m_steps)
+        if (!std::holds_alternative<Nfc>(step)) return false;
+    return true;
+}
+
 std::string Normalizer::apply(std::string_view text) const {
     std::string s(text);
     for (const auto& step : m_steps) {
@@ -58,6 +66,14 @@ std::string Normalizer::apply(std::string_view text) const {
             s = replace_all(*r->pattern, s, r->content);
         } else if (auto* st = std::get_if<Strip>(&step)) {
             s = strip(s, st->left, st->right);
+        } else if (std::holds_alternative<Nfc>(step)) {
+            const std::size_t bad = nfc_quick_check_failure(s);
+            if (bad != std::string::npos) {
+                std::size_t p = bad;
+                throw DataError(str_cat("the NFC normalizer is only supported for text already in NFC; character U+",
+                                        std::hex, static_cast<std::uint32_t>(utf8::next(s, p)),
+                                        " may need composing (full NFC normalization is not implemented)"));
+            }
         } else {
             std::string mapped;
             byte_level::encode(s, mapped);

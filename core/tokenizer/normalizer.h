@@ -23,7 +23,9 @@ public:
         bool left = false, right = false;
     };
     struct ByteLevel {};
-    using Step = std::variant<Prepend, Replace, Strip, ByteLevel>;
+    // NFC, for text that passes the quick check only (see nfc_quick_check.h).
+    struct Nfc {};
+    using Step = std::variant<Prepend, Replace, Strip, ByteLevel, Nfc>;
 
     // Emplaced in place: a Step temporary trips GCC 12's -Wmaybe-uninitialized on variants.
     template <typename T>
@@ -31,6 +33,8 @@ public:
         m_steps.emplace_back(std::in_place_type<T>, std::move(step));
     }
     bool empty() const { return m_steps.empty(); }
+    // True when every step leaves accepted text unchanged (only NFC), so offsets are kept.
+    bool keeps_offsets() const;
     std::string apply(std::string_view text) const;
 
 private:

@@ -114,6 +114,11 @@ void Tokenizer::set_special_ids(std::optional<int> bos, std::optional<int> eos, 
     m_bos = bos, m_eos = eos, m_pad = pad, m_unk = unk;
 }
 
+void Tokenizer::set_text_pipeline(Normalizer normalizer, PreTokenizer pre_tokenizer) {
+    m_parts.normalizer = std::move(normalizer);
+    m_parts.pre_tokenizer = std::move(pre_tokenizer);
+}
+
 std::string Tokenizer::summary() const {
     auto show = [&](const char* name, std::optional<int> id) {
         return id ? str_cat(", ", name, " ", id_to_token(*id), " (", *id, ")") : std::string();

@@ -61,6 +61,8 @@ public:
     void set_special_ids(std::optional<int> bos, std::optional<int> eos, std::optional<int> pad, std::optional<int> unk);
     const std::string& chat_template() const { return m_config.chat_template; }
     const std::string& kind() const { return m_parts.kind; }
+    // Replace normalizer and pre-tokenizer (transformers' model-specific tokenizer classes do).
+    void set_text_pipeline(Normalizer normalizer, PreTokenizer pre_tokenizer);
     // One line for `qlora inspect`: kind, vocab size, special tokens.
     std::string summary() const;
 

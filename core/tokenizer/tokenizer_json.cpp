@@ -90,8 +90,10 @@ void parse_normalizer(const json& n, const At& at, Normalizer& out) {
         out.add(Normalizer::Strip{get_bool(n, "strip_left", false, at), get_bool(n, "strip_right", false, at)});
     } else if (type == "ByteLevel") {
         out.add(Normalizer::ByteLevel{});
+    } else if (type == "NFC") {
+        out.add(Normalizer::Nfc{});
     } else {
-        // NFC/NFKC/NFD/NFKD and Lowercase need Unicode tables we do not carry; Bert, Nmt,
+        // NFKC/NFD/NFKD and Lowercase need Unicode tables we do not carry; Bert, Nmt,
         // Precompiled and StripAccents belong to other model families.
         fail(at / "type", "unsupported normalizer '" + type + "'");
     }
@@ -321,7 +323,7 @@ Tokenizer Tokenizer::from_json_string(std::string_view json_text, std::string_vi
     if (const json* d = find(root, "decoder")) parse_decoder(*d, top / "decoder", parts.decoder);
     else parts.decoder.set_absent();
     if (const json* p = find(root, "post_processor")) parts.post_processor = parse_post_processor(*p, top / "post_processor");
-    if (parts.pre_tokenizer.has_metaspace_first() && !parts.normalizer.empty())
+    if (parts.pre_tokenizer.has_metaspace_first() && !parts.normalizer.keeps_offsets())
         fail(top / "pre_tokenizer", "Metaspace prepend_scheme 'first' after a normalizer is unsupported");
     if (const json* a = find(root, "added_tokens")) {
         if (!a->is_array()) fail(top / "added_tokens", "expected a list");

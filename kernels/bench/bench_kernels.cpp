@@ -29,7 +29,8 @@ struct Options {
     std::filesystem::path fixtures = std::filesystem::path(QLS_SHARED_DIR) / "fixtures/ref/bnb";
     int warmup = 10;
     int reps = 100;
-    bool quick = false;  // fewer random validation cases, no full-size CPU comparison
+    bool quick = false;   // fewer random validation cases, no full-size CPU comparison
+    bool timing = true;   // --no-timing: validate only (under compute-sanitizer)
     std::string results;  // --results FILE: one tab-separated line per measurement
 };
 
@@ -57,8 +58,7 @@ int validate_random(const Options& o) {
             for (const QuantType type : {QuantType::NF4, QuantType::FP4})
                 for (const int bs : blocksizes)
                     for (const bool nested : {false, true}) {
-                        const RandomCase c{dist, shapes[seed % shapes.size()], dtype, type, bs,
-                                           nested, seed};
+                        const RandomCase c{dist, shapes[seed % shapes.size()], dtype, type, bs, nested, seed};
                         ++seed;
                         ++count;
                         const std::vector<std::string> f = check_against_cpu(c);
@@ -125,40 +125,36 @@ double memcpy_ms(const Options& o, std::size_t traffic) {
     });
 }
 
-void print_row(std::FILE* results, const std::string& what, std::size_t traffic, double ms,
-               double peer_ms) {
+void print_row(std::FILE* results, const std::string& what, std::size_t traffic, double ms, double peer_ms) {
     const double gbs = double(traffic) / ms * 1e-6, peer = double(traffic) / peer_ms * 1e-6;
-    std::printf("%-44s %9.1f MB %9.4f ms %8.1f GB/s  memcpy %8.4f ms %8.1f GB/s  ratio %.2f\n",
-                what.c_str(), double(traffic) * 1e-6, ms, gbs, peer_ms, peer, gbs / peer);
+    std::printf("%-44s %9.1f MB %9.4f ms %8.1f GB/s  memcpy %8.4f ms %8.1f GB/s  ratio %.2f\n", what.c_str(),
+                double(traffic) * 1e-6, ms, gbs, peer_ms, peer, gbs / peer);
     if (results)
-        std::fprintf(results, "%s\t%zu\t%.6f\t%.2f\t%.6f\t%.2f\t%.4f\n", what.c_str(), traffic,
-                     ms, gbs, peer_ms, peer, gbs / peer);
+        std::fprintf(results, "%s\t%zu\t%.6f\t%.2f\t%.6f\t%.2f\t%.4f\n", what.c_str(), traffic, ms, gbs,
+                     peer_ms, peer, gbs / peer);
 }
 
 // Enough copies of the state that together they exceed L2, so reps read device memory.
 constexpr int kInputSets = 4;
 
-void time_dequantize(const Options& o, std::FILE* results, const Shape& shape, bool nested,
-                     DType out_dtype) {
+void time_dequantize(const Options& o, std::FILE* results, const Shape& shape, bool nested, DType out_dtype) {
     const OwnedTensor input = make_input(Dist::Normal, shape, DType::BF16, 7);
     std::vector<Quantized4bitDevice> sets;
     for (int s = 0; s < kInputSets; ++s)
-        sets.push_back(Quantized4bitDevice::upload(
-            quantize_4bit_cuda(input.view(), QuantType::NF4, 64, nested)));
+        sets.push_back(
+            Quantized4bitDevice::upload(quantize_4bit_cuda(input.view(), QuantType::NF4, 64, nested)));
     const Quantized4bitDevice& d = sets[0];
     DeviceBuffer out(std::size_t(d.n) * dtype_size(out_dtype));
-    const std::size_t traffic = d.packed.size() + d.absmax.size() + d.absmax_codes.size() +
-                                d.nested_absmax.size() + out.size();
+    const std::size_t traffic =
+        d.packed.size() + d.absmax.size() + d.absmax_codes.size() + d.nested_absmax.size() + out.size();
     const double ms = median_ms(o, [&](int r) {
-        dequantize_4bit(sets[std::size_t(r % kInputSets)].dequantize_args(out.data(), out_dtype),
-                        nullptr);
+        dequantize_4bit(sets[std::size_t(r % kInputSets)].dequantize_args(out.data(), out_dtype), nullptr);
     });
     print_row(results, str_cat("dequant nf4 ", shape, nested ? " dq -> " : " sq -> ", dtype_name(out_dtype)),
               traffic, ms, memcpy_ms(o, traffic));
 }
 
-void time_quantize(const Options& o, std::FILE* results, const Shape& shape, DType dtype,
-                   bool nested) {
+void time_quantize(const Options& o, std::FILE* results, const Shape& shape, DType dtype, bool nested) {
     const OwnedTensor input = make_input(Dist::Normal, shape, dtype, 8);
     const DeviceBuffer d_in = to_device(input.view().data);
     const std::int64_t n = numel(shape), blocks = (n + 63) / 64;
@@ -168,17 +164,17 @@ void time_quantize(const Options& o, std::FILE* results, const Shape& shape, DTy
     std::size_t traffic = d_in.size() + packed.size() + absmax.size();
     if (nested) traffic += 2 * absmax.size() + codes.size() + nest.size();
     const double ms = median_ms(o, [&](int) {
-        quantize_4bit({d_in.data(), dtype, n, QuantType::NF4, 64, packed.as<std::uint8_t>(),
-                       absmax.as<float>()},
-                      nullptr);
+        quantize_4bit(
+            {d_in.data(), dtype, n, QuantType::NF4, 64, packed.as<std::uint8_t>(), absmax.as<float>()},
+            nullptr);
         if (!nested) return;
         absmax_mean(absmax.as<float>(), blocks, offset.as<float>(), nullptr);
         double_quant_absmax({absmax.as<float>(), blocks, offset.as<float>(), map.as<float>(),
                              codes.as<std::uint8_t>(), nest.as<float>()},
                             nullptr);
     });
-    print_row(results, str_cat("quant nf4 ", shape, " ", dtype_name(dtype), nested ? " dq" : " sq"),
-              traffic, ms, memcpy_ms(o, traffic));
+    print_row(results, str_cat("quant nf4 ", shape, " ", dtype_name(dtype), nested ? " dq" : " sq"), traffic,
+              ms, memcpy_ms(o, traffic));
 }
 
 Options parse(int argc, char** argv) {
@@ -194,10 +190,14 @@ Options parse(int argc, char** argv) {
             o.results = argv[++i];
         } else if (a == "--quick") {
             o.quick = true;
+        } else if (a == "--no-timing") {
+            o.timing = false;
         } else {
-            throw ConfigError(str_cat(
-                "usage: qls-bench-kernels [--fixtures DIR] [--reps N] [--results FILE] [--quick]\n"
-                "unknown argument '", a, "'"));
+            throw ConfigError(
+                str_cat("usage: qls-bench-kernels [--fixtures DIR] [--reps N] [--results FILE] [--quick]"
+                        " [--no-timing]\n"
+                        "unknown argument '",
+                        a, "'"));
         }
     }
     return o;
@@ -209,8 +209,8 @@ int run(const Options& o) {
         return 2;
     }
     const DeviceInfo info = device_info();
-    std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name.c_str(), info.major,
-                info.minor, info.multiprocessors, double(info.total_bytes) / (1 << 30));
+    std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name.c_str(), info.major, info.minor,
+                info.multiprocessors, double(info.total_bytes) / (1 << 30));
     const std::vector<Shape> shapes = {{4096, 11008}, {8192, 8192}};
     int failed = validate_random(o) + validate_fixtures(o);
     if (!o.quick) failed += validate_full_size(shapes);
@@ -218,14 +218,14 @@ int run(const Options& o) {
         std::printf("%d checks failed: no timings\n", failed);
         return 1;
     }
+    if (!o.timing) return 0;
     const File results(o.results.empty() ? nullptr : std::fopen(o.results.c_str(), "w"));
     QLS_CHECK(IoError, o.results.empty() || results, "cannot write ", o.results);
-    std::printf("\n%-44s %12s %12s %13s  %s\n", "kernel (median of reps)", "traffic", "time",
-                "bandwidth", "peer (cudaMemcpy D2D, same bytes)");
+    std::printf("\n%-44s %12s %12s %13s  %s\n", "kernel (median of reps)", "traffic", "time", "bandwidth",
+                "peer (cudaMemcpy D2D, same bytes)");
     for (const Shape& shape : shapes) {
         for (const DType out : {DType::BF16, DType::F16, DType::F32})
-            for (const bool nested : {false, true})
-                time_dequantize(o, results.get(), shape, nested, out);
+            for (const bool nested : {false, true}) time_dequantize(o, results.get(), shape, nested, out);
         for (const DType in : {DType::BF16, DType::F32})
             for (const bool nested : {false, true}) time_quantize(o, results.get(), shape, in, nested);
     }

@@ -91,8 +91,8 @@ inline std::vector<FixtureCase> reference_fixture_cases() {
 template <typename T>
 std::vector<T> fixture_values(const SafetensorsFile& f, const std::string& name) {
     const TensorView& t = f.tensor(name);
-    QLS_CHECK(FormatError, t.data.size() % sizeof(T) == 0, f.path().string(), ": tensor '", name,
-              "' holds ", t.data.size(), " bytes, not whole values of ", sizeof(T));
+    QLS_CHECK(FormatError, t.data.size() % sizeof(T) == 0, f.path().string(), ": tensor '", name, "' holds ",
+              t.data.size(), " bytes, not whole values of ", sizeof(T));
     std::vector<T> out(t.data.size() / sizeof(T));
     std::memcpy(out.data(), t.data.data(), t.data.size());
     return out;
@@ -126,14 +126,12 @@ inline Quantized4bit fixture_quantized(const SafetensorsFile& f, const FixtureCa
 inline std::vector<std::string> check_fixture_case(const SafetensorsFile& f, const FixtureCase& c) {
     const TensorView& in = f.tensor(c.input);
     const Quantized4bit want = fixture_quantized(f, c);
-    const std::optional<float> offset =
-        c.nested ? std::optional<float>(want.nested->offset) : std::nullopt;
-    std::vector<std::string> out = compare_quantized(
-        gpu_quantize(in, c.type, c.blocksize, c.nested, offset), want);
+    const std::optional<float> offset = c.nested ? std::optional<float>(want.nested->offset) : std::nullopt;
+    std::vector<std::string> out =
+        compare_quantized(gpu_quantize(in, c.type, c.blocksize, c.nested, offset), want);
     if (c.nested) {
         const float mean = gpu_quantize(in, c.type, c.blocksize, true).nested->offset;
-        if (std::string s = compare_ulp(mean, *offset, kOffsetUlp, "our mean vs bnb's offset");
-            !s.empty())
+        if (std::string s = compare_ulp(mean, *offset, kOffsetUlp, "our mean vs bnb's offset"); !s.empty())
             out.push_back(s);
     }
     if (!c.dequant.empty()) {

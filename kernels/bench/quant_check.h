@@ -41,22 +41,29 @@ enum class Dist {
 
 inline std::string_view dist_name(Dist d) {
     switch (d) {
-        case Dist::Normal: return "normal";
-        case Dist::StudentT: return "student_t";
-        case Dist::ZeroBlocks: return "zero_blocks";
-        case Dist::Ties: return "ties";
+        case Dist::Normal:
+            return "normal";
+        case Dist::StudentT:
+            return "student_t";
+        case Dist::ZeroBlocks:
+            return "zero_blocks";
+        case Dist::Ties:
+            return "ties";
     }
     return "?";
 }
 
 inline float draw(Dist dist, std::int64_t i, std::mt19937_64& rng) {
     switch (dist) {
-        case Dist::Normal: return std::normal_distribution<float>()(rng);
-        case Dist::StudentT: return std::student_t_distribution<float>(3.0f)(rng);
+        case Dist::Normal:
+            return std::normal_distribution<float>()(rng);
+        case Dist::StudentT:
+            return std::student_t_distribution<float>(3.0f)(rng);
         case Dist::ZeroBlocks:
             if (i < 128 || (i / 4096) % 3 == 1) return 0.0f;
             return std::normal_distribution<float>()(rng);
-        case Dist::Ties: return float(std::uniform_int_distribution<int>(-24, 24)(rng)) / 8.0f;
+        case Dist::Ties:
+            return float(std::uniform_int_distribution<int>(-24, 24)(rng)) / 8.0f;
     }
     return 0.0f;
 }
@@ -110,14 +117,14 @@ std::vector<T> read_guarded(const DeviceBuffer& b, std::size_t count, std::uint8
 template <typename T>
 void check_all_written(const std::vector<T>& a, const std::vector<T>& b, std::string_view what) {
     const auto at = std::mismatch(a.begin(), a.end(), b.begin());
-    QLS_CHECK(InternalError, at.first == a.end(), what, ": element ", at.first - a.begin(),
-              " of ", a.size(), " was not written (it kept the poison)");
+    QLS_CHECK(InternalError, at.first == a.end(), what, ": element ", at.first - a.begin(), " of ", a.size(),
+              " was not written (it kept the poison)");
 }
 
 // The GPU quantizer through its device entries. With double quant, the offset is the GPU's
 // mean unless `offset` is given.
-inline Quantized4bit gpu_quantize(const TensorView& input, QuantType type, int blocksize,
-                                  bool double_quant, std::optional<float> offset = {}) {
+inline Quantized4bit gpu_quantize(const TensorView& input, QuantType type, int blocksize, bool double_quant,
+                                  std::optional<float> offset = {}) {
     const std::int64_t n = input.numel();
     const std::int64_t blocks = (n + blocksize - 1) / blocksize;
     const std::int64_t nested_blocks = (blocks + 255) / 256;
@@ -128,9 +135,9 @@ inline Quantized4bit gpu_quantize(const TensorView& input, QuantType type, int b
         const std::uint8_t p = kPoisons[r];
         DeviceBuffer packed = poisoned(std::size_t((n + 1) / 2), p);
         DeviceBuffer absmax = poisoned(std::size_t(blocks) * 4, p);
-        quantize_4bit({d_in.data(), input.dtype, n, type, blocksize, packed.as<std::uint8_t>(),
-                       absmax.as<float>()},
-                      nullptr);
+        quantize_4bit(
+            {d_in.data(), input.dtype, n, type, blocksize, packed.as<std::uint8_t>(), absmax.as<float>()},
+            nullptr);
         Quantized4bit& q = runs[r];
         q.type = type;
         q.blocksize = blocksize;
@@ -188,9 +195,9 @@ inline std::vector<std::uint8_t> gpu_dequantize(const Quantized4bit& q, DType ou
 // those; a second pass reads them back.
 namespace detail {
 inline std::mutex g_rcp_mutex;
-inline std::vector<float> g_rcp_wanted;                  // guarded by g_rcp_mutex
-inline std::unordered_map<std::uint32_t, float> g_rcp;   // read-only during a pass
-inline std::size_t g_rcp_misses = 0;                     // guarded by g_rcp_mutex
+inline std::vector<float> g_rcp_wanted;                 // guarded by g_rcp_mutex
+inline std::unordered_map<std::uint32_t, float> g_rcp;  // read-only during a pass
+inline std::size_t g_rcp_misses = 0;                    // guarded by g_rcp_mutex
 
 inline float record_reciprocal(float a) {
     std::lock_guard lock(g_rcp_mutex);
@@ -207,10 +214,11 @@ inline float table_reciprocal(float a) {
 }
 }  // namespace detail
 
-inline Quantized4bit cpu_quantize(const TensorView& input, QuantType type, int blocksize,
-                                  bool double_quant, std::optional<float> offset = {}) {
+inline Quantized4bit cpu_quantize(const TensorView& input, QuantType type, int blocksize, bool double_quant,
+                                  std::optional<float> offset = {}) {
     detail::g_rcp_wanted.clear();
-    quantize_4bit(input, type, blocksize, double_quant, {&detail::record_reciprocal, offset});
+    quantize_4bit(input, type, blocksize, double_quant,
+                  {.reciprocal = &detail::record_reciprocal, .offset = offset});
     std::vector<float> wanted = std::move(detail::g_rcp_wanted);
     std::sort(wanted.begin(), wanted.end());
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
@@ -219,8 +227,8 @@ inline Quantized4bit cpu_quantize(const TensorView& input, QuantType type, int b
     for (std::size_t i = 0; i < wanted.size(); ++i)
         detail::g_rcp[std::bit_cast<std::uint32_t>(wanted[i])] = hw[i];
     detail::g_rcp_misses = 0;
-    Quantized4bit q =
-        quantize_4bit(input, type, blocksize, double_quant, {&detail::table_reciprocal, offset});
+    Quantized4bit q = quantize_4bit(input, type, blocksize, double_quant,
+                                    {.reciprocal = &detail::table_reciprocal, .offset = offset});
     QLS_CHECK(InternalError, detail::g_rcp_misses == 0, "cpu_quantize: ", detail::g_rcp_misses,
               " reciprocals were not in the table");
     return q;
@@ -243,14 +251,17 @@ inline std::vector<std::uint8_t> cpu_dequantize(const Quantized4bit& q, DType ou
 
 // ---- comparisons --------------------------------------------------------------------------
 
-inline std::uint32_t bits(float v) { return std::bit_cast<std::uint32_t>(v); }
-inline std::uint32_t bits(std::uint8_t v) { return v; }
+inline std::uint32_t bits(float v) {
+    return std::bit_cast<std::uint32_t>(v);
+}
+inline std::uint32_t bits(std::uint8_t v) {
+    return v;
+}
 
 // "" when equal bit for bit, else how many differ and the first one, in hex.
 template <typename T>
 std::string compare_exact(std::span<const T> got, std::span<const T> want, std::string_view what) {
-    if (got.size() != want.size())
-        return str_cat(what, ": ", got.size(), " values, expected ", want.size());
+    if (got.size() != want.size()) return str_cat(what, ": ", got.size(), " values, expected ", want.size());
     std::size_t bad = 0, first = 0;
     for (std::size_t i = 0; i < got.size(); ++i)
         if (bits(got[i]) != bits(want[i]) && bad++ == 0) first = i;
@@ -261,8 +272,7 @@ std::string compare_exact(std::span<const T> got, std::span<const T> want, std::
 }
 
 template <typename T>
-std::string compare_exact(const std::vector<T>& got, const std::vector<T>& want,
-                          std::string_view what) {
+std::string compare_exact(const std::vector<T>& got, const std::vector<T>& want, std::string_view what) {
     return compare_exact(std::span<const T>(got), std::span<const T>(want), what);
 }
 
@@ -307,8 +317,8 @@ struct RandomCase {
     std::uint64_t seed = 0;
 
     std::string name() const {
-        return str_cat(dist_name(dist), " ", shape, " ", dtype_name(dtype), " ",
-                       quant_type_name(type), " bs", blocksize, nested ? " dq" : " sq");
+        return str_cat(dist_name(dist), " ", shape, " ", dtype_name(dtype), " ", quant_type_name(type), " bs",
+                       blocksize, nested ? " dq" : " sq");
     }
 };
 
@@ -319,8 +329,7 @@ inline std::vector<std::string> check_against_cpu(const RandomCase& c) {
     const OwnedTensor input = make_input(c.dist, c.shape, c.dtype, c.seed);
     const TensorView in = input.view();
     const Quantized4bit got = gpu_quantize(in, c.type, c.blocksize, c.nested);
-    const std::optional<float> offset =
-        c.nested ? std::optional<float>(got.nested->offset) : std::nullopt;
+    const std::optional<float> offset = c.nested ? std::optional<float>(got.nested->offset) : std::nullopt;
     const Quantized4bit want = cpu_quantize(in, c.type, c.blocksize, c.nested, offset);
     std::vector<std::string> out = compare_quantized(got, want);
     auto add = [&](std::string s) {

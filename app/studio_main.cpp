@@ -1,0 +1,60 @@
+// qlora-studio [MODEL] [--demo] [--screenshot DIR]
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "ui/main_window.h"
+#include "ui/screenshot_runner.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName("QLoRA Studio");
+    QApplication::setOrganizationName("QLoRA Studio");
+    QApplication::setApplicationVersion(QLS_VERSION);
+    QApplication::setDesktopFileName("qlora-studio");
+    QApplication::setStyle("Fusion");
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("QLoRA finetuning studio: open a model, see whether it fits, "
+                                     "inspect what 4-bit quantization does to it.");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption demo("demo", "Open the demo model that ships with the program.");
+    const QCommandLineOption screenshot("screenshot", "Render every page to DIR/<page>.png once the model "
+                                                      "is loaded and inspected, then exit.", "DIR");
+    parser.addOption(demo);
+    parser.addOption(screenshot);
+    parser.addPositionalArgument("MODEL", "A Hugging Face model folder, a bitsandbytes 4-bit folder or a .gguf file.");
+    parser.process(app);
+
+    const QStringList models = parser.positionalArguments();
+    if (models.size() > 1) {
+        std::fprintf(stderr, "qlora-studio: at most one MODEL, got %lld\n", qlonglong(models.size()));
+        return 2;
+    }
+    const bool shots = parser.isSet(screenshot);
+    if (shots && models.isEmpty() && !parser.isSet(demo)) {
+        std::fprintf(stderr, "qlora-studio: --screenshot needs a model: pass MODEL or --demo\n");
+        return 2;
+    }
+
+    qls::ui::MainWindow window;
+    int exitCode = 0;
+    if (shots) {
+        auto* runner = new qls::ui::ScreenshotRunner(&window, parser.value(screenshot));
+        QObject::connect(runner, &qls::ui::ScreenshotRunner::finished, &app, [&](bool ok, const QString& message) {
+            std::fprintf(ok ? stdout : stderr, "qlora-studio: %s\n", qPrintable(message));
+            exitCode = ok ? 0 : 1;
+            QApplication::quit();
+        });
+    }
+    window.show();
+    if (!models.isEmpty())
+        window.openModel(models.front());
+    else if (parser.isSet(demo))
+        window.openDemoModel();
+    const int rc = QApplication::exec();
+    return shots ? exitCode : rc;
+}

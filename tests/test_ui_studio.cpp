@@ -1,0 +1,324 @@
+// The studio's Model and Inspect pages over the core, offscreen: opening models (the shared
+// llama3-tiny fixture, the demo model, a corrupt folder), the summary and memory table, the
+// inspector's table and charts, and that background work leaves the event loop turning.
+// Expected values come from the fixtures' config.json, never from the code under test.
+#include <QApplication>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTreeWidget>
+
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/util/error.h"
+#include "core/util/resource_paths.h"
+#include "tests/test_support.h"
+#include "ui/background_task.h"
+#include "ui/inspect_page.h"
+#include "ui/main_window.h"
+#include "ui/model_page.h"
+#include "ui/model_session.h"
+#include "ui/quant_plots.h"
+#include "ui/quant_table_model.h"
+#include "ui/tensor_detail_panel.h"
+
+using namespace qls;
+using namespace qls::ui;
+
+namespace {
+
+constexpr int kLoadTimeoutMs = 60000;
+
+std::filesystem::path llamaDir() { return test::ref_dir() / "models" / "llama3-tiny"; }
+
+nlohmann::json readConfig(const std::filesystem::path& dir) {
+    std::ifstream in(dir / "config.json");
+    return nlohmann::json::parse(in);
+}
+
+QString summary(MainWindow& w, const char* key) { return w.modelPage()->summaryLabel(key)->text(); }
+
+}  // namespace
+
+class TestUiStudio : public QObject {
+    Q_OBJECT
+private:
+    test::ScratchDir m_settingsDir;
+
+private slots:
+    void initTestCase() {
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
+                           QString::fromStdString(m_settingsDir.path().string()));
+        QApplication::setOrganizationName("qls-test");
+        QApplication::setApplicationName("test_ui_studio");
+    }
+
+    void backgroundTaskKeepsEventLoopTurning() {
+        BackgroundTask task;
+        int ticks = 0, progressCalls = 0;
+        qint64 lastDone = -1, lastTotal = -1;
+        bool done = false;
+        QTimer timer;
+        connect(&timer, &QTimer::timeout, [&] { ++ticks; });
+        timer.start(5);
+        connect(&task, &BackgroundTask::progressed, [&](qint64 d, qint64 t) {
+            ++progressCalls;
+            lastDone = d;
+            lastTotal = t;
+        });
+        task.start("sleepy", [&done](const ProgressFn& progress) -> BackgroundTask::Delivery {
+            for (int i = 0; i < 30; ++i) {
+                report_progress(progress, std::size_t(i), 30);
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            report_progress(progress, 29, 30);  // the last call is not final: it must still arrive
+            return [&done] { done = true; };
+        });
+        QVERIFY(task.isRunning());
+        QVERIFY(!done);
+        QTRY_VERIFY_WITH_TIMEOUT(done, 10000);
+        QVERIFY2(ticks > 20, qPrintable(QString("only %1 timer ticks during 600 ms of work").arg(ticks)));
+        // ~600 ms of work at most ten updates a second, plus the first and the flushed last one.
+        QVERIFY2(progressCalls >= 2 && progressCalls <= 12, qPrintable(QString::number(progressCalls)));
+        QCOMPARE(lastDone, 29);
+        QCOMPARE(lastTotal, 30);
+        QVERIFY(!task.isRunning());
+    }
+
+    void backgroundTaskCancelsAndReportsErrors() {
+        BackgroundTask task;
+        bool cancelled = false, succeeded = false;
+        QString error;
+        connect(&task, &BackgroundTask::cancelled, [&] { cancelled = true; });
+        connect(&task, &BackgroundTask::succeeded, [&] { succeeded = true; });
+        connect(&task, &BackgroundTask::failed, [&](const QString& m) { error = m; });
+        task.start("endless", [](const ProgressFn& progress) -> BackgroundTask::Delivery {
+            for (std::size_t i = 0;; ++i) {
+                report_progress(progress, i, i + 1);
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        });
+        task.cancel();
+        QTRY_VERIFY_WITH_TIMEOUT(cancelled, 5000);
+        QVERIFY(!succeeded);
+        QVERIFY(error.isEmpty());
+
+        task.start("broken", [](const ProgressFn&) -> BackgroundTask::Delivery {
+            throw FormatError("model.safetensors: header too short");
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(!error.isEmpty(), 5000);
+        QCOMPARE(error, QString("model.safetensors: header too short"));
+        QVERIFY(!succeeded);
+    }
+
+    void referenceModelFillsModelPage() {
+        const auto cfg = readConfig(llamaDir());
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel(), kLoadTimeoutMs);
+
+        QVERIFY(summary(w, "architecture").contains("LlamaForCausalLM"));
+        QCOMPARE(summary(w, "layers"), QString::number(cfg["num_hidden_layers"].get<int>()));
+        QCOMPARE(summary(w, "hidden"), QString::number(cfg["hidden_size"].get<int>()));
+        QCOMPARE(summary(w, "mlp"), QString::number(cfg["intermediate_size"].get<int>()));
+        QCOMPARE(summary(w, "heads"), QString::number(cfg["num_attention_heads"].get<int>()));
+        QVERIFY(summary(w, "kvHeads").startsWith(QString::number(cfg["num_key_value_heads"].get<int>())));
+        QCOMPARE(summary(w, "headDim"), QString::number(cfg["head_dim"].get<int>()));
+        QCOMPARE(summary(w, "vocab"), QString::number(cfg["vocab_size"].get<int>()));
+        QVERIFY(summary(w, "context").startsWith(QString::number(cfg["max_position_embeddings"].get<int>())));
+        QVERIFY(summary(w, "rope").contains("Llama-3 scaling"));
+        QCOMPARE(summary(w, "tied"), QString("yes"));
+        QCOMPARE(summary(w, "format"), QString("safetensors"));
+        QVERIFY(summary(w, "prequant").startsWith("none"));
+        QVERIFY(summary(w, "tokenizer").contains("BPE"));
+        QVERIFY(!summary(w, "chatTemplate").isEmpty());
+
+        QTableWidget* memory = w.modelPage()->memoryTable();
+        QCOMPARE(memory->rowCount(), 4);
+        for (int r = 0; r < 4; ++r) {
+            for (int c = 0; c < memory->columnCount(); ++c)
+                QVERIFY2(memory->item(r, c) && !memory->item(r, c)->text().isEmpty(), qPrintable(QString("%1,%2").arg(r).arg(c)));
+            QVERIFY(memory->item(r, 5)->text().contains("fits"));  // a few MB against any budget
+        }
+        QVERIFY(memory->item(0, 0)->text().contains("bf16"));
+        QVERIFY(memory->item(0, 4)->text().startsWith("16.0"));  // 16 bits per linear weight in bf16
+        QVERIFY(memory->item(2, 0)->text().contains("chosen"));  // NF4 + double quant by default
+    }
+
+    void inspectorTableAndCharts() {
+        const auto cfg = readConfig(llamaDir());
+        const int layers = cfg["num_hidden_layers"].get<int>();
+        MainWindow w;
+        w.show();
+        w.showPage(MainWindow::InspectPageIndex);
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        InspectPage* page = w.inspectPage();
+        QTRY_VERIFY_WITH_TIMEOUT(page->tableReady(), kLoadTimeoutMs);
+
+        // One row per linear weight (7 per layer) plus the totals row, all numbers finite.
+        QuantTableModel* model = page->tableModel();
+        QCOMPARE(model->rowCount(), 7 * layers + 1);
+        for (int r = 0; r < model->rowCount(); ++r)
+            for (int c = 4; c < model->columnCount(); ++c) {
+                const double v = model->index(r, c).data(QuantTableModel::SortRole).toDouble();
+                QVERIFY2(std::isfinite(v) && v > 0, qPrintable(QString("row %1 col %2: %3").arg(r).arg(c).arg(v)));
+            }
+        QCOMPARE(model->index(0, 0).data().toString(), QString("model.layers.0.self_attn.q_proj.weight"));
+        QCOMPARE(model->index(0, 3).data().toString(), QString("%1 x %2").arg(cfg["num_attention_heads"].get<int>() * cfg["head_dim"].get<int>()).arg(cfg["hidden_size"].get<int>()));
+        QVERIFY(!w.findChild<QLabel*>("verdict")->text().isEmpty());
+
+        // Sorting by NF4 MSE in either direction keeps the totals row last.
+        auto* view = w.findChild<QTableView*>("quantTable");
+        for (auto order : {Qt::AscendingOrder, Qt::DescendingOrder}) {
+            view->sortByColumn(4, order);
+            const int last = view->model()->rowCount() - 1;
+            QVERIFY(view->model()->index(last, 0).data(QuantTableModel::TotalsRole).toBool());
+            const double a = view->model()->index(0, 4).data(QuantTableModel::SortRole).toDouble();
+            const double b = view->model()->index(last - 1, 4).data(QuantTableModel::SortRole).toDouble();
+            QVERIFY(order == Qt::AscendingOrder ? a <= b : a >= b);
+        }
+
+        // CSV: header, one line per tensor, totals.
+        test::ScratchDir dir;
+        const QString csv = QString::fromStdString((dir.path() / "errors.csv").string());
+        QCOMPARE(page->exportCsv(csv), QString());
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 7 * layers + 2);
+        QVERIFY(lines.front().startsWith("tensor,layer,module,shape,NF4 MSE"));
+        QVERIFY(lines.back().startsWith("all linear weights"));
+
+        // The first tensor is selected on load; its charts fill in.
+        TensorDetailPanel* detail = page->detail();
+        QTRY_VERIFY_WITH_TIMEOUT(detail->hasResult(), kLoadTimeoutMs);
+        auto* weights = w.findChild<WeightHistogramPlot*>("weightHistogram");
+        auto* errors = w.findChild<ErrorHistogramPlot*>("errorHistogram");
+        auto* map = w.findChild<BlockErrorMapPlot*>("blockErrorMap");
+        QCOMPARE(weights->bars()->data()->size(), 201);
+        QCOMPARE(weights->levels(QuantType::NF4)->data()->size(), 16);
+        QCOMPARE(weights->levels(QuantType::FP4)->data()->size(), 15);  // +0 and -0 are one line
+        QCOMPARE(errors->curve(QuantType::NF4)->data()->size(), 201);
+        QCOMPARE(errors->curve(QuantType::FP4)->data()->size(), 201);
+        // q_proj is (heads*head_dim) x hidden; 96 is no multiple of 64: a flat near-square grid.
+        const std::int64_t numel = std::int64_t(cfg["num_attention_heads"].get<int>()) * cfg["head_dim"].get<int>() *
+                                   cfg["hidden_size"].get<int>();
+        const std::int64_t blocks = (numel + 63) / 64;
+        QCPColorMapData* cells = map->colorMap()->data();
+        QVERIFY(std::int64_t(cells->keySize()) * cells->valueSize() >= blocks);
+        QVERIFY(map->xAxis->label().contains("flat grid"));
+        QVERIFY(std::isfinite(cells->cell(0, 0)) && cells->cell(0, 0) > 0);
+
+        // Selecting an MLP weight whose rows hold whole blocks gives the matrix layout.
+        const QString down = QString("model.layers.%1.mlp.gate_proj.weight").arg(layers - 1);
+        QVERIFY(page->selectTensor(down));
+        QTRY_VERIFY_WITH_TIMEOUT(detail->hasResult() && detail->result()->name == down.toStdString(), kLoadTimeoutMs);
+        QCOMPARE(map->colorMap()->data()->valueSize(), cfg["intermediate_size"].get<int>());
+        QVERIFY(map->xAxis->label().contains("along the row"));
+        auto* figures = w.findChild<QTableWidget*>("variantFigures");
+        for (int r = 0; r < 3; ++r)
+            for (int c = 0; c < 4; ++c) QVERIFY(figures->item(r, c) && !figures->item(r, c)->text().isEmpty());
+    }
+
+    void inspectionRunsInBackground() {
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        InspectPage* page = w.inspectPage();
+        QTRY_VERIFY_WITH_TIMEOUT(page->tableReady(), kLoadTimeoutMs);
+
+        int ticks = 0;
+        QTimer timer;
+        connect(&timer, &QTimer::timeout, [&] { ++ticks; });
+        timer.start(0);
+        bool computed = false;
+        connect(page, &InspectPage::tableComputed, [&] { computed = true; });
+        page->computeTable();
+        QVERIFY(!computed);  // the result cannot arrive before the event loop turns
+        QVERIFY(!page->tableReady());
+        QVERIFY(w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(&w));
+        QTRY_VERIFY_WITH_TIMEOUT(computed, kLoadTimeoutMs);
+        QVERIFY2(ticks > 0, "the event loop did not turn while the table was computed");
+        QVERIFY(page->tableReady());
+
+        // Cancel: whichever wins the race, the page ends idle with its buttons back.
+        page->computeTable();
+        page->cancelTable();
+        QTRY_VERIFY_WITH_TIMEOUT(!page->tableTask()->isRunning(), kLoadTimeoutMs);
+        QVERIFY(!w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(&w));
+        QVERIFY(w.findChild<QPushButton*>("tableCompute")->isVisibleTo(&w));
+    }
+
+    void blockSizeChangeRecomputes() {
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        InspectPage* page = w.inspectPage();
+        QTRY_VERIFY_WITH_TIMEOUT(page->tableReady() && page->detail()->hasResult(), kLoadTimeoutMs);
+        QuantSettings s = w.session()->quantSettings();
+        s.blockSize = 128;
+        w.session()->setQuantSettings(s);
+        QTRY_VERIFY_WITH_TIMEOUT(page->tableReady() && page->tableModel()->table().blocksize == 128, kLoadTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(page->detail()->hasResult() && page->detail()->result()->blockSize == 128,
+                                 kLoadTimeoutMs);
+        QCOMPARE(QSettings().value("quant/blockSize").toInt(), 128);
+        s.blockSize = 64;
+        w.session()->setQuantSettings(s);
+    }
+
+    void demoModelOpens() {
+        std::filesystem::path demo;
+        try {
+            demo = demo_model_dir();
+        } catch (const IoError& e) {
+            QSKIP(e.what());
+        }
+        const auto cfg = readConfig(demo);
+        MainWindow w;
+        w.show();
+        w.openDemoModel();
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel(), kLoadTimeoutMs);
+        QCOMPARE(summary(w, "layers"), QString::number(cfg["num_hidden_layers"].get<int>()));
+        QCOMPARE(summary(w, "hidden"), QString::number(cfg["hidden_size"].get<int>()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.inspectPage()->tableReady(), kLoadTimeoutMs);
+        QCOMPARE(w.inspectPage()->tableModel()->rowCount(), 7 * cfg["num_hidden_layers"].get<int>() + 1);
+        QVERIFY(QSettings().value("recentModels").toStringList().contains(QString::fromStdString(demo.string())));
+    }
+
+    void corruptModelShowsErrorAndStaysUsable() {
+        test::ScratchDir dir;
+        {
+            std::ofstream(dir.path() / "config.json") << "{\"model_type\": \"llama\", \"hidden_size\": ";
+        }
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(dir.path().string()));
+        auto* error = w.findChild<QLabel*>("modelError");
+        QTRY_VERIFY_WITH_TIMEOUT(error->isVisibleTo(&w), kLoadTimeoutMs);
+        QVERIFY2(error->text().contains("config.json"), qPrintable(error->text()));
+        QVERIFY(!w.session()->hasModel());
+        QCOMPARE(w.currentPage(), MainWindow::ModelPageIndex);
+
+        // The window still works: a good model opens and the error goes away.
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel(), kLoadTimeoutMs);
+        QVERIFY(!error->isVisibleTo(&w));
+        QCOMPARE(summary(w, "layers"), QString::number(readConfig(llamaDir())["num_hidden_layers"].get<int>()));
+
+        // A missing path fails the same way and keeps the loaded model.
+        w.openModel(QString::fromStdString((dir.path() / "nope").string()));
+        QTRY_VERIFY_WITH_TIMEOUT(error->isVisibleTo(&w), kLoadTimeoutMs);
+        QVERIFY(w.session()->hasModel());
+    }
+};
+
+QTEST_MAIN(TestUiStudio)
+#include "test_ui_studio.moc"

@@ -1,0 +1,81 @@
+#include "ui/model_session.h"
+
+#include <QSettings>
+
+#include "core/model/llama_tensors.h"
+#include "core/util/resource_paths.h"
+
+namespace qls::ui {
+
+namespace {
+constexpr int kMaxRecent = 8;
+
+struct Loaded {
+    std::shared_ptr<const Model> model;
+    ModelReport report;
+    std::vector<std::string> linear;
+};
+}  // namespace
+
+ModelSession::ModelSession(QObject* parent) : QObject(parent), m_quant(QuantSettings::load()) {
+    connect(&m_loader, &BackgroundTask::failed, this, [this](const QString& message) {
+        emit loadFailed(m_pendingPath, message);
+    });
+}
+
+void ModelSession::open(const QString& path) {
+    m_pendingPath = path;
+    emit loadStarted(path);
+    const std::filesystem::path fsPath = path.toStdString();
+    m_loader.start(tr("Loading %1").arg(path), [this, fsPath](const ProgressFn&) -> BackgroundTask::Delivery {
+        auto loaded = std::make_shared<Loaded>();
+        loaded->model = std::make_shared<const Model>(load_model(fsPath));
+        InspectOptions options;
+        options.error_table = false;  // the Inspect page measures errors with its own progress
+        loaded->report = inspect_model(*loaded->model, options);
+        for (const auto& e : llama_expected_tensors(loaded->model->config))
+            if (e.linear) loaded->linear.push_back(e.name);
+        return [this, loaded] {
+            m_model = loaded->model;
+            m_report = std::move(loaded->report);
+            m_linearTensors = std::move(loaded->linear);
+            addRecent(m_pendingPath);
+            emit modelLoaded();
+        };
+    });
+}
+
+void ModelSession::openDemo() {
+    try {
+        open(QString::fromStdString(demo_model_dir().string()));
+    } catch (const Error& e) {
+        emit loadFailed(tr("demo model"), QString::fromStdString(e.what()));
+    }
+}
+
+void ModelSession::setQuantSettings(const QuantSettings& settings) {
+    if (settings == m_quant) return;
+    m_quant = settings;
+    m_quant.save();
+    emit quantSettingsChanged();
+}
+
+QStringList ModelSession::recentModels() {
+    return QSettings().value("recentModels").toStringList();
+}
+
+void ModelSession::clearRecentModels() {
+    QSettings().remove("recentModels");
+    emit recentModelsChanged();
+}
+
+void ModelSession::addRecent(const QString& path) {
+    QStringList list = recentModels();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > kMaxRecent) list.removeLast();
+    QSettings().setValue("recentModels", list);
+    emit recentModelsChanged();
+}
+
+}  // namespace qls::ui

@@ -1,0 +1,58 @@
+// The model the studio has open: loads it off the UI thread, keeps it (shared with workers
+// that still read its weights) and the user's quantization settings, and tells the pages.
+#pragma once
+#include <QObject>
+#include <QStringList>
+
+#include <memory>
+#include <optional>
+
+#include "core/inspect/model_report.h"
+#include "core/model/model_loader.h"
+#include "ui/background_task.h"
+#include "ui/quant_settings.h"
+
+namespace qls::ui {
+
+class ModelSession : public QObject {
+    Q_OBJECT
+public:
+    explicit ModelSession(QObject* parent = nullptr);
+
+    // Load a Hugging Face / bitsandbytes folder or a .gguf file; a load in flight is dropped.
+    void open(const QString& path);
+    void openDemo();
+
+    bool hasModel() const { return m_model != nullptr; }
+    std::shared_ptr<const Model> model() const { return m_model; }
+    // Summary, tokenizer and weight memory (no error table: the inspector computes that).
+    const ModelReport& report() const { return m_report; }
+    // The linear weights in model order (the ones 4-bit quantization applies to).
+    const std::vector<std::string>& linearTensors() const { return m_linearTensors; }
+    BackgroundTask* loader() { return &m_loader; }
+
+    const QuantSettings& quantSettings() const { return m_quant; }
+    void setQuantSettings(const QuantSettings& settings);
+
+    static QStringList recentModels();
+    void clearRecentModels();
+
+signals:
+    void loadStarted(const QString& path);
+    void modelLoaded();
+    void loadFailed(const QString& path, const QString& message);
+    void quantSettingsChanged();
+    void recentModelsChanged();
+
+private:
+    void addRecent(const QString& path);
+
+    BackgroundTask m_loader;
+    QString m_pendingPath;
+    std::shared_ptr<const Model> m_model;
+    ModelReport m_report;
+    std::vector<std::string> m_linearTensors;
+    QuantSettings m_quant;
+};
+
+}  // namespace qls::ui

@@ -1,0 +1,39 @@
+#include "ui/tensor_inspection.h"
+
+#include <cmath>
+
+#include "core/util/error.h"
+
+namespace qls::ui {
+
+BlockGrid blockGrid(const Shape& shape, int blockSize) {
+    BlockGrid g;
+    const std::int64_t n = numel(shape);
+    g.blocks = (n + blockSize - 1) / blockSize;
+    if (shape.size() == 2 && shape[1] % blockSize == 0) {
+        g.matrixLayout = true;
+        g.rows = shape[0];
+        g.cols = shape[1] / blockSize;
+        return g;
+    }
+    g.cols = std::max<std::int64_t>(1, std::int64_t(std::ceil(std::sqrt(double(g.blocks)))));
+    g.rows = (g.blocks + g.cols - 1) / g.cols;
+    return g;
+}
+
+TensorInspection inspectTensor(const Model& model, const std::string& name, int blockSize) {
+    const Weight& w = model.weights.get(name);
+    QLS_CHECK(DataError, !w.is_quantized(), "'", name,
+              "' is stored pre-quantized by bitsandbytes; the original weights are not in the "
+              "checkpoint, so there is nothing to measure the error against");
+    TensorInspection t;
+    t.name = name;
+    t.shape = w.shape;
+    t.blockSize = blockSize;
+    t.grid = blockGrid(w.shape, blockSize);
+    t.variants = with_context("while measuring '" + name + "'",
+                              [&] { return compare_quant_variants(w.view, blockSize); });
+    return t;
+}
+
+}  // namespace qls::ui
