@@ -16,13 +16,15 @@ struct Bench {
 
 const Bench kBenches[] = {
     {"quant", run_bench_quant},
+    {"tokenize", run_bench_tokenize},
 };
 
 }  // namespace
 
 const char* const kBenchUsage =
     "usage: qlora bench WHAT [options]\n"
-    "  quant      NF4/FP4 quantization throughput, GB/s of bf16 input [--size N] [--reps R]\n";
+    "  quant      NF4/FP4 quantization throughput, GB/s of bf16 input [--size N] [--reps R]\n"
+    "  tokenize   encode speed, MB/s on one thread and on all threads\n";
 
 int run_bench(const std::vector<std::string>& args) {
     if (args.empty()) throw UsageError("name what to benchmark");

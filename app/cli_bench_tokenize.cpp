@@ -37,7 +37,8 @@ std::string fixture_text(const std::filesystem::path& tokenizer_path) {
     if (!std::filesystem::exists(expected))
         throw UsageError("no --text given and no expected.json beside the tokenizer");
     std::string text;
-    for (const auto& c : nlohmann::json::parse(read_text_file(expected))["cases"]) text += c["text"].get<std::string>() + "\n";
+    const auto doc = nlohmann::json::parse(read_text_file(expected));
+    for (const auto& c : doc.at("cases")) text += c.at("text").get<std::string>() + "\n";
     return text;
 }
 

@@ -6,7 +6,11 @@ const std::vector<Command>& commands() {
     static const std::vector<Command> table = {
         {"inspect", "architecture, parameters, tokenizer, weight memory and NF4/FP4 error per layer",
          kInspectUsage, run_inspect},
-        {"bench", "benchmarks: quant", kBenchUsage, run_bench},
+        {"quantize", "quantize a model or .safetensors file to bitsandbytes NF4/FP4", kQuantizeUsage,
+         run_quantize},
+        {"tokenize", "text on stdin to token ids, or a chat rendered through the model's template",
+         kTokenizeUsage, run_tokenize},
+        {"bench", "benchmarks: quant, tokenize", kBenchUsage, run_bench},
     };
     return table;
 }

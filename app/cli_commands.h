@@ -24,9 +24,14 @@ const std::vector<Command>& commands();
 // The subcommands, one per cli_<name>.cpp.
 int run_inspect(const std::vector<std::string>& args);
 extern const char* const kInspectUsage;
+int run_quantize(const std::vector<std::string>& args);
+extern const char* const kQuantizeUsage;
+int run_tokenize(const std::vector<std::string>& args);
+extern const char* const kTokenizeUsage;
 int run_bench(const std::vector<std::string>& args);
 extern const char* const kBenchUsage;
 int run_bench_quant(const std::vector<std::string>& args);
+int run_bench_tokenize(const std::vector<std::string>& args);
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {

@@ -194,7 +194,7 @@ void TestGguf::metadataTypedAccess() {
     QLS_VERIFY_THROWS_WITH(file.get_int("test.u64"), FormatError, "key 'test.u64' is 18000000000000000000, out of");
     QLS_VERIFY_THROWS_WITH(file.get_u32("test.i32"), FormatError, "key 'test.i32' is -2000000000, out of the uint32");
     QCOMPARE(file.get_float("test.f32").value(), double(0.1f));
-    QCOMPARE(f32_shortest_decimal(float(*file.get_float("test.f32"))), 0.1);
+    QCOMPARE(f32_shortest_decimal(*file.get_float("test.f32")), 0.1);
     QCOMPARE(file.get_float("test.f64").value(), 0.1);
     QCOMPARE(file.get_bool("test.bool").value(), true);
     QCOMPARE(file.get_string("test.string").value(), std::string("h\xc3\xa9llo w\xc3\xb6rld"));

@@ -31,6 +31,9 @@ std::filesystem::path tok_dir(const char* name) { return ref_dir() / "tokenizers
 
 qls::Tokenizer load(const char* name) { return qls::load_tokenizer(tok_dir(name) / "tokenizer.json"); }
 
+// By value: a range-for over read_json(...)["cases"] would outlive the parsed document.
+json cases_of(const char* name) { return read_json(tok_dir(name) / "expected.json")["cases"]; }
+
 std::vector<int> ints(const json& j) { return j.get<std::vector<int>>(); }
 
 QString show(const std::vector<int>& v) { return QString::fromStdString(qls::format_ids(v)); }
@@ -142,7 +145,7 @@ private slots:
     void stream_decoding() {
         for (const char* name : kNames) {
             const auto tok = load(name);
-            for (const auto& c : read_json(tok_dir(name) / "expected.json")["cases"]) {
+            for (const auto& c : cases_of(name)) {
                 const auto ids = ints(c["ids"]);
                 qls::StreamDecoder stream(tok);
                 std::string joined;
@@ -246,7 +249,7 @@ private slots:
         d.model = "gpt2";
         d.pre = pre.toStdString();
         const auto tok = qls::tokenizer_from_gguf(d);
-        for (const auto& c : read_json(tok_dir(name.toUtf8().constData()) / "expected.json")["cases"]) {
+        for (const auto& c : cases_of(name.toUtf8().constData())) {
             const auto ids = tok.encode(c["text"].get<std::string>(), false);
             QCOMPARE(show(ids), show(ints(c["ids"])));
             QCOMPARE(QString::fromStdString(tok.decode(ids)), QString::fromStdString(c["decoded"]));
@@ -274,7 +277,7 @@ private slots:
         d.eos_id = 2;
         d.unk_id = 0;
         const auto tok = qls::tokenizer_from_gguf(d);
-        for (const auto& c : read_json(tok_dir("sp-bpe") / "expected.json")["cases"]) {
+        for (const auto& c : cases_of("sp-bpe")) {
             const std::string text = c["text"];
             QCOMPARE(show(tok.encode(text, false)), show(ints(c["ids"])));
             QCOMPARE(show(tok.encode(text, true)), show(ints(c["ids_with_special"])));
@@ -291,7 +294,7 @@ private slots:
         for (const auto& m : j["model"]["merges"]) legacy.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
         j["model"]["merges"] = legacy;
         const auto tok = qls::Tokenizer::from_json_string(j.dump(), "legacy.json");
-        for (const auto& c : read_json(tok_dir("gpt2-bpe") / "expected.json")["cases"])
+        for (const auto& c : cases_of("gpt2-bpe"))
             QCOMPARE(show(tok.encode(c["text"].get<std::string>(), false)), show(ints(c["ids"])));
     }
 
@@ -305,8 +308,8 @@ private slots:
                                "id 5 is given to both");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/dropout", 0.1), "t.json"), FormatError,
                                "t.json: model.dropout");
-        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFC"}}), "t.json"),
-                               FormatError, "t.json: normalizer.type: unsupported normalizer 'NFC'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFKC"}}), "t.json"),
+                               FormatError, "t.json: normalizer.type: unsupported normalizer 'NFKC'");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("llama3-bpe", "/pre_tokenizer/pretokenizers/0/type", "Punctuation"), "t.json"),
                                FormatError, "pre_tokenizer.pretokenizers[0].type: unsupported pre_tokenizer 'Punctuation'");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/post_processor", json{{"type", "RobertaProcessing"}}), "t.json"),
@@ -321,6 +324,16 @@ private slots:
         const std::vector<int> bad{1, 900};
         QLS_VERIFY_THROWS_WITH(tok.decode(bad), qls::DataError, "token id 900 at position 1");
         QLS_VERIFY_THROWS_WITH(qls::load_tokenizer("/nonexistent/tokenizer.json"), qls::IoError, "no tokenizer");
+    }
+
+    void nfc_quick_check() {
+        // NFC is the identity on text that passes the quick check; other text is refused.
+        const auto nfc = qls::Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFC"}}), "t.json");
+        const auto plain = load("gpt2-bpe");
+        for (const char* ok : {"caf\u00E9 \u00C5ngstr\u00F6m", "\u5929\u5730 \uD55C\uAE00", "\u0627\u064E\u0644", "\u05D0\u05B0\u05B1"})
+            QCOMPARE(show(nfc.encode(ok, false)), show(plain.encode(ok, false)));
+        for (const char* bad : {"\u212B", "e\u0301", "\u1100\u1161", "\u05D0\u05B1\u05B0"})
+            QVERIFY_THROWS_EXCEPTION(qls::DataError, nfc.encode(bad, false));
     }
 
     void added_token_options() {

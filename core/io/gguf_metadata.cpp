@@ -46,11 +46,12 @@ bool is_string_type(GgufValueType t) { return t == GgufValueType::String; }
 
 }  // namespace
 
-double f32_shortest_decimal(float f) {
-    if (!std::isfinite(f)) return f;
+double f32_shortest_decimal(double v) {
+    // Only values an F32 can hold exactly; the range check keeps the float cast defined.
+    if (!std::isfinite(v) || std::abs(v) > std::numeric_limits<float>::max() || double(float(v)) != v) return v;
     char buf[32];
-    const auto end = std::to_chars(buf, buf + sizeof buf, f).ptr;
-    double d = f;
+    const auto end = std::to_chars(buf, buf + sizeof buf, float(v)).ptr;
+    double d = v;
     std::from_chars(buf, end, d);  // from_chars, unlike strtod, ignores the C locale
     return d;
 }
@@ -117,7 +118,12 @@ std::optional<std::vector<float>> GgufFile::get_f32_array(std::string_view key) 
     if (!a) return std::nullopt;
     std::vector<float> out;
     out.reserve(a->items.size());
-    for (const GgufValue& v : a->items) out.push_back(float(std::get<double>(v.data)));
+    for (const GgufValue& v : a->items) {
+        const double d = std::get<double>(v.data);
+        QLS_CHECK(FormatError, !(std::abs(d) > std::numeric_limits<float>::max()) || std::isinf(d), where(), "key '",
+                  key, "' element ", out.size(), " is ", d, ", out of the FLOAT32 range");
+        out.push_back(float(d));
+    }
     return out;
 }
 

@@ -29,9 +29,10 @@ enum class GgufValueType : std::uint32_t {
 };
 std::string_view gguf_value_type_name(GgufValueType t);
 
-// The double nearest the shortest decimal that reads back as f: GGUF stores settings such as
-// rms_norm_eps = 1e-5 as FLOAT32, and this recovers the 1e-5 a config.json would say.
-double f32_shortest_decimal(float f);
+// For a value an F32 holds exactly, the double nearest the shortest decimal that reads back
+// as that float; other values unchanged. GGUF stores settings such as rms_norm_eps = 1e-5 as
+// FLOAT32, and this recovers the 1e-5 a config.json would say.
+double f32_shortest_decimal(double v);
 
 struct GgufValue;
 struct GgufArray {

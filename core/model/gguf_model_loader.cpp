@@ -86,16 +86,16 @@ void read_sizes(const GgufFile& f, const std::string& p, LlamaConfig& c) {
 }
 
 void read_rope(const GgufFile& f, const std::string& p, LlamaConfig& c) {
-    c.rope_theta = f32_shortest_decimal(float(f.get_float(p + "rope.freq_base").value_or(10000.0)));
+    c.rope_theta = f32_shortest_decimal(f.get_float(p + "rope.freq_base").value_or(10000.0));
     QLS_CHECK(FormatError, c.rope_theta > 0, f.where(), "key '", p, "rope.freq_base' is ", c.rope_theta,
               ", expected > 0");
     const std::string type = f.get_string(p + "rope.scaling.type").value_or("none");
     if (type == "linear") {
         c.rope_scaling.type = RopeType::Linear;
-        c.rope_scaling.factor = f32_shortest_decimal(float(f.require_float(p + "rope.scaling.factor")));
+        c.rope_scaling.factor = f32_shortest_decimal(f.require_float(p + "rope.scaling.factor"));
     } else if (const auto legacy = f.get_float(p + "rope.scale_linear"); type == "none" && legacy && *legacy != 1.0) {
         c.rope_scaling.type = RopeType::Linear;
-        c.rope_scaling.factor = f32_shortest_decimal(float(*legacy));
+        c.rope_scaling.factor = f32_shortest_decimal(*legacy);
     } else {
         QLS_CHECK(FormatError, type == "none", f.where(), "key '", p, "rope.scaling.type': unsupported rope scaling '",
                   type, "' (supported: none, linear, llama3 via rope_freqs.weight)");
@@ -170,7 +170,7 @@ LlamaConfig read_gguf_llama_config(const GgufFile& f) {
     c.architecture = arch == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM";
     c.qkv_bias = arch == "qwen2";
     read_sizes(f, p, c);
-    c.rms_norm_eps = f32_shortest_decimal(float(f.require_float(p + "attention.layer_norm_rms_epsilon")));
+    c.rms_norm_eps = f32_shortest_decimal(f.require_float(p + "attention.layer_norm_rms_epsilon"));
     QLS_CHECK(FormatError, c.rms_norm_eps > 0, f.where(), "key '", p, "attention.layer_norm_rms_epsilon' is ",
               c.rms_norm_eps, ", expected > 0");
     read_rope(f, p, c);

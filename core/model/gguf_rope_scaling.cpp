@@ -88,7 +88,7 @@ std::optional<RopeScaling> llama3_scaling_from_rope_freqs(std::span<const float>
     }
     RopeScaling s;
     s.type = RopeType::Llama3;
-    s.factor = f32_shortest_decimal(float(factor));
+    s.factor = f32_shortest_decimal(factor);
     s.low_freq_factor = 1.0;
     s.original_max_position = solve_original_max_position(samples, s.factor, s.high_freq_factor);
     if (s.original_max_position <= 0 || !(s.high_freq_factor > 1.0)) return std::nullopt;
