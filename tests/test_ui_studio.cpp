@@ -218,10 +218,11 @@ private slots:
         QVERIFY(std::isfinite(cells->cell(0, 0)) && cells->cell(0, 0) > 0);
 
         // Selecting an MLP weight whose rows hold whole blocks gives the matrix layout.
-        const QString down = QString("model.layers.%1.mlp.gate_proj.weight").arg(layers - 1);
+        const QString down = QString("model.layers.%1.mlp.down_proj.weight").arg(layers - 1);
         QVERIFY(page->selectTensor(down));
         QTRY_VERIFY_WITH_TIMEOUT(detail->hasResult() && detail->result()->name == down.toStdString(), kLoadTimeoutMs);
-        QCOMPARE(map->colorMap()->data()->valueSize(), cfg["intermediate_size"].get<int>());
+        QCOMPARE(map->colorMap()->data()->valueSize(), cfg["hidden_size"].get<int>());
+        QCOMPARE(map->colorMap()->data()->keySize(), cfg["intermediate_size"].get<int>() / 64);
         QVERIFY(map->xAxis->label().contains("along the row"));
         auto* figures = w.findChild<QTableWidget*>("variantFigures");
         for (int r = 0; r < 3; ++r)
@@ -244,7 +245,7 @@ private slots:
         page->computeTable();
         QVERIFY(!computed);  // the result cannot arrive before the event loop turns
         QVERIFY(!page->tableReady());
-        QVERIFY(w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(&w));
+        QVERIFY(w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(page));
         QTRY_VERIFY_WITH_TIMEOUT(computed, kLoadTimeoutMs);
         QVERIFY2(ticks > 0, "the event loop did not turn while the table was computed");
         QVERIFY(page->tableReady());
@@ -253,8 +254,8 @@ private slots:
         page->computeTable();
         page->cancelTable();
         QTRY_VERIFY_WITH_TIMEOUT(!page->tableTask()->isRunning(), kLoadTimeoutMs);
-        QVERIFY(!w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(&w));
-        QVERIFY(w.findChild<QPushButton*>("tableCompute")->isVisibleTo(&w));
+        QVERIFY(!w.findChild<QProgressBar*>("tableProgress")->isVisibleTo(page));
+        QVERIFY(w.findChild<QPushButton*>("tableCompute")->isVisibleTo(page));
     }
 
     void blockSizeChangeRecomputes() {

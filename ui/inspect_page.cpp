@@ -33,7 +33,7 @@ std::string moduleOf(const std::string& name, std::string* layer) {
     const auto parts = QString::fromStdString(name).split('.');
     if (parts.size() == 6 && parts[0] == "model" && parts[1] == "layers") {
         *layer = parts[2].toStdString();
-        return (parts[3] + "." + parts[4]).toStdString();
+        return parts[4].toStdString();  // q_proj ... down_proj say which block they belong to
     }
     *layer = {};
     return name;
@@ -45,7 +45,7 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_tree->setObjectName("tensorTree");
     m_tree->setHeaderLabels({tr("Linear weight"), tr("Shape")});
     m_tree->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
-    m_tree->setMinimumWidth(230);
+    m_tree->setMinimumWidth(200);
     connect(m_tree, &QTreeWidget::itemSelectionChanged, this, &InspectPage::onSelectionChanged);
 
     m_detail = new TensorDetailPanel(this);
@@ -60,6 +60,7 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_table->sortByColumn(-1, Qt::AscendingOrder);  // model order until the user clicks a header
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->verticalHeader()->hide();
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->setAlternatingRowColors(true);
     connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& index) {
@@ -111,6 +112,7 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     split->addWidget(m_tree);
     split->addWidget(right);
     split->setStretchFactor(1, 1);
+    split->setSizes({250, 1200});
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(split);
 

@@ -62,7 +62,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_session(new Mod
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
     connect(m_session, &ModelSession::recentModelsChanged, this, &MainWindow::rebuildRecentMenu);
     connect(m_session, &ModelSession::modelLoaded, this, [this] {
-        setWindowTitle(tr("%1 — QLoRA Studio").arg(QString::fromStdString(m_session->report().name)));
+        setWindowTitle(tr("%1 — QLoRA Studio").arg(m_session->displayName()));
     });
     connect(m_session, &ModelSession::loadFailed, this, [this](const QString&, const QString&) {
         showPage(ModelPageIndex);  // where the error is shown

@@ -18,6 +18,7 @@
 
 #include "core/inspect/weight_memory.h"
 #include "ui/model_session.h"
+#include "ui/table_util.h"
 #include "ui/ui_format.h"
 
 namespace qls::ui {
@@ -87,8 +88,16 @@ ModelPage::ModelPage(ModelSession* session, QWidget* parent) : QWidget(parent), 
     m_error->setMargin(8);
     m_error->hide();
 
+    m_subheading = new QLabel(tr("Open a Hugging Face model folder, a bitsandbytes 4-bit checkpoint or a "
+                                 "GGUF file, or try the demo model."),
+                              this);
+    m_subheading->setObjectName("modelSubheading");
+    m_subheading->setWordWrap(true);
+    auto* titles = new QVBoxLayout;
+    titles->addWidget(m_heading);
+    titles->addWidget(m_subheading);
     auto* head = new QHBoxLayout;
-    head->addWidget(m_heading, 1);
+    head->addLayout(titles, 1);
     head->addWidget(m_open);
     head->addWidget(m_demo);
 
@@ -160,6 +169,7 @@ QWidget* ModelPage::buildSummary() {
 
 QWidget* ModelPage::buildQuantization() {
     auto* box = new QGroupBox(tr("Quantization"), this);
+    box->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
     auto* form = new QFormLayout(box);
     m_quantType = new QComboBox(box);
     m_quantType->setObjectName("quantType");
@@ -200,6 +210,7 @@ QWidget* ModelPage::buildQuantization() {
 
 QWidget* ModelPage::buildMemory() {
     auto* box = new QGroupBox(tr("Weight memory"), this);
+    box->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Maximum);
     auto* v = new QVBoxLayout(box);
     auto* budgetRow = new QHBoxLayout;
     m_useGpu = new QCheckBox(box);
@@ -230,7 +241,9 @@ QWidget* ModelPage::buildMemory() {
     m_memory->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_memory->horizontalHeader()->setStretchLastSection(true);
     m_memory->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-    m_memory->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
+    m_memory->setWordWrap(false);
+    m_memory->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    fitHeightToRows(m_memory);
     v->addWidget(m_memory);
     auto* note = new QLabel(tr("Base model weights only. LoRA adapters, optimizer state and activations "
                                "come on top of this during training. The linear layers (q, k, v, o, gate, up, "
@@ -285,7 +298,7 @@ void ModelPage::onLoadStarted(const QString& path) {
 void ModelPage::onLoadFailed(const QString& path, const QString& message) {
     m_error->setText(tr("<b>Could not open %1</b><br>%2").arg(path.toHtmlEscaped(), message.toHtmlEscaped()));
     m_error->show();
-    m_heading->setText(m_session->hasModel() ? QString::fromStdString(m_session->report().name) : tr("No model open"));
+    m_heading->setText(m_session->hasModel() ? m_session->displayName() : tr("No model open"));
 }
 
 void ModelPage::onModelLoaded() {
@@ -297,7 +310,11 @@ void ModelPage::onModelLoaded() {
 void ModelPage::fillSummary() {
     const ModelReport& r = m_session->report();
     const LlamaConfig& c = r.config;
-    m_heading->setText(QString::fromStdString(r.name));
+    m_heading->setText(m_session->displayName());
+    m_subheading->setText(tr("%1 · %2 parameters · %3 layers · %4")
+                              .arg(QString::fromStdString(c.architecture), formatCount(r.parameters))
+                              .arg(c.num_layers)
+                              .arg(QString::fromStdString(r.format)));
     auto set = [this](const char* key, const QString& text) { m_summary.value(key)->setText(text); };
     set("path", QString::fromStdString(r.path));
     set("format", QString::fromStdString(r.format));
@@ -367,6 +384,8 @@ void ModelPage::updateMemory() {
             m_memory->setItem(i, c, item);
         }
     }
+    m_memory->resizeColumnsToContents();
+    fitHeightToRows(m_memory);
 }
 
 }  // namespace qls::ui

@@ -51,6 +51,7 @@ private:
     DeviceStatus m_device;
     QMap<QString, QLabel*> m_summary;
     QLabel* m_heading;
+    QLabel* m_subheading;
     QLabel* m_error;
     QPushButton* m_open;
     QPushButton* m_demo;

@@ -25,6 +25,7 @@ ModelSession::ModelSession(QObject* parent) : QObject(parent), m_quant(QuantSett
 
 void ModelSession::open(const QString& path) {
     m_pendingPath = path;
+    m_pendingDemo = false;
     emit loadStarted(path);
     const std::filesystem::path fsPath = path.toStdString();
     m_loader.start(tr("Loading %1").arg(path), [this, fsPath](const ProgressFn&) -> BackgroundTask::Delivery {
@@ -39,6 +40,7 @@ void ModelSession::open(const QString& path) {
             m_model = loaded->model;
             m_report = std::move(loaded->report);
             m_linearTensors = std::move(loaded->linear);
+            m_isDemo = m_pendingDemo;
             addRecent(m_pendingPath);
             emit modelLoaded();
         };
@@ -48,9 +50,15 @@ void ModelSession::open(const QString& path) {
 void ModelSession::openDemo() {
     try {
         open(QString::fromStdString(demo_model_dir().string()));
+        m_pendingDemo = true;
     } catch (const Error& e) {
         emit loadFailed(tr("demo model"), QString::fromStdString(e.what()));
     }
+}
+
+QString ModelSession::displayName() const {
+    if (!m_model) return {};
+    return m_isDemo ? tr("Demo model") : QString::fromStdString(m_report.name);
 }
 
 void ModelSession::setQuantSettings(const QuantSettings& settings) {

@@ -27,6 +27,8 @@ public:
     std::shared_ptr<const Model> model() const { return m_model; }
     // Summary, tokenizer and weight memory (no error table: the inspector computes that).
     const ModelReport& report() const { return m_report; }
+    // The model's name for headings and the title bar; the demo model says so.
+    QString displayName() const;
     // The linear weights in model order (the ones 4-bit quantization applies to).
     const std::vector<std::string>& linearTensors() const { return m_linearTensors; }
     BackgroundTask* loader() { return &m_loader; }
@@ -49,6 +51,8 @@ private:
 
     BackgroundTask m_loader;
     QString m_pendingPath;
+    bool m_pendingDemo = false;
+    bool m_isDemo = false;
     std::shared_ptr<const Model> m_model;
     ModelReport m_report;
     std::vector<std::string> m_linearTensors;

@@ -140,6 +140,13 @@ BlockErrorMapPlot::BlockErrorMapPlot(QWidget* parent) : QCustomPlot(parent) {
     m_map->setGradient(gradient);
     m_map->setInterpolate(false);
     yAxis->setRangeReversed(true);  // row 0 at the top, as the matrix is written
+    for (QCPAxis* axis : {xAxis, yAxis}) {
+        // Cells are whole rows and blocks: no ticks between them.
+        QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+        ticker->setTickStep(1.0);
+        ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        axis->setTicker(ticker);
+    }
     auto* margins = new QCPMarginGroup(this);
     axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);

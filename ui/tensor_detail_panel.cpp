@@ -12,6 +12,7 @@
 
 #include "ui/chart_style.h"
 #include "ui/quant_plots.h"
+#include "ui/table_util.h"
 #include "ui/ui_format.h"
 
 namespace qls::ui {
@@ -61,9 +62,9 @@ TensorDetailPanel::TensorDetailPanel(QWidget* parent) : QWidget(parent) {
     m_figures->setVerticalHeaderLabels({tr("NF4"), tr("NF4+DQ"), tr("FP4")});
     m_figures->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_figures->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-    m_figures->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_figures->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
     m_figures->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_figures->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    fitHeightToRows(m_figures);
 
     auto* figuresBox = new QWidget(this);
     auto* figuresLayout = new QVBoxLayout(figuresBox);
@@ -163,6 +164,7 @@ void TensorDetailPanel::showResult() {
             m_figures->setItem(i, c, item);
         }
     }
+    fitHeightToRows(m_figures);
     updateMap();
     emit tensorShown(QString::fromStdString(r.name));
 }
