@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app/cli_commands.h"
+#include "core/model/model_loader.h"
 #include "core/tokenizer/chat_file.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -14,7 +15,7 @@ namespace qls::cli {
 const char* const kTokenizeUsage =
     "usage: qlora tokenize PATH [--add-special]\n"
     "       qlora tokenize PATH --chat FILE.json [--generation-prompt]\n"
-    "  PATH is a tokenizer.json or a model folder. Without --chat, reads UTF-8 text on stdin and\n"
+    "  PATH is a tokenizer.json, a model folder or a .gguf file. Without --chat, reads UTF-8 text on stdin and\n"
     "  prints the token ids. --add-special applies the post-processor (e.g. BOS).\n"
     "  --chat prints FILE.json's messages (a list, or {\"messages\": [...]}) rendered with the\n"
     "  model's chat template; --generation-prompt appends the assistant prompt.\n";
@@ -22,7 +23,7 @@ const char* const kTokenizeUsage =
 int run_tokenize(const std::vector<std::string>& args) {
     const Args a(args, {"add-special", "generation-prompt"}, {"chat"});
     a.expect_positional(1);
-    const Tokenizer tok = load_tokenizer(a.positional()[0]);
+    const Tokenizer tok = load_tokenizer_from(a.positional()[0]);
     if (auto chat = a.option("chat")) {
         if (a.flag("add-special")) throw UsageError("--add-special does not apply to --chat");
         const std::string text = render_chat_file(tok, *chat, a.flag("generation-prompt"));

@@ -14,6 +14,7 @@
 #include "core/io/gguf_reader.h"
 #include "core/io/safetensors_reader.h"
 #include "core/model/gguf_model_loader.h"
+#include "core/model/gguf_rope_scaling.h"
 #include "core/model/llama_config.h"
 #include "core/util/error.h"
 #include "test_gguf_builder.h"
@@ -104,6 +105,7 @@ private slots:
     void metadataTypedAccess();
     void llamaRoundTrip();
     void qwen2RoundTrip();
+    void llama3RopeFromRopeFreqs();
     void tokenizerData();
     void badInputs_data();
     void badInputs();
@@ -304,6 +306,27 @@ void TestGguf::qwen2RoundTrip() {
         const std::int64_t row = t.view.shape.back();
         check_close_to_hf(t.name, row % 32 == 0 ? GgmlType::Q8_0 : GgmlType::F16, floats(w.view), floats(t.view), row);
     }
+}
+
+// rope_freqs.weight of Llama 3.1 8B and 3.2 1B as llama.cpp's converter computes it.
+void TestGguf::llama3RopeFromRopeFreqs() {
+    const GgufFile file(gguf_dir() / "rope_freqs.gguf");
+    for (auto [name, head_dim, factor] : {std::tuple{"llama3_1_8b", 128, 8.0}, {"llama3_2_1b", 64, 32.0}}) {
+        const std::vector<float> divisors = gguf_dequantize(file, file.tensor(name));
+        const auto s = llama3_scaling_from_rope_freqs(divisors, 500000.0, head_dim);
+        QVERIFY2(s.has_value(), name);
+        QCOMPARE(int(s->type), int(RopeType::Llama3));
+        QCOMPARE(s->factor, factor);
+        QCOMPARE(s->low_freq_factor, 1.0);
+        QCOMPARE(s->high_freq_factor, 4.0);
+        QCOMPARE(s->original_max_position, 8192);
+        std::vector<float> bent = divisors;
+        *std::find_if(bent.begin(), bent.end(), [](float d) { return d > 1; }) *= 1.01f;  // off the curve
+        QVERIFY(!llama3_scaling_from_rope_freqs(bent, 500000.0, head_dim).has_value());
+        QVERIFY(!llama3_scaling_from_rope_freqs(divisors, 10000.0, head_dim).has_value());  // other theta
+    }
+    const std::vector<float> ones(32, 1.0f);
+    QCOMPARE(int(llama3_scaling_from_rope_freqs(ones, 500000.0, 64)->type), int(RopeType::Default));
 }
 
 void TestGguf::tokenizerData() {

@@ -27,9 +27,10 @@ bool reproduces(const RopeScaling& s, const std::vector<Sample>& samples) {
 }
 
 // With low_freq_factor 1, a divisor d between 1 and F gives the blend s = (1/d - 1/F)/(1 - 1/F),
-// and s = O/((H-1)·λ) - 1/(H-1) is a line in 1/λ. Two or more such points fix H and O; one
-// point fixes O for the usual H = 4; none bounds O between the wavelengths on either side.
-std::int64_t solve_original_max_position(const std::vector<Sample>& samples, double factor, double& high) {
+// and s = O/((H-1)·λ) - 1/(H-1) is a line in 1/λ. Two or more such points fix H and O (H is
+// rounded as coarsely as still reproduces the divisors: fp32 leaves 3.999999 for 4); one point
+// fixes O for the usual H = 4; none bounds O between the wavelengths on either side.
+std::optional<RopeScaling> solve(const std::vector<Sample>& samples, double factor) {
     std::vector<Sample> mids;
     double last_one = 0, first_full = INFINITY;
     for (const Sample& x : samples) {
@@ -38,25 +39,28 @@ std::int64_t solve_original_max_position(const std::vector<Sample>& samples, dou
         else mids.push_back(x);
     }
     auto blend = [&](const Sample& x) { return (1 / x.divisor - 1 / factor) / (1 - 1 / factor); };
-    high = 4.0;
+    RopeScaling s{RopeType::Llama3, factor, 1.0, 4.0, 0};
+    auto accept = [&](double high, double original) -> std::optional<RopeScaling> {
+        if (!(high > 1.0) || !(original >= 1.0 && original < 1e15)) return std::nullopt;
+        s.high_freq_factor = high;
+        s.original_max_position = std::llround(original);
+        return reproduces(s, samples) ? std::optional(s) : std::nullopt;
+    };
     if (mids.size() >= 2) {
         const Sample& a = mids.front();
         const Sample& b = mids.back();
         const double slope = (blend(b) - blend(a)) / (1 / b.wavelength - 1 / a.wavelength);
-        const double intercept = blend(a) - slope / a.wavelength;
-        high = std::round((1 - 1 / intercept) * 1e6) / 1e6;
-        return std::llround(slope * (high - 1));
+        const double high = 1 - 1 / (blend(a) - slope / a.wavelength);
+        for (double step : {1.0, 0.25, 1.0 / 16, 1.0 / 1024, 1e-6})
+            if (const double h = std::round(high / step) * step; auto r = accept(h, slope * (h - 1))) return r;
+        return std::nullopt;
     }
-    if (mids.size() == 1) return std::llround((blend(mids[0]) * (high - 1) + 1) * mids[0].wavelength);
+    if (mids.size() == 1) return accept(4.0, (blend(mids[0]) * 3 + 1) * mids[0].wavelength);
     // Every wavelength is below O/H or above O: O lies in (H·last_one, first_full).
-    const double lo = high * last_one, hi = first_full;
-    if (lo < 8192 && 8192 < hi) return 8192;  // Llama 3.1 / 3.2
-    if (std::isfinite(hi)) {
-        const double pow2 = std::exp2(std::floor(std::log2(hi)));
-        if (pow2 > lo && pow2 < hi) return std::llround(pow2);
-        return std::llround((lo + hi) / 2);
-    }
-    return std::llround(lo) + 1;
+    const double lo = 4 * last_one, hi = first_full;
+    if (lo < 8192 && 8192 < hi) return accept(4.0, 8192);  // Llama 3.1 / 3.2
+    const double pow2 = std::exp2(std::floor(std::log2(hi)));
+    return accept(4.0, pow2 > lo && pow2 < hi ? pow2 : (lo + hi) / 2);
 }
 
 }  // namespace
@@ -86,14 +90,7 @@ std::optional<RopeScaling> llama3_scaling_from_rope_freqs(std::span<const float>
             return RopeScaling{};
         return std::nullopt;
     }
-    RopeScaling s;
-    s.type = RopeType::Llama3;
-    s.factor = f32_shortest_decimal(factor);
-    s.low_freq_factor = 1.0;
-    s.original_max_position = solve_original_max_position(samples, s.factor, s.high_freq_factor);
-    if (s.original_max_position <= 0 || !(s.high_freq_factor > 1.0)) return std::nullopt;
-    if (!reproduces(s, samples)) return std::nullopt;
-    return s;
+    return solve(samples, f32_shortest_decimal(factor));
 }
 
 }  // namespace qls

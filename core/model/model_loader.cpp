@@ -47,4 +47,10 @@ Tokenizer load_model_tokenizer(const Model& model) {
     return load_tokenizer(model.path);
 }
 
+Tokenizer load_tokenizer_from(const std::filesystem::path& path) {
+    if (path.extension() != ".gguf") return load_tokenizer(path);
+    return with_context("while reading the tokenizer of " + path.string(),
+                        [&] { return tokenizer_from_gguf(read_gguf_tokenizer(GgufFile(path))); });
+}
+
 }  // namespace qls

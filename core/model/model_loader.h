@@ -31,4 +31,7 @@ Model load_model(const std::filesystem::path& path);
 // GGUF metadata.
 Tokenizer load_model_tokenizer(const Model& model);
 
+// The tokenizer alone, without loading weights: a tokenizer.json, a model folder or a .gguf file.
+Tokenizer load_tokenizer_from(const std::filesystem::path& path);
+
 }  // namespace qls
