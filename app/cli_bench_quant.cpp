@@ -9,25 +9,13 @@
 #include <vector>
 
 #include "app/cli_commands.h"
+#include "app/cli_timing.h"
 #include "core/quant/quantize_4bit.h"
 #include "core/util/half.h"
 #include "core/util/parallel.h"
 
 namespace qls::cli {
 namespace {
-
-// Best of `reps` wall-clock seconds.
-template <typename F>
-double best_seconds(int reps, F&& f) {
-    double best = 1e30;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-        best = std::min(best, dt.count());
-    }
-    return best;
-}
 
 std::vector<std::uint16_t> make_bf16(std::int64_t n) {
     std::mt19937 rng(1);

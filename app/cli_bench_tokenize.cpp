@@ -11,24 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_commands.h"
+#include "app/cli_timing.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/parallel.h"
 
 namespace qls::cli {
 namespace {
-
-template <typename F>
-double best_seconds(int reps, F&& f) {
-    double best = 1e30;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-        best = std::min(best, dt.count());
-    }
-    return best;
-}
 
 // The fixture corpus: the texts of expected.json beside a tokenizer.json, if there is one.
 std::string fixture_text(const std::filesystem::path& tokenizer_path) {

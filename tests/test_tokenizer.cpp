@@ -284,6 +284,14 @@ private slots:
             QCOMPARE(QString::fromStdString(tok.decode(ints(c["ids"]))), QString::fromStdString(c["decoded"]));
         }
         QCOMPARE(tok.bos_id(), std::optional<int>(1));
+        // add_space_prefix false: no "▁" is prepended, so " hello world" gives the pieces the
+        // default gives for "hello world", and decode keeps the text's own leading space.
+        d.add_space_prefix = false;
+        const auto bare = qls::tokenizer_from_gguf(d);
+        QCOMPARE(show(bare.encode(" hello world", false)), show(tok.encode("hello world", false)));
+        QVERIFY(show(bare.encode("hello world", false)) != show(tok.encode("hello world", false)));
+        QCOMPARE(bare.decode(bare.encode(" hello", false)), std::string(" hello"));
+        d.add_space_prefix.reset();
         d.model = "bert";
         QLS_VERIFY_THROWS_WITH(qls::tokenizer_from_gguf(d), qls::FormatError, "tokenizer.ggml.model 'bert'");
     }

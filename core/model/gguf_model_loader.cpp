@@ -210,6 +210,7 @@ GgufTokenizerData read_gguf_tokenizer(const GgufFile& f) {
     t.pad_id = token_id(f, "tokenizer.ggml.padding_token_id", n);
     t.add_bos = f.get_bool("tokenizer.ggml.add_bos_token");
     t.add_eos = f.get_bool("tokenizer.ggml.add_eos_token");
+    t.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix");
     t.chat_template = f.get_string("tokenizer.chat_template").value_or("");
     return t;
 }

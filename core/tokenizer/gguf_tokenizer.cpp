@@ -73,12 +73,13 @@ std::unique_ptr<TokenModel> spm_model(const GgufTokenizerData& d, std::optional<
         std::snprintf(name, sizeof name, "<0x%02X>", b);
         byte_ids[b] = vocab.find(name).value_or(-1);
     }
-    parts.normalizer.add(Normalizer::Prepend{"\u2581"});
+    const bool space_prefix = d.add_space_prefix.value_or(true);
+    if (space_prefix) parts.normalizer.add(Normalizer::Prepend{"\u2581"});
     parts.normalizer.add(Normalizer::Replace{std::make_shared<const Regex>(Regex::literal(" ", "GGUF")), "\u2581"});
     parts.decoder.add(Decoder::Replace{std::make_shared<const Regex>(Regex::literal("\u2581", "GGUF")), " "});
     parts.decoder.add(Decoder::ByteFallback{});
     parts.decoder.add(Decoder::Fuse{});
-    parts.decoder.add(Decoder::Strip{U' ', 1, 0});
+    if (space_prefix) parts.decoder.add(Decoder::Strip{U' ', 1, 0});
     parts.kind = "SentencePiece BPE";
     return std::make_unique<SpmModel>(std::move(vocab), d.scores, byte_ids, unk);
 }

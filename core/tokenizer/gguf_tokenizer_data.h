@@ -17,6 +17,7 @@ struct GgufTokenizerData {
     std::vector<std::string> merges;    // "gpt2": "a b" in byte-mapped form
     std::optional<std::int64_t> bos_id, eos_id, unk_id, pad_id;
     std::optional<bool> add_bos, add_eos;
+    std::optional<bool> add_space_prefix;  // "llama": prepend "▁" to the text (llama.cpp's default: true)
     std::string chat_template;  // tokenizer.chat_template, may be empty
 };
 
