@@ -3,11 +3,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "app/cli_commands.h"
+#include "app/cli_progress.h"
 #include "app/cli_format.h"
 #include "core/inspect/model_report.h"
 
@@ -111,12 +110,7 @@ int run_inspect(const std::vector<std::string>& args) {
         }
     }
     const Model model = load_model(a.positional()[0]);
-    const bool tty = !a.flag("json") && isatty(fileno(stderr));
-    const ModelReport report = inspect_model(model, options, [&](std::size_t done, std::size_t total) {
-        if (tty) std::fprintf(stderr, "\rmeasuring quantization error: %zu/%zu tensors", done, total);
-        if (tty && done == total) std::fprintf(stderr, "\r\033[K");
-        return true;
-    });
+    const ModelReport report = inspect_model(model, options, terminal_progress("measuring quantization error"));
     if (a.flag("json")) {
         std::cout << to_json(report).dump(2) << "\n";
         return 0;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "app/cli_commands.h"
+#include "app/cli_progress.h"
 #include "core/quant/quantize_checkpoint.h"
 
 namespace qls::cli {
@@ -49,11 +50,8 @@ int run_quantize(const std::vector<std::string>& args) {
         if (used == 0 || used != b->size()) throw UsageError("--blocksize must be an integer, got '" + *b + "'");
     }
 
-    const QuantizeSummary s = quantize_checkpoint(a.positional()[0], *out, o, [](std::size_t done, std::size_t total) {
-        std::fprintf(stderr, "\rquantized %zu/%zu tensors", done, total);
-        return true;
-    });
-    std::fprintf(stderr, "\n");
+    const QuantizeSummary s =
+        quantize_checkpoint(a.positional()[0], *out, o, terminal_progress("quantizing tensors"));
     std::printf("%zu tensors quantized (%.1f MB -> %.1f MB), %zu kept; wrote %s\n", s.quantized,
                 double(s.bytes_in) / 1e6, double(s.bytes_out) / 1e6, s.kept, out->c_str());
     return 0;

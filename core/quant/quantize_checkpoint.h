@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/quant/quantized_tensor.h"
+#include "core/util/progress.h"
 
 namespace qls {
 
@@ -24,7 +25,7 @@ struct QuantizeCheckpointOptions {
 };
 
 // Called after each quantized tensor; returning false cancels (nothing is written).
-using QuantizeProgress = std::function<bool(std::size_t done, std::size_t total)>;
+using QuantizeProgress = ProgressFn;
 
 struct QuantizeSummary {
     bool cancelled = false;
