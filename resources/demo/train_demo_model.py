@@ -100,8 +100,9 @@ def main():
     ap.add_argument('--steps', type=int, default=1100)
     ap.add_argument('--minutes', type=float, default=55.0)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
 
