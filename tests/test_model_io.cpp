@@ -24,17 +24,12 @@ using Json = nlohmann::json;
 
 namespace {
 
+using test::read_bytes;
+using test::write_bytes;
+
 fs::path models() { return test::ref_dir() / "models"; }
 fs::path bnb_dir() { return test::ref_dir() / "bnb"; }
 
-std::string read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void write_bytes(const fs::path& p, std::string_view bytes) {
-    std::ofstream out(p, std::ios::binary);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-}
 Json read_json(const fs::path& p) { return Json::parse(read_bytes(p)); }
 
 // A copy of a fixture folder the test may then damage.

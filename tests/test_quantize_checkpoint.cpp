@@ -18,10 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test::read_bytes;
 
 bool same_bytes(const TensorView& a, const TensorView& b) {
     return a.dtype == b.dtype && a.shape == b.shape && a.data.size() == b.data.size() &&

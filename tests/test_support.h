@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
 
 namespace qls::test {
 
@@ -17,6 +21,17 @@ inline std::filesystem::path fixture_dir() {
     return std::filesystem::path(QLS_SOURCE_DIR) / "tests" / "fixtures";
 }
 inline std::filesystem::path source_dir() { return std::filesystem::path(QLS_SOURCE_DIR); }
+
+// A whole file as bytes (empty when it cannot be read: the comparison that follows fails).
+inline std::string read_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::filesystem::path& p, std::string_view bytes) {
+    std::ofstream out(p, std::ios::binary);
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+}
 
 // A scratch folder for one test function, removed when the object goes out of scope.
 class ScratchDir {
