@@ -11,6 +11,7 @@
 
 #include "core/tokenizer/chat_file.h"
 #include "core/tokenizer/gguf_tokenizer.h"
+#include "core/tokenizer/normalizer.h"
 #include "core/tokenizer/regex.h"
 #include "core/tokenizer/stream_decoder.h"
 #include "core/tokenizer/tokenizer.h"
@@ -316,8 +317,8 @@ private slots:
                                "id 5 is given to both");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/model/dropout", 0.1), "t.json"), FormatError,
                                "t.json: model.dropout");
-        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFKC"}}), "t.json"),
-                               FormatError, "t.json: normalizer.type: unsupported normalizer 'NFKC'");
+        QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "Lowercase"}}), "t.json"),
+                               FormatError, "t.json: normalizer.type: unsupported normalizer 'Lowercase'");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("llama3-bpe", "/pre_tokenizer/pretokenizers/0/type", "Punctuation"), "t.json"),
                                FormatError, "pre_tokenizer.pretokenizers[0].type: unsupported pre_tokenizer 'Punctuation'");
         QLS_VERIFY_THROWS_WITH(Tokenizer::from_json_string(patched("gpt2-bpe", "/post_processor", json{{"type", "RobertaProcessing"}}), "t.json"),
@@ -335,13 +336,101 @@ private slots:
     }
 
     void nfc_quick_check() {
-        // NFC is the identity on text that passes the quick check; other text is refused.
+        // NFC is the identity on text that passes the quick check; other text is composed.
         const auto nfc = qls::Tokenizer::from_json_string(patched("gpt2-bpe", "/normalizer", json{{"type", "NFC"}}), "t.json");
         const auto plain = load("gpt2-bpe");
         for (const char* ok : {"caf\u00E9 \u00C5ngstr\u00F6m", "\u5929\u5730 \uD55C\uAE00", "\u0627\u064E\u0644", "\u05D0\u05B0\u05B1"})
             QCOMPARE(show(nfc.encode(ok, false)), show(plain.encode(ok, false)));
-        for (const char* bad : {"\u212B", "e\u0301", "\u1100\u1161", "\u05D0\u05B1\u05B0"})
-            QVERIFY_THROWS_EXCEPTION(qls::DataError, nfc.encode(bad, false));
+        const std::pair<const char*, const char*> composed[] = {
+            {"\u212B", "\u00C5"}, {"e\u0301", "\u00E9"}, {"\u1100\u1161", "\uAC00"}, {"\u05D0\u05B1\u05B0", "\u05D0\u05B0\u05B1"}};
+        for (const auto& [in, out] : composed) QCOMPARE(show(nfc.encode(in, false)), show(plain.encode(out, false)));
+    }
+
+    void unicode_forms_data() {
+        // Expected strings from Python's unicodedata.normalize (Unicode 14).
+        QTest::addColumn<QString>("form");
+        QTest::addColumn<QByteArray>("input");
+        QTest::addColumn<QByteArray>("expected");
+        const char* const rows[][3] = {
+            {"NFC", "e\u0301", "\u00E9"},
+            {"NFC", "\u1100\u1161", "\uAC00"},                                      // jamo L V
+            {"NFC", "\u1100\u1161\u11A8", "\uAC01"},                                 // jamo L V T
+            {"NFC", "\u1112\u1161\u11AB\u1100\u1173\u11AF", "\uD55C\uAE00"},
+            {"NFC", "\u212B", "\u00C5"},                                             // ANGSTROM SIGN
+            {"NFC", "A\u030A", "\u00C5"},
+            {"NFC", "\u00C5", "\u00C5"},
+            {"NFC", "Cafe\u0301 nai\u0308ve, Zu\u0308rich 123!", "Caf\u00E9 na\u00EFve, Z\u00FCrich 123!"},
+            {"NFC", "\u05D0\u05B1\u05B0", "\u05D0\u05B0\u05B1"},                   // canonical order
+            {"NFC", "a\u0301\u0316", "\u00E1\u0316"},                               // reordered, then composed
+            {"NFC", "\u0344", "\u0308\u0301"},                                       // composition exclusion
+            {"NFC", "\uFB01", "\uFB01"},                                             // compatibility kept
+            {"NFC", "", ""},
+            {"NFD", "\u00E9", "e\u0301"},
+            {"NFD", "\uAC01", "\u1100\u1161\u11A8"},
+            {"NFD", "\u212B", "A\u030A"},
+            {"NFD", "\u1E69", "s\u0323\u0307"},
+            {"NFKC", "\uFB01", "fi"},
+            {"NFKC", "\uFB01e\u0301", "fi\u00E9"},
+            {"NFKC", "\u2460 x\u00B2 \uFF21", "1 x2 A"},
+            {"NFKC", "\u1100\u1161", "\uAC00"},
+            {"NFKD", "\uFB01", "fi"},
+            {"NFKD", "\u00E9\uFB01", "e\u0301fi"},
+            {"NFKD", "\u1E9B\u0323", "s\u0323\u0307"},
+        };
+        int i = 0;
+        for (const auto& [form, in, out] : rows)
+            QTest::addRow("%d %s", i++, form) << QString(form) << QByteArray(in) << QByteArray(out);
+    }
+    void unicode_forms() {
+        QFETCH(QString, form);
+        QFETCH(QByteArray, input);
+        QFETCH(QByteArray, expected);
+        qls::Normalizer n;
+        if (form == "NFC") n.add(qls::Normalizer::Nfc{});
+        else if (form == "NFD") n.add(qls::Normalizer::Nfd{});
+        else if (form == "NFKC") n.add(qls::Normalizer::Nfkc{});
+        else n.add(qls::Normalizer::Nfkd{});
+        QCOMPARE(QByteArray::fromStdString(n.apply(input.toStdString())), expected);
+        QVERIFY(n.keeps_offsets());
+    }
+
+    void unicode_form_after_other_steps() {
+        // Steps run in order: the Replace makes "e\u0301" that NFC then composes.
+        qls::Normalizer n;
+        n.add(qls::Normalizer::Replace{std::make_shared<const qls::Regex>(qls::Regex::literal("E", "t")), "e\u0301"});
+        n.add(qls::Normalizer::Nfc{});
+        QCOMPARE(QByteArray::fromStdString(n.apply("cafE E")), QByteArray("caf\u00E9 \u00E9"));
+        QVERIFY(!n.keeps_offsets());
+    }
+
+    void nfc_qwen2() {
+        // The Qwen2 pipeline (model folder with config.json model_type qwen2) normalizes to NFC, so
+        // decomposed text gets the ids of its composed form; without NFC the ids differ.
+        const auto dir = ref_dir() / "models" / "qwen2-tiny";
+        const auto qwen = qls::load_tokenizer(dir);
+        const auto raw = qls::load_tokenizer(dir / "tokenizer.json");
+        const std::pair<const char*, const char*> cases[] = {
+            {"Cafe\u0301 nai\u0308ve", "Caf\u00E9 na\u00EFve"},
+            {"\u1112\u1161\u11AB\u1100\u1173\u11AF \u212Bngstro\u0308m", "\uD55C\uAE00 \u00C5ngstr\u00F6m"},
+            {"x <|im_start|>e\u0301<|im_end|> y\u0301", "x <|im_start|>\u00E9<|im_end|> \u00FD"},
+        };
+        for (const auto& [decomposed, composed] : cases) {
+            const auto want = qwen.encode(composed, false);
+            QCOMPARE(show(qwen.encode(decomposed, false)), show(want));
+            QVERIFY(show(raw.encode(decomposed, false)) != show(want));
+        }
+        QLS_VERIFY_THROWS_WITH(qwen.encode("e\u0301 \xC3\x28", false), qls::DataError, "not valid UTF-8 at byte offset 4");
+    }
+
+    void nfc_normalized_added_token() {
+        // AddedVocabulary matches normalized=true tokens in normalized text, by their normalized content.
+        json j = read_json(tok_dir("gpt2-bpe") / "tokenizer.json");
+        j["normalizer"] = json{{"type", "NFC"}};
+        j["added_tokens"].push_back({{"id", 900}, {"content", "cafe\u0301"}, {"single_word", false}, {"lstrip", false},
+                                     {"rstrip", false}, {"normalized", true}, {"special", false}});
+        const auto tok = Tokenizer_from(j);
+        QCOMPARE(show(tok.encode("caf\u00E9", false)), show({900}));
+        QCOMPARE(show(tok.encode("cafe\u0301", false)), show({900}));
     }
 
     void added_token_options() {

@@ -11,17 +11,12 @@
 #include "core/util/parallel.h"
 
 namespace qls {
-namespace {
-
-// The kernel's code -> value: FP4 builds negatives by sign, so code 8 is -0.0.
-std::array<float, 16> effective_values(const Quantized4bit& q) {
+std::array<float, 16> dequant_values(const Quantized4bit& q) {
     std::array<float, 16> v = q.quant_map;
     if (q.type == QuantType::FP4)
         for (std::size_t c = 8; c < 16; ++c) v[c] = -v[c - 8];
     return v;
 }
-
-}  // namespace
 
 void validate_quantized(const Quantized4bit& q) {
     QLS_CHECK(DataError, q.blocksize > 0, "4-bit tensor: blocksize ", q.blocksize);
@@ -45,7 +40,7 @@ void dequantize_4bit(const Quantized4bit& q, std::span<float> out) {
     const std::vector<float> absmax = dequantize_absmax(q);
     QLS_CHECK(DataError, out.size() == static_cast<std::size_t>(q.numel()),
               "dequantize_4bit: output has ", out.size(), " elements, tensor has ", q.numel());
-    const std::array<float, 16> values = effective_values(q);
+    const std::array<float, 16> values = dequant_values(q);
     const std::size_t bs = static_cast<std::size_t>(q.blocksize);
     parallel_for(absmax.size(), std::max<std::size_t>(1, 16384 / bs),
                  [&](std::size_t first, std::size_t last) {

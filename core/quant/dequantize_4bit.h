@@ -1,5 +1,6 @@
 // bitsandbytes F.dequantize_4bit (formats.md §1.3) and the nested-absmax reconstruction (§2.6).
 #pragma once
+#include <array>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -13,6 +14,9 @@ namespace qls {
 // out.size() must equal q.numel().
 void dequantize_4bit(const Quantized4bit& q, std::span<float> out);
 std::vector<float> dequantize_4bit(const Quantized4bit& q);
+
+// The kernel's code -> value table: FP4 builds negatives by sign, so code 8 is -0.0.
+std::array<float, 16> dequant_values(const Quantized4bit& q);
 
 // The bytes bnb's dequantize returns: the fp32 values rounded (RNE) to q.dtype.
 std::vector<std::byte> dequantize_4bit_to_dtype(const Quantized4bit& q);

@@ -1,5 +1,5 @@
 // Normalizers of tokenizer.json that we support (tokenizers normalizers/{prepend,replace,strip,
-// byte_level,utils}.rs). A Sequence is flattened into `steps`.
+// byte_level,unicode,utils}.rs). A Sequence is flattened into `steps`.
 #pragma once
 #include <memory>
 #include <string>
@@ -23,9 +23,12 @@ public:
         bool left = false, right = false;
     };
     struct ByteLevel {};
-    // NFC, for text that passes the quick check only (see nfc_quick_check.h).
+    // The Unicode normalization forms of UAX #15 (tokenizers' "NFC", "NFD", "NFKC", "NFKD").
     struct Nfc {};
-    using Step = std::variant<Prepend, Replace, Strip, ByteLevel, Nfc>;
+    struct Nfd {};
+    struct Nfkc {};
+    struct Nfkd {};
+    using Step = std::variant<Prepend, Replace, Strip, ByteLevel, Nfc, Nfd, Nfkc, Nfkd>;
 
     // Emplaced in place: a Step temporary trips GCC 12's -Wmaybe-uninitialized on variants.
     template <typename T>
@@ -33,8 +36,11 @@ public:
         m_steps.emplace_back(std::in_place_type<T>, std::move(step));
     }
     bool empty() const { return m_steps.empty(); }
-    // True when every step leaves accepted text unchanged (only NFC), so offsets are kept.
+    // True when every step is a Unicode normalization form: offset 0 of the normalized text is
+    // offset 0 of the original, and a later piece starts past it unless it is split off inside
+    // the expansion of the first character (HF aligns such a piece to offset 0).
     bool keeps_offsets() const;
+    // `text` must be valid UTF-8 (Tokenizer::encode checks it at the door).
     std::string apply(std::string_view text) const;
 
 private:

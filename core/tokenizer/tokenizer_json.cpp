@@ -92,9 +92,15 @@ void parse_normalizer(const json& n, const At& at, Normalizer& out) {
         out.add(Normalizer::ByteLevel{});
     } else if (type == "NFC") {
         out.add(Normalizer::Nfc{});
+    } else if (type == "NFD") {
+        out.add(Normalizer::Nfd{});
+    } else if (type == "NFKC") {
+        out.add(Normalizer::Nfkc{});
+    } else if (type == "NFKD") {
+        out.add(Normalizer::Nfkd{});
     } else {
-        // NFKC/NFD/NFKD and Lowercase need Unicode tables we do not carry; Bert, Nmt,
-        // Precompiled and StripAccents belong to other model families.
+        // Lowercase needs Unicode tables we do not carry; Bert, Nmt, Precompiled and
+        // StripAccents belong to other model families.
         fail(at / "type", "unsupported normalizer '" + type + "'");
     }
 }

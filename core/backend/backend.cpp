@@ -1,0 +1,214 @@
+// Shape and dtype checks of every op, done once here so that each backend's *_impl can trust
+// its arguments. A failed check is a bug in the caller (QLS_ASSERT).
+#include "core/backend/backend.h"
+
+namespace qls {
+
+namespace {
+
+bool is_float16ish(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+
+void check_f32(const Tensor& t, const char* what) {
+    QLS_ASSERT(!t.empty() && t.dtype == DType::F32, what, ": expected F32, got ", describe(t));
+}
+
+void check_linear(const Tensor& x, const LinearWeight* w, const LoraView* lora, const char* op) {
+    QLS_ASSERT(w != nullptr, op, ": no weight");
+    check_f32(x, op);
+    QLS_ASSERT(x.cols() == w->in, op, ": input ", describe(x), " vs weight in=", w->in);
+    if (w->quantized()) {
+        QLS_ASSERT(w->quant->packed.bytes() * 2 >= static_cast<std::size_t>(w->in * w->out), op,
+                   ": packed codes too small");
+    } else {
+        QLS_ASSERT(is_float16ish(w->dense.dtype) && w->dense.shape == (Shape{w->out, w->in}), op,
+                   ": dense weight ", describe(w->dense), " vs [", w->out, ", ", w->in, "]");
+    }
+    if (!w->bias.empty()) QLS_ASSERT(w->bias.numel() == w->out, op, ": bias ", describe(w->bias));
+    if (lora) {
+        QLS_ASSERT(lora->a.dtype == DType::F32 && lora->a.shape.size() == 2 &&
+                       lora->a.dim(1) == w->in,
+                   op, ": lora A ", describe(lora->a), " vs in=", w->in);
+        QLS_ASSERT(lora->b.dtype == DType::F32 &&
+                       lora->b.shape == (Shape{w->out, lora->a.dim(0)}),
+                   op, ": lora B ", describe(lora->b));
+    }
+}
+
+}  // namespace
+
+Buffer Backend::allocate(std::size_t bytes, Usage usage, const std::string& what) {
+    m_memory.on_allocate(usage, static_cast<std::int64_t>(bytes), what);
+    std::byte* p = nullptr;
+    try {
+        p = allocate_impl(bytes, usage);
+    } catch (...) {
+        m_memory.on_free(usage, static_cast<std::int64_t>(bytes));
+        throw;
+    }
+    return Buffer(this, p, bytes, usage);
+}
+
+void Backend::copy_from_host(const Tensor& dst, std::span<const std::byte> src) {
+    QLS_ASSERT(src.size() == dst.bytes(), "copy_from_host: ", src.size(), " bytes into ",
+               describe(dst));
+    copy_from_host_impl(dst, src);
+}
+
+void Backend::copy_to_host(const Tensor& src, std::span<std::byte> dst) {
+    QLS_ASSERT(dst.size() == src.bytes(), "copy_to_host: ", describe(src), " into ", dst.size(),
+               " bytes");
+    copy_to_host_impl(src, dst);
+}
+
+void Backend::copy(const Tensor& dst, const Tensor& src) {
+    QLS_ASSERT(dst.bytes() == src.bytes() && dst.dtype == src.dtype, "copy: ", describe(src),
+               " into ", describe(dst));
+    copy_impl(dst, src);
+}
+
+void Backend::fill_zero(const Tensor& t) { fill_zero_impl(t); }
+
+void Backend::linear_forward(const LinearForwardArgs& a) {
+    check_linear(a.x, a.weight, a.lora, "linear_forward");
+    check_f32(a.out, "linear_forward out");
+    QLS_ASSERT(a.out.rows() == a.x.rows() && a.out.cols() == a.weight->out,
+               "linear_forward: out ", describe(a.out));
+    linear_forward_impl(a);
+}
+
+void Backend::linear_backward(const LinearBackwardArgs& a) {
+    check_linear(a.x, a.weight, a.lora, "linear_backward");
+    check_f32(a.dout, "linear_backward dout");
+    QLS_ASSERT(a.dout.rows() == a.x.rows() && a.dout.cols() == a.weight->out,
+               "linear_backward: dout ", describe(a.dout));
+    if (!a.dx.empty()) QLS_ASSERT(a.dx.shape == a.x.shape, "linear_backward: dx ", describe(a.dx));
+    if (a.lora && !a.lora->da.empty())
+        QLS_ASSERT(a.lora->da.shape == a.lora->a.shape && a.lora->db.shape == a.lora->b.shape,
+                   "linear_backward: lora grads");
+    linear_backward_impl(a);
+}
+
+void Backend::rmsnorm_forward(const RmsNormForwardArgs& a) {
+    check_f32(a.x, "rmsnorm x");
+    QLS_ASSERT(a.x.shape == a.out.shape && a.weight.numel() == a.x.cols() &&
+                   a.rstd.numel() == a.x.rows() && is_float16ish(a.weight.dtype),
+               "rmsnorm: ", describe(a.x), " ", describe(a.weight), " ", describe(a.rstd));
+    rmsnorm_forward_impl(a);
+}
+
+void Backend::rmsnorm_backward(const RmsNormBackwardArgs& a) {
+    QLS_ASSERT(a.x.shape == a.dout.shape && a.x.shape == a.dx.shape &&
+                   a.weight.numel() == a.x.cols() && a.rstd.numel() == a.x.rows(),
+               "rmsnorm_backward: ", describe(a.x), " ", describe(a.dout), " ", describe(a.dx));
+    rmsnorm_backward_impl(a);
+}
+
+namespace {
+void check_rope(const RopeArgs& a) {
+    check_f32(a.x, "rope x");
+    QLS_ASSERT(a.x.shape.size() == 3 && a.positions.numel() == a.x.dim(0) &&
+                   a.positions.dtype == DType::I32 && a.cos.shape == a.sin.shape &&
+                   a.cos.cols() * 2 == a.x.dim(2),
+               "rope: ", describe(a.x), " ", describe(a.positions), " ", describe(a.cos));
+}
+}  // namespace
+
+void Backend::rope_forward(const RopeArgs& a) {
+    check_rope(a);
+    rope_impl(a, false);
+}
+
+void Backend::rope_backward(const RopeArgs& a) {
+    check_rope(a);
+    rope_impl(a, true);
+}
+
+namespace {
+void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& segments,
+                     const Tensor& out, const Tensor& lse) {
+    QLS_ASSERT(q.shape.size() == 4 && k.shape.size() == 4 && k.shape == v.shape &&
+                   q.dim(0) == k.dim(0) && q.dim(1) == k.dim(1) && q.dim(3) == k.dim(3) &&
+                   k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
+               "attention: q ", describe(q), " k ", describe(k), " v ", describe(v));
+    QLS_ASSERT(segments.dtype == DType::I32 && segments.numel() == q.dim(0) * q.dim(1),
+               "attention: segments ", describe(segments));
+    QLS_ASSERT(out.shape == q.shape && lse.numel() == q.dim(0) * q.dim(2) * q.dim(1),
+               "attention: out ", describe(out), " lse ", describe(lse));
+}
+}  // namespace
+
+void Backend::attention_forward(const AttentionForwardArgs& a) {
+    check_attention(a.q, a.k, a.v, a.segments, a.out, a.lse);
+    attention_forward_impl(a);
+}
+
+void Backend::attention_backward(const AttentionBackwardArgs& a) {
+    check_attention(a.q, a.k, a.v, a.segments, a.out, a.lse);
+    QLS_ASSERT(a.dout.shape == a.q.shape && a.dq.shape == a.q.shape && a.dk.shape == a.k.shape &&
+                   a.dv.shape == a.v.shape,
+               "attention_backward: grads");
+    attention_backward_impl(a);
+}
+
+void Backend::swiglu_forward(const SwigluForwardArgs& a) {
+    QLS_ASSERT(a.gate.shape == a.up.shape && a.gate.shape == a.out.shape, "swiglu: ",
+               describe(a.gate), " ", describe(a.up), " ", describe(a.out));
+    swiglu_forward_impl(a);
+}
+
+void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
+    QLS_ASSERT(a.gate.shape == a.up.shape && a.dout.shape == a.gate.shape &&
+                   a.dgate.shape == a.gate.shape && a.dup.shape == a.gate.shape,
+               "swiglu_backward: shapes");
+    swiglu_backward_impl(a);
+}
+
+void Backend::embedding_forward(const EmbeddingArgs& a) {
+    QLS_ASSERT(a.tokens.dtype == DType::I32 && a.table.shape.size() == 2 &&
+                   is_float16ish(a.table.dtype) && a.out.rows() == a.tokens.numel() &&
+                   a.out.cols() == a.table.dim(1),
+               "embedding: ", describe(a.tokens), " ", describe(a.table), " ", describe(a.out));
+    embedding_forward_impl(a);
+}
+
+void Backend::cross_entropy(const CrossEntropyArgs& a) {
+    check_f32(a.logits, "cross_entropy logits");
+    QLS_ASSERT(a.targets.dtype == DType::I32 && a.targets.numel() == a.logits.rows() &&
+                   a.losses.numel() == a.logits.rows(),
+               "cross_entropy: ", describe(a.logits), " ", describe(a.targets), " ",
+               describe(a.losses));
+    cross_entropy_impl(a);
+}
+
+void Backend::add_inplace(const Tensor& dst, const Tensor& src) {
+    QLS_ASSERT(dst.dtype == DType::F32 && src.dtype == DType::F32 && dst.numel() == src.numel(),
+               "add_inplace: ", describe(dst), " += ", describe(src));
+    add_inplace_impl(dst, src);
+}
+
+void Backend::scale_inplace(const Tensor& t, float s) {
+    check_f32(t, "scale_inplace");
+    scale_inplace_impl(t, s);
+}
+
+double Backend::sum_squares(const Tensor& t) {
+    check_f32(t, "sum_squares");
+    return sum_squares_impl(t);
+}
+
+void Backend::adamw_step(const AdamWArgs& a) {
+    QLS_ASSERT(a.param.dtype == DType::F32 && a.grad.numel() == a.param.numel() &&
+                   a.m.numel() == a.param.numel() && a.v.numel() == a.param.numel() && a.step >= 1,
+               "adamw: ", describe(a.param), " ", describe(a.grad), " ", describe(a.m), " ",
+               describe(a.v), " step ", a.step);
+    adamw_step_impl(a);
+}
+
+void Backend::dequantize_weight(const LinearWeight& w, const Tensor& out) {
+    check_f32(out, "dequantize_weight out");
+    QLS_ASSERT(out.numel() == w.in * w.out, "dequantize_weight: ", describe(out), " for [", w.out,
+               ", ", w.in, "]");
+    dequantize_weight_impl(w, out);
+}
+
+}  // namespace qls

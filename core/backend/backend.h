@@ -1,0 +1,187 @@
+// The one interface the model is written against (STYLE.md §2). Each op is a pair
+// <op>_forward / <op>_backward with an argument struct; the non-virtual method checks shapes
+// and dtypes once, then calls the backend's *_impl. The CPU backend (core/backend/cpu) is the
+// readable fp32 reference; the CUDA backend (kernels/) must match it op by op.
+//
+// N tokens (B·T), C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab, r LoRA rank.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/backend/buffer.h"
+#include "core/backend/linear_weight.h"
+#include "core/backend/memory_accountant.h"
+#include "core/backend/tensor.h"
+
+namespace qls {
+
+// Activation gradients overwrite their output; LoRA gradients accumulate over micro-batches.
+enum class GradMode : std::uint8_t { Overwrite, Accumulate };
+
+// The trainable adapter of one linear layer (formats.md §5):
+// y = base(x) + scaling · B · A · dropout(x).
+struct LoraView {
+    Tensor a, b;    // F32 (r, in), (out, r)
+    Tensor da, db;  // F32 gradients, same shapes; empty when no gradient is wanted
+    float scaling = 1.0f;
+    float dropout = 0.0f;        // probability p; survivors are scaled by 1 / (1 - p)
+    std::uint64_t dropout_seed = 0;  // the mask is a pure function of (seed, element index), so
+                                     // backward regenerates it instead of storing it
+};
+
+struct LinearForwardArgs {
+    Tensor x;                     // (N, in)
+    const LinearWeight* weight = nullptr;
+    const LoraView* lora = nullptr;  // optional
+    Tensor out;                   // (N, out), overwritten
+};
+struct LinearBackwardArgs {
+    Tensor x;                     // (N, in), the forward input
+    Tensor dout;                  // (N, out)
+    const LinearWeight* weight = nullptr;
+    const LoraView* lora = nullptr;  // optional; its da/db accumulate
+    Tensor dx;                    // (N, in); empty when the input needs no gradient
+    GradMode dx_mode = GradMode::Overwrite;
+};
+
+struct RmsNormForwardArgs {
+    Tensor x;       // (N, C)
+    Tensor weight;  // (C) F32/BF16/F16, frozen
+    float eps = 1e-6f;
+    Tensor out;     // (N, C)
+    Tensor rstd;    // (N) F32, saved for backward
+};
+struct RmsNormBackwardArgs {
+    Tensor x, weight, rstd;  // as in forward
+    Tensor dout;             // (N, C)
+    Tensor dx;               // (N, C)
+    GradMode dx_mode = GradMode::Overwrite;
+};
+
+// HF rotate_half RoPE (formats.md §6.3), in place on x. Backward rotates by the opposite angle.
+struct RopeArgs {
+    Tensor x;          // (N, H, D), rotated in place
+    Tensor positions;  // (N) I32
+    Tensor cos, sin;   // (P, D/2) F32 tables for positions 0..P-1
+};
+
+// Causal attention with GQA (query head h reads KV head h / (Hq/Hkv)); a query attends to
+// earlier positions of the same segment only (packing).
+struct AttentionForwardArgs {
+    Tensor q;         // (B, T, Hq, D)
+    Tensor k, v;      // (B, T, Hkv, D)
+    Tensor segments;  // (B, T) I32
+    float scale = 1.0f;  // D^-0.5
+    Tensor out;       // (B, T, Hq, D)
+    Tensor lse;       // (B, Hq, T) F32 log-sum-exp of the scaled scores, saved for backward
+};
+struct AttentionBackwardArgs {
+    Tensor q, k, v, segments, out, lse;  // as in forward
+    float scale = 1.0f;
+    Tensor dout;        // (B, T, Hq, D)
+    Tensor dq, dk, dv;  // overwritten
+};
+
+struct SwigluForwardArgs {
+    Tensor gate, up;  // (N, I)
+    Tensor out;       // (N, I) = silu(gate) * up
+};
+struct SwigluBackwardArgs {
+    Tensor gate, up, dout;  // (N, I)
+    Tensor dgate, dup;      // (N, I), overwritten
+};
+
+struct EmbeddingArgs {
+    Tensor tokens;  // (N) I32
+    Tensor table;   // (V, C) F32/BF16/F16
+    Tensor out;     // (N, C)
+};
+
+// Fused softmax cross-entropy over the vocabulary. Rows whose target is kIgnoreIndex give
+// loss 0 and gradient 0. With compute_grad, logits are replaced by
+// grad_scale · (softmax(logits) - onehot(target)).
+struct CrossEntropyArgs {
+    Tensor logits;   // (N, V) F32
+    Tensor targets;  // (N) I32
+    Tensor losses;   // (N) F32, -log softmax(logits)[target]
+    float grad_scale = 1.0f;
+    bool compute_grad = false;
+};
+
+// torch.optim.AdamW on one fp32 tensor (decoupled decay first, then the bias-corrected step).
+struct AdamWArgs {
+    Tensor param, grad, m, v;  // F32, same element count
+    float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0;
+    float grad_scale = 1.0f;  // multiplies grad first (the clipping coefficient)
+    std::int64_t step = 1;    // 1-based, after increment
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+
+    MemoryAccountant& memory() { return m_memory; }
+    const MemoryAccountant& memory() const { return m_memory; }
+
+    // Memory. `what` names the allocation in out-of-memory messages.
+    Buffer allocate(std::size_t bytes, Usage usage, const std::string& what);
+    void copy_from_host(const Tensor& dst, std::span<const std::byte> src);
+    void copy_to_host(const Tensor& src, std::span<std::byte> dst);
+    void copy(const Tensor& dst, const Tensor& src);
+    void fill_zero(const Tensor& t);
+    void synchronize() { synchronize_impl(); }
+
+    // Ops (see the argument structs above).
+    void linear_forward(const LinearForwardArgs& a);
+    void linear_backward(const LinearBackwardArgs& a);
+    void rmsnorm_forward(const RmsNormForwardArgs& a);
+    void rmsnorm_backward(const RmsNormBackwardArgs& a);
+    void rope_forward(const RopeArgs& a);
+    void rope_backward(const RopeArgs& a);
+    void attention_forward(const AttentionForwardArgs& a);
+    void attention_backward(const AttentionBackwardArgs& a);
+    void swiglu_forward(const SwigluForwardArgs& a);
+    void swiglu_backward(const SwigluBackwardArgs& a);
+    void embedding_forward(const EmbeddingArgs& a);
+    void cross_entropy(const CrossEntropyArgs& a);
+    void add_inplace(const Tensor& dst, const Tensor& src);  // dst += src, F32
+    void scale_inplace(const Tensor& t, float s);            // t *= s, F32
+    double sum_squares(const Tensor& t);                     // Σ t², fixed summation order
+    void adamw_step(const AdamWArgs& a);
+    // Dense fp32 copy of a base weight (out, in): merged export, inspection, tests.
+    void dequantize_weight(const LinearWeight& w, const Tensor& out);
+
+protected:
+    friend class Buffer;
+    virtual std::byte* allocate_impl(std::size_t bytes, Usage usage) = 0;
+    virtual void free_impl(std::byte* p, Usage usage) noexcept = 0;
+    virtual void copy_from_host_impl(const Tensor& dst, std::span<const std::byte> src) = 0;
+    virtual void copy_to_host_impl(const Tensor& src, std::span<std::byte> dst) = 0;
+    virtual void copy_impl(const Tensor& dst, const Tensor& src) = 0;
+    virtual void fill_zero_impl(const Tensor& t) = 0;
+    virtual void synchronize_impl() = 0;
+
+    virtual void linear_forward_impl(const LinearForwardArgs& a) = 0;
+    virtual void linear_backward_impl(const LinearBackwardArgs& a) = 0;
+    virtual void rmsnorm_forward_impl(const RmsNormForwardArgs& a) = 0;
+    virtual void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) = 0;
+    virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
+    virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
+    virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
+    virtual void swiglu_forward_impl(const SwigluForwardArgs& a) = 0;
+    virtual void swiglu_backward_impl(const SwigluBackwardArgs& a) = 0;
+    virtual void embedding_forward_impl(const EmbeddingArgs& a) = 0;
+    virtual void cross_entropy_impl(const CrossEntropyArgs& a) = 0;
+    virtual void add_inplace_impl(const Tensor& dst, const Tensor& src) = 0;
+    virtual void scale_inplace_impl(const Tensor& t, float s) = 0;
+    virtual double sum_squares_impl(const Tensor& t) = 0;
+    virtual void adamw_step_impl(const AdamWArgs& a) = 0;
+    virtual void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) = 0;
+
+private:
+    MemoryAccountant m_memory;
+};
+
+}  // namespace qls

@@ -1,0 +1,29 @@
+// torch.optim.AdamW, single-tensor path (formats.md §4 notes the bitsandbytes variant decays
+// after the step instead; the two differ by O(lr²·wd)).
+#include <cmath>
+
+#include "core/backend/cpu/cpu_ops.h"
+
+namespace qls::cpu {
+
+void adamw_step(const AdamWArgs& a) {
+    const double bc1 = 1.0 - std::pow(static_cast<double>(a.beta1), static_cast<double>(a.step));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(a.beta2), static_cast<double>(a.step));
+    const auto step_size = static_cast<float>(a.lr / bc1);
+    const auto bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+    const float decay = 1.0f - a.lr * a.weight_decay;
+    float* p = a.param.ptr<float>();
+    const float* g = a.grad.ptr<const float>();
+    float* m = a.m.ptr<float>();
+    float* v = a.v.ptr<float>();
+    for (std::int64_t i = 0, n = a.param.numel(); i < n; ++i) {
+        const float gi = g[i] * a.grad_scale;
+        p[i] *= decay;
+        m[i] += (1.0f - a.beta1) * (gi - m[i]);
+        v[i] = v[i] * a.beta2 + (1.0f - a.beta2) * gi * gi;
+        const float denom = std::sqrt(v[i]) / bc2_sqrt + a.eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}
+
+}  // namespace qls::cpu

@@ -1,0 +1,103 @@
+#include "core/backend/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/backend/cpu/cpu_ops.h"
+#include "core/util/parallel.h"
+
+namespace qls {
+
+CpuBackend::CpuBackend() = default;
+
+std::string CpuBackend::name() const { return str_cat("CPU (", num_threads(), " threads)"); }
+
+std::byte* CpuBackend::allocate_impl(std::size_t bytes, Usage usage) {
+    void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+    if (!p)
+        throw OutOfMemoryError(str_cat("out of host memory allocating ", format_bytes(
+                                           static_cast<std::int64_t>(bytes)),
+                                       " for ", usage_name(usage)));
+    return static_cast<std::byte*>(p);
+}
+
+void CpuBackend::free_impl(std::byte* p, Usage) noexcept { std::free(p); }
+
+void CpuBackend::copy_from_host_impl(const Tensor& dst, std::span<const std::byte> src) {
+    std::memcpy(dst.data, src.data(), src.size());
+}
+
+void CpuBackend::copy_to_host_impl(const Tensor& src, std::span<std::byte> dst) {
+    std::memcpy(dst.data(), src.data, dst.size());
+}
+
+void CpuBackend::copy_impl(const Tensor& dst, const Tensor& src) {
+    std::memmove(dst.data, src.data, src.bytes());
+}
+
+void CpuBackend::fill_zero_impl(const Tensor& t) { std::memset(t.data, 0, t.bytes()); }
+
+float* CpuBackend::scratch(Scratch slot, std::int64_t floats) {
+    Buffer& b = m_scratch[static_cast<std::size_t>(slot)];
+    std::size_t bytes = static_cast<std::size_t>(floats) * sizeof(float);
+    if (b.bytes() < bytes) {
+        b = Buffer();
+        b = allocate(bytes, Usage::Workspace, "CPU scratch");
+    }
+    return reinterpret_cast<float*>(b.data());
+}
+
+const float* CpuBackend::weight_f32(const LinearWeight& w) {
+    if (!w.quantized() && w.dense.dtype == DType::F32) return w.dense.ptr<const float>();
+    float* out = scratch(Scratch::Weight, w.in * w.out);
+    if (w.quantized())
+        cpu::dequantize_4bit(*w.quant, w.in * w.out, out);
+    else
+        cpu::to_f32(w.dense, out, 0, w.in * w.out);
+    return out;
+}
+
+void CpuBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out) {
+    if (w.quantized())
+        cpu::dequantize_4bit(*w.quant, w.in * w.out, out.ptr<float>());
+    else
+        cpu::to_f32(w.dense, out.ptr<float>(), 0, w.in * w.out);
+}
+
+void CpuBackend::rmsnorm_forward_impl(const RmsNormForwardArgs& a) { cpu::rmsnorm_forward(a); }
+void CpuBackend::rmsnorm_backward_impl(const RmsNormBackwardArgs& a) { cpu::rmsnorm_backward(a); }
+void CpuBackend::rope_impl(const RopeArgs& a, bool inverse) { cpu::rope(a, inverse); }
+void CpuBackend::attention_forward_impl(const AttentionForwardArgs& a) {
+    cpu::attention_forward(a);
+}
+void CpuBackend::attention_backward_impl(const AttentionBackwardArgs& a) {
+    cpu::attention_backward(a);
+}
+void CpuBackend::swiglu_forward_impl(const SwigluForwardArgs& a) { cpu::swiglu_forward(a); }
+void CpuBackend::swiglu_backward_impl(const SwigluBackwardArgs& a) { cpu::swiglu_backward(a); }
+void CpuBackend::embedding_forward_impl(const EmbeddingArgs& a) { cpu::embedding_forward(a); }
+void CpuBackend::cross_entropy_impl(const CrossEntropyArgs& a) { cpu::cross_entropy(a); }
+void CpuBackend::adamw_step_impl(const AdamWArgs& a) { cpu::adamw_step(a); }
+
+void CpuBackend::add_inplace_impl(const Tensor& dst, const Tensor& src) {
+    float* d = dst.ptr<float>();
+    const float* s = src.ptr<const float>();
+    parallel_for(static_cast<std::size_t>(dst.numel()), 1 << 16, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) d[i] += s[i];
+    });
+}
+
+void CpuBackend::scale_inplace_impl(const Tensor& t, float s) {
+    float* d = t.ptr<float>();
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) d[i] *= s;
+}
+
+double CpuBackend::sum_squares_impl(const Tensor& t) {
+    const float* d = t.ptr<const float>();
+    double sum = 0;
+    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) sum += static_cast<double>(d[i]) * d[i];
+    return sum;
+}
+
+}  // namespace qls

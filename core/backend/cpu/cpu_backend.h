@@ -1,0 +1,54 @@
+// The readable fp32 reference backend: host memory, OpenBLAS GEMMs, parallel_for elsewhere.
+// Every other backend is tested against it op by op.
+#pragma once
+#include <array>
+
+#include "core/backend/backend.h"
+
+namespace qls {
+
+class CpuBackend final : public Backend {
+public:
+    CpuBackend();
+    std::string name() const override;
+
+    // Scratch that lives across ops (dequantized weight, LoRA intermediates), grown on demand
+    // and accounted as Workspace like a device backend's would be.
+    enum class Scratch : std::uint8_t { Weight, LoraInput, LoraMid, LoraMid2, Count };
+    float* scratch(Scratch slot, std::int64_t floats);
+
+protected:
+    std::byte* allocate_impl(std::size_t bytes, Usage usage) override;
+    void free_impl(std::byte* p, Usage usage) noexcept override;
+    void copy_from_host_impl(const Tensor& dst, std::span<const std::byte> src) override;
+    void copy_to_host_impl(const Tensor& src, std::span<std::byte> dst) override;
+    void copy_impl(const Tensor& dst, const Tensor& src) override;
+    void fill_zero_impl(const Tensor& t) override;
+    void synchronize_impl() override {}
+
+    void linear_forward_impl(const LinearForwardArgs& a) override;
+    void linear_backward_impl(const LinearBackwardArgs& a) override;
+    void rmsnorm_forward_impl(const RmsNormForwardArgs& a) override;
+    void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) override;
+    void rope_impl(const RopeArgs& a, bool inverse) override;
+    void attention_forward_impl(const AttentionForwardArgs& a) override;
+    void attention_backward_impl(const AttentionBackwardArgs& a) override;
+    void swiglu_forward_impl(const SwigluForwardArgs& a) override;
+    void swiglu_backward_impl(const SwigluBackwardArgs& a) override;
+    void embedding_forward_impl(const EmbeddingArgs& a) override;
+    void cross_entropy_impl(const CrossEntropyArgs& a) override;
+    void add_inplace_impl(const Tensor& dst, const Tensor& src) override;
+    void scale_inplace_impl(const Tensor& t, float s) override;
+    double sum_squares_impl(const Tensor& t) override;
+    void adamw_step_impl(const AdamWArgs& a) override;
+    void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
+
+private:
+    // An fp32 (out, in) view of a base weight: the weight itself when dense F32, else
+    // converted into the Weight scratch.
+    const float* weight_f32(const LinearWeight& w);
+
+    std::array<Buffer, static_cast<std::size_t>(Scratch::Count)> m_scratch;
+};
+
+}  // namespace qls

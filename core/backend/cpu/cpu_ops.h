@@ -1,0 +1,28 @@
+// The CPU backend's op implementations, one file each (cpu_<op>.cpp), as free functions so the
+// backend class only dispatches.
+#pragma once
+#include "core/backend/backend.h"
+
+namespace qls::cpu {
+
+// Row-major fp32 GEMM C = alpha·op(A)·op(B) + beta·C (OpenBLAS).
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc);
+
+// Any float dtype -> fp32 (dense weights, norm weights, embedding rows).
+void to_f32(const Tensor& src, float* dst, std::int64_t first, std::int64_t count);
+void dequantize_4bit(const Quant4View& q, std::int64_t numel, float* out);
+
+void rmsnorm_forward(const RmsNormForwardArgs& a);
+void rmsnorm_backward(const RmsNormBackwardArgs& a);
+void rope(const RopeArgs& a, bool inverse);
+void attention_forward(const AttentionForwardArgs& a);
+void attention_backward(const AttentionBackwardArgs& a);
+void swiglu_forward(const SwigluForwardArgs& a);
+void swiglu_backward(const SwigluBackwardArgs& a);
+void embedding_forward(const EmbeddingArgs& a);
+void cross_entropy(const CrossEntropyArgs& a);
+void adamw_step(const AdamWArgs& a);
+
+}  // namespace qls::cpu

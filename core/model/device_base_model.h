@@ -1,0 +1,55 @@
+// The frozen base model on a backend: every linear weight dense (its stored 16/32-bit dtype) or
+// in bitsandbytes 4-bit (quantized on load, or as a pre-quantized checkpoint holds it);
+// embeddings, norms and lm_head stay dense, as bitsandbytes + transformers keep them
+// (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "core/backend/backend.h"
+#include "core/model/llama_config.h"
+#include "core/model/model_loader.h"
+#include "core/util/progress.h"
+
+namespace qls {
+
+struct BaseWeightsOptions {
+    std::optional<QuantType> quant = QuantType::NF4;  // nullopt: keep the linear weights dense
+    bool double_quant = true;
+    int blocksize = 64;
+};
+
+struct DeviceLayer {
+    Tensor attn_norm, mlp_norm;  // (C)
+    LinearWeight q, k, v, o, gate, up, down;
+};
+
+class DeviceBaseModel {
+public:
+    // A pre-quantized checkpoint keeps its own 4-bit format whatever `options` say.
+    DeviceBaseModel(Backend& backend, const Model& model, const BaseWeightsOptions& options,
+                    const ProgressFn& progress = {});
+
+    const LlamaConfig& config() const { return m_config; }
+    const BaseWeightsOptions& options() const { return m_options; }
+    const Tensor& embed() const { return m_embed; }            // (V, C)
+    const Tensor& final_norm() const { return m_final_norm; }  // (C)
+    const LinearWeight& lm_head() const { return m_lm_head; }  // (V, C); the embedding when tied
+    const std::vector<DeviceLayer>& layers() const { return m_layers; }
+
+private:
+    Tensor upload_dense(const Weight& w, const std::string& name);
+    LinearWeight upload_linear(const ModelWeights& weights, const std::string& prefix);
+    Tensor upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape,
+                        const std::string& name);
+
+    Backend& m_backend;
+    LlamaConfig m_config;
+    BaseWeightsOptions m_options;
+    std::vector<Buffer> m_storage;
+    Tensor m_embed, m_final_norm;
+    LinearWeight m_lm_head;
+    std::vector<DeviceLayer> m_layers;
+};
+
+}  // namespace qls

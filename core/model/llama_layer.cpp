@@ -1,0 +1,119 @@
+// One decoder layer, forward and backward (formats.md §6.3, HF LlamaDecoderLayer):
+//   h1  = x + o(attn(rope(q(n1)), rope(k(n1)), v(n1)))     n1 = rmsnorm1(x)
+//   out = h1 + down(silu(gate(n2)) ⊙ up(n2))                n2 = rmsnorm2(h1)
+// Every linear goes through Backend::linear_* with its LoRA view, if adapted.
+#include "core/model/llama_model.h"
+
+#include <cmath>
+
+namespace qls {
+
+namespace {
+Tensor heads(const Tensor& t, std::int64_t b, std::int64_t tt, std::int64_t h, std::int64_t d) {
+    return Tensor{t.data, t.dtype, Shape{b, tt, h, d}};
+}
+}  // namespace
+
+void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs& a,
+                               const Tensor& x_full, const Tensor* out, std::uint64_t seed,
+                               bool use_dropout) {
+    const LlamaConfig& c = m_base.config();
+    const DeviceLayer& w = m_base.layers()[static_cast<std::size_t>(l)];
+    const std::int64_t n = s.n;
+    const Tensor x = rows(x_full, n);
+    const auto eps = static_cast<float>(c.rms_norm_eps);
+    auto lin = [&](const Tensor& in, const LinearWeight& wt, LoraTarget t, const Tensor& o) {
+        LoraView v;
+        const bool adapted = m_lora && m_lora->view(l, t);
+        if (adapted) v = lora_view(l, t, seed, use_dropout, false);
+        m_backend.linear_forward({in, &wt, adapted ? &v : nullptr, o});
+    };
+    const Tensor norm1 = rows(a.norm1, n), q = rows(a.q, n), k = rows(a.k, n), v = rows(a.v, n);
+    const Tensor att = rows(a.att, n), h1 = rows(a.h1, n), norm2 = rows(a.norm2, n);
+    const Tensor gate = rows(a.gate, n), up = rows(a.up, n), act = rows(a.act, n);
+    const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
+    const Tensor positions = m_positions.reshaped({m_positions.numel(), 1}).row_slice(0, n).reshaped({n});
+    const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
+
+    m_backend.rmsnorm_forward({x, w.attn_norm, eps, norm1, a.rstd1.reshaped({a.rstd1.numel(), 1}).row_slice(0, n)});
+    lin(norm1, w.q, LoraTarget::Q, q);
+    lin(norm1, w.k, LoraTarget::K, k);
+    lin(norm1, w.v, LoraTarget::V, v);
+    m_backend.rope_forward({q.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
+    m_backend.rope_forward({k.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
+    m_backend.attention_forward({heads(q, s.b, s.t, c.num_heads, c.head_dim),
+                                 heads(k, s.b, s.t, c.num_kv_heads, c.head_dim),
+                                 heads(v, s.b, s.t, c.num_kv_heads, c.head_dim), segments,
+                                 1.0f / std::sqrt(static_cast<float>(c.head_dim)),
+                                 heads(att, s.b, s.t, c.num_heads, c.head_dim), lse});
+    const Tensor tmp = rows(m_tmp, n);
+    lin(att, w.o, LoraTarget::O, tmp);
+    m_backend.copy(h1, x);
+    m_backend.add_inplace(h1, tmp);
+    m_backend.rmsnorm_forward({h1, w.mlp_norm, eps, norm2, a.rstd2.reshaped({a.rstd2.numel(), 1}).row_slice(0, n)});
+    lin(norm2, w.gate, LoraTarget::Gate, gate);
+    lin(norm2, w.up, LoraTarget::Up, up);
+    m_backend.swiglu_forward({gate, up, act});
+    if (!out) return;
+    const Tensor y = rows(*out, n);
+    lin(act, w.down, LoraTarget::Down, tmp);
+    m_backend.copy(y, h1);
+    m_backend.add_inplace(y, tmp);
+}
+
+// On entry m_grads.residual holds d(out); on exit d(x). Layer 0 stops at its LoRA gradients:
+// the embedding is frozen, so nothing needs d(x) there.
+void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a,
+                                const Tensor& x_full, std::uint64_t seed, bool use_dropout) {
+    const LlamaConfig& c = m_base.config();
+    const DeviceLayer& w = m_base.layers()[static_cast<std::size_t>(l)];
+    const std::int64_t n = s.n;
+    const bool need_dx = l > 0;
+    auto lin_back = [&](const Tensor& in, const Tensor& dout, const LinearWeight& wt, LoraTarget t,
+                        const Tensor& dx, GradMode mode) {
+        LoraView v;
+        const bool adapted = m_lora && m_lora->view(l, t);
+        if (adapted) v = lora_view(l, t, seed, use_dropout, true);
+        m_backend.linear_backward({in, dout, &wt, adapted ? &v : nullptr, dx, mode});
+    };
+    const Tensor x = rows(x_full, n), dres = rows(m_grads.residual, n), dnorm = rows(m_grads.norm, n);
+    const Tensor norm1 = rows(a.norm1, n), q = rows(a.q, n), k = rows(a.k, n), v = rows(a.v, n);
+    const Tensor att = rows(a.att, n), h1 = rows(a.h1, n), norm2 = rows(a.norm2, n);
+    const Tensor gate = rows(a.gate, n), up = rows(a.up, n), act = rows(a.act, n);
+    const Tensor datt = rows(m_grads.att, n), dq = rows(m_grads.dq, n), dk = rows(m_grads.dk, n),
+                 dv = rows(m_grads.dv, n);
+    const Tensor dact = rows(m_grads.act, n), dgate = rows(m_grads.gate, n), dup = rows(m_grads.up, n);
+    const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
+    const Tensor positions = m_positions.reshaped({m_positions.numel(), 1}).row_slice(0, n).reshaped({n});
+    const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
+
+    // MLP: out = h1 + down(act)
+    lin_back(act, dres, w.down, LoraTarget::Down, dact, GradMode::Overwrite);
+    m_backend.swiglu_backward({gate, up, dact, dgate, dup});
+    lin_back(norm2, dgate, w.gate, LoraTarget::Gate, dnorm, GradMode::Overwrite);
+    lin_back(norm2, dup, w.up, LoraTarget::Up, dnorm, GradMode::Accumulate);
+    m_backend.rmsnorm_backward({h1, w.mlp_norm, a.rstd2.reshaped({a.rstd2.numel(), 1}).row_slice(0, n),
+                                dnorm, dres, GradMode::Accumulate});
+    // Attention: h1 = x + o(att)
+    lin_back(att, dres, w.o, LoraTarget::O, datt, GradMode::Overwrite);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    m_backend.attention_backward({heads(q, s.b, s.t, c.num_heads, c.head_dim),
+                                  heads(k, s.b, s.t, c.num_kv_heads, c.head_dim),
+                                  heads(v, s.b, s.t, c.num_kv_heads, c.head_dim), segments,
+                                  heads(att, s.b, s.t, c.num_heads, c.head_dim), lse, scale,
+                                  heads(datt, s.b, s.t, c.num_heads, c.head_dim),
+                                  heads(dq, s.b, s.t, c.num_heads, c.head_dim),
+                                  heads(dk, s.b, s.t, c.num_kv_heads, c.head_dim),
+                                  heads(dv, s.b, s.t, c.num_kv_heads, c.head_dim)});
+    m_backend.rope_backward({dq.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
+    m_backend.rope_backward({dk.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
+    const Tensor dn = need_dx ? dnorm : Tensor{};
+    lin_back(norm1, dq, w.q, LoraTarget::Q, dn, GradMode::Overwrite);
+    lin_back(norm1, dk, w.k, LoraTarget::K, dn, GradMode::Accumulate);
+    lin_back(norm1, dv, w.v, LoraTarget::V, dn, GradMode::Accumulate);
+    if (need_dx)
+        m_backend.rmsnorm_backward({x, w.attn_norm, a.rstd1.reshaped({a.rstd1.numel(), 1}).row_slice(0, n),
+                                    dnorm, dres, GradMode::Accumulate});
+}
+
+}  // namespace qls

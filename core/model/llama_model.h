@@ -1,0 +1,101 @@
+// The one Llama implementation (formats.md §6.3): explicit forward and backward per layer
+// against the Backend interface, LoRA on the adapted linear layers, optional gradient
+// checkpointing (keep each layer's input, recompute the layer in backward).
+//
+// B batch, T tokens, N = B·T, C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/backend/backend.h"
+#include "core/data/batch.h"
+#include "core/model/device_base_model.h"
+#include "core/model/lora_parameters.h"
+
+namespace qls {
+
+struct ModelRunOptions {
+    std::int64_t max_batch = 1;   // largest B a batch may have
+    std::int64_t max_seq = 512;   // largest T
+    bool checkpointing = true;
+    std::int64_t logits_chunk = 0;  // rows of logits materialized at once; 0: automatic
+};
+
+struct LossSum {
+    double loss = 0;          // Σ token losses over trained targets
+    std::int64_t tokens = 0;  // trained targets
+    double mean() const { return tokens ? loss / static_cast<double>(tokens) : 0.0; }
+};
+
+class LlamaModel {
+public:
+    // lora may be null (the base model alone). Allocates every activation and workspace buffer
+    // for the largest batch now, so memory use is known before the first step.
+    LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParameters* lora,
+               const ModelRunOptions& options);
+
+    // Forward, loss and backward of one micro-batch. LoRA gradients accumulate, scaled by
+    // grad_scale (1 / trained tokens of the whole accumulated batch). dropout_seed draws this
+    // micro-batch's LoRA dropout masks.
+    LossSum forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed);
+    // Loss without gradients or dropout (validation).
+    LossSum evaluate(const Batch& batch);
+    // (B, T, V) logits, no dropout.
+    std::vector<float> logits(const Batch& batch);
+
+    static std::int64_t default_logits_chunk(const LlamaConfig& c, std::int64_t rows);
+
+private:
+    struct LayerActs {
+        Tensor norm1, rstd1;     // (N, C), (N)
+        Tensor q, k, v;          // (N, Hq·D), (N, Hkv·D) ×2; q and k after RoPE
+        Tensor att, lse;         // (N, Hq·D), (B, Hq, T)
+        Tensor h1;               // (N, C) residual stream after attention
+        Tensor norm2, rstd2;     // (N, C), (N)
+        Tensor gate, up, act;    // (N, I)
+    };
+    struct Grads {
+        Tensor residual;         // (N, C) gradient of the residual stream
+        Tensor norm;             // (N, C)
+        Tensor att, dq, dk, dv;  // (N, Hq·D) ×2, (N, Hkv·D) ×2
+        Tensor act, gate, up;    // (N, I)
+    };
+    struct Shapes {
+        std::int64_t b, t, n;
+    };
+
+    void plan_buffers();
+    void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids);
+    LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
+                         std::size_t first) const;
+    Shapes upload_batch(const Batch& batch);
+    void embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout);
+    // out == nullptr recomputes what backward needs and skips the down projection.
+    void layer_forward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
+                       const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
+    void layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
+                        std::uint64_t dropout_seed, bool use_dropout);
+    LossSum head_loss(const Shapes& s, float grad_scale, bool backward);
+    const LayerActs& acts_for(std::int64_t layer) const;
+    LoraView lora_view(std::int64_t layer, LoraTarget t, std::uint64_t seed, bool use_dropout,
+                       bool with_grads) const;
+    Tensor rows(const Tensor& t, std::int64_t n) const;
+
+    Backend& m_backend;
+    const DeviceBaseModel& m_base;
+    LoraParameters* m_lora;
+    ModelRunOptions m_options;
+    std::int64_t m_chunk = 0;
+
+    Buffer m_act_buffer, m_work_buffer;
+    Tensor m_tokens, m_targets, m_positions, m_segments;  // (N) I32
+    std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
+    Tensor m_normf, m_rstdf;        // (N, C), (N)
+    std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with
+    Tensor m_tmp;                   // (N, C) attention / MLP output before the residual add
+    Grads m_grads;
+    Tensor m_logits, m_losses;            // (chunk, V), (N)
+    Tensor m_rope_cos, m_rope_sin;        // (max_seq, D/2)
+};
+
+}  // namespace qls

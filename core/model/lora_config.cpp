@@ -1,0 +1,60 @@
+#include "core/model/lora_config.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/util/error.h"
+
+namespace qls {
+
+std::string_view lora_target_name(LoraTarget t) {
+    switch (t) {
+        case LoraTarget::Q: return "q_proj";
+        case LoraTarget::K: return "k_proj";
+        case LoraTarget::V: return "v_proj";
+        case LoraTarget::O: return "o_proj";
+        case LoraTarget::Gate: return "gate_proj";
+        case LoraTarget::Up: return "up_proj";
+        case LoraTarget::Down: return "down_proj";
+    }
+    return "?";
+}
+
+LoraTarget parse_lora_target(std::string_view name) {
+    for (LoraTarget t : kAllLoraTargets) {
+        std::string_view full = lora_target_name(t);
+        if (name == full || name == full.substr(0, full.find('_'))) return t;
+    }
+    throw ConfigError(str_cat("unknown LoRA target module '", name,
+                              "': expected one of q,k,v,o,gate,up,down (or q_proj, ...)"));
+}
+
+std::string lora_module_name(std::int64_t layer, LoraTarget t) {
+    bool attention = t == LoraTarget::Q || t == LoraTarget::K || t == LoraTarget::V ||
+                     t == LoraTarget::O;
+    return str_cat("model.layers.", layer, attention ? ".self_attn." : ".mlp.",
+                   lora_target_name(t));
+}
+
+double LoraConfig::scaling() const {
+    return rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / static_cast<double>(rank);
+}
+
+bool LoraConfig::targets_module(LoraTarget t) const {
+    return std::find(targets.begin(), targets.end(), t) != targets.end();
+}
+
+void LoraConfig::validate() const {
+    QLS_CHECK(ConfigError, rank >= 1 && rank <= 4096, "lora rank: expected 1..4096, got ", rank);
+    QLS_CHECK(ConfigError, alpha > 0 && std::isfinite(alpha), "lora alpha: expected > 0, got ",
+              alpha);
+    QLS_CHECK(ConfigError, dropout >= 0 && dropout < 1, "lora dropout: expected 0 <= p < 1, got ",
+              dropout);
+    QLS_CHECK(ConfigError, !targets.empty(), "lora target modules: none chosen");
+    for (std::size_t i = 0; i < targets.size(); ++i)
+        for (std::size_t j = i + 1; j < targets.size(); ++j)
+            QLS_CHECK(ConfigError, targets[i] != targets[j], "lora target modules: '",
+                      lora_target_name(targets[i]), "' given twice");
+}
+
+}  // namespace qls

@@ -1,0 +1,240 @@
+// The Llama model on the CPU backend against transformers and peft (../shared/fixtures/ref):
+// logits and loss of every model folder, and on ref/lora the loss, logits, every LoRA
+// gradient, the clipped grad norm and the weights after one AdamW step.
+#include <QtTest>
+
+#include <cmath>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_loader.h"
+#include "model_test_support.h"
+#include "test_support.h"
+
+using namespace qls;
+using qls::test::ref_dir;
+
+namespace {
+
+struct Loaded {
+    CpuBackend backend;
+    Model model;
+    std::unique_ptr<DeviceBaseModel> base;
+    explicit Loaded(const std::filesystem::path& dir, BaseWeightsOptions opt = {std::nullopt})
+        : model(load_model(dir)) {
+        base = std::make_unique<DeviceBaseModel>(backend, model, opt);
+    }
+};
+
+std::string peft_key(const std::string& prefix, const std::string& name) {
+    // "model.layers.0.self_attn.q_proj.lora_A" -> "<prefix>.base_model.model.model.layers.0...
+    // .lora_A.default.weight"
+    return prefix + ".base_model.model." + name + ".default.weight";
+}
+
+void upload_named(Backend& backend, const LoraParameters& lora, const SafetensorsFile& ref,
+                  const std::string& prefix) {
+    for (const auto& p : lora.params()) {
+        const TensorView& t = ref.tensor(peft_key(prefix, p.name));
+        QCOMPARE(t.shape, p.value.shape);
+        backend.copy_from_host(p.value, t.data);
+    }
+}
+
+std::vector<float> download(Backend& backend, const Tensor& t) {
+    std::vector<float> v(static_cast<std::size_t>(t.numel()));
+    backend.copy_to_host(t, std::as_writable_bytes(std::span(v)));
+    return v;
+}
+
+}  // namespace
+
+class TestModel : public QObject {
+    Q_OBJECT
+private slots:
+    void hfLogits_data();
+    void hfLogits();
+    void bnbLogits_data();
+    void bnbLogits();
+    void loraParity_data();
+    void loraParity();
+    void zeroLoraEqualsBase();
+    void checkpointingGivesSameGradients();
+    void packedSegmentsAreIndependent();
+};
+
+void TestModel::hfLogits_data() {
+    QTest::addColumn<QString>("folder");
+    QTest::addColumn<double>("tolerance");
+    QTest::newRow("llama3-tiny") << "llama3-tiny" << 1e-4;
+    QTest::newRow("llama3-tiny-bf16-sharded") << "llama3-tiny-bf16-sharded" << 1e-4;
+    QTest::newRow("mistral-tiny") << "mistral-tiny" << 1e-4;
+    QTest::newRow("qwen2-tiny") << "qwen2-tiny" << 1e-4;
+}
+
+void TestModel::hfLogits() {
+    QFETCH(QString, folder);
+    QFETCH(double, tolerance);
+    const auto dir = ref_dir() / "models" / folder.toStdString();
+    Loaded m(dir);
+    SafetensorsFile expected(dir / "expected.safetensors");
+    const Batch batch = test::batch_from_ids(expected.tensor("input_ids"));
+    LlamaModel model(m.backend, *m.base, nullptr, {batch.batch, batch.seq_len, true, 0});
+    const std::vector<float> logits = model.logits(batch);
+    const double err = test::relative_error(logits, expected.tensor("logits").as<float>());
+    qInfo() << folder << "logits relative error" << err;
+    QVERIFY2(err < tolerance, qPrintable(QString::number(err)));
+    const double loss = model.evaluate(batch).mean();
+    const float ref_loss = expected.tensor("loss").as<float>()[0];
+    QVERIFY2(std::fabs(loss - ref_loss) < 1e-4 * std::fabs(ref_loss),
+             qPrintable(QString("%1 vs %2").arg(loss).arg(ref_loss)));
+}
+
+void TestModel::bnbLogits_data() {
+    QTest::addColumn<QString>("folder");
+    QTest::newRow("nf4-dq") << "llama3-tiny-nf4-dq";
+    QTest::newRow("fp4") << "llama3-tiny-fp4";
+}
+
+// bitsandbytes ran these in bf16 on CUDA; we run the same 4-bit weights in fp32, so the
+// tolerance is bf16's (8 mantissa bits) accumulated over three layers.
+void TestModel::bnbLogits() {
+    QFETCH(QString, folder);
+    const auto dir = ref_dir() / "bnb" / folder.toStdString();
+    Loaded m(dir);
+    QVERIFY(m.base->layers()[0].q.quantized());
+    SafetensorsFile expected(dir / "expected.safetensors");
+    const Batch batch = test::batch_from_ids(expected.tensor("input_ids"));
+    LlamaModel model(m.backend, *m.base, nullptr, {batch.batch, batch.seq_len, true, 0});
+    const double err = test::relative_error(model.logits(batch), expected.tensor("logits").as<float>());
+    qInfo() << folder << "logits relative error vs bf16 CUDA" << err;
+    QVERIFY2(err < 3e-2, qPrintable(QString::number(err)));
+    const double loss = model.evaluate(batch).mean();
+    const float ref_loss = expected.tensor("loss").as<float>()[0];
+    QVERIFY2(std::fabs(loss - ref_loss) < 1e-2 * std::fabs(ref_loss),
+             qPrintable(QString("%1 vs %2").arg(loss).arg(ref_loss)));
+}
+
+void TestModel::loraParity_data() {
+    QTest::addColumn<QString>("folder");
+    QTest::addColumn<QString>("base");
+    QTest::addColumn<bool>("rslora");
+    QTest::newRow("llama3-tiny") << "llama3-tiny" << "llama3-tiny" << false;
+    QTest::newRow("qwen2-tiny-rslora") << "qwen2-tiny-rslora" << "qwen2-tiny" << true;
+}
+
+void TestModel::loraParity() {
+    QFETCH(QString, folder);
+    QFETCH(QString, base);
+    QFETCH(bool, rslora);
+    Loaded m(ref_dir() / "models" / base.toStdString());
+    SafetensorsFile ref(ref_dir() / "lora" / folder.toStdString() / "reference.safetensors");
+    LoraConfig cfg;
+    cfg.rank = 4;
+    cfg.alpha = 8;
+    cfg.dropout = 0;
+    cfg.rslora = rslora;
+    LoraParameters lora(m.backend, m.model.config, cfg);
+    upload_named(m.backend, lora, ref, "before");
+    const TensorView& labels = ref.tensor("labels");
+    const Batch batch = test::batch_from_ids(ref.tensor("input_ids"), &labels);
+    LlamaModel model(m.backend, *m.base, &lora, {batch.batch, batch.seq_len, true, 0});
+
+    const double logit_err = test::relative_error(model.logits(batch), ref.tensor("logits").as<float>());
+    QVERIFY2(logit_err < 1e-4, qPrintable(QString::number(logit_err)));
+    const std::int64_t tokens = batch.trained_tokens();
+    const LossSum sum = model.forward_backward(batch, 1.0f / static_cast<float>(tokens), 0);
+    QCOMPARE(sum.tokens, tokens);
+    const float ref_loss = ref.tensor("loss").as<float>()[0];
+    QVERIFY2(std::fabs(sum.mean() - ref_loss) < 1e-4 * ref_loss,
+             qPrintable(QString("%1 vs %2").arg(sum.mean()).arg(ref_loss)));
+
+    double worst = 0;
+    for (const auto& p : lora.params()) {
+        const double err = test::relative_error(download(m.backend, p.grad),
+                                                ref.tensor(peft_key("grad", p.name)).as<float>());
+        worst = std::max(worst, err);
+        QVERIFY2(err < 1e-3, qPrintable(QString::fromStdString(p.name) + " grad error " + QString::number(err)));
+    }
+    qInfo() << folder << "worst LoRA gradient relative error" << worst;
+    const double norm = std::sqrt(lora.grad_sum_squares());
+    const float ref_norm = ref.tensor("grad_norm").as<float>()[0];
+    QVERIFY2(std::fabs(norm - ref_norm) < 1e-4 * ref_norm,
+             qPrintable(QString("%1 vs %2").arg(norm).arg(ref_norm)));
+
+    // clip_grad_norm_(0.3), then one torch AdamW step (lr 1e-3, wd 0.01).
+    const float clip = std::min(1.0f, 0.3f / static_cast<float>(norm + 1e-6));
+    CpuBackend& be = m.backend;
+    for (const auto& p : lora.params()) {
+        Buffer state = be.allocate(2 * p.value.bytes(), Usage::OptimizerState, "adam");
+        const Tensor mt = state.view(0, DType::F32, p.value.shape);
+        const Tensor vt = state.view(p.value.bytes(), DType::F32, p.value.shape);
+        be.fill_zero(mt);
+        be.fill_zero(vt);
+        be.adamw_step({p.value, p.grad, mt, vt, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, clip, 1});
+        const std::vector<float> after = download(be, p.value);
+        const auto want = ref.tensor(peft_key("after", p.name)).as<float>();
+        double diff = 0;
+        for (std::size_t i = 0; i < after.size(); ++i) diff = std::max(diff, std::fabs(double(after[i]) - want[i]));
+        // One step moves each weight by about lr; 1e-6 is well under that.
+        QVERIFY2(diff < 2e-6, qPrintable(QString::fromStdString(p.name) + " after step diff " + QString::number(diff)));
+    }
+}
+
+void TestModel::zeroLoraEqualsBase() {
+    Loaded m(ref_dir() / "models" / "qwen2-tiny");
+    SafetensorsFile expected(ref_dir() / "models" / "qwen2-tiny" / "expected.safetensors");
+    const Batch batch = test::batch_from_ids(expected.tensor("input_ids"));
+    LlamaModel plain(m.backend, *m.base, nullptr, {batch.batch, batch.seq_len, true, 0});
+    LoraConfig cfg;
+    cfg.rank = 8;
+    LoraParameters lora(m.backend, m.model.config, cfg);  // PEFT init: B = 0
+    LlamaModel adapted(m.backend, *m.base, &lora, {batch.batch, batch.seq_len, true, 0});
+    QCOMPARE(adapted.logits(batch), plain.logits(batch));
+}
+
+void TestModel::checkpointingGivesSameGradients() {
+    Loaded m(ref_dir() / "models" / "llama3-tiny", {QuantType::NF4, true, 64});
+    SafetensorsFile expected(ref_dir() / "models" / "llama3-tiny" / "expected.safetensors");
+    const Batch batch = test::batch_from_ids(expected.tensor("input_ids"));
+    LoraConfig cfg;
+    cfg.rank = 4;
+    cfg.dropout = 0.1;
+    std::vector<std::vector<float>> grads[2];
+    for (int ckpt = 0; ckpt < 2; ++ckpt) {
+        LoraParameters lora(m.backend, m.model.config, cfg);
+        // B = 0 would hide errors in the A gradients' paths: give B values.
+        for (const auto& p : lora.params())
+            if (p.name.ends_with("lora_B")) {
+                std::vector<float> v(static_cast<std::size_t>(p.value.numel()));
+                for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.01f * std::sin(float(i));
+                m.backend.copy_from_host(p.value, std::as_bytes(std::span(v)));
+            }
+        LlamaModel model(m.backend, *m.base, &lora, {batch.batch, batch.seq_len, ckpt == 1, 0});
+        model.forward_backward(batch, 0.01f, 42);
+        for (const auto& p : lora.params()) grads[ckpt].push_back(download(m.backend, p.grad));
+    }
+    QCOMPARE(grads[0], grads[1]);
+}
+
+// Two sequences packed into one row with segments give the same logits as two rows.
+void TestModel::packedSegmentsAreIndependent() {
+    Loaded m(ref_dir() / "models" / "mistral-tiny");
+    SafetensorsFile expected(ref_dir() / "models" / "mistral-tiny" / "expected.safetensors");
+    const Batch two = test::batch_from_ids(expected.tensor("input_ids"));
+    Batch packed;
+    packed.batch = 1;
+    packed.seq_len = two.batch * two.seq_len;
+    packed.tokens = two.tokens;
+    packed.targets = two.targets;
+    packed.positions = two.positions;
+    for (std::int64_t r = 0; r < two.batch; ++r)
+        for (std::int64_t t = 0; t < two.seq_len; ++t) packed.segments.push_back(static_cast<std::int32_t>(r));
+    LlamaModel a(m.backend, *m.base, nullptr, {two.batch, two.seq_len, true, 0});
+    LlamaModel b(m.backend, *m.base, nullptr, {1, packed.seq_len, true, 0});
+    const double err = test::relative_error(b.logits(packed), a.logits(two));
+    QVERIFY2(err < 1e-5, qPrintable(QString::number(err)));
+}
+
+QTEST_GUILESS_MAIN(TestModel)
+#include "test_model.moc"
