@@ -150,6 +150,15 @@ void Backend::attention_backward(const AttentionBackwardArgs& a) {
     attention_backward_impl(a);
 }
 
+void Backend::attention_decode(const AttentionDecodeArgs& a) {
+    QLS_ASSERT(a.q.shape.size() == 4 && a.k_cache.shape.size() == 4 && a.k_cache.shape == a.v_cache.shape &&
+                   a.q.dim(0) == a.k_cache.dim(0) && a.q.dim(3) == a.k_cache.dim(3) &&
+                   a.q.dim(2) % a.k_cache.dim(2) == 0 && a.past >= 0 &&
+                   a.past + a.q.dim(1) <= a.k_cache.dim(1) && a.out.shape == a.q.shape,
+               "attention_decode: q ", describe(a.q), " cache ", describe(a.k_cache), " past ", a.past);
+    attention_decode_impl(a);
+}
+
 void Backend::swiglu_forward(const SwigluForwardArgs& a) {
     QLS_ASSERT(a.gate.shape == a.up.shape && a.gate.shape == a.out.shape, "swiglu: ",
                describe(a.gate), " ", describe(a.up), " ", describe(a.out));

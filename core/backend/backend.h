@@ -83,6 +83,16 @@ struct AttentionBackwardArgs {
     Tensor dq, dk, dv;  // overwritten
 };
 
+// Incremental decoding with a KV cache: the Tn new queries sit at positions past..past+Tn-1
+// and attend to cache rows 0..past+Tn-1 (the caller wrote the new keys/values there first).
+struct AttentionDecodeArgs {
+    Tensor q;                 // (B, Tn, Hq, D)
+    Tensor k_cache, v_cache;  // (B, P, Hkv, D), P >= past + Tn
+    std::int64_t past = 0;
+    float scale = 1.0f;
+    Tensor out;               // (B, Tn, Hq, D)
+};
+
 struct SwigluForwardArgs {
     Tensor gate, up;  // (N, I)
     Tensor out;       // (N, I) = silu(gate) * up
@@ -142,6 +152,7 @@ public:
     void rope_backward(const RopeArgs& a);
     void attention_forward(const AttentionForwardArgs& a);
     void attention_backward(const AttentionBackwardArgs& a);
+    void attention_decode(const AttentionDecodeArgs& a);
     void swiglu_forward(const SwigluForwardArgs& a);
     void swiglu_backward(const SwigluBackwardArgs& a);
     void embedding_forward(const EmbeddingArgs& a);
@@ -170,6 +181,7 @@ protected:
     virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
     virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
     virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
+    virtual void attention_decode_impl(const AttentionDecodeArgs& a) = 0;
     virtual void swiglu_forward_impl(const SwigluForwardArgs& a) = 0;
     virtual void swiglu_backward_impl(const SwigluBackwardArgs& a) = 0;
     virtual void embedding_forward_impl(const EmbeddingArgs& a) = 0;

@@ -74,6 +74,7 @@ void CpuBackend::attention_forward_impl(const AttentionForwardArgs& a) {
 void CpuBackend::attention_backward_impl(const AttentionBackwardArgs& a) {
     cpu::attention_backward(a);
 }
+void CpuBackend::attention_decode_impl(const AttentionDecodeArgs& a) { cpu::attention_decode(a); }
 void CpuBackend::swiglu_forward_impl(const SwigluForwardArgs& a) { cpu::swiglu_forward(a); }
 void CpuBackend::swiglu_backward_impl(const SwigluBackwardArgs& a) { cpu::swiglu_backward(a); }
 void CpuBackend::embedding_forward_impl(const EmbeddingArgs& a) { cpu::embedding_forward(a); }

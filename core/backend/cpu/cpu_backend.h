@@ -33,6 +33,7 @@ protected:
     void rope_impl(const RopeArgs& a, bool inverse) override;
     void attention_forward_impl(const AttentionForwardArgs& a) override;
     void attention_backward_impl(const AttentionBackwardArgs& a) override;
+    void attention_decode_impl(const AttentionDecodeArgs& a) override;
     void swiglu_forward_impl(const SwigluForwardArgs& a) override;
     void swiglu_backward_impl(const SwigluBackwardArgs& a) override;
     void embedding_forward_impl(const EmbeddingArgs& a) override;

@@ -19,6 +19,7 @@ void rmsnorm_backward(const RmsNormBackwardArgs& a);
 void rope(const RopeArgs& a, bool inverse);
 void attention_forward(const AttentionForwardArgs& a);
 void attention_backward(const AttentionBackwardArgs& a);
+void attention_decode(const AttentionDecodeArgs& a);
 void swiglu_forward(const SwigluForwardArgs& a);
 void swiglu_backward(const SwigluBackwardArgs& a);
 void embedding_forward(const EmbeddingArgs& a);
