@@ -38,18 +38,6 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
     m_backend.copy_from_host(m_rope_sin, std::as_bytes(std::span(rope.sin)));
 }
 
-void LlamaModel::add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids) {
-    const LlamaConfig& c = m_base.config();
-    const std::int64_t n = m_options.max_batch * m_options.max_seq;
-    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
-    const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size}, rows{n};
-    for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
-             {"norm1", nc}, {"rstd1", rows}, {"q", {n, qd}}, {"k", {n, kvd}}, {"v", {n, kvd}},
-             {"att", {n, qd}}, {"lse", {m_options.max_batch, c.num_heads, m_options.max_seq}},
-             {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate", ni}, {"up", ni}, {"act", ni}})
-        ids.push_back(plan.add(name, DType::F32, shape));
-}
-
 LlamaModel::LayerActs LlamaModel::layer_acts(const BufferPlan& plan, const Buffer& buf,
                                              const std::vector<std::size_t>& ids,
                                              std::size_t first) const {
@@ -57,61 +45,94 @@ LlamaModel::LayerActs LlamaModel::layer_acts(const BufferPlan& plan, const Buffe
     return {t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7), t(8), t(9), t(10), t(11), t(12)};
 }
 
-void LlamaModel::plan_buffers() {
-    const LlamaConfig& c = m_base.config();
-    const std::int64_t n = m_options.max_batch * m_options.max_seq;
+namespace {
+
+void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const LlamaConfig& c,
+                    const ModelRunOptions& o) {
+    const std::int64_t n = o.max_batch * o.max_seq;
+    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+    const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size}, rows{n};
+    for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
+             {"norm1", nc}, {"rstd1", rows}, {"q", {n, qd}}, {"k", {n, kvd}}, {"v", {n, kvd}},
+             {"att", {n, qd}}, {"lse", {o.max_batch, c.num_heads, o.max_seq}},
+             {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate", ni}, {"up", ni}, {"act", ni}})
+        ids.push_back(plan.add(name, DType::F32, shape));
+}
+
+constexpr std::size_t kActsPerLayer = 13;
+
+}  // namespace
+
+struct LlamaModel::Plans {
+    BufferPlan act;   // kept from forward to backward
+    BufferPlan work;  // reused within a step
+    std::vector<std::size_t> inputs, act_ids, work_ids;
+    std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, segments = 0, tmp = 0;
+    std::size_t grads[9] = {};
+    std::size_t logits = 0, losses = 0, cos = 0, sin = 0;
+};
+
+LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o,
+                                         std::int64_t chunk) {
+    Plans p;
+    const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size};
-    const std::size_t per_layer = 13;
-    const std::size_t sets = m_options.checkpointing ? 1 : static_cast<std::size_t>(c.num_layers);
+    for (std::int64_t l = 0; l <= c.num_layers; ++l) p.inputs.push_back(p.act.add("input", DType::F32, nc));
+    p.normf = p.act.add("normf", DType::F32, nc);
+    p.rstdf = p.act.add("rstdf", DType::F32, {n});
+    if (o.checkpointing)
+        add_layer_acts(p.work, p.work_ids, c, o);
+    else
+        for (std::int64_t l = 0; l < c.num_layers; ++l) add_layer_acts(p.act, p.act_ids, c, o);
+    p.tokens = p.work.add("tokens", DType::I32, {n});
+    p.targets = p.work.add("targets", DType::I32, {n});
+    p.positions = p.work.add("positions", DType::I32, {n});
+    p.segments = p.work.add("segments", DType::I32, {n});
+    p.tmp = p.work.add("tmp", DType::F32, nc);
+    const std::pair<const char*, Shape> grads[9] = {
+        {"d_residual", nc}, {"d_norm", nc}, {"d_att", {n, qd}}, {"dq", {n, qd}}, {"dk", {n, kvd}},
+        {"dv", {n, kvd}}, {"d_act", ni}, {"d_gate", ni}, {"d_up", ni}};
+    for (std::size_t i = 0; i < 9; ++i) p.grads[i] = p.work.add(grads[i].first, DType::F32, grads[i].second);
+    p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
+    p.losses = p.work.add("losses", DType::F32, {n});
+    p.cos = p.work.add("rope_cos", DType::F32, {o.max_seq, c.head_dim / 2});
+    p.sin = p.work.add("rope_sin", DType::F32, {o.max_seq, c.head_dim / 2});
+    return p;
+}
 
-    BufferPlan act;  // kept from forward to backward
-    std::vector<std::size_t> inputs;
-    for (std::int64_t l = 0; l <= c.num_layers; ++l) inputs.push_back(act.add("input", DType::F32, nc));
-    const std::size_t normf = act.add("normf", DType::F32, nc);
-    const std::size_t rstdf = act.add("rstdf", DType::F32, {n});
-    std::vector<std::size_t> act_ids;
-    if (!m_options.checkpointing)
-        for (std::size_t s = 0; s < sets; ++s) add_layer_acts(act, act_ids);
+LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o) {
+    const std::int64_t n = o.max_batch * o.max_seq;
+    const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
+    const Plans p = make_plans(c, o, chunk);
+    return {p.act.total_bytes(), p.work.total_bytes()};
+}
 
-    BufferPlan work;  // reused within a step
-    std::vector<std::size_t> work_ids;
-    if (m_options.checkpointing) add_layer_acts(work, work_ids);
-    const std::size_t tokens = work.add("tokens", DType::I32, {n});
-    const std::size_t targets = work.add("targets", DType::I32, {n});
-    const std::size_t positions = work.add("positions", DType::I32, {n});
-    const std::size_t segments = work.add("segments", DType::I32, {n});
-    const std::size_t tmp = work.add("tmp", DType::F32, nc);
-    const std::size_t g[] = {work.add("d_residual", DType::F32, nc), work.add("d_norm", DType::F32, nc),
-                             work.add("d_att", DType::F32, {n, qd}), work.add("dq", DType::F32, {n, qd}),
-                             work.add("dk", DType::F32, {n, kvd}), work.add("dv", DType::F32, {n, kvd}),
-                             work.add("d_act", DType::F32, ni), work.add("d_gate", DType::F32, ni),
-                             work.add("d_up", DType::F32, ni)};
-    const std::size_t logits = work.add("logits", DType::F32, {m_chunk, c.vocab_size});
-    const std::size_t losses = work.add("losses", DType::F32, {n});
-    const std::size_t cos = work.add("rope_cos", DType::F32, {m_options.max_seq, c.head_dim / 2});
-    const std::size_t sin = work.add("rope_sin", DType::F32, {m_options.max_seq, c.head_dim / 2});
-
-    m_act_buffer = act.allocate(m_backend, Usage::Activations, "activations");
-    m_work_buffer = work.allocate(m_backend, Usage::Workspace, "workspace");
-    for (std::size_t id : inputs) m_inputs.push_back(act.tensor(m_act_buffer, id));
-    m_normf = act.tensor(m_act_buffer, normf);
-    m_rstdf = act.tensor(m_act_buffer, rstdf);
-    for (std::size_t s = 0; s < sets; ++s)
-        m_acts.push_back(m_options.checkpointing
-                             ? layer_acts(work, m_work_buffer, work_ids, 0)
-                             : layer_acts(act, m_act_buffer, act_ids, s * per_layer));
-    m_tokens = work.tensor(m_work_buffer, tokens);
-    m_targets = work.tensor(m_work_buffer, targets);
-    m_positions = work.tensor(m_work_buffer, positions);
-    m_segments = work.tensor(m_work_buffer, segments);
-    m_tmp = work.tensor(m_work_buffer, tmp);
-    auto w = [&](std::size_t i) { return work.tensor(m_work_buffer, g[i]); };
-    m_grads = {w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8)};
-    m_logits = work.tensor(m_work_buffer, logits);
-    m_losses = work.tensor(m_work_buffer, losses);
-    m_rope_cos = work.tensor(m_work_buffer, cos);
-    m_rope_sin = work.tensor(m_work_buffer, sin);
+void LlamaModel::plan_buffers() {
+    const Plans p = make_plans(m_base.config(), m_options, m_chunk);
+    m_act_buffer = p.act.allocate(m_backend, Usage::Activations, "activations");
+    m_work_buffer = p.work.allocate(m_backend, Usage::Workspace, "workspace");
+    for (std::size_t id : p.inputs) m_inputs.push_back(p.act.tensor(m_act_buffer, id));
+    m_normf = p.act.tensor(m_act_buffer, p.normf);
+    m_rstdf = p.act.tensor(m_act_buffer, p.rstdf);
+    if (m_options.checkpointing) {
+        m_acts.push_back(layer_acts(p.work, m_work_buffer, p.work_ids, 0));
+    } else {
+        for (std::size_t l = 0; l < p.act_ids.size() / kActsPerLayer; ++l)
+            m_acts.push_back(layer_acts(p.act, m_act_buffer, p.act_ids, l * kActsPerLayer));
+    }
+    auto w = [&](std::size_t id) { return p.work.tensor(m_work_buffer, id); };
+    m_tokens = w(p.tokens);
+    m_targets = w(p.targets);
+    m_positions = w(p.positions);
+    m_segments = w(p.segments);
+    m_tmp = w(p.tmp);
+    m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]),
+               w(p.grads[5]), w(p.grads[6]), w(p.grads[7]), w(p.grads[8])};
+    m_logits = w(p.logits);
+    m_losses = w(p.losses);
+    m_rope_cos = w(p.cos);
+    m_rope_sin = w(p.sin);
 }
 
 Tensor LlamaModel::rows(const Tensor& t, std::int64_t n) const {

@@ -44,6 +44,12 @@ public:
     std::vector<float> logits(const Batch& batch);
 
     static std::int64_t default_logits_chunk(const LlamaConfig& c, std::int64_t rows);
+    // Bytes of the activation (kept for backward) and workspace buffers this model allocates
+    // for `options`, without allocating: the memory estimate uses the same plan.
+    struct PlannedBytes {
+        std::size_t activations = 0, workspace = 0;
+    };
+    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options);
 
 private:
     struct LayerActs {
@@ -64,8 +70,9 @@ private:
         std::int64_t b, t, n;
     };
 
+    struct Plans;
+    static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk);
     void plan_buffers();
-    void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids);
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;
     Shapes upload_batch(const Batch& batch);

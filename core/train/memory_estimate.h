@@ -1,0 +1,45 @@
+// Device memory of a QLoRA run before it starts, by category (the same categories the
+// accountant measures): base weights as they will be stored, LoRA weights and gradients,
+// optimizer state (resident part under a paging budget), activations with and without gradient
+// checkpointing, workspace. Built from the same buffer plans the model allocates, so the
+// estimate is the measured peak, not a rule of thumb.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "core/backend/usage.h"
+#include "core/model/device_base_model.h"
+#include "core/model/llama_model.h"
+#include "core/model/lora_config.h"
+
+namespace qls {
+
+struct EstimateOptions {
+    BaseWeightsOptions base;
+    LoraConfig lora;
+    std::int64_t micro_batch = 1;
+    std::int64_t seq_len = 512;
+    bool checkpointing = true;
+    std::int64_t optimizer_device_bytes = -1;  // resident optimizer state; -1: all of it
+    std::int64_t device_bytes = 0;             // device size or budget for the verdict; 0: none
+};
+
+struct MemoryEstimate {
+    std::array<std::int64_t, kUsageCount> bytes{};  // by Usage (PagedHost: evicted state)
+    std::int64_t activations_checkpointed = 0;      // activation bytes with checkpointing on
+    std::int64_t activations_full = 0;              // ... and off
+    std::int64_t logits_workspace = 0;              // part of Workspace: the logits chunk
+    std::int64_t device_total = 0;
+    std::int64_t device_bytes = 0;
+    bool fits = true;
+    std::string verdict;  // one line: fits with headroom, or what to change
+
+    std::int64_t of(Usage u) const { return bytes[static_cast<std::size_t>(u)]; }
+};
+
+// The CPU backend's own scratch (a dense fp32 copy of the largest 16-bit or 4-bit weight, LoRA
+// intermediates) is included, as the accountant sees it.
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options);
+
+}  // namespace qls

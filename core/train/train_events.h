@@ -1,0 +1,72 @@
+// What the trainer reports, as plain values: the UI and the CLI drain them from the
+// EventChannel and never touch the trainer's tensors.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "core/backend/memory_accountant.h"
+
+namespace qls {
+
+enum class TrainerState : std::uint8_t {
+    Idle, Loading, Training, Paused, Evaluating, Saving, Finished, Stopped, Cancelled, Failed
+};
+std::string_view trainer_state_name(TrainerState s);
+
+struct StepMetrics {
+    std::int64_t step = 0, total_steps = 0;  // optimizer steps, 1-based
+    double epoch = 0;                        // fractional epochs done
+    double loss = 0;                         // mean over the step's trained tokens
+    double lr = 0;
+    double grad_norm = 0;                    // before clipping
+    std::int64_t tokens = 0;                 // tokens processed in the step (incl. masked)
+    std::int64_t trained_tokens = 0;
+    double tokens_per_s = 0;
+    double elapsed_s = 0, eta_s = 0;
+};
+
+struct EvalResult {
+    std::int64_t step = 0;
+    double loss = 0, perplexity = 0;
+    std::int64_t tokens = 0;
+    bool best = false;  // the best so far (its checkpoint is kept)
+};
+
+struct MemorySample {
+    double time_s = 0;
+    std::int64_t step = 0;
+    MemorySnapshot memory;
+    std::int64_t device_limit = 0;  // budget or device size; 0 when unknown
+};
+
+struct PagingEvent {
+    enum class Direction : std::uint8_t { ToDevice, ToHost };
+    double time_s = 0;
+    std::int64_t step = 0;
+    Direction direction = Direction::ToDevice;
+    std::int64_t bytes = 0, pages = 0;
+    std::string reason;
+};
+
+struct LogLine {
+    enum class Level : std::uint8_t { Info, Warning, Error };
+    Level level = Level::Info;
+    std::string text;
+};
+
+struct StateChange {
+    TrainerState state = TrainerState::Idle;
+    std::string message;
+};
+
+struct ErrorInfo {
+    std::string what;    // what happened, with the file / field / step
+    std::string advice;  // what to change
+    bool resumable = false;
+};
+
+using TrainEvent =
+    std::variant<StepMetrics, EvalResult, MemorySample, PagingEvent, LogLine, StateChange, ErrorInfo>;
+
+}  // namespace qls

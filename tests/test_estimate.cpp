@@ -1,0 +1,102 @@
+// The memory estimate against what the accountant measures on the CPU backend during a real
+// forward/backward step, for several shapes and base formats.
+#include <QtTest>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_loader.h"
+#include "core/train/memory_estimate.h"
+#include "test_support.h"
+
+using namespace qls;
+using qls::test::ref_dir;
+
+class TestEstimate : public QObject {
+    Q_OBJECT
+private slots:
+    void matchesMeasuredPeak_data();
+    void matchesMeasuredPeak();
+    void verdict();
+};
+
+void TestEstimate::matchesMeasuredPeak_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<int>("quant");  // -1 dense, else QuantType
+    QTest::addColumn<int>("batch");
+    QTest::addColumn<int>("seq");
+    QTest::addColumn<bool>("checkpointing");
+    QTest::addColumn<int>("rank");
+    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8;
+    QTest::newRow("llama3 nf4 4x128 full") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16;
+    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4;
+    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8;
+    QTest::newRow("bnb nf4-dq 2x40 full") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8;
+}
+
+void TestEstimate::matchesMeasuredPeak() {
+    QFETCH(QString, model);
+    QFETCH(int, quant);
+    QFETCH(int, batch);
+    QFETCH(int, seq);
+    QFETCH(bool, checkpointing);
+    QFETCH(int, rank);
+    const Model m = load_model(ref_dir() / model.toStdString());
+    EstimateOptions o;
+    if (quant < 0)
+        o.base.quant.reset();
+    else
+        o.base.quant = static_cast<QuantType>(quant);
+    o.lora.rank = rank;
+    o.lora.dropout = 0.1;
+    o.micro_batch = batch;
+    o.seq_len = seq;
+    o.checkpointing = checkpointing;
+    o.optimizer_device_bytes = 0;
+    const MemoryEstimate e = estimate_memory(m, o);
+
+    CpuBackend backend;
+    DeviceBaseModel base(backend, m, o.base);
+    LoraParameters lora(backend, m.config, o.lora);
+    LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0});
+    Batch b;
+    b.batch = batch;
+    b.seq_len = seq;
+    for (int i = 0; i < batch * seq; ++i) {
+        b.tokens.push_back((i * 7 + 3) % static_cast<int>(m.config.vocab_size));
+        b.targets.push_back(i % 5 == 0 ? kIgnoreIndex : (i * 11 + 1) % static_cast<int>(m.config.vocab_size));
+        b.positions.push_back(i % seq);
+        b.segments.push_back(0);
+    }
+    llama.forward_backward(b, 1e-3f, 7);
+    const MemorySnapshot s = backend.memory().snapshot();
+    for (Usage u : {Usage::BaseWeights, Usage::LoraParams, Usage::LoraGrads, Usage::Activations, Usage::Workspace}) {
+        const double measured = static_cast<double>(s.peak_of(u));
+        const double estimated = static_cast<double>(e.of(u));
+        qInfo() << usage_name(u).data() << "estimated" << estimated << "measured" << measured;
+        QVERIFY2(std::abs(estimated - measured) <= 0.10 * measured,
+                 qPrintable(QString("%1: estimated %2, measured %3").arg(usage_name(u).data()).arg(estimated).arg(measured)));
+    }
+    const double total = static_cast<double>(e.device_total);
+    QVERIFY(std::abs(total - static_cast<double>(s.device_peak)) <= 0.10 * static_cast<double>(s.device_peak));
+}
+
+void TestEstimate::verdict() {
+    const Model m = load_model(ref_dir() / "models" / "llama3-tiny");
+    EstimateOptions o;
+    o.seq_len = 256;
+    o.device_bytes = 64ll << 20;
+    MemoryEstimate fits = estimate_memory(m, o);
+    QVERIFY(fits.fits);
+    QVERIFY(fits.verdict.starts_with("fits"));
+    o.device_bytes = 1 << 20;
+    o.checkpointing = false;
+    MemoryEstimate tight = estimate_memory(m, o);
+    QVERIFY(!tight.fits);
+    QVERIFY2(tight.verdict.find("checkpointing") != std::string::npos, tight.verdict.c_str());
+    QVERIFY(tight.activations_full > tight.activations_checkpointed);
+    o.micro_batch = 0;
+    QVERIFY_THROWS_EXCEPTION(ConfigError, estimate_memory(m, o));
+}
+
+QTEST_GUILESS_MAIN(TestEstimate)
+#include "test_estimate.moc"
