@@ -47,6 +47,13 @@ std::optional<std::string> Args::option(const std::string& name) const {
     return v;
 }
 
+std::vector<std::string> Args::options(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [n, val] : m_options)
+        if (n == name) out.push_back(val);
+    return out;
+}
+
 void Args::expect_positional(std::size_t n) const {
     if (m_positional.size() != n)
         throw UsageError("expected " + std::to_string(n) + " argument(s), got " +

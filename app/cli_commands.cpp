@@ -10,6 +10,7 @@ const std::vector<Command>& commands() {
          run_quantize},
         {"tokenize", "text on stdin to token ids, or a chat rendered through the model's template",
          kTokenizeUsage, run_tokenize},
+        {"train", "QLoRA finetuning of a model on a dataset, into a run folder", kTrainUsage, run_train},
         {"bench", "benchmarks: quant, tokenize", kBenchUsage, run_bench},
     };
     return table;

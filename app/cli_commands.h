@@ -32,6 +32,8 @@ int run_bench(const std::vector<std::string>& args);
 extern const char* const kBenchUsage;
 int run_bench_quant(const std::vector<std::string>& args);
 int run_bench_tokenize(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+extern const char* const kTrainUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {
@@ -40,6 +42,7 @@ public:
          const std::vector<std::string>& options);
     bool flag(const std::string& name) const;
     std::optional<std::string> option(const std::string& name) const;
+    std::vector<std::string> options(const std::string& name) const;  // every occurrence, in order
     const std::vector<std::string>& positional() const { return m_positional; }
     // Exactly n positional arguments, else UsageError.
     void expect_positional(std::size_t n) const;

@@ -101,10 +101,9 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
     const std::int64_t lora = lora_plan_bytes(c, o.lora, &largest_in);
     set(Usage::LoraParams, lora);
     set(Usage::LoraGrads, lora);
-    const std::int64_t state = 2 * 4 * lora_param_count(c, o.lora);
-    const std::int64_t resident = o.optimizer_device_bytes < 0 ? state : std::min(state, o.optimizer_device_bytes);
-    set(Usage::OptimizerState, resident);
-    set(Usage::PagedHost, state - resident);
+    const std::int64_t params = lora_param_count(c, o.lora);
+    set(Usage::OptimizerState, optimizer_device_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes));
+    set(Usage::PagedHost, optimizer_host_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};
     const auto with = LlamaModel::planned_bytes(c, run);

@@ -12,6 +12,7 @@
 #include "core/model/device_base_model.h"
 #include "core/model/llama_model.h"
 #include "core/model/lora_config.h"
+#include "core/train/paged_state.h"
 
 namespace qls {
 
@@ -21,7 +22,7 @@ struct EstimateOptions {
     std::int64_t micro_batch = 1;
     std::int64_t seq_len = 512;
     bool checkpointing = true;
-    std::int64_t optimizer_device_bytes = -1;  // resident optimizer state; -1: all of it
+    PagingConfig paging;  // the optimizer state's page size and device budget
     std::int64_t device_bytes = 0;             // device size or budget for the verdict; 0: none
 };
 

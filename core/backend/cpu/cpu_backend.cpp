@@ -1,5 +1,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 
+#include <cblas.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -9,7 +11,9 @@
 
 namespace qls {
 
-CpuBackend::CpuBackend() = default;
+// OpenBLAS partitions a GEMM by its own thread count; tying it to ours keeps results a function
+// of QLS_THREADS alone (deterministic runs on the same machine and thread count).
+CpuBackend::CpuBackend() { openblas_set_num_threads(static_cast<int>(num_threads())); }
 
 std::string CpuBackend::name() const { return str_cat("CPU (", num_threads(), " threads)"); }
 

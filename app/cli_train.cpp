@@ -1,0 +1,129 @@
+// qlora train --model M --data F --out RUN_DIR [hyperparameters] | --config run.json | --resume RUN_DIR
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli_commands.h"
+#include "app/cli_train_options.h"
+#include "core/train/trainer.h"
+
+namespace qls::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupts = 0;
+extern "C" void on_sigint(int) { g_interrupts = g_interrupts + 1; }
+
+std::string clock_text(double s) {
+    char buf[32];
+    const auto t = static_cast<long long>(s);
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+    return buf;
+}
+
+// Prints events; returns the exit code once the run has ended, -1 while it goes on.
+int show(const TrainEvent& e, bool tty) {
+    if (const auto* s = std::get_if<StepMetrics>(&e)) {
+        std::fprintf(tty ? stderr : stdout, "%sstep %lld/%lld  epoch %.2f  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  ETA %s%s",
+                     tty ? "\r\033[K" : "", (long long)s->step, (long long)s->total_steps, s->epoch, s->loss, s->lr,
+                     s->grad_norm, s->tokens_per_s, clock_text(s->eta_s).c_str(), tty ? "" : "\n");
+        std::fflush(tty ? stderr : stdout);
+    } else if (const auto* r = std::get_if<EvalResult>(&e)) {
+        std::printf("%sstep %lld  validation loss %.4f  perplexity %.2f  (%lld tokens)%s\n", tty ? "\r\033[K" : "",
+                    (long long)r->step, r->loss, r->perplexity, (long long)r->tokens, r->best ? "  best" : "");
+    } else if (const auto* l = std::get_if<LogLine>(&e)) {
+        std::fprintf(l->level == LogLine::Level::Info ? stdout : stderr, "%s%s\n", tty ? "\r\033[K" : "", l->text.c_str());
+    } else if (const auto* err = std::get_if<ErrorInfo>(&e)) {
+        std::fprintf(stderr, "%serror: %s\n", tty ? "\r\033[K" : "", err->what.c_str());
+        if (!err->advice.empty()) std::fprintf(stderr, "  what to do: %s\n", err->advice.c_str());
+    } else if (const auto* st = std::get_if<StateChange>(&e)) {
+        switch (st->state) {
+            case TrainerState::Finished:
+            case TrainerState::Stopped:
+                std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str());
+                return 0;
+            case TrainerState::Cancelled:
+                std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str());
+                return 130;
+            case TrainerState::Failed: return 1;
+            case TrainerState::Saving:
+            case TrainerState::Loading: std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str()); break;
+            default: break;
+        }
+    }
+    return -1;
+}
+
+}  // namespace
+
+const char* const kTrainUsage =
+    "usage: qlora train --model MODEL --data FILE --out RUN_DIR [options]\n"
+    "       qlora train --config run.json [--out RUN_DIR] [options]\n"
+    "       qlora train --resume RUN_DIR\n"
+    "  --out RUN_DIR    the new run's folder (run.json, metrics.jsonl, events.jsonl, checkpoints/, adapter/)\n"
+    "  --config FILE    settings from a JSON file (the \"config\" of a run.json, or the run.json itself);\n"
+    "                   options on the command line override it\n"
+    "  --resume RUN_DIR continue a run from its latest checkpoint, with the same losses\n"
+    "  Ctrl-C saves a checkpoint and exits (a second Ctrl-C exits at once; the last checkpoint stays).\n";
+
+int run_train(const std::vector<std::string>& raw) {
+    std::vector<std::string> options = train_options();
+    options.insert(options.end(), {"out", "config", "resume"});
+    const Args args(raw, train_flags(), options);
+    args.expect_positional(0);
+    TrainConfig config;
+    bool resume = false;
+    if (auto dir = args.option("resume")) {
+        config.run_dir = *dir;
+        resume = true;
+    } else {
+        if (auto file = args.option("config")) {
+            std::ifstream in(*file);
+            if (!in) throw UsageError("cannot read --config " + *file);
+            nlohmann::json j;
+            try {
+                in >> j;
+            } catch (const nlohmann::json::exception& e) {
+                throw ConfigError(*file + ": " + e.what());
+            }
+            config = train_config_from_json(j.contains("config") ? j.at("config") : j);
+        }
+        apply_train_options(args, config);
+        if (auto out = args.option("out")) config.run_dir = *out;
+        if (config.model.empty() || config.data.path.empty() || config.run_dir.empty())
+            throw UsageError("--model, --data and --out are required (or --config / --resume)");
+    }
+    Trainer trainer(config, resume);
+    std::signal(SIGINT, on_sigint);
+    const bool tty = isatty(fileno(stderr));
+    trainer.start();
+    int code = -1, seen_interrupts = 0;
+    std::vector<TrainEvent> events;
+    while (code < 0) {
+        events.clear();
+        trainer.events().wait_and_drain(events, std::chrono::milliseconds(200));
+        for (const TrainEvent& e : events) {
+            const int c = show(e, tty);
+            if (c >= 0) code = c;
+        }
+        if (g_interrupts > seen_interrupts) {
+            seen_interrupts = g_interrupts;
+            if (seen_interrupts == 1) {
+                std::fprintf(stderr, "\ninterrupted: finishing the step and saving a checkpoint (Ctrl-C again to quit now)\n");
+                trainer.stop();
+            } else {
+                trainer.cancel();
+            }
+        }
+        if (!trainer.running() && events.empty() && trainer.state() != TrainerState::Idle && code < 0) code = 1;
+    }
+    trainer.wait();
+    std::signal(SIGINT, SIG_DFL);
+    if (code == 0) std::printf("adapter: %s\n", (trainer.config().run_dir / "adapter").c_str());
+    return code;
+}
+
+}  // namespace qls::cli

@@ -1,0 +1,144 @@
+#include "app/cli_train_options.h"
+
+#include <sstream>
+
+namespace qls::cli {
+
+const char* const kTrainOptionsHelp =
+    "  model and data:\n"
+    "    --model PATH          base model (HF folder, bitsandbytes 4-bit folder or .gguf)\n"
+    "    --data FILE           training data (.jsonl, .json, .csv)\n"
+    "    --valid-data FILE     validation data (default: --valid-fraction of --data)\n"
+    "    --valid-fraction F    default 0.05\n"
+    "    --form NAME           auto|alpaca|chat|sharegpt|prompt_completion|text (default auto)\n"
+    "    --template NAME       model|chatml|llama3|llama2|alpaca|zephyr|raw (default model)\n"
+    "    --field NAME=COLUMN   map a field (instruction, input, output, messages, prompt, completion, text)\n"
+    "    --max-seq-len N       tokens per example (default 512)\n"
+    "    --train-on-inputs     train on prompt tokens too\n"
+    "    --packing             pack short examples into one row\n"
+    "    --drop-long           drop over-long examples instead of truncating them\n"
+    "    --stop-on-bad-data    stop at the first bad record instead of skipping it\n"
+    "  base weights and LoRA:\n"
+    "    --quant nf4|fp4|none  4-bit format of the frozen base (default nf4)\n"
+    "    --no-double-quant     plain fp32 absmax\n"
+    "    --blocksize N         default 64\n"
+    "    --rank N --alpha A --dropout P --rslora --targets q,k,v,o,gate,up,down\n"
+    "  optimization:\n"
+    "    --lr X --weight-decay X --max-grad-norm X --adam-beta1 X --adam-beta2 X --adam-eps X\n"
+    "    --schedule constant|linear|cosine --warmup-steps N --warmup-ratio R\n"
+    "    --micro-batch N --grad-accum N --epochs E --max-steps N --seed N\n"
+    "    --eval-every N --save-every N --keep-checkpoints N\n"
+    "    --early-stop-patience N --early-stop-min-delta X\n"
+    "    --no-gradient-checkpointing\n"
+    "  memory:\n"
+    "    --optimizer-budget-mib N  device memory for optimizer state; the rest is paged to the host\n"
+    "    --page-kib N              optimizer page size (default 1024)\n"
+    "    --device-limit-mib N      simulated device size (CPU backend)\n";
+
+const std::vector<std::string>& train_flags() {
+    static const std::vector<std::string> f = {"train-on-inputs", "packing", "drop-long", "stop-on-bad-data",
+                                               "no-double-quant", "rslora", "no-gradient-checkpointing"};
+    return f;
+}
+
+const std::vector<std::string>& train_options() {
+    static const std::vector<std::string> o = {
+        "model", "data", "valid-data", "valid-fraction", "form", "template", "field", "max-seq-len", "quant",
+        "blocksize", "rank", "alpha", "dropout", "targets", "lr", "weight-decay", "max-grad-norm", "adam-beta1",
+        "adam-beta2", "adam-eps", "schedule", "warmup-steps", "warmup-ratio", "micro-batch", "grad-accum", "epochs",
+        "max-steps", "seed", "eval-every", "save-every", "keep-checkpoints", "early-stop-patience",
+        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib"};
+    return o;
+}
+
+namespace {
+
+template <typename T>
+T number(const std::string& name, const std::string& text) {
+    std::istringstream in(text);
+    T v{};
+    in >> v;
+    if (in.fail() || !in.eof()) throw UsageError("--" + name + ": not a number: '" + text + "'");
+    return v;
+}
+
+}  // namespace
+
+void apply_train_options(const Args& a, TrainConfig& c) {
+    auto num = [&]<typename T>(const char* name, T& out) {
+        if (auto v = a.option(name)) out = number<T>(name, *v);
+    };
+    if (auto v = a.option("model")) c.model = *v;
+    if (auto v = a.option("data")) c.data.path = *v;
+    if (auto v = a.option("valid-data")) c.data.valid_path = *v;
+    num("valid-fraction", c.data.valid_fraction);
+    if (auto v = a.option("form")) {
+        auto f = parse_data_form(*v);
+        if (!f) throw UsageError("--form: unknown form '" + *v + "'");
+        c.data.form = *f;
+    }
+    if (auto v = a.option("template")) {
+        auto t = parse_template_kind(*v);
+        if (!t) throw UsageError("--template: unknown template '" + *v + "'");
+        c.data.chat_template = *t;
+    }
+    for (const std::string& f : a.options("field")) {
+        const auto eq = f.find('=');
+        if (eq == std::string::npos) throw UsageError("--field: expected NAME=COLUMN, got '" + f + "'");
+        const std::string name = f.substr(0, eq), column = f.substr(eq + 1);
+        FieldMapping& m = c.data.mapping;
+        std::string* slot = name == "instruction" ? &m.instruction : name == "input" ? &m.input
+                          : name == "output" ? &m.output : name == "messages" ? &m.messages
+                          : name == "prompt" ? &m.prompt : name == "completion" ? &m.completion
+                          : name == "text" ? &m.text : nullptr;
+        if (!slot) throw UsageError("--field: unknown field '" + name + "'");
+        *slot = column;
+    }
+    num("max-seq-len", c.data.max_seq_len);
+    if (a.flag("train-on-inputs")) c.data.train_on_inputs = true;
+    if (a.flag("packing")) c.data.packing = true;
+    if (a.flag("drop-long")) c.data.overlong = OverlongPolicy::Drop;
+    if (a.flag("stop-on-bad-data")) c.data.bad_policy = BadDataPolicy::Stop;
+    if (auto v = a.option("quant")) {
+        if (*v == "nf4") c.base.quant = QuantType::NF4;
+        else if (*v == "fp4") c.base.quant = QuantType::FP4;
+        else if (*v == "none") c.base.quant.reset();
+        else throw UsageError("--quant: expected nf4, fp4 or none, got '" + *v + "'");
+    }
+    if (a.flag("no-double-quant")) c.base.double_quant = false;
+    num("blocksize", c.base.blocksize);
+    num("rank", c.lora.rank);
+    num("alpha", c.lora.alpha);
+    num("dropout", c.lora.dropout);
+    if (a.flag("rslora")) c.lora.rslora = true;
+    if (auto v = a.option("targets")) {
+        c.lora.targets.clear();
+        std::istringstream in(*v);
+        for (std::string t; std::getline(in, t, ',');) c.lora.targets.push_back(parse_lora_target(t));
+    }
+    num("lr", c.optim.adamw.lr);
+    num("weight-decay", c.optim.adamw.weight_decay);
+    num("max-grad-norm", c.optim.adamw.max_grad_norm);
+    num("adam-beta1", c.optim.adamw.beta1);
+    num("adam-beta2", c.optim.adamw.beta2);
+    num("adam-eps", c.optim.adamw.eps);
+    if (auto v = a.option("schedule")) c.optim.schedule.type = parse_lr_schedule(*v);
+    num("warmup-steps", c.optim.schedule.warmup_steps);
+    num("warmup-ratio", c.optim.schedule.warmup_ratio);
+    num("micro-batch", c.micro_batch);
+    num("grad-accum", c.grad_accum);
+    num("epochs", c.epochs);
+    num("max-steps", c.max_steps);
+    num("seed", c.seed);
+    num("eval-every", c.eval_every);
+    num("save-every", c.save_every);
+    num("keep-checkpoints", c.keep_checkpoints);
+    num("early-stop-patience", c.early_stop_patience);
+    num("early-stop-min-delta", c.early_stop_min_delta);
+    if (a.flag("no-gradient-checkpointing")) c.checkpointing = false;
+    if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = number<std::int64_t>("optimizer-budget-mib", *v) << 20;
+    if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = number<std::int64_t>("page-kib", *v) << 10;
+    if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = number<std::int64_t>("device-limit-mib", *v) << 20;
+}
+
+}  // namespace qls::cli

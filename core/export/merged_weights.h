@@ -1,0 +1,48 @@
+// The weights of base model + LoRA adapter merged, W' = W + scaling · B·A (formats.md §5 "Math"),
+// one tensor at a time in fp32, for the merged safetensors and GGUF exports. The base is either
+// the original weights or what the 4-bit base the adapter was trained against dequantizes to,
+// which is what the adapter learned to correct (peft's merge on a Linear4bit does the same).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/model/lora_config.h"
+#include "core/model/model_loader.h"
+#include "core/quant/quantized_tensor.h"
+
+namespace qls {
+
+struct MergeBase {
+    enum class Kind : std::uint8_t { Original, Dequantized4bit };
+    Kind kind = Kind::Original;
+    // Dequantized4bit on a dense base: how the trainer quantized it. A pre-quantized 4-bit base
+    // is always dequantized from its stored codes, whatever the kind.
+    QuantType quant_type = QuantType::NF4;
+    int blocksize = 64;
+    bool double_quant = true;
+
+    static MergeBase original() { return {}; }
+    static MergeBase dequantized_4bit(QuantType type, int blocksize, bool double_quant) {
+        return {Kind::Dequantized4bit, type, blocksize, double_quant};
+    }
+};
+
+// Throws ConfigError naming the module when the adapter targets a weight the model lacks or
+// whose [out, in] differs from the pair's.
+void check_adapter_fits(const Model& model, const LoraAdapter& adapter);
+
+// w (out, in) += scaling · B (out, r) · A (r, in), the product accumulated in fp32 like
+// peft's get_delta_weight, then added. Parallel over rows.
+void add_lora_delta(std::span<float> w, const LoraPair& pair, double scaling);
+
+// The fp32 values of tensor `name` (an HF name of model.weights), PyTorch order: linears with
+// their LoRA delta added (when `adapter` has the module), everything else converted as is.
+std::vector<float> merged_tensor(const Model& model, const LoraAdapter* adapter, const std::string& name,
+                                 const MergeBase& base);
+
+// The model's tensor names in checkpoint order (embeddings, layers, norm, lm_head when untied).
+std::vector<std::string> model_tensor_names(const Model& model);
+
+}  // namespace qls

@@ -1,0 +1,156 @@
+#include "core/train/adamw_optimizer.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "core/train/grad_clip.h"
+
+namespace qls {
+
+namespace {
+
+constexpr const char* kStepName = "step";
+
+std::int64_t total_elements(const std::vector<LoraParameters::Param>& params) {
+    std::int64_t n = 0;
+    for (const auto& p : params) {
+        QLS_ASSERT(
+            p.value.dtype == DType::F32 && p.grad.dtype == DType::F32 && p.grad.numel() == p.value.numel(),
+            "optimizer parameter ", p.name, ": ", describe(p.value), " grad ", describe(p.grad));
+        n += p.value.numel();
+    }
+    return n;
+}
+
+const AdamWConfig& validated(const AdamWConfig& c) {
+    c.validate();
+    return c;
+}
+
+// Elements [begin, begin + count) of a contiguous F32 tensor as a 1-D view.
+Tensor elements(const Tensor& t, std::int64_t begin, std::int64_t count) {
+    return {t.data + begin * static_cast<std::int64_t>(sizeof(float)), DType::F32, {count}};
+}
+
+std::vector<std::byte> float_bytes(const std::vector<float>& v) {
+    std::vector<std::byte> out(v.size() * sizeof(float));
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+}
+
+const OwnedTensor& find_state(const std::map<std::string_view, const OwnedTensor*>& by_name,
+                              const std::string& name, DType dtype, const Shape& shape) {
+    auto it = by_name.find(name);
+    QLS_CHECK(FormatError, it != by_name.end(), "optimizer state has no tensor '", name, "'");
+    const OwnedTensor& t = *it->second;
+    QLS_CHECK(FormatError,
+              t.dtype == dtype && t.shape == shape &&
+                  t.data.size() == static_cast<std::size_t>(numel(shape)) * dtype_size(dtype),
+              "optimizer state tensor '", name, "': expected ", dtype_name(dtype), " ", shape, ", got ",
+              dtype_name(t.dtype), " ", t.shape, " with ", t.data.size(), " bytes");
+    return t;
+}
+
+}  // namespace
+
+void AdamWConfig::validate() const {
+    QLS_CHECK(ConfigError, std::isfinite(lr) && lr > 0, "optimizer setting 'lr' must be > 0, got ", lr);
+    QLS_CHECK(ConfigError, beta1 >= 0 && beta1 < 1, "optimizer setting 'beta1' must be in [0, 1), got ",
+              beta1);
+    QLS_CHECK(ConfigError, beta2 >= 0 && beta2 < 1, "optimizer setting 'beta2' must be in [0, 1), got ",
+              beta2);
+    QLS_CHECK(ConfigError, std::isfinite(eps) && eps >= 0, "optimizer setting 'eps' must be >= 0, got ", eps);
+    QLS_CHECK(ConfigError, std::isfinite(weight_decay) && weight_decay >= 0,
+              "optimizer setting 'weight_decay' must be >= 0, got ", weight_decay);
+    QLS_CHECK(ConfigError, std::isfinite(max_grad_norm) && max_grad_norm >= 0,
+              "optimizer setting 'max_grad_norm' must be >= 0 (0 = no clipping), got ", max_grad_norm);
+}
+
+AdamWOptimizer::AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Param> params,
+                               const AdamWConfig& config, const PagingConfig& paging)
+    : m_backend(backend),
+      m_params(std::move(params)),
+      m_config(validated(config)),
+      m_state(backend, total_elements(m_params), paging) {
+    std::int64_t offset = 0;
+    for (const auto& p : m_params) {
+        m_offsets.push_back(offset);
+        offset += p.value.numel();
+    }
+}
+
+OptimizerStepResult AdamWOptimizer::step(double lr) {
+    QLS_ASSERT(std::isfinite(lr) && lr >= 0, "optimizer step at learning rate ", lr);
+    OptimizerStepResult result;
+    result.grad_norm = global_grad_norm(m_backend, m_params);
+    if (!std::isfinite(result.grad_norm)) return result;
+    result.clip_coef = clip_coefficient(result.grad_norm, m_config.max_grad_norm);
+    ++m_step;
+    AdamWArgs args;
+    args.lr = static_cast<float>(lr);
+    args.beta1 = static_cast<float>(m_config.beta1);
+    args.beta2 = static_cast<float>(m_config.beta2);
+    args.eps = static_cast<float>(m_config.eps);
+    args.weight_decay = static_cast<float>(m_config.weight_decay);
+    args.grad_scale = result.clip_coef;
+    args.step = m_step;
+    for (std::size_t i = 0; i < m_params.size(); ++i) {
+        const auto& p = m_params[i];
+        const std::int64_t offset = m_offsets[i];
+        // AdamW is elementwise, so each resident page slice updates on its own.
+        m_state.update(offset, p.value.numel(), m_step, p.name, [&](const PagedState::Slice& s) {
+            const std::int64_t local = s.begin - offset, count = s.m.numel();
+            args.param = elements(p.value, local, count);
+            args.grad = elements(p.grad, local, count);
+            args.m = s.m;
+            args.v = s.v;
+            m_backend.adamw_step(args);
+        });
+    }
+    result.applied = true;
+    return result;
+}
+
+std::vector<OwnedTensor> AdamWOptimizer::export_state() {
+    std::vector<OwnedTensor> out;
+    for (std::size_t i = 0; i < m_params.size(); ++i) {
+        const auto& p = m_params[i];
+        std::vector<float> m(static_cast<std::size_t>(p.value.numel()));
+        std::vector<float> v(m.size());
+        m_state.read(m_offsets[i], m, v);
+        out.push_back({p.name + ".exp_avg", DType::F32, p.value.shape, float_bytes(m)});
+        out.push_back({p.name + ".exp_avg_sq", DType::F32, p.value.shape, float_bytes(v)});
+    }
+    std::vector<std::byte> step(sizeof(std::int64_t));
+    std::memcpy(step.data(), &m_step, step.size());
+    out.push_back({kStepName, DType::I64, {1}, std::move(step)});
+    return out;
+}
+
+void AdamWOptimizer::import_state(std::span<const OwnedTensor> tensors) {
+    std::map<std::string_view, const OwnedTensor*> by_name;
+    for (const OwnedTensor& t : tensors) by_name.emplace(t.name, &t);
+    // Check everything before writing anything, so a bad file leaves the state as it was.
+    std::int64_t step = 0;
+    std::memcpy(&step, find_state(by_name, kStepName, DType::I64, {1}).data.data(), sizeof step);
+    QLS_CHECK(FormatError, step >= 0, "optimizer state 'step' must be >= 0, got ", step);
+    std::vector<std::pair<const OwnedTensor*, const OwnedTensor*>> found;
+    for (const auto& p : m_params)
+        found.emplace_back(&find_state(by_name, p.name + ".exp_avg", DType::F32, p.value.shape),
+                           &find_state(by_name, p.name + ".exp_avg_sq", DType::F32, p.value.shape));
+    // Every expected name was found, so a count match also rules out extras and duplicates.
+    QLS_CHECK(FormatError, tensors.size() == 2 * m_params.size() + 1, "optimizer state has ", tensors.size(),
+              " tensors, expected ", 2 * m_params.size() + 1, " (exp_avg and exp_avg_sq of ", m_params.size(),
+              " parameters, and step)");
+    for (std::size_t i = 0; i < m_params.size(); ++i) {
+        std::vector<float> m(static_cast<std::size_t>(m_params[i].value.numel()));
+        std::vector<float> v(m.size());
+        std::memcpy(m.data(), found[i].first->data.data(), m.size() * sizeof(float));
+        std::memcpy(v.data(), found[i].second->data.data(), v.size() * sizeof(float));
+        m_state.write(m_offsets[i], m, v);
+    }
+    m_step = step;
+}
+
+}  // namespace qls

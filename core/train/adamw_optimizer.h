@@ -1,0 +1,68 @@
+// torch.optim.AdamW over the LoRA parameters (decoupled decay, then the bias-corrected step;
+// Backend::adamw_step), with global-norm clipping and paged fp32 state (formats.md §4:
+// HF "paged_adamw_32bit"; defaults are QLoRA's, §10). bitsandbytes' own kernel decays after
+// the step instead; the difference is O(lr²·wd) and we follow torch, which the reference
+// fixtures use.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "core/io/named_tensor.h"
+#include "core/model/lora_parameters.h"
+#include "core/train/paged_state.h"
+
+namespace qls {
+
+struct AdamWConfig {
+    double lr = 2e-4;  // base rate; the schedule scales it per step
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.0;
+    double max_grad_norm = 0.3;  // 0 = no clipping
+
+    void validate() const;  // ConfigError naming the field
+};
+
+struct OptimizerStepResult {
+    double grad_norm = 0;    // before clipping
+    float clip_coef = 1.0f;  // grad_scale given to AdamW (1 when not clipped)
+    bool applied = false;    // false: the norm was NaN/Inf and nothing changed
+};
+
+class AdamWOptimizer {
+public:
+    // params: usually LoraParameters::params(); their tensors must outlive the optimizer.
+    AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Param> params, const AdamWConfig& config,
+                   const PagingConfig& paging = {});
+
+    // Clips and applies one update at rate `lr`. When the gradient norm is not finite it
+    // returns applied = false and leaves parameters, state and step count untouched; the
+    // trainer then stops ("loss/gradient became NaN/Inf at step N; lower the learning rate").
+    OptimizerStepResult step(double lr);
+    // Updates done so far (torch's state["step"]).
+    std::int64_t step_count() const { return m_step; }
+
+    // m and v as "<param>.exp_avg" / "<param>.exp_avg_sq" (F32, the parameter's shape) plus
+    // "step" (I64, [1]); gathered from device and host pages without moving any.
+    std::vector<OwnedTensor> export_state();
+    // The inverse; FormatError naming the tensor when one is missing or mis-shaped.
+    void import_state(std::span<const OwnedTensor> tensors);
+
+    const AdamWConfig& config() const { return m_config; }
+    const std::vector<LoraParameters::Param>& params() const { return m_params; }
+    PagedState& state() { return m_state; }
+    void set_time_origin(std::chrono::steady_clock::time_point t) { m_state.set_time_origin(t); }
+    std::vector<PagingEvent> drain_paging_events() { return m_state.drain_events(); }
+
+private:
+    Backend& m_backend;
+    std::vector<LoraParameters::Param> m_params;
+    std::vector<std::int64_t> m_offsets;  // [param] -> first element in the paged state
+    AdamWConfig m_config;
+    PagedState m_state;
+    std::int64_t m_step = 0;
+};
+
+}  // namespace qls

@@ -1,0 +1,133 @@
+#include "core/train/run_folder.h"
+
+#include <sstream>
+#include <vector>
+
+#include "core/util/atomic_file.h"
+#include "core/util/mapped_file.h"
+
+namespace qls {
+
+namespace {
+
+std::uint64_t fnv1a(std::span<const std::byte> bytes, std::uint64_t h = 1469598103934665603ull) {
+    for (std::byte b : bytes) h = (h ^ static_cast<std::uint8_t>(b)) * 1099511628211ull;
+    return h;
+}
+
+std::string hex(std::uint64_t v) {
+    std::ostringstream os;
+    os << std::hex << v;
+    return os.str();
+}
+
+}  // namespace
+
+nlohmann::json fingerprint(const std::filesystem::path& path) {
+    std::vector<std::filesystem::path> files;
+    if (std::filesystem::is_directory(path)) {
+        for (const auto& e : std::filesystem::directory_iterator(path))
+            if (e.is_regular_file()) files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+    } else {
+        files.push_back(path);
+    }
+    std::uint64_t h = 1469598103934665603ull, size = 0;
+    for (const auto& f : files) {
+        const MappedFile m(f);
+        h = fnv1a(m.bytes(), h);
+        size += m.bytes().size();
+    }
+    return {{"name", path.filename().string()}, {"bytes", size}, {"fnv1a", hex(h)}};
+}
+
+RunFolder::RunFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+
+void RunFolder::create(const TrainConfig& config, const nlohmann::json& model_fp, const nlohmann::json& data_fp) {
+    QLS_CHECK(ConfigError, !std::filesystem::exists(m_dir / "run.json"), "run folder '", m_dir.string(),
+              "' already holds a run: resume it or choose another folder");
+    std::filesystem::create_directories(m_dir / "checkpoints");
+    const nlohmann::json run = {{"format", "qlora-studio run 1"},
+                                {"config", to_json(config)},
+                                {"model_fingerprint", model_fp},
+                                {"dataset_fingerprint", data_fp}};
+    write_file_atomic(m_dir / "run.json", run.dump(2));
+    std::ofstream(m_dir / "metrics.jsonl", std::ios::trunc);
+    std::ofstream(m_dir / "events.jsonl", std::ios::trunc);
+    open_logs();
+}
+
+nlohmann::json RunFolder::read_run_json(const std::filesystem::path& dir) {
+    std::ifstream in(dir / "run.json");
+    QLS_CHECK(ConfigError, in.good(), "'", dir.string(), "' is not a run folder (no run.json)");
+    try {
+        nlohmann::json j;
+        in >> j;
+        return j;
+    } catch (const nlohmann::json::exception& e) {
+        throw FormatError(str_cat((dir / "run.json").string(), ": ", e.what()));
+    }
+}
+
+void RunFolder::reopen(std::int64_t step) {
+    std::vector<std::string> kept;
+    {
+        std::ifstream in(m_dir / "metrics.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            if (line.empty()) continue;
+            const auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || j.value("step", std::int64_t{0}) > step) continue;
+            kept.push_back(line);
+        }
+    }
+    std::string text;
+    for (const auto& l : kept) text += l + "\n";
+    write_file_atomic(m_dir / "metrics.jsonl", text);
+    open_logs();
+}
+
+void RunFolder::open_logs() {
+    m_metrics.open(m_dir / "metrics.jsonl", std::ios::app);
+    m_events.open(m_dir / "events.jsonl", std::ios::app);
+    QLS_CHECK(IoError, m_metrics.good() && m_events.good(), "cannot write logs in '", m_dir.string(), "'");
+}
+
+void RunFolder::append_metrics(const nlohmann::json& line) {
+    m_metrics << line.dump() << '\n';
+    m_metrics.flush();
+}
+
+void RunFolder::append_event(const TrainEvent& e) {
+    m_events << event_to_json(e).dump() << '\n';
+    m_events.flush();
+}
+
+nlohmann::json event_to_json(const TrainEvent& e) {
+    return std::visit(
+        [](const auto& v) -> nlohmann::json {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, StepMetrics>)
+                return {{"type", "step"}, {"step", v.step}, {"epoch", v.epoch}, {"loss", v.loss}, {"lr", v.lr},
+                        {"grad_norm", v.grad_norm}, {"tokens", v.tokens}, {"trained_tokens", v.trained_tokens},
+                        {"tokens_per_s", v.tokens_per_s}, {"elapsed_s", v.elapsed_s}};
+            else if constexpr (std::is_same_v<T, EvalResult>)
+                return {{"type", "eval"}, {"step", v.step}, {"loss", v.loss}, {"perplexity", v.perplexity},
+                        {"tokens", v.tokens}, {"best", v.best}};
+            else if constexpr (std::is_same_v<T, MemorySample>)
+                return {{"type", "memory"}, {"step", v.step}, {"device_current", v.memory.device_current},
+                        {"device_peak", v.memory.device_peak}};
+            else if constexpr (std::is_same_v<T, PagingEvent>)
+                return {{"type", "paging"}, {"time_s", v.time_s}, {"step", v.step},
+                        {"direction", v.direction == PagingEvent::Direction::ToDevice ? "to_device" : "to_host"},
+                        {"bytes", v.bytes}, {"pages", v.pages}, {"reason", v.reason}};
+            else if constexpr (std::is_same_v<T, LogLine>)
+                return {{"type", "log"}, {"level", static_cast<int>(v.level)}, {"text", v.text}};
+            else if constexpr (std::is_same_v<T, StateChange>)
+                return {{"type", "state"}, {"state", trainer_state_name(v.state)}, {"message", v.message}};
+            else
+                return {{"type", "error"}, {"what", v.what}, {"advice", v.advice}, {"resumable", v.resumable}};
+        },
+        e);
+}
+
+}  // namespace qls

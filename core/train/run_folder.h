@@ -1,0 +1,43 @@
+// A run's folder: run.json (the complete config plus model and dataset fingerprints),
+// metrics.jsonl (a line per step and per evaluation), events.jsonl (state changes, paging,
+// log lines, errors), checkpoints/step-N/ and the final adapter/.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/train/train_config.h"
+#include "core/train/train_events.h"
+
+namespace qls {
+
+// Size and FNV-1a hash of a file's bytes (or of every file directly in a folder, by name):
+// enough to notice a dataset or model that changed under a run.
+nlohmann::json fingerprint(const std::filesystem::path& path);
+
+class RunFolder {
+public:
+    explicit RunFolder(std::filesystem::path dir);
+    const std::filesystem::path& dir() const { return m_dir; }
+
+    // A new run: refuses a folder that already holds a run.json (resume it instead).
+    void create(const TrainConfig& config, const nlohmann::json& model_fp, const nlohmann::json& data_fp);
+    static nlohmann::json read_run_json(const std::filesystem::path& dir);  // ConfigError when absent
+
+    // Reopening for resume: drops metrics lines after `step` so the file reads as one run.
+    void reopen(std::int64_t step);
+    void append_metrics(const nlohmann::json& line);
+    void append_event(const TrainEvent& e);
+
+private:
+    void open_logs();
+    std::filesystem::path m_dir;
+    std::ofstream m_metrics, m_events;
+};
+
+nlohmann::json event_to_json(const TrainEvent& e);
+
+}  // namespace qls

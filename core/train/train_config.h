@@ -1,0 +1,53 @@
+// Every setting of a training run, as run.json stores it: the run can be repeated or resumed
+// from that file alone. Defaults follow QLoRA (formats.md §10) where it has one, scaled for the
+// short runs a desktop user starts with.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/data/dataset.h"
+#include "core/model/device_base_model.h"
+#include "core/model/lora_config.h"
+#include "core/train/adamw_optimizer.h"
+#include "core/train/lr_schedule.h"
+
+namespace qls {
+
+struct OptimConfig {
+    AdamWConfig adamw;
+    LrScheduleConfig schedule{LrScheduleType::Constant, 0, 0.03};
+    PagingConfig paging;  // device_budget_bytes 0: all optimizer state stays on the device
+};
+
+struct TrainConfig {
+    std::filesystem::path model;   // HF folder, bnb folder or .gguf
+    std::filesystem::path run_dir;
+    BaseWeightsOptions base;
+    LoraConfig lora;
+    DatasetOptions data;
+    OptimConfig optim;
+    std::int64_t micro_batch = 4;
+    std::int64_t grad_accum = 1;
+    double epochs = 1.0;
+    std::int64_t max_steps = 0;    // optimizer steps; 0: from epochs
+    std::int64_t eval_every = 50;  // steps; 0: only at the end
+    std::int64_t save_every = 100; // steps; 0: only at the end
+    std::int64_t keep_checkpoints = 2;
+    std::int64_t early_stop_patience = 0;  // evaluations without improvement; 0: off
+    double early_stop_min_delta = 0.0;
+    bool checkpointing = true;
+    std::uint64_t seed = 0;
+    std::int64_t device_limit_bytes = 0;  // simulated device size on the CPU backend; 0: none
+
+    // ConfigError naming the field for anything impossible.
+    void validate() const;
+};
+
+nlohmann::json to_json(const TrainConfig& c);
+// Missing fields keep their defaults; unknown or malformed ones are a ConfigError naming them.
+TrainConfig train_config_from_json(const nlohmann::json& j);
+
+}  // namespace qls

@@ -1,0 +1,100 @@
+#include "core/train/trainer.h"
+
+#include "core/train/run_folder.h"
+#include "core/train/training_session.h"
+
+namespace qls {
+
+Trainer::Trainer(TrainConfig config, bool resume) : m_config(std::move(config)), m_resume(resume) {
+    if (m_resume) {
+        const std::filesystem::path dir = m_config.run_dir;
+        m_config = config_of_run(dir);
+        m_config.run_dir = dir;
+    }
+    m_config.validate();
+}
+
+TrainConfig Trainer::config_of_run(const std::filesystem::path& run_dir) {
+    const nlohmann::json run = RunFolder::read_run_json(run_dir);
+    QLS_CHECK(FormatError, run.contains("config"), (run_dir / "run.json").string(), ": no \"config\"");
+    TrainConfig c = train_config_from_json(run.at("config"));
+    c.run_dir = run_dir;
+    return c;
+}
+
+Trainer::~Trainer() {
+    if (m_thread.joinable()) {
+        m_thread.request_stop();
+        m_cv.notify_all();
+        m_thread.join();
+    }
+}
+
+void Trainer::start() {
+    QLS_CHECK(ConfigError, !m_thread.joinable(), "the trainer was already started");
+    m_thread = std::jthread([this](std::stop_token token) { run(token); });
+}
+
+void Trainer::pause() { m_pause = true; }
+
+void Trainer::resume() {
+    m_pause = false;
+    m_cv.notify_all();
+}
+
+void Trainer::stop() {
+    m_stop = true;
+    m_cv.notify_all();
+}
+
+void Trainer::cancel() {
+    m_thread.request_stop();
+    m_cv.notify_all();
+}
+
+void Trainer::save_now() { m_save = true; }
+
+void Trainer::wait() {
+    if (m_thread.joinable()) m_thread.join();
+}
+
+bool Trainer::running() const {
+    const TrainerState s = m_state.load();
+    return s != TrainerState::Idle && s != TrainerState::Finished && s != TrainerState::Stopped &&
+           s != TrainerState::Cancelled && s != TrainerState::Failed;
+}
+
+void Trainer::set_state(TrainerState s, std::string message) {
+    m_state = s;
+    m_events.push(StateChange{s, std::move(message)});
+}
+
+bool Trainer::wait_if_paused(std::stop_token token) {
+    if (!m_pause) return !token.stop_requested() && !m_stop;
+    set_state(TrainerState::Paused);
+    std::unique_lock lock(m_mutex);
+    m_cv.wait(lock, token, [&] { return !m_pause || m_stop.load(); });
+    lock.unlock();
+    if (token.stop_requested() || m_stop) return false;
+    set_state(TrainerState::Training);
+    return true;
+}
+
+void Trainer::run(std::stop_token token) {
+    try {
+        TrainingSession session(*this, token);
+        session.run();
+    } catch (const Cancelled&) {
+        set_state(TrainerState::Cancelled, "cancelled while loading");
+    } catch (const OutOfMemoryError& e) {
+        m_events.push(ErrorInfo{e.what(), "lower the micro-batch or the maximum sequence length, keep gradient "
+                                          "checkpointing on, or lower the LoRA rank; then resume the run",
+                                true});
+        set_state(TrainerState::Failed, e.what());
+    } catch (const std::exception& e) {
+        m_events.push(ErrorInfo{e.what(), {}, false});
+        set_state(TrainerState::Failed, e.what());
+    }
+}
+
+}  // namespace qls

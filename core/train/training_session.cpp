@@ -1,0 +1,260 @@
+#include "core/train/training_session.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/backend/dropout_mask.h"
+#include "core/export/peft_adapter.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace qls {
+
+TrainingSession::TrainingSession(Trainer& trainer, std::stop_token token)
+    : m_trainer(trainer), m_config(trainer.m_config), m_token(std::move(token)), m_folder(m_config.run_dir) {}
+
+void TrainingSession::emit(TrainEvent e) {
+    if (!std::holds_alternative<MemorySample>(e)) m_folder.append_event(e);
+    m_trainer.m_events.push(std::move(e));
+}
+
+double TrainingSession::elapsed() const {
+    return m_elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+}
+
+std::uint64_t TrainingSession::dropout_seed(std::int64_t step, std::int64_t micro) const {
+    return mix64(m_config.seed ^ mix64(static_cast<std::uint64_t>(step) * 4096u + static_cast<std::uint64_t>(micro)));
+}
+
+void TrainingSession::load() {
+    m_trainer.set_state(TrainerState::Loading, "loading " + m_config.model.string());
+    const ProgressFn cancel_check = [&](std::size_t, std::size_t) { return !m_token.stop_requested(); };
+    m_model = load_model(m_config.model);
+    const Tokenizer tokenizer = load_model_tokenizer(m_model);
+    m_data = prepare_dataset(m_config.data, tokenizer, {}, cancel_check);
+    for (const DataIssue& issue : m_data.issues)
+        emit(LogLine{LogLine::Level::Warning, issue.to_string()});
+    emit(LogLine{LogLine::Level::Info,
+                 str_cat(m_data.train.size(), " training and ", m_data.valid.size(), " validation examples (",
+                         m_data.issues.size(), " skipped)")});
+    if (m_trainer.m_resume) {
+        const nlohmann::json run = RunFolder::read_run_json(m_config.run_dir);
+        QLS_CHECK(ConfigError, run.value("dataset_fingerprint", nlohmann::json()) == fingerprint(m_config.data.path),
+                  "the dataset '", m_config.data.path.string(),
+                  "' changed since the run started; a resumed run must see the same data");
+    } else {
+        m_folder.create(m_config, fingerprint(m_config.model), fingerprint(m_config.data.path));
+    }
+    m_backend.memory().set_device_limit(m_config.device_limit_bytes);
+    m_base = std::make_unique<DeviceBaseModel>(m_backend, m_model, m_config.base, cancel_check);
+    m_lora = std::make_unique<LoraParameters>(m_backend, m_model.config, m_config.lora);
+    const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
+    m_llama = std::make_unique<LlamaModel>(m_backend, *m_base, m_lora.get(),
+                                           ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0});
+    m_optimizer = std::make_unique<AdamWOptimizer>(m_backend, m_lora->params(), m_config.optim.adamw,
+                                                   m_config.optim.paging);
+    m_optimizer->set_time_origin(m_start);
+    SamplerOptions sampling;
+    sampling.batch_size = static_cast<std::size_t>(m_config.micro_batch);
+    sampling.max_seq_len = m_config.data.max_seq_len;
+    sampling.packing = m_config.data.packing;
+    sampling.seed = m_config.seed;
+    sampling.pad_id = padding_id(tokenizer);
+    m_sampler = std::make_unique<BatchSampler>(m_data.train, sampling);
+    m_eval_batches = make_eval_batches(m_data.valid, sampling);
+    const auto per_epoch = static_cast<std::int64_t>(m_sampler->batches_per_epoch());
+    m_total_steps = m_config.max_steps > 0
+                        ? m_config.max_steps
+                        : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(
+                                                        m_config.epochs * static_cast<double>(per_epoch) /
+                                                        static_cast<double>(m_config.grad_accum))));
+    m_schedule = std::make_unique<LrSchedule>(m_config.optim.adamw.lr, m_config.optim.schedule, m_total_steps);
+    if (m_trainer.m_resume) restore_latest();
+}
+
+void TrainingSession::restore_latest() {
+    const std::vector<std::int64_t> steps = list_checkpoints(m_config.run_dir);
+    if (steps.empty()) {
+        m_folder.reopen(0);
+        emit(LogLine{LogLine::Level::Info, "no checkpoint yet: starting the run from step 0"});
+        return;
+    }
+    const Checkpoint c = load_checkpoint(checkpoint_dir(m_config.run_dir, steps.back()));
+    m_lora->from_host(c.adapter);
+    m_optimizer->import_state(c.optimizer);
+    m_sampler->seek(c.progress.data);
+    m_progress = c.progress;
+    m_elapsed_before = c.progress.elapsed_s;
+    m_last_saved = c.progress.step;
+    m_folder.reopen(c.progress.step);
+    emit(LogLine{LogLine::Level::Info, str_cat("resumed from checkpoint step-", c.progress.step)});
+}
+
+bool TrainingSession::train_step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Batch> micro;
+    std::int64_t trained = 0, tokens = 0;
+    for (std::int64_t m = 0; m < m_config.grad_accum; ++m) {
+        micro.push_back(m_sampler->next());
+        trained += micro.back().trained_tokens();
+        tokens += std::count_if(micro.back().segments.begin(), micro.back().segments.end(),
+                                [](std::int32_t s) { return s >= 0; });
+    }
+    m_lora->zero_grads();
+    double loss_sum = 0;
+    // Loss normalised by the trained tokens of the whole accumulated batch, so accumulation
+    // equals the bigger batch.
+    const float scale = trained > 0 ? 1.0f / static_cast<float>(trained) : 0.0f;
+    for (std::size_t m = 0; m < micro.size(); ++m)
+        loss_sum += m_llama->forward_backward(micro[m], scale, dropout_seed(m_progress.step, static_cast<std::int64_t>(m))).loss;
+    const double loss = trained > 0 ? loss_sum / static_cast<double>(trained) : 0.0;
+    const double lr = m_schedule->lr_at(m_progress.step);
+    const OptimizerStepResult r = std::isfinite(loss) ? m_optimizer->step(lr) : OptimizerStepResult{};
+    for (PagingEvent& p : m_optimizer->drain_paging_events()) {
+        p.step = m_progress.step + 1;
+        emit(std::move(p));
+    }
+    if (!r.applied) {
+        emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
+                               m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm, ")"),
+                       "lower the learning rate (now " + std::to_string(lr) +
+                           "), keep gradient clipping on, or check the data; the run resumes from its last checkpoint",
+                       true});
+        return false;
+    }
+    ++m_progress.step;
+    m_progress.data = m_sampler->position();
+    m_progress.tokens_seen += tokens;
+    m_progress.last_train_loss = loss;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    StepMetrics s;
+    s.step = m_progress.step;
+    s.total_steps = m_total_steps;
+    s.epoch = static_cast<double>(m_progress.data.epoch) +
+              static_cast<double>(m_progress.data.cursor) / static_cast<double>(m_sampler->batches_per_epoch());
+    s.loss = loss;
+    s.lr = lr;
+    s.grad_norm = r.grad_norm;
+    s.tokens = tokens;
+    s.trained_tokens = trained;
+    s.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
+    s.elapsed_s = elapsed();
+    s.eta_s = s.elapsed_s / static_cast<double>(m_progress.step) * static_cast<double>(m_total_steps - m_progress.step);
+    m_folder.append_metrics(event_to_json(s));
+    emit(s);
+    emit(MemorySample{s.elapsed_s, s.step, m_backend.memory().snapshot(), m_config.device_limit_bytes});
+    return true;
+}
+
+EvalResult TrainingSession::evaluate() {
+    m_trainer.set_state(TrainerState::Evaluating);
+    LossSum sum;
+    for (const Batch& b : m_eval_batches) {
+        const LossSum l = m_llama->evaluate(b);
+        sum.loss += l.loss;
+        sum.tokens += l.tokens;
+    }
+    EvalResult r;
+    r.step = m_progress.step;
+    r.loss = sum.mean();
+    r.perplexity = std::exp(r.loss);
+    r.tokens = sum.tokens;
+    if (!m_progress.best_valid_loss || r.loss < *m_progress.best_valid_loss - m_config.early_stop_min_delta) {
+        m_progress.best_valid_loss = r.loss;
+        m_progress.best_step = r.step;
+        m_progress.evals_without_improvement = 0;
+        r.best = true;
+    } else {
+        ++m_progress.evals_without_improvement;
+    }
+    m_folder.append_metrics(event_to_json(r));
+    emit(r);
+    m_trainer.set_state(TrainerState::Training);
+    return r;
+}
+
+void TrainingSession::save(bool final_save) {
+    if (m_last_saved == m_progress.step) return;
+    m_trainer.set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
+    m_progress.elapsed_s = elapsed();
+    Checkpoint c{m_lora->to_host(m_model.name), m_optimizer->export_state(), m_progress};
+    save_checkpoint(checkpoint_dir(m_config.run_dir, m_progress.step), c);
+    m_last_saved = m_progress.step;
+    prune_checkpoints();
+    if (!final_save) m_trainer.set_state(TrainerState::Training);
+}
+
+// Keeps the newest keep_checkpoints and the best one.
+void TrainingSession::prune_checkpoints() {
+    std::vector<std::int64_t> steps = list_checkpoints(m_config.run_dir);
+    const auto keep = static_cast<std::size_t>(m_config.keep_checkpoints);
+    for (std::size_t i = 0; i + keep < steps.size(); ++i) {
+        if (m_progress.best_valid_loss && steps[i] == m_progress.best_step) continue;
+        std::error_code ec;
+        std::filesystem::remove_all(checkpoint_dir(m_config.run_dir, steps[i]), ec);
+    }
+}
+
+// The final adapter: the best checkpoint's when early stopping chose one, else the last state.
+void TrainingSession::export_adapter() {
+    LoraAdapter adapter = m_lora->to_host(m_model.name);
+    if (m_config.early_stop_patience > 0 && m_progress.best_valid_loss &&
+        m_progress.best_step != m_progress.step &&
+        std::filesystem::exists(checkpoint_dir(m_config.run_dir, m_progress.best_step)))
+        adapter = read_peft_adapter(checkpoint_dir(m_config.run_dir, m_progress.best_step) / "adapter");
+    ModelCard card;
+    card.dataset = m_config.data.path.filename().string();
+    card.steps = m_progress.step;
+    card.train_loss = m_progress.last_train_loss;
+    card.valid_loss = m_progress.best_valid_loss;
+    card.learning_rate = m_config.optim.adamw.lr;
+    card.batch_size = m_config.micro_batch * m_config.grad_accum;
+    card.seq_len = static_cast<std::int64_t>(m_config.data.max_seq_len);
+    card.quantization = m_config.base.quant ? str_cat(quant_type_name(*m_config.base.quant), ", blocksize ",
+                                                      m_config.base.blocksize,
+                                                      m_config.base.double_quant ? ", double quant" : "")
+                                            : "none (16-bit base)";
+    write_peft_adapter(adapter, m_config.run_dir / "adapter", card);
+}
+
+void TrainingSession::run() {
+    load();
+    m_trainer.set_state(TrainerState::Training, str_cat(m_total_steps, " steps"));
+    bool early_stopped = false;
+    while (m_progress.step < m_total_steps) {
+        if (!m_trainer.wait_if_paused(m_token)) break;
+        if (!train_step()) {
+            save(true);
+            m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+            return;
+        }
+        const bool last = m_progress.step == m_total_steps;
+        if (!m_eval_batches.empty() && m_config.eval_every > 0 && m_progress.step % m_config.eval_every == 0 && !last) {
+            const EvalResult r = evaluate();
+            if (r.best && m_config.early_stop_patience > 0) save(false);
+            if (m_config.early_stop_patience > 0 &&
+                m_progress.evals_without_improvement >= m_config.early_stop_patience) {
+                emit(LogLine{LogLine::Level::Info,
+                             str_cat("early stopping: no improvement in ", m_config.early_stop_patience,
+                                     " evaluations; best validation loss ", *m_progress.best_valid_loss, " at step ",
+                                     m_progress.best_step)});
+                early_stopped = true;
+                break;
+            }
+        }
+        if ((m_config.save_every > 0 && m_progress.step % m_config.save_every == 0 && !last) ||
+            m_trainer.m_save.exchange(false))
+            save(false);
+    }
+    if (m_token.stop_requested()) {
+        m_trainer.set_state(TrainerState::Cancelled, str_cat("cancelled at step ", m_progress.step));
+        return;
+    }
+    const bool finished = m_progress.step >= m_total_steps || early_stopped;
+    if (finished && !m_eval_batches.empty() && !early_stopped) evaluate();
+    save(true);
+    export_adapter();
+    m_trainer.set_state(finished ? TrainerState::Finished : TrainerState::Stopped,
+                        str_cat(finished ? "finished" : "stopped", " at step ", m_progress.step));
+}
+
+}  // namespace qls

@@ -1,0 +1,62 @@
+// One run of the trainer thread: load, prepare the data, then optimizer steps with evaluation,
+// checkpoints, early stopping and the final export, reporting every step. Lives only inside
+// Trainer::run.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stop_token>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/data/batch_sampler.h"
+#include "core/data/dataset.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_loader.h"
+#include "core/train/adamw_optimizer.h"
+#include "core/train/checkpoint.h"
+#include "core/train/lr_schedule.h"
+#include "core/train/run_folder.h"
+#include "core/train/trainer.h"
+
+namespace qls {
+
+class TrainingSession {
+public:
+    TrainingSession(Trainer& trainer, std::stop_token token);
+    void run();
+
+private:
+    void load();
+    void restore_latest();
+    bool train_step();  // false when the run must end now (NaN/Inf)
+    EvalResult evaluate();
+    void save(bool final_save);
+    void prune_checkpoints();
+    void export_adapter();
+    void emit(TrainEvent e);
+    double elapsed() const;
+    std::uint64_t dropout_seed(std::int64_t step, std::int64_t micro) const;
+
+    Trainer& m_trainer;
+    const TrainConfig& m_config;
+    std::stop_token m_token;
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
+    double m_elapsed_before = 0;  // from the checkpoint resumed
+
+    Model m_model;
+    PreparedDataset m_data;
+    RunFolder m_folder;
+    CpuBackend m_backend;
+    std::unique_ptr<DeviceBaseModel> m_base;
+    std::unique_ptr<LoraParameters> m_lora;
+    std::unique_ptr<LlamaModel> m_llama;
+    std::unique_ptr<AdamWOptimizer> m_optimizer;
+    std::unique_ptr<LrSchedule> m_schedule;
+    std::unique_ptr<BatchSampler> m_sampler;
+    std::vector<Batch> m_eval_batches;
+    std::int64_t m_total_steps = 0;
+    TrainerProgress m_progress;
+    std::optional<std::int64_t> m_last_saved;
+};
+
+}  // namespace qls
