@@ -1,0 +1,312 @@
+// The trainer on the demo model: determinism, exact resume, control from another thread, the
+// event channel under a slow consumer, accumulation = bigger batch, and clean failures
+// (NaN, out of memory, unusable data).
+#include <QtTest>
+
+#include <fstream>
+#include <thread>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_loader.h"
+#include "core/train/checkpoint.h"
+#include "core/train/trainer.h"
+#include "core/util/resource_paths.h"
+#include "test_support.h"
+
+using namespace qls;
+using qls::test::ScratchDir;
+
+namespace {
+
+// The first `lines` records of the demo dataset.
+std::filesystem::path demo_subset(const std::filesystem::path& dir, int lines) {
+    std::ifstream in(demo_model_dir().parent_path() / "data" / "pirate_fortunes_train.jsonl");
+    std::ofstream out(dir / "data.jsonl");
+    std::string line;
+    for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << '\n';
+    return dir / "data.jsonl";
+}
+
+TrainConfig small_config(const std::filesystem::path& dir, int lines = 48) {
+    TrainConfig c;
+    c.model = demo_model_dir();
+    c.run_dir = dir / "run";
+    c.data.path = demo_subset(dir, lines);
+    c.data.valid_fraction = 0.2;
+    c.data.max_seq_len = 64;
+    c.micro_batch = 2;
+    c.grad_accum = 2;
+    c.max_steps = 6;
+    c.eval_every = 3;
+    c.save_every = 2;
+    c.lora.rank = 4;
+    c.lora.dropout = 0.1;
+    c.optim.adamw.lr = 1e-3;
+    return c;
+}
+
+struct Outcome {
+    std::vector<double> losses;
+    std::vector<EvalResult> evals;
+    std::vector<TrainEvent> all;
+    TrainerState state = TrainerState::Idle;
+    std::string error;
+};
+
+Outcome run_to_end(Trainer& t) {
+    Outcome o;
+    t.start();
+    t.wait();
+    t.events().drain(o.all);
+    for (const TrainEvent& e : o.all) {
+        if (auto* s = std::get_if<StepMetrics>(&e)) o.losses.push_back(s->loss);
+        if (auto* r = std::get_if<EvalResult>(&e)) o.evals.push_back(*r);
+        if (auto* err = std::get_if<ErrorInfo>(&e)) o.error = err->what;
+    }
+    o.state = t.state();
+    return o;
+}
+
+}  // namespace
+
+class TestTrainer : public QObject {
+    Q_OBJECT
+private slots:
+    void deterministic();
+    void resumeEqualsUninterrupted();
+    void controlFromAnotherThread();
+    void slowConsumerNeverBlocks();
+    void accumulationEqualsBiggerBatch();
+    void nanStopsCleanly();
+    void outOfMemoryIsReported();
+    void unusableDataIsRefused();
+    void configRoundTrip();
+};
+
+void TestTrainer::deterministic() {
+    ScratchDir a, b;
+    Trainer ta(small_config(a.path()));
+    Trainer tb(small_config(b.path()));
+    const Outcome oa = run_to_end(ta), ob = run_to_end(tb);
+    QCOMPARE(oa.state, TrainerState::Finished);
+    QCOMPARE(oa.losses.size(), std::size_t(6));
+    QCOMPARE(oa.losses, ob.losses);
+    QVERIFY(std::filesystem::exists(a.path() / "run" / "adapter" / "adapter_model.safetensors"));
+    QVERIFY(std::filesystem::exists(a.path() / "run" / "run.json"));
+    QCOMPARE(list_checkpoints(a.path() / "run"), (std::vector<std::int64_t>{4, 6}));  // keep 2
+}
+
+void TestTrainer::resumeEqualsUninterrupted() {
+    ScratchDir a, b;
+    Trainer straight(small_config(a.path()));
+    const Outcome full = run_to_end(straight);
+    TrainConfig first = small_config(b.path());
+    first.max_steps = 6;
+    {
+        Trainer t(first);
+        t.start();
+        // Stop after step 3: the stop saves step-3 (or later) and exits.
+        std::vector<TrainEvent> seen;
+        for (bool stopped = false; !stopped;) {
+            t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
+            for (const TrainEvent& e : seen)
+                if (auto* s = std::get_if<StepMetrics>(&e); s && s->step == 3 && !stopped) {
+                    t.stop();
+                    stopped = true;
+                }
+            if (!t.running() && t.state() != TrainerState::Idle) break;
+        }
+        t.wait();
+        QCOMPARE(t.state(), TrainerState::Stopped);
+    }
+    const auto saved = list_checkpoints(b.path() / "run");
+    QVERIFY(!saved.empty());
+    TrainConfig again;
+    again.run_dir = b.path() / "run";
+    Trainer resumed(again, true);
+    const Outcome rest = run_to_end(resumed);
+    QCOMPARE(rest.state, TrainerState::Finished);
+    const std::size_t done = static_cast<std::size_t>(saved.back());
+    QCOMPARE(rest.losses.size(), full.losses.size() - done);
+    for (std::size_t i = 0; i < rest.losses.size(); ++i) QCOMPARE(rest.losses[i], full.losses[done + i]);
+    // metrics.jsonl reads as one run: one line per step.
+    std::ifstream metrics(b.path() / "run" / "metrics.jsonl");
+    int steps = 0;
+    for (std::string line; std::getline(metrics, line);) steps += line.find("\"type\":\"step\"") != std::string::npos;
+    QCOMPARE(steps, 6);
+}
+
+void TestTrainer::controlFromAnotherThread() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 200;
+    c.save_every = 0;
+    Trainer t(c);
+    t.start();
+    std::vector<TrainEvent> seen;
+    auto wait_for = [&](auto pred) {
+        for (int i = 0; i < 600; ++i) {
+            t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
+            if (pred()) return true;
+        }
+        return false;
+    };
+    QVERIFY(wait_for([&] { return t.state() == TrainerState::Training; }));
+    std::thread controller([&] { t.pause(); });
+    controller.join();
+    QVERIFY(wait_for([&] { return t.state() == TrainerState::Paused; }));
+    const auto steps_at_pause = std::count_if(seen.begin(), seen.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    seen.clear();
+    t.events().drain(seen);
+    QCOMPARE(std::count_if(seen.begin(), seen.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); }), 0);
+    QVERIFY(steps_at_pause >= 1);
+    std::thread([&] { t.save_now(); t.resume(); }).join();
+    QVERIFY(wait_for([&] { return !list_checkpoints(c.run_dir).empty(); }));
+    std::thread([&] { t.cancel(); }).join();
+    t.wait();
+    QCOMPARE(t.state(), TrainerState::Cancelled);
+    QVERIFY(!std::filesystem::exists(c.run_dir / "adapter"));  // cancel exports nothing
+}
+
+// A consumer that never drains while the trainer runs: the trainer still finishes, memory
+// samples coalesce, no step metric is lost.
+void TestTrainer::slowConsumerNeverBlocks() {
+    EventChannel channel(8);
+    for (int i = 0; i < 1000; ++i) {
+        channel.push(MemorySample{double(i), i, {}, 0});
+        channel.push(PagingEvent{double(i), i, PagingEvent::Direction::ToHost, 4096, 1, "evict"});
+        if (i % 10 == 0) channel.push(StepMetrics{.step = i});
+    }
+    std::vector<TrainEvent> out;
+    channel.drain(out);
+    const auto steps = std::count_if(out.begin(), out.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); });
+    const auto memory = std::count_if(out.begin(), out.end(), [](auto& e) { return std::holds_alternative<MemorySample>(e); });
+    QCOMPARE(steps, 100);
+    QCOMPARE(memory, 1);
+    QCOMPARE(std::get<MemorySample>(out.back()).step, 999);
+    QVERIFY(channel.dropped() > 0);
+
+    ScratchDir d;
+    Trainer t(small_config(d.path()));
+    t.start();
+    t.wait();  // nobody drained: must not deadlock
+    QCOMPARE(t.state(), TrainerState::Finished);
+}
+
+// Two micro-batches of B with grad_scale 1/(all trained tokens) give the gradients of one
+// batch of 2B.
+void TestTrainer::accumulationEqualsBiggerBatch() {
+    const Model m = load_model(demo_model_dir());
+    CpuBackend backend;
+    DeviceBaseModel base(backend, m, {QuantType::NF4, true, 64});
+    LoraConfig lc;
+    lc.rank = 4;
+    lc.dropout = 0;
+    LoraParameters lora(backend, m.config, lc);
+    for (const auto& p : lora.params())
+        if (p.name.ends_with("lora_B")) {
+            std::vector<float> v(static_cast<std::size_t>(p.value.numel()));
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.02f * std::cos(float(i));
+            backend.copy_from_host(p.value, std::as_bytes(std::span(v)));
+        }
+    auto make = [&](int rows, int first) {
+        Batch b;
+        b.batch = rows;
+        b.seq_len = 16;
+        for (int r = 0; r < rows; ++r)
+            for (int t = 0; t < 16; ++t) {
+                b.tokens.push_back((first + r) * 31 + t * 7 + 5);
+                b.targets.push_back(t % 3 == 0 ? kIgnoreIndex : ((first + r) * 13 + t * 17) % 3000);
+                b.positions.push_back(t);
+                b.segments.push_back(0);
+            }
+        return b;
+    };
+    const Batch big = make(4, 0), a = make(2, 0), b = make(2, 2);
+    auto grads = [&] {
+        std::vector<float> all;
+        for (const auto& p : lora.params()) {
+            std::vector<float> g(static_cast<std::size_t>(p.grad.numel()));
+            backend.copy_to_host(p.grad, std::as_writable_bytes(std::span(g)));
+            all.insert(all.end(), g.begin(), g.end());
+        }
+        return all;
+    };
+    LlamaModel model(backend, base, &lora, {4, 16, true, 0});
+    lora.zero_grads();
+    const double big_loss = model.forward_backward(big, 1.0f / float(big.trained_tokens()), 1).loss;
+    const std::vector<float> g_big = grads();
+    lora.zero_grads();
+    const float scale = 1.0f / float(a.trained_tokens() + b.trained_tokens());
+    const double acc_loss = model.forward_backward(a, scale, 1).loss + model.forward_backward(b, scale, 1).loss;
+    const std::vector<float> g_acc = grads();
+    QVERIFY(std::abs(big_loss - acc_loss) < 1e-4 * big_loss);
+    double diff = 0, scale_ref = 0;
+    for (std::size_t i = 0; i < g_big.size(); ++i) {
+        diff = std::max(diff, double(std::abs(g_big[i] - g_acc[i])));
+        scale_ref = std::max(scale_ref, double(std::abs(g_big[i])));
+    }
+    QVERIFY2(diff < 1e-5 * scale_ref, qPrintable(QString::number(diff / scale_ref)));
+}
+
+void TestTrainer::nanStopsCleanly() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.optim.adamw.lr = 1e30;  // the first update blows the adapter up
+    c.optim.adamw.max_grad_norm = 0;
+    c.optim.schedule.warmup_ratio = 0;
+    c.max_steps = 10;
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Failed);
+    QVERIFY2(o.error.find("NaN/Inf") != std::string::npos, o.error.c_str());
+    QVERIFY(!list_checkpoints(c.run_dir).empty());  // resumable from the last good state
+}
+
+void TestTrainer::outOfMemoryIsReported() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.device_limit_bytes = 4 << 20;  // the demo base alone needs more in fp32 activations
+    c.base.quant.reset();
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Failed);
+    QVERIFY2(o.error.find("out of device memory") != std::string::npos, o.error.c_str());
+    bool advice = false;
+    for (const TrainEvent& e : o.all)
+        if (auto* err = std::get_if<ErrorInfo>(&e)) advice = err->advice.find("micro-batch") != std::string::npos;
+    QVERIFY(advice);
+}
+
+void TestTrainer::unusableDataIsRefused() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    std::ofstream(d.path() / "bad.jsonl") << "{\"messages\": 3}\nnot json\n{\"text\": \"\"}\n";
+    c.data.path = d.path() / "bad.jsonl";
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Failed);
+    QVERIFY2(o.error.find("bad.jsonl") != std::string::npos, o.error.c_str());
+    QVERIFY(!std::filesystem::exists(c.run_dir / "checkpoints"));
+}
+
+void TestTrainer::configRoundTrip() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.base.quant = QuantType::FP4;
+    c.lora.targets = {LoraTarget::Q, LoraTarget::V};
+    c.optim.schedule.type = LrScheduleType::Cosine;
+    const TrainConfig back = train_config_from_json(to_json(c));
+    QCOMPARE(to_json(back).dump(), to_json(c).dump());
+    QVERIFY_THROWS_EXCEPTION(ConfigError, train_config_from_json(nlohmann::json{{"learning_rate", 1}}));
+    nlohmann::json bad = to_json(c);
+    bad["lora"]["r"] = "eight";
+    QVERIFY_THROWS_EXCEPTION(ConfigError, train_config_from_json(bad));
+    c.micro_batch = 0;
+    QVERIFY_THROWS_EXCEPTION(ConfigError, c.validate());
+}
+
+QTEST_GUILESS_MAIN(TestTrainer)
+#include "test_trainer.moc"
