@@ -34,6 +34,10 @@ int run_bench_quant(const std::vector<std::string>& args);
 int run_bench_tokenize(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 extern const char* const kTrainUsage;
+int run_estimate(const std::vector<std::string>& args);
+extern const char* const kEstimateUsage;
+int run_eval(const std::vector<std::string>& args);
+extern const char* const kEvalUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {
