@@ -38,6 +38,8 @@ int run_estimate(const std::vector<std::string>& args);
 extern const char* const kEstimateUsage;
 int run_eval(const std::vector<std::string>& args);
 extern const char* const kEvalUsage;
+int run_export(const std::vector<std::string>& args);
+extern const char* const kExportUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {

@@ -5,6 +5,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
+#include "core/train/adamw_optimizer.h"
 #include "core/train/memory_estimate.h"
 #include "test_support.h"
 
@@ -26,11 +27,12 @@ void TestEstimate::matchesMeasuredPeak_data() {
     QTest::addColumn<int>("seq");
     QTest::addColumn<bool>("checkpointing");
     QTest::addColumn<int>("rank");
-    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8;
-    QTest::newRow("llama3 nf4 4x128 full") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16;
-    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4;
-    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8;
-    QTest::newRow("bnb nf4-dq 2x40 full") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8;
+    QTest::addColumn<int>("budget_kib");  // optimizer state on the device; 0: all of it
+    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0;
+    QTest::newRow("llama3 nf4 4x128 full paged") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64;
+    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0;
+    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0;
+    QTest::newRow("bnb nf4-dq 2x40 full paged") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8 << 32;
 }
 
 void TestEstimate::matchesMeasuredPeak() {
@@ -40,6 +42,7 @@ void TestEstimate::matchesMeasuredPeak() {
     QFETCH(int, seq);
     QFETCH(bool, checkpointing);
     QFETCH(int, rank);
+    QFETCH(int, budget_kib);
     const Model m = load_model(ref_dir() / model.toStdString());
     EstimateOptions o;
     if (quant < 0)
@@ -51,7 +54,8 @@ void TestEstimate::matchesMeasuredPeak() {
     o.micro_batch = batch;
     o.seq_len = seq;
     o.checkpointing = checkpointing;
-    o.optimizer_device_bytes = 0;
+    o.paging.page_bytes = 16 << 10;
+    o.paging.device_budget_bytes = std::int64_t(budget_kib) << 10;
     const MemoryEstimate e = estimate_memory(m, o);
 
     CpuBackend backend;
@@ -67,13 +71,15 @@ void TestEstimate::matchesMeasuredPeak() {
         b.positions.push_back(i % seq);
         b.segments.push_back(0);
     }
+    AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, o.paging);
     llama.forward_backward(b, 1e-3f, 7);
+    QVERIFY(optimizer.step(1e-4).applied);
     const MemorySnapshot s = backend.memory().snapshot();
-    for (Usage u : {Usage::BaseWeights, Usage::LoraParams, Usage::LoraGrads, Usage::Activations, Usage::Workspace}) {
+    for (Usage u : kAllUsages) {
         const double measured = static_cast<double>(s.peak_of(u));
         const double estimated = static_cast<double>(e.of(u));
         qInfo() << usage_name(u).data() << "estimated" << estimated << "measured" << measured;
-        QVERIFY2(std::abs(estimated - measured) <= 0.10 * measured,
+        QVERIFY2(std::abs(estimated - measured) <= 0.10 * measured + 0.5,
                  qPrintable(QString("%1: estimated %2, measured %3").arg(usage_name(u).data()).arg(estimated).arg(measured)));
     }
     const double total = static_cast<double>(e.device_total);

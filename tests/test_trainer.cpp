@@ -152,16 +152,17 @@ void TestTrainer::controlFromAnotherThread() {
         }
         return false;
     };
-    QVERIFY(wait_for([&] { return t.state() == TrainerState::Training; }));
+    auto has_step = [&] {
+        return std::any_of(seen.begin(), seen.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); });
+    };
+    QVERIFY(wait_for(has_step));
     std::thread controller([&] { t.pause(); });
     controller.join();
     QVERIFY(wait_for([&] { return t.state() == TrainerState::Paused; }));
-    const auto steps_at_pause = std::count_if(seen.begin(), seen.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     seen.clear();
     t.events().drain(seen);
-    QCOMPARE(std::count_if(seen.begin(), seen.end(), [](auto& e) { return std::holds_alternative<StepMetrics>(e); }), 0);
-    QVERIFY(steps_at_pause >= 1);
+    QVERIFY(!has_step());  // paused: no step in 300 ms
     std::thread([&] { t.save_now(); t.resume(); }).join();
     QVERIFY(wait_for([&] { return !list_checkpoints(c.run_dir).empty(); }));
     std::thread([&] { t.cancel(); }).join();

@@ -77,7 +77,8 @@ private:
     std::uint64_t m_epoch = 0, m_cursor = 0;
 };
 
-// The validation pass: rows in file order, B at a time, the same every time.
+// The validation pass: rows as make_rows builds them (file order unpacked), B at a time, no
+// shuffling: the same batches every time.
 std::vector<Batch> make_eval_batches(std::span<const TokenizedExample> examples, const SamplerOptions& options);
 
 }  // namespace qls

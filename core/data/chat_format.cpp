@@ -27,14 +27,6 @@ std::string require_special(const Tokenizer& tok, std::optional<int> id, const c
     return require_token(tok, tok.id_to_token(*id), template_name);
 }
 
-// HF: add_bos_token when tokenizer_config.json says so, else whatever the post-processor does.
-bool tokenizer_adds_bos(const Tokenizer& tok) {
-    if (!tok.bos_id()) return false;
-    if (tok.config().add_bos_token) return *tok.config().add_bos_token;
-    const std::vector<int> with = tok.encode("a", true), without = tok.encode("a", false);
-    return with.size() > without.size() && with.front() == *tok.bos_id();
-}
-
 std::vector<std::string> special_strings(const Tokenizer& tok) {
     std::vector<std::string> out;
     for (int id = 0; id < tok.vocab_size(); ++id)
@@ -48,6 +40,14 @@ bool needs_eos(TemplateKind kind) {
 }
 
 }  // namespace
+
+bool tokenizer_adds_bos(const Tokenizer& tok) {
+    if (!tok.bos_id()) return false;
+    if (tok.config().add_bos_token) return *tok.config().add_bos_token;
+    const std::vector<int> with = tok.encode("a", true), without = tok.encode("a", false);
+    return with.size() > without.size() && with.front() == *tok.bos_id();
+}
+
 
 std::size_t TokenizedExample::trained_tokens() const {
     return std::size_t(std::count(trained.begin(), trained.end(), std::uint8_t{1}));

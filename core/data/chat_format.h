@@ -34,6 +34,9 @@ class Tokenizer;
 
 enum class TemplateKind { ModelTemplate, ChatML, Llama3, Llama2, Alpaca, Zephyr, Raw };
 
+// HF: add_bos_token when tokenizer_config.json says so, else whatever the post-processor does.
+bool tokenizer_adds_bos(const Tokenizer& tokenizer);
+
 std::string_view template_kind_name(TemplateKind kind);  // "model", "chatml", "llama3", ...
 std::optional<TemplateKind> parse_template_kind(std::string_view name);
 

@@ -22,7 +22,7 @@ std::vector<TextPiece> chatml(const Conversation& c) {
     for (const Message& m : messages_for_chat(c)) {
         const bool a = is_assistant(m);
         out.push_back({"<|im_start|>" + std::string(role_name(m.role)) + "\n", false});
-        out.push_back({m.content, a}); out.push_back({"<|im_end|>", false});
+        out.push_back({m.content + "<|im_end|>", a});
         out.push_back({"\n", false});
     }
     return out;

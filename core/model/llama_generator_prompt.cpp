@@ -1,6 +1,10 @@
 #include "core/model/llama_generator_prompt.h"
 
+#include "core/data/chat_format.h"
+
 #include <algorithm>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "core/template/chat_template.h"
@@ -17,15 +21,6 @@ constexpr std::string_view kProbe = "\x01qls-end-of-turn-probe\x01";
 
 void add_unique(std::vector<int>& ids, int id) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-}
-
-// As training does (chat_format.cpp): add_bos_token when tokenizer_config.json says so, else
-// whatever the post-processor does.
-bool tokenizer_adds_bos(const Tokenizer& tok) {
-    if (!tok.bos_id()) return false;
-    if (tok.config().add_bos_token) return *tok.config().add_bos_token;
-    const std::vector<int> with = tok.encode("a", true), without = tok.encode("a", false);
-    return with.size() > without.size() && with.front() == *tok.bos_id();
 }
 
 // Special tokens are matched as text: encode(add_special_tokens=false) as apply_chat_template.

@@ -2,7 +2,6 @@
 #include "core/tokenizer/stream_decoder.h"
 
 #include "core/tokenizer/tokenizer.h"
-#include "core/util/error.h"
 
 namespace qls {
 
@@ -21,8 +20,10 @@ std::string StreamDecoder::push(int id) {
     constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
     const bool unfinished = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
     if (text.size() <= m_prefix.size() || unfinished) return {};
-    QLS_ASSERT(text.compare(0, m_prefix.size(), m_prefix) == 0, "stream decode: '", text,
-               "' does not extend the previous text '", m_prefix, "'");
+    // With byte fallback a later byte can change how earlier ones decode (a lone byte shown as
+    // itself becomes U+FFFD once an invalid sequence follows). What was emitted cannot be taken
+    // back, so the stream goes on with the text past the old prefix's length rather than fail
+    // (tokenizers' DecodeStream returns an error here).
     std::string fresh = text.substr(m_prefix.size());
     const std::size_t new_prefix_index = m_ids.size() - m_prefix_index;
     m_ids.erase(m_ids.begin(), m_ids.begin() + static_cast<std::ptrdiff_t>(m_prefix_index));

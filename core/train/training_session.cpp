@@ -109,10 +109,7 @@ bool TrainingSession::train_step() {
     const double loss = trained > 0 ? loss_sum / static_cast<double>(trained) : 0.0;
     const double lr = m_schedule->lr_at(m_progress.step);
     const OptimizerStepResult r = std::isfinite(loss) ? m_optimizer->step(lr) : OptimizerStepResult{};
-    for (PagingEvent& p : m_optimizer->drain_paging_events()) {
-        p.step = m_progress.step + 1;
-        emit(std::move(p));
-    }
+    for (PagingEvent& p : m_optimizer->drain_paging_events()) emit(std::move(p));
     if (!r.applied) {
         emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
                                m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm, ")"),

@@ -1,0 +1,110 @@
+// qlora export RUN_DIR [--peft|--merged|--gguf|--gguf-lora] --out DIR
+#include <cstdio>
+#include <filesystem>
+
+#include "app/cli_commands.h"
+#include "app/cli_progress.h"
+#include "core/export/gguf_lora_export.h"
+#include "core/export/gguf_model_export.h"
+#include "core/export/merged_export.h"
+#include "core/export/peft_adapter.h"
+#include "core/io/ggml_type.h"
+#include "core/model/model_loader.h"
+#include "core/train/trainer.h"
+
+namespace qls::cli {
+
+const char* const kExportUsage =
+    "usage: qlora export RUN_DIR|ADAPTER_DIR [--peft|--merged|--gguf|--gguf-lora] --out PATH [options]\n"
+    "  RUN_DIR        a training run (its adapter/ folder and run.json are used), or any PEFT\n"
+    "                 LoRA folder together with --model\n"
+    "  --peft         a PEFT adapter folder that peft loads unchanged (default)\n"
+    "  --merged       the base with the adapter merged, bf16 safetensors + config + tokenizer\n"
+    "  --gguf         the merged model as one GGUF file for llama.cpp, plus an Ollama Modelfile\n"
+    "  --gguf-lora    the adapter as a GGUF LoRA for llama.cpp's --lora\n"
+    "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora)\n"
+    "  --model PATH   the base model (default: the run's)\n"
+    "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32\n"
+    "  --merge-onto original|quantized\n"
+    "                 merge into the original weights, or into the 4-bit weights the adapter was\n"
+    "                 trained against, dequantized (default: quantized when the run used 4-bit)\n";
+
+namespace {
+
+GgmlType gguf_type(const std::string& name) {
+    if (name == "f16") return GgmlType::F16;
+    if (name == "bf16") return GgmlType::BF16;
+    if (name == "q8_0") return GgmlType::Q8_0;
+    if (name == "f32") return GgmlType::F32;
+    throw UsageError("--type: expected f16, bf16, q8_0 or f32, got '" + name + "'");
+}
+
+}  // namespace
+
+int run_export(const std::vector<std::string>& raw) {
+    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora"}, {"out", "model", "type", "merge-onto"});
+    args.expect_positional(1);
+    const auto out = args.option("out");
+    if (!out) throw UsageError("--out is required");
+    const int kinds = args.flag("peft") + args.flag("merged") + args.flag("gguf") + args.flag("gguf-lora");
+    if (kinds > 1) throw UsageError("choose one of --peft, --merged, --gguf, --gguf-lora");
+    const std::filesystem::path source = args.positional()[0];
+    const bool is_run = std::filesystem::exists(source / "run.json");
+    const std::filesystem::path adapter_dir = is_run ? source / "adapter" : source;
+    if (is_run && !std::filesystem::exists(adapter_dir / "adapter_config.json"))
+        throw ConfigError("run '" + source.string() + "' has no final adapter yet: let it finish or stop it "
+                          "(qlora train --resume continues it)");
+    LoraAdapter adapter = read_peft_adapter(adapter_dir);
+    std::optional<TrainConfig> run;
+    if (is_run) run = Trainer::config_of_run(source);
+    std::filesystem::path model_path;
+    if (auto m = args.option("model")) model_path = *m;
+    else if (run) model_path = run->model;
+    else throw UsageError("--model is required when exporting a bare adapter folder");
+
+    MergeBase base = MergeBase::original();
+    const std::string onto = args.option("merge-onto").value_or(run && run->base.quant ? "quantized" : "original");
+    if (onto == "quantized") {
+        if (!run || !run->base.quant)
+            throw UsageError("--merge-onto quantized needs a run trained on a 4-bit base");
+        base = MergeBase::dequantized_4bit(*run->base.quant, run->base.blocksize, run->base.double_quant);
+    } else if (onto != "original") {
+        throw UsageError("--merge-onto: expected original or quantized, got '" + onto + "'");
+    }
+
+    if (args.flag("gguf-lora")) {
+        const Model model = load_model(model_path);
+        export_gguf_lora(adapter, model.config, *out, {GgmlType::F32, model.name});
+        std::printf("GGUF LoRA adapter: %s (use with llama.cpp --lora)\n", out->c_str());
+        return 0;
+    }
+    if (args.flag("merged") || args.flag("gguf")) {
+        const Model model = load_model(model_path);
+        if (args.flag("merged")) {
+            const MergedExportSummary s =
+                export_merged_model(model, adapter, *out, {base, 5'000'000'000ull}, terminal_progress("merging"));
+            std::printf("merged model: %s (%zu adapted layers, %zu shard(s), %.1f MB)\n", out->c_str(), s.merged,
+                        s.shards, double(s.total_bytes) / 1e6);
+        } else {
+            GgufExportOptions o;
+            o.type = gguf_type(args.option("type").value_or("f16"));
+            o.base = base;
+            o.name = model.name;
+            export_gguf_model(model, &adapter, *out, o, terminal_progress("writing GGUF"));
+            std::printf("merged GGUF: %s (Ollama Modelfile beside it)\n", out->c_str());
+        }
+        return 0;
+    }
+    ModelCard card;
+    if (run) {
+        card.dataset = run->data.path.filename().string();
+        card.learning_rate = run->optim.adamw.lr;
+        card.batch_size = run->micro_batch * run->grad_accum;
+        card.seq_len = static_cast<std::int64_t>(run->data.max_seq_len);
+    }
+    write_peft_adapter(adapter, *out, card);
+    std::printf("PEFT adapter: %s\n", out->c_str());
+    return 0;
+}
+
+}  // namespace qls::cli

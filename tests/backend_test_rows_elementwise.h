@@ -1,0 +1,328 @@
+// Rows of the backend op test for the row-wise and element-wise ops: RMSNorm, SwiGLU, the
+// embedding lookup, fused cross-entropy, add/scale/sum_squares, the AdamW step, and the
+// memory operations every other row relies on.
+//
+// N rows, C channels, I intermediate, V vocab.
+#pragma once
+#include "backend_test_harness.h"
+#include "backend_test_reference.h"
+#include "core/data/batch.h"
+
+namespace qls::test::ops {
+
+inline std::vector<float> scaled(std::vector<float> v, float s) {
+    for (float& x : v) x *= s;
+    return v;
+}
+
+inline void run_rmsnorm(Context& ctx, std::int64_t n, std::int64_t c, DType wdtype, float eps, float x_scale,
+                        GradMode mode) {
+    Tensors ts(ctx.backend);
+    const std::vector<float> x = scaled(ctx.normal(static_cast<std::size_t>(n * c), 1.0f), x_scale);
+    std::vector<float> w = ctx.normal(static_cast<std::size_t>(c), 0.3f);
+    for (float& v : w) v += 1.0f;
+    const Tensor xt = ts.input("x", DType::F32, {n, c}, x).tensor();
+    const Tensor wt = ts.input("weight", wdtype, {c}, w).tensor();
+    GuardedTensor& out = ts.output_nan("out", {n, c});
+    GuardedTensor& rstd = ts.output_nan("rstd", {n});
+    ctx.backend.rmsnorm_forward({xt, wt, eps, out.tensor(), rstd.tensor()});
+    const ref::RmsNorm rn{n, c, as_stored(w, wdtype), eps};
+    const ref::Vec xd = widen(x);
+    ref::Vec want_rstd;
+    for (std::int64_t t = 0; t < n; ++t) want_rstd.push_back(rn.rstd(xd, t));
+    expect_close(ctx.check, "rmsnorm out", out.floats(), rn.forward(xd), 1e-12);
+    expect_close(ctx.check, "rmsnorm rstd", rstd.floats(), want_rstd, 1e-12);
+
+    const std::vector<float> dy = ctx.normal(x.size(), 1.0f), dx0 = ctx.normal(x.size(), 1.0f);
+    const Tensor dyt = ts.input("dout", DType::F32, {n, c}, dy).tensor();
+    GuardedTensor& dx =
+        mode == GradMode::Accumulate ? ts.output("dx", {n, c}, dx0) : ts.output_nan("dx", {n, c});
+    ctx.backend.rmsnorm_backward({xt, wt, rstd.tensor(), dyt, dx.tensor(), mode});
+    const std::vector<float> got = dx.floats();
+    const ref::Vec dyd = widen(dy), want = rn.backward(xd, dyd);
+    // dx = r·w·dy − (x·r³/C)·Σ w·dy·x cancels almost entirely when C = 1.
+    double terms = 0;
+    for (std::int64_t t = 0; t < n; ++t)
+        for (std::int64_t i = 0; i < c; ++i) terms += std::pow(rn.w[i] * dyd[t * c + i] * want_rstd[t], 2);
+    const bool acc = mode == GradMode::Accumulate;
+    expect_close(ctx.check, "rmsnorm dx", got, acc ? plus(want, dx0) : want, 1e-10, terms);
+    const std::vector<std::size_t> idx = ctx.sample(x.size(), 32);
+    const ref::Vec fd = ref::central_differences(
+        xd, [&](const ref::Vec& p) { return ref::weighted_sum(rn.forward(p), dyd); }, idx,
+        1e-5 * std::min(1.0f, x_scale));
+    expect_fd(ctx.check, "rmsnorm dx", acc ? std::span<const float>{} : std::span<const float>(got), want,
+              idx, fd, 1e-8);
+    ts.check(ctx.check);
+}
+
+// silu(g)·u; gates out to ±90 where exp overflows fp32, and +inf in forward (silu(+inf)·u is
+// an infinity of u's sign).
+inline void run_swiglu(Context& ctx, std::int64_t n, std::int64_t i, bool extremes) {
+    Tensors ts(ctx.backend);
+    const std::size_t count = static_cast<std::size_t>(n * i);
+    std::vector<float> g = ctx.normal(count, 3.0f);
+    const std::vector<float> u = ctx.normal(count, 1.0f);
+    if (extremes) {
+        const float big[] = {30.0f, -30.0f, 90.0f, -90.0f, 0.0f};
+        for (std::size_t k = 0; k < count; ++k) g[k] = big[k % 5];
+    }
+    const Shape s{n, i};
+    const ref::Vec gd = widen(g), ud = widen(u);
+    const Tensor gt = ts.input("gate", DType::F32, s, g).tensor();
+    const Tensor ut = ts.input("up", DType::F32, s, u).tensor();
+    GuardedTensor& out = ts.output_nan("out", s);
+    ctx.backend.swiglu_forward({gt, ut, out.tensor()});
+    expect_close(ctx.check, "swiglu out", out.floats(), ref::swiglu(gd, ud), 1e-12);
+
+    const std::vector<float> dy = ctx.normal(count, 1.0f);
+    GuardedTensor& dg = ts.output_nan("dgate", s);
+    GuardedTensor& du = ts.output_nan("dup", s);
+    ctx.backend.swiglu_backward(
+        {gt, ut, ts.input("dout", DType::F32, s, dy).tensor(), dg.tensor(), du.tensor()});
+    ref::Vec want_dg(count), want_du(count);
+    for (std::size_t k = 0; k < count; ++k) {
+        const double sg = ref::sigmoid(gd[k]);
+        want_du[k] = dy[k] * gd[k] * sg;
+        want_dg[k] = dy[k] * ud[k] * sg * (1 + gd[k] * (1 - sg));
+    }
+    const std::vector<float> got_dg = dg.floats(), got_du = du.floats();
+    expect_close(ctx.check, "swiglu dgate", got_dg, want_dg, 1e-12);
+    expect_close(ctx.check, "swiglu dup", got_du, want_du, 1e-12);
+    const std::vector<std::size_t> idx = ctx.sample(count, 32);
+    const ref::Vec fd_g = ref::central_differences(
+        gd, [&](const ref::Vec& p) { return ref::weighted_sum(ref::swiglu(p, ud), widen(dy)); }, idx);
+    expect_close(ctx.check, "swiglu dgate vs central differences", sampled<float>(got_dg, idx), fd_g, 1e-9);
+
+    if (extremes) {
+        const std::vector<float> inf_gate = {INFINITY, INFINITY}, up = {2.0f, -3.0f};
+        GuardedTensor& o = ts.output_nan("inf out", {1, 2});
+        ctx.backend.swiglu_forward({ts.input("inf gate", DType::F32, {1, 2}, inf_gate).tensor(),
+                                    ts.input("inf up", DType::F32, {1, 2}, up).tensor(), o.tensor()});
+        expect_close(ctx.check, "swiglu(+inf)", o.floats(), ref::Vec{INFINITY, -INFINITY}, 0);
+    }
+    ts.check(ctx.check);
+}
+
+inline void run_embedding(Context& ctx, DType dtype, std::int64_t n, std::int64_t c) {
+    constexpr std::int64_t vocab = 37;
+    Tensors ts(ctx.backend);
+    const std::vector<float> table = ctx.normal(static_cast<std::size_t>(vocab * c), 1.0f);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+    for (auto& id : ids) id = static_cast<std::int32_t>(ctx.integer(0, vocab - 1));
+    ids.front() = vocab - 1;
+    ids.back() = 0;
+    const Tensor tt = ts.input("table", dtype, {vocab, c}, table).tensor();
+    GuardedTensor& out = ts.output_nan("out", {n, c});
+    ctx.backend.embedding_forward({ts.input_i32("tokens", {n}, ids).tensor(), tt, out.tensor()});
+    const ref::Vec stored = as_stored(table, dtype);
+    std::vector<float> want;
+    for (std::int32_t id : ids)
+        for (std::int64_t k = 0; k < c; ++k) want.push_back(static_cast<float>(stored[id * c + k]));
+    expect_bits(ctx.check, "embedding rows", out.floats(), want);
+
+    for (std::int32_t bad : {-1, static_cast<std::int32_t>(vocab)}) {
+        const std::vector<std::int32_t> bad_ids = {0, bad};
+        GuardedTensor& o = ts.output_nan("bad out", {2, c});
+        const Tensor bt = ts.input_i32("bad tokens", {2}, bad_ids).tensor();
+        expect_throws<DataError>(ctx.check, str_cat("token id ", bad), [&] {
+            ctx.backend.embedding_forward({bt, tt, o.tensor()});
+        });
+    }
+    ts.check(ctx.check);
+}
+
+// Rows with target kIgnoreIndex give loss 0 and gradient 0; the fused gradient is
+// grad_scale·(softmax − onehot), checked against central differences of grad_scale·Σ loss.
+inline void run_cross_entropy(Context& ctx, std::int64_t n, std::int64_t v, float logit_scale,
+                              bool compute_grad) {
+    Tensors ts(ctx.backend);
+    std::vector<float> z = ctx.normal(static_cast<std::size_t>(n * v), logit_scale);
+    std::vector<std::int32_t> targets(static_cast<std::size_t>(n));
+    for (std::int64_t r = 0; r < n; ++r) {
+        targets[r] = r % 3 == 1 ? kIgnoreIndex : static_cast<std::int32_t>(ctx.integer(0, v - 1));
+        // A -inf logit away from the target: probability 0, gradient 0.
+        if (v > 1 && targets[r] != kIgnoreIndex) z[r * v + (targets[r] + 1) % v] = -INFINITY;
+    }
+    std::int64_t trained = 0;
+    for (std::int32_t t : targets) trained += t != kIgnoreIndex;
+    const float grad_scale = 1.0f / static_cast<float>(std::max<std::int64_t>(1, trained));
+    GuardedTensor& logits =
+        compute_grad ? ts.output("logits", {n, v}, z) : ts.input("logits", DType::F32, {n, v}, z);
+    GuardedTensor& losses = ts.output_nan("losses", {n});
+    ctx.backend.cross_entropy({logits.tensor(), ts.input_i32("targets", {n}, targets).tensor(),
+                               losses.tensor(), grad_scale, compute_grad});
+    const ref::CrossEntropy ce{n, v, targets};
+    const ref::Vec zd = widen(z);
+    expect_close(ctx.check, "losses", losses.floats(), ce.losses(zd), 1e-12);
+    if (compute_grad) {
+        const std::vector<float> got = logits.floats();
+        expect_close(ctx.check, "fused gradient", got, ce.grad(zd, grad_scale), 1e-11);
+        std::vector<std::size_t> idx;
+        for (std::size_t i : ctx.sample(z.size(), 48))
+            if (std::isfinite(z[i])) idx.push_back(i);
+        const ref::Vec fd = ref::central_differences(
+            zd,
+            [&](const ref::Vec& p) {
+                double s = 0;
+                for (double l : ce.losses(p)) s += l;
+                return grad_scale * s;
+            },
+            idx);
+        expect_close(ctx.check, "fused gradient vs central differences", sampled<float>(got, idx), fd, 1e-9);
+    }
+    ts.check(ctx.check);
+}
+
+inline void run_cross_entropy_bad_target(Context& ctx) {
+    Tensors ts(ctx.backend);
+    const std::vector<float> z(6, 0.5f);
+    for (std::int32_t bad : {-1, 3}) {
+        const std::vector<std::int32_t> targets = {0, bad};
+        GuardedTensor& logits = ts.output("logits", {2, 3}, z);
+        GuardedTensor& losses = ts.output_nan("losses", {2});
+        const Tensor tt = ts.input_i32("targets", {2}, targets).tensor();
+        expect_throws<DataError>(ctx.check, str_cat("target ", bad), [&] {
+            ctx.backend.cross_entropy({logits.tensor(), tt, losses.tensor(), 1.0f, true});
+        });
+    }
+    ts.check(ctx.check);
+}
+
+// dst += src, t *= s and Σ t², with infinities that must come out with the right sign.
+inline void run_add_scale_sum(Context& ctx, std::int64_t count) {
+    Tensors ts(ctx.backend);
+    const std::size_t n = static_cast<std::size_t>(count);
+    std::vector<float> a = ctx.normal(n, 1.0f), b = ctx.normal(n, 1.0f);
+    if (n >= 3) {
+        a[0] = INFINITY;   // +inf + finite
+        b[1] = -INFINITY;  // finite + -inf
+        a[2] = -INFINITY;
+    }
+    GuardedTensor& dst = ts.output("dst", {count}, a);
+    ctx.backend.add_inplace(dst.tensor(), ts.input("src", DType::F32, {count}, b).tensor());
+    ref::Vec sum(n);
+    for (std::size_t i = 0; i < n; ++i) sum[i] = static_cast<double>(a[i]) + b[i];
+    expect_close(ctx.check, "add_inplace", dst.floats(), sum, 1e-14);
+
+    GuardedTensor& t = ts.output("t", {count}, a);
+    ctx.backend.scale_inplace(t.tensor(), -2.5f);
+    ref::Vec prod(n);
+    for (std::size_t i = 0; i < n; ++i) prod[i] = -2.5 * a[i];
+    expect_close(ctx.check, "scale_inplace", t.floats(), prod, 1e-14);
+
+    const Tensor bt = ts.input("finite", DType::F32, {count}, ctx.normal(n, 3.0f)).tensor();
+    std::vector<float> finite(n);
+    ctx.backend.copy_to_host(bt, std::as_writable_bytes(std::span(finite)));
+    double want = 0;
+    for (float x : finite) want += static_cast<double>(x) * x;
+    const double got = ctx.backend.sum_squares(bt);
+    ctx.check.expect(std::fabs(got - want) <= 1e-6 * want, "sum_squares ", got, ", want ", want);
+    if (n >= 3) ctx.check.expect(ctx.backend.sum_squares(dst.tensor()) == INFINITY, "sum_squares with -inf");
+    ts.check(ctx.check);
+}
+
+// Several torch AdamW steps on the same state; each step's update p_after − p_before is
+// compared, which is far more sensitive than the parameters themselves.
+inline void run_adamw(Context& ctx, std::int64_t count, std::int64_t first_step) {
+    Tensors ts(ctx.backend);
+    const std::size_t n = static_cast<std::size_t>(count);
+    const Shape s{count};
+    ref::AdamW st{widen(ctx.normal(n, 1.0f)), ref::Vec(n, 0.0), ref::Vec(n, 0.0)};
+    std::vector<float> p0(st.p.begin(), st.p.end());
+    GuardedTensor& p = ts.output("param", s, p0);
+    GuardedTensor& m = ts.output("m", s, std::vector<float>(n, 0.0f));
+    GuardedTensor& v = ts.output("v", s, std::vector<float>(n, 0.0f));
+    constexpr float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.1f, gs = 0.5f;
+    for (std::int64_t step = first_step; step < first_step + 4; ++step) {
+        std::vector<float> g = ctx.normal(n, 1.0f);
+        if (n > 1) g[1] = 0.0f;
+        const std::vector<float> before = p.floats();
+        const ref::Vec ref_before = st.p;
+        ctx.backend.adamw_step({p.tensor(), ts.input(str_cat("grad ", step), DType::F32, s, g).tensor(),
+                                m.tensor(), v.tensor(), lr, b1, b2, eps, wd, gs, step});
+        st.step(widen(g), lr, b1, b2, eps, wd, gs, step);
+        const std::vector<float> after = p.floats();
+        ref::Vec want_delta(n);
+        for (std::size_t i = 0; i < n; ++i) want_delta[i] = st.p[i] - ref_before[i];
+        std::vector<float> delta(n);
+        for (std::size_t i = 0; i < n; ++i) delta[i] = after[i] - before[i];
+        expect_close(ctx.check, str_cat("update at step ", step), delta, want_delta, 1e-8);
+        expect_close(ctx.check, str_cat("m at step ", step), m.floats(), st.m, 1e-12);
+        expect_close(ctx.check, str_cat("v at step ", step), v.floats(), st.v, 1e-12);
+    }
+    ts.check(ctx.check);
+}
+
+// copy_from_host / copy_to_host / copy / fill_zero touch exactly the tensor's bytes.
+inline void run_memory(Context& ctx, DType dtype, std::int64_t count) {
+    Tensors ts(ctx.backend);
+    const std::vector<float> v = ctx.normal(static_cast<std::size_t>(count), 1.0f);
+    std::vector<std::byte> bytes(static_cast<std::size_t>(count) * dtype_size(dtype));
+    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte(ctx.integer(0, 255));
+    GuardedTensor& src = ts.input_bytes("src", dtype, {count}, bytes);
+    ctx.check.expect(src.bytes() == bytes, "copy_to_host(copy_from_host(x)) != x");
+    GuardedTensor& dst = ts.output("dst", {count}, v);
+    const Tensor dst_as = {
+        dst.tensor().data, dtype, {static_cast<std::int64_t>(bytes.size() / dtype_size(dtype))}};
+    ctx.backend.copy(dst_as, src.tensor());
+    std::vector<std::byte> copied(bytes.size());
+    ctx.backend.copy_to_host(dst_as, copied);
+    ctx.check.expect(copied == bytes, "copy changed the bytes");
+    ctx.backend.fill_zero(dst_as);
+    ctx.backend.copy_to_host(dst_as, copied);
+    ctx.check.expect(copied == std::vector<std::byte>(bytes.size()), "fill_zero left non-zero bytes");
+    ts.check(ctx.check);
+}
+
+inline std::vector<Row> elementwise_rows() {
+    std::vector<Row> rows;
+    constexpr std::pair<std::int64_t, std::int64_t> shapes[] = {{1, 1}, {3, 17}, {17, 129}, {129, 3}};
+    const std::pair<DType, const char*> dtypes[] = {
+        {DType::F32, "f32"}, {DType::BF16, "bf16"}, {DType::F16, "f16"}};
+    int k = 0;
+    for (auto [dtype, dname] : dtypes)
+        for (auto [n, c] : shapes) {
+            const float eps = k % 2 ? 1e-5f : 1e-6f;
+            const GradMode mode = k++ % 3 == 1 ? GradMode::Accumulate : GradMode::Overwrite;
+            // With C = 1 the norm is w·sign(x) but for x² near eps: only there is dx not a
+            // cancellation down to rounding noise.
+            const float x_scale = c == 1 ? 1e-3f : 1.0f;
+            rows.push_back(
+                {str_cat("rmsnorm/", dname, "/", n, "x", c, mode == GradMode::Accumulate ? "/dx-acc" : ""),
+                 [=](Context& ctx) { run_rmsnorm(ctx, n, c, dtype, eps, x_scale, mode); }});
+        }
+    rows.push_back({"rmsnorm/f32/17x129/tiny-x", [](Context& ctx) {
+                        run_rmsnorm(ctx, 17, 129, DType::F32, 1e-6f, 1e-3f, GradMode::Overwrite);
+                    }});
+    rows.push_back({"rmsnorm/bf16/3x17/huge-x", [](Context& ctx) {
+                        run_rmsnorm(ctx, 3, 17, DType::BF16, 1e-5f, 1e4f, GradMode::Accumulate);
+                    }});
+    for (auto [n, i] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {17, 129}})
+        rows.push_back({str_cat("swiglu/", n, "x", i), [=](Context& ctx) { run_swiglu(ctx, n, i, false); }});
+    rows.push_back({"swiglu/17x129/extremes", [](Context& ctx) { run_swiglu(ctx, 17, 129, true); }});
+    for (auto [dtype, dname] : dtypes)
+        for (auto [n, c] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {17, 129}})
+            rows.push_back({str_cat("embedding/", dname, "/", n, "x", c),
+                            [=](Context& ctx) { run_embedding(ctx, dtype, n, c); }});
+    for (auto [n, v] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {17, 129}, {4, 32000}})
+        for (bool grad : {true, false})
+            rows.push_back({str_cat("cross_entropy/", n, "x", v, grad ? "/grad" : "/loss-only"),
+                            [=](Context& ctx) { run_cross_entropy(ctx, n, v, 2.0f, grad); }});
+    rows.push_back({"cross_entropy/17x129/logits-1000",
+                    [](Context& ctx) { run_cross_entropy(ctx, 17, 129, 1000.0f, true); }});
+    rows.push_back({"cross_entropy/bad-target", run_cross_entropy_bad_target});
+    for (std::int64_t n : {1, 3, 17, 129, 70000})
+        rows.push_back(
+            {str_cat("add_scale_sum_squares/", n), [=](Context& ctx) { run_add_scale_sum(ctx, n); }});
+    for (auto [n, step] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {17, 1}, {129, 1}, {1000, 997}})
+        rows.push_back(
+            {str_cat("adamw/", n, "/from-step-", step), [=](Context& ctx) { run_adamw(ctx, n, step); }});
+    for (auto [dtype, dname] :
+         {std::pair<DType, const char*>{DType::F32, "f32"}, {DType::BF16, "bf16"}, {DType::U8, "u8"}})
+        for (std::int64_t n : {1, 3, 17, 129})
+            rows.push_back(
+                {str_cat("memory/", dname, "/", n), [=](Context& ctx) { run_memory(ctx, dtype, n); }});
+    return rows;
+}
+
+}  // namespace qls::test::ops

@@ -1,0 +1,294 @@
+// Rows of the backend op test for the frozen linear layer with LoRA (formats.md §5) and for
+// dequantize_weight: dense F32/BF16/F16 and bitsandbytes NF4/FP4 (plain and double-quantized
+// absmax) bases, made by our quantizer and compared against its host dequantization.
+//
+// N rows, in/out features, r LoRA rank.
+#pragma once
+#include <array>
+#include <functional>
+#include <optional>
+
+#include "backend_test_harness.h"
+#include "backend_test_reference.h"
+#include "core/backend/dropout_mask.h"
+#include "core/quant/quantize_4bit.h"
+
+namespace qls::test::ops {
+
+enum class WeightKind : std::uint8_t { F32, BF16, F16, NF4, NF4_DQ, FP4, FP4_DQ };
+inline constexpr std::array<WeightKind, 7> kAllWeightKinds = {
+    WeightKind::F32,    WeightKind::BF16, WeightKind::F16,   WeightKind::NF4,
+    WeightKind::NF4_DQ, WeightKind::FP4,  WeightKind::FP4_DQ};
+
+inline std::string weight_kind_name(WeightKind k) {
+    constexpr const char* names[] = {"f32", "bf16", "f16", "nf4", "nf4-dq", "fp4", "fp4-dq"};
+    return names[static_cast<int>(k)];
+}
+
+// A base weight on the backend (every tensor a guarded input, so that the op may not write
+// it) and the fp32 values it stands for: the stored dense values or our host dequantization.
+struct BaseWeight {
+    LinearWeight w;
+    std::vector<float> values;  // (out, in)
+    std::vector<float> bias;    // (out), as stored
+};
+
+inline BaseWeight make_base_weight(Context& ctx, Tensors& ts, WeightKind kind, std::int64_t in,
+                                   std::int64_t out, bool with_bias, int blocksize = 64) {
+    BaseWeight bw;
+    bw.w.in = in;
+    bw.w.out = out;
+    const std::vector<float> raw = ctx.normal(static_cast<std::size_t>(in * out), 0.5f);
+    const DType dense_dtype = kind == WeightKind::BF16  ? DType::BF16
+                              : kind == WeightKind::F16 ? DType::F16
+                                                        : DType::F32;
+    if (kind == WeightKind::F32 || kind == WeightKind::BF16 || kind == WeightKind::F16) {
+        bw.w.dense = ts.input("weight", dense_dtype, {out, in}, raw).tensor();
+        const ref::Vec stored = as_stored(raw, dense_dtype);
+        bw.values.assign(stored.begin(), stored.end());
+    } else {
+        const QuantType type =
+            kind == WeightKind::NF4 || kind == WeightKind::NF4_DQ ? QuantType::NF4 : QuantType::FP4;
+        const bool dq = kind == WeightKind::NF4_DQ || kind == WeightKind::FP4_DQ;
+        const TensorView view{DType::F32, {out, in}, std::as_bytes(std::span(raw))};
+        const Quantized4bit q = quantize_4bit(view, type, blocksize, dq);
+        bw.values = dequantize_4bit(q);
+        Quant4View v;
+        v.type = type;
+        v.blocksize = blocksize;
+        const auto n = [](const auto& vec) { return static_cast<std::int64_t>(vec.size()); };
+        v.packed =
+            ts.input_bytes("packed", DType::U8, {n(q.packed)}, std::as_bytes(std::span(q.packed))).tensor();
+        const std::array<float, 16> map = dequant_values(q);
+        v.quant_map = ts.input("quant_map", DType::F32, {16}, map).tensor();
+        if (q.nested) {
+            const NestedAbsmax& na = *q.nested;
+            v.absmax_codes =
+                ts.input_bytes("absmax_codes", DType::U8, {n(na.codes)}, std::as_bytes(std::span(na.codes)))
+                    .tensor();
+            v.nested_absmax = ts.input("nested_absmax", DType::F32, {n(na.absmax)}, na.absmax).tensor();
+            v.code_map = ts.input("code_map", DType::F32, {n(na.code_map)}, na.code_map).tensor();
+            v.offset = na.offset;
+            v.nested_blocksize = na.blocksize;
+        } else {
+            v.absmax = ts.input("absmax", DType::F32, {n(q.absmax)}, q.absmax).tensor();
+        }
+        bw.w.quant = v;
+    }
+    if (with_bias) {
+        // A 16-bit model stores its biases in the weights' dtype (Qwen2 q/k/v).
+        const std::vector<float> b = ctx.normal(static_cast<std::size_t>(out), 0.5f);
+        bw.w.bias = ts.input("bias", dense_dtype, {out}, b).tensor();
+        const ref::Vec stored = as_stored(b, dense_dtype);
+        bw.bias.assign(stored.begin(), stored.end());
+    }
+    return bw;
+}
+
+struct LinearCase {
+    WeightKind kind = WeightKind::F32;
+    std::int64_t n = 1, in = 1, out = 1;
+    bool bias = false;
+    std::int64_t rank = 0;  // 0: no LoRA
+    float dropout = 0.0f;
+    GradMode dx_mode = GradMode::Overwrite;
+    bool want_dx = true;
+    bool lora_grads = true;
+
+    std::string name() const {
+        std::string s = str_cat("linear/", weight_kind_name(kind), "/", n, "x", in, "x", out);
+        if (bias) s += "/bias";
+        if (rank) s += str_cat("/lora-r", rank);
+        if (dropout > 0) s += "/dropout";
+        if (!want_dx)
+            s += "/no-dx";
+        else if (dx_mode == GradMode::Accumulate)
+            s += "/dx-acc";
+        if (rank && !lora_grads) s += "/no-lora-grads";
+        return s;
+    }
+};
+
+// Outputs and gradients against the double reference in full; central differences of
+// L = Σ dout ⊙ y on sampled elements check an overwritten dx directly and, where the op
+// accumulates, the reference (expect_fd).
+inline void run_linear(Context& ctx, const LinearCase& lc) {
+    Tensors ts(ctx.backend);
+    const BaseWeight bw = make_base_weight(ctx, ts, lc.kind, lc.in, lc.out, lc.bias);
+    const std::vector<float> x = ctx.normal(static_cast<std::size_t>(lc.n * lc.in), 1.0f);
+    const Tensor xt = ts.input("x", DType::F32, {lc.n, lc.in}, x).tensor();
+
+    ref::Linear rl{lc.n, lc.in, lc.out, lc.rank, widen(bw.values), widen(bw.bias), {}, {}, {}, 1.7};
+    LoraView lv;
+    std::vector<float> da0, db0;
+    GuardedTensor *da = nullptr, *db = nullptr;
+    if (lc.rank) {
+        const std::vector<float> a = ctx.normal(static_cast<std::size_t>(lc.rank * lc.in), 0.3f);
+        const std::vector<float> b = ctx.normal(static_cast<std::size_t>(lc.out * lc.rank), 0.3f);
+        rl.a = widen(a);
+        rl.b = widen(b);
+        lv.a = ts.input("lora_a", DType::F32, {lc.rank, lc.in}, a).tensor();
+        lv.b = ts.input("lora_b", DType::F32, {lc.out, lc.rank}, b).tensor();
+        lv.scaling = 1.7f;
+        rl.scaling = lv.scaling;
+        lv.dropout = lc.dropout;
+        lv.dropout_seed = 0x1234567u + static_cast<std::uint64_t>(lc.n);
+        if (lc.dropout > 0)
+            for (std::int64_t i = 0; i < lc.n * lc.in; ++i)
+                rl.mask.push_back(dropout_factor(lv.dropout_seed, static_cast<std::uint64_t>(i), lc.dropout));
+        if (lc.lora_grads) {
+            da0 = ctx.normal(a.size(), 0.1f);  // LoRA gradients accumulate over micro-batches
+            db0 = ctx.normal(b.size(), 0.1f);
+            da = &ts.output("lora_da", {lc.rank, lc.in}, da0);
+            db = &ts.output("lora_db", {lc.out, lc.rank}, db0);
+            lv.da = da->tensor();
+            lv.db = db->tensor();
+        }
+    }
+    const LoraView* lora = lc.rank ? &lv : nullptr;
+    const ref::Vec xd = widen(x);
+    // The reference holds the very values the backend does (4-bit ones dequantized on the
+    // host), so only fp32 rounding in the GEMMs separates them.
+    constexpr double kLimit = 1e-10;
+
+    GuardedTensor& out = ts.output_nan("out", {lc.n, lc.out});
+    ctx.backend.linear_forward({xt, &bw.w, lora, out.tensor()});
+    expect_close(ctx.check, "forward out", out.floats(), rl.forward(xd), kLimit);
+
+    const std::vector<float> dy = ctx.normal(static_cast<std::size_t>(lc.n * lc.out), 1.0f);
+    const Tensor dyt = ts.input("dout", DType::F32, {lc.n, lc.out}, dy).tensor();
+    const std::vector<float> dx0 = ctx.normal(x.size(), 1.0f);
+    GuardedTensor* dx = nullptr;
+    if (lc.want_dx)
+        dx = lc.dx_mode == GradMode::Accumulate ? &ts.output("dx", {lc.n, lc.in}, dx0)
+                                                : &ts.output_nan("dx", {lc.n, lc.in});
+    ctx.backend.linear_backward({xt, dyt, &bw.w, lora, dx ? dx->tensor() : Tensor{}, lc.dx_mode});
+
+    const ref::Vec dyd = widen(dy);
+    const ref::Linear::Grads g = rl.backward(xd, dyd);
+    auto fd_check = [&](const char* what, const std::vector<float>& got, bool accumulated,
+                        const ref::Vec& want, ref::Vec point,
+                        const std::function<double(const ref::Vec&)>& f) {
+        const std::vector<std::size_t> idx = ctx.sample(point.size(), 24);
+        const ref::Vec fd = ref::central_differences(std::move(point), f, idx);
+        expect_fd(ctx.check, what, accumulated ? std::span<const float>{} : std::span<const float>(got), want,
+                  idx, fd, 1e-8);
+    };
+    if (dx) {
+        const std::vector<float> got = dx->floats();
+        const bool acc = lc.dx_mode == GradMode::Accumulate;
+        expect_close(ctx.check, "dx", got, acc ? plus(g.dx, dx0) : g.dx, kLimit);
+        fd_check("dx", got, acc, g.dx, xd,
+                 [&](const ref::Vec& p) { return ref::weighted_sum(rl.forward(p), dyd); });
+    }
+    if (da && db) {
+        const std::vector<float> got_da = da->floats(), got_db = db->floats();
+        expect_close(ctx.check, "lora da (accumulated)", got_da, plus(g.da, da0), kLimit);
+        expect_close(ctx.check, "lora db (accumulated)", got_db, plus(g.db, db0), kLimit);
+        fd_check("da", got_da, true, g.da, rl.a, [&](const ref::Vec& p) {
+            ref::Linear r2 = rl;
+            r2.a = p;
+            return ref::weighted_sum(r2.forward(xd), dyd);
+        });
+        fd_check("db", got_db, true, g.db, rl.b, [&](const ref::Vec& p) {
+            ref::Linear r2 = rl;
+            r2.b = p;
+            return ref::weighted_sum(r2.forward(xd), dyd);
+        });
+    }
+    ts.check(ctx.check);
+}
+
+// The dropout mask seen from outside: with W = 0, A = B = I and x = 1 the forward output is
+// the mask itself, and backward with dout = 1 returns it in dx. Both must be the same
+// mask, hold only 0 and 1/(1 − p), keep 1 − p of the elements, and change with the seed.
+inline void run_dropout_mask(Context& ctx) {
+    constexpr std::int64_t n = 129, c = 129;
+    constexpr float p = 0.25f;
+    Tensors ts(ctx.backend);
+    const std::vector<float> zeros(c * c, 0.0f), ones(n * c, 1.0f);
+    std::vector<float> eye(c * c, 0.0f);
+    for (std::int64_t i = 0; i < c; ++i) eye[i * c + i] = 1.0f;
+    LinearWeight w;
+    w.in = w.out = c;
+    w.dense = ts.input("weight", DType::F32, {c, c}, zeros).tensor();
+    const Tensor x = ts.input("x", DType::F32, {n, c}, ones).tensor();
+    LoraView lv;
+    lv.a = ts.input("lora_a", DType::F32, {c, c}, eye).tensor();
+    lv.b = ts.input("lora_b", DType::F32, {c, c}, eye).tensor();
+    lv.dropout = p;
+    lv.dropout_seed = 77;
+    auto forward = [&](std::uint64_t seed) {
+        lv.dropout_seed = seed;
+        GuardedTensor& out = ts.output_nan("out", {n, c});
+        ctx.backend.linear_forward({x, &w, &lv, out.tensor()});
+        return out.floats();
+    };
+    const std::vector<float> mask = forward(77);
+    std::int64_t kept = 0;
+    bool values_ok = true;
+    for (float m : mask) {
+        kept += m != 0.0f;
+        values_ok = values_ok && (m == 0.0f || std::fabs(m - 1.0f / (1.0f - p)) < 1e-6f);
+    }
+    ctx.check.expect(values_ok, "dropout factors other than 0 and 1/(1-p)");
+    const double frac = static_cast<double>(kept) / (n * c);
+    const double sigma = std::sqrt(p * (1 - p) / (n * c));
+    ctx.check.expect(std::fabs(frac - (1 - p)) < 4 * sigma, "keep fraction ", frac, ", want ", 1 - p, " ± ",
+                     4 * sigma);
+    ctx.check.expect(forward(77) == mask, "the same seed gave another mask");
+    ctx.check.expect(forward(78) != mask, "another seed gave the same mask");
+
+    lv.dropout_seed = 77;
+    const Tensor dy = ts.input("dout", DType::F32, {n, c}, ones).tensor();
+    GuardedTensor& dx = ts.output_nan("dx", {n, c});
+    ctx.backend.linear_backward({x, dy, &w, &lv, dx.tensor(), GradMode::Overwrite});
+    ctx.check.expect(dx.floats() == mask, "backward used another mask than forward");
+    ts.check(ctx.check);
+}
+
+inline void run_dequantize(Context& ctx, WeightKind kind, std::int64_t out, std::int64_t in, int blocksize) {
+    Tensors ts(ctx.backend);
+    const BaseWeight bw = make_base_weight(ctx, ts, kind, in, out, false, blocksize);
+    GuardedTensor& got = ts.output_nan("dequantized", {out, in});
+    ctx.backend.dequantize_weight(bw.w, got.tensor());
+    expect_bits(ctx.check, "dequantize_weight", got.floats(), bw.values);
+    ts.check(ctx.check);
+}
+
+inline std::vector<Row> linear_rows() {
+    std::vector<Row> rows;
+    struct Dims {
+        std::int64_t n, in, out;
+    };
+    constexpr Dims dims[] = {{1, 1, 1}, {3, 17, 5}, {17, 129, 3}, {129, 33, 17}};
+    for (WeightKind kind : kAllWeightKinds)
+        for (int s = 0; s < 4; ++s) {
+            LinearCase lc{kind, dims[s].n, dims[s].in, dims[s].out};
+            lc.bias = (s + static_cast<int>(kind)) % 2 == 1;
+            lc.rank = s;
+            lc.dropout = s == 2 ? 0.3f : 0.0f;
+            lc.dx_mode = s % 2 ? GradMode::Accumulate : GradMode::Overwrite;
+            rows.push_back({lc.name(), [lc](Context& c) { run_linear(c, lc); }});
+        }
+    LinearCase no_dx{WeightKind::NF4_DQ, 17, 129, 33, true, 4, 0.1f};
+    no_dx.want_dx = false;  // layer 0: only the LoRA gradients are wanted
+    LinearCase no_lora_grads{WeightKind::BF16, 5, 17, 129, true, 2, 0.0f};
+    no_lora_grads.lora_grads = false;
+    LinearCase plain{WeightKind::FP4, 17, 129, 33, false, 0, 0.0f, GradMode::Accumulate};
+    const LinearCase dropout_acc{WeightKind::F16, 3, 17, 5, true, 3, 0.5f, GradMode::Accumulate};
+    for (const LinearCase& lc : {no_dx, no_lora_grads, plain, dropout_acc})
+        rows.push_back({lc.name(), [lc](Context& c) { run_linear(c, lc); }});
+    rows.push_back({"linear/dropout-mask", run_dropout_mask});
+    for (WeightKind kind : kAllWeightKinds)
+        for (auto [out, in] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {129, 129}})
+            rows.push_back({str_cat("dequantize/", weight_kind_name(kind), "/", out, "x", in),
+                            [=](Context& c) { run_dequantize(c, kind, out, in, 64); }});
+    rows.push_back({"dequantize/nf4-dq/129x129/block256",
+                    [](Context& c) { run_dequantize(c, WeightKind::NF4_DQ, 129, 129, 256); }});
+    rows.push_back({"dequantize/fp4/17x129/block32",
+                    [](Context& c) { run_dequantize(c, WeightKind::FP4, 17, 129, 32); }});
+    return rows;
+}
+
+}  // namespace qls::test::ops

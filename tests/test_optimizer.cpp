@@ -1,0 +1,496 @@
+// The optimizer side of the trainer: AdamW against torch's formula computed here by hand and
+// against peft/torch on ../shared/fixtures/ref/lora (clip 0.3, lr 1e-3, wd 0.01), the HF
+// learning-rate schedules, paging (exact event sequence, bit-identical results under a tiny
+// budget), memory accounting, state export/import and config errors.
+#include <QtTest>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/model/llama_model.h"
+#include "core/model/model_loader.h"
+#include "core/train/adamw_optimizer.h"
+#include "core/train/grad_clip.h"
+#include "core/train/lr_schedule.h"
+#include "model_test_support.h"
+#include "test_support.h"
+
+using namespace qls;
+using qls::test::ref_dir;
+
+namespace {
+
+// Parameters with gradients in plain backend buffers, laid out like LoraParameters' own.
+struct ToyParams {
+    Buffer values, grads;
+    std::vector<LoraParameters::Param> params;
+
+    ToyParams(Backend& be, const std::vector<std::int64_t>& sizes, std::uint64_t seed) {
+        BufferPlan plan;
+        for (std::int64_t n : sizes) plan.add("p", DType::F32, {n});
+        values = plan.allocate(be, Usage::LoraParams, "toy values");
+        grads = plan.allocate(be, Usage::LoraGrads, "toy grads");
+        std::mt19937 rng(static_cast<std::uint32_t>(seed));
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+            params.push_back({"layer." + std::to_string(i), plan.tensor(values, i), plan.tensor(grads, i)});
+            std::vector<float> v(static_cast<std::size_t>(sizes[i]));
+            for (float& x : v) x = u(rng);
+            be.copy_from_host(params.back().value, std::as_bytes(std::span(v)));
+        }
+    }
+};
+
+std::vector<float> download(Backend& be, const Tensor& t) {
+    std::vector<float> v(static_cast<std::size_t>(t.numel()));
+    be.copy_to_host(t, std::as_writable_bytes(std::span(v)));
+    return v;
+}
+
+// Gradients that differ per step and per element, the same in every run.
+void set_grads(Backend& be, const std::vector<LoraParameters::Param>& params, int step) {
+    std::mt19937 rng(static_cast<std::uint32_t>(1000 + step));
+    std::normal_distribution<float> n(0.0f, 0.5f);
+    for (const auto& p : params) {
+        std::vector<float> g(static_cast<std::size_t>(p.grad.numel()));
+        for (float& x : g) x = n(rng);
+        be.copy_from_host(p.grad, std::as_bytes(std::span(g)));
+    }
+}
+
+std::vector<std::vector<float>> all_values(Backend& be, const std::vector<LoraParameters::Param>& ps) {
+    std::vector<std::vector<float>> out;
+    for (const auto& p : ps) out.push_back(download(be, p.value));
+    return out;
+}
+
+std::string peft_key(const std::string& prefix, const std::string& name) {
+    return prefix + ".base_model.model." + name + ".default.weight";
+}
+
+PagingEvent paging_event(std::int64_t step, PagingEvent::Direction d, std::int64_t pages,
+                         std::string reason) {
+    return {0.0, step, d, pages * 1024, pages, std::move(reason)};
+}
+
+}  // namespace
+
+class TestOptimizer : public QObject {
+    Q_OBJECT
+private slots:
+    void adamwMatchesTorchFormula_data();
+    void adamwMatchesTorchFormula();
+    void loraReferenceStep_data();
+    void loraReferenceStep();
+    void nonFiniteGradientSkipsStep();
+    void scheduleValues();
+    void warmupFromRatio();
+    void pagingEventSequence();
+    void pagingIsBitIdentical();
+    void memoryAccounting();
+    void resumeIsBitIdentical();
+    void importRejectsBadState();
+    void badConfigs();
+};
+
+void TestOptimizer::adamwMatchesTorchFormula_data() {
+    QTest::addColumn<double>("weightDecay");
+    QTest::addColumn<double>("maxNorm");
+    QTest::newRow("plain") << 0.0 << 0.0;
+    QTest::newRow("weight decay") << 0.1 << 0.0;
+    QTest::newRow("clipped") << 0.0 << 0.3;
+    QTest::newRow("weight decay + clipped") << 0.1 << 0.3;
+}
+
+// torch.optim.AdamW (single-tensor path) and clip_grad_norm_, written out in double.
+void TestOptimizer::adamwMatchesTorchFormula() {
+    QFETCH(double, weightDecay);
+    QFETCH(double, maxNorm);
+    CpuBackend be;
+    ToyParams toy(be, {5, 3}, 7);
+    AdamWConfig cfg;
+    cfg.weight_decay = weightDecay;
+    cfg.max_grad_norm = maxNorm;
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    AdamWOptimizer opt(be, toy.params, cfg);
+    std::vector<std::vector<double>> p, m, v;
+    for (const auto& x : all_values(be, toy.params)) {
+        p.emplace_back(x.begin(), x.end());
+        m.emplace_back(x.size(), 0.0);
+        v.emplace_back(x.size(), 0.0);
+    }
+    for (int t = 1; t <= 3; ++t) {
+        set_grads(be, toy.params, t);
+        double sq = 0;
+        std::vector<std::vector<float>> g;
+        for (const auto& q : toy.params) g.push_back(download(be, q.grad));
+        for (const auto& gi : g)
+            for (float x : gi) sq += double(x) * x;
+        const double norm = std::sqrt(sq);
+        const double coef = maxNorm > 0 ? std::min(1.0, maxNorm / (norm + 1e-6)) : 1.0;
+        const OptimizerStepResult r = opt.step(lr);
+        QVERIFY(r.applied);
+        QVERIFY(std::fabs(r.grad_norm - norm) < 1e-9 * norm);
+        QVERIFY(std::fabs(r.clip_coef - coef) < 1e-6);
+        if (maxNorm > 0) QVERIFY(r.clip_coef < 1.0f);
+        const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+        for (std::size_t i = 0; i < p.size(); ++i)
+            for (std::size_t j = 0; j < p[i].size(); ++j) {
+                const double gj = g[i][j] * coef;
+                p[i][j] *= 1 - lr * weightDecay;
+                m[i][j] = b1 * m[i][j] + (1 - b1) * gj;
+                v[i][j] = b2 * v[i][j] + (1 - b2) * gj * gj;
+                p[i][j] -= lr / bc1 * m[i][j] / (std::sqrt(v[i][j]) / std::sqrt(bc2) + eps);
+            }
+        const auto got = all_values(be, toy.params);
+        for (std::size_t i = 0; i < p.size(); ++i)
+            for (std::size_t j = 0; j < p[i].size(); ++j)
+                QVERIFY2(std::fabs(got[i][j] - p[i][j]) < 1e-6,
+                         qPrintable(QString("step %1 param %2[%3]: %4 vs %5")
+                                        .arg(t)
+                                        .arg(i)
+                                        .arg(j)
+                                        .arg(got[i][j])
+                                        .arg(p[i][j])));
+    }
+    QCOMPARE(opt.step_count(), 3);
+}
+
+void TestOptimizer::loraReferenceStep_data() {
+    QTest::addColumn<qint64>("budget");
+    QTest::newRow("resident") << qint64(0);
+    QTest::newRow("paged, 3 pages of 4 KiB") << qint64(3 * 4096);
+}
+
+// Gradients from our model (equal to peft's, tests/test_model.cpp), then one optimizer step
+// against peft's "after.*" weights (torch clip_grad_norm_(0.3), AdamW lr 1e-3, wd 0.01).
+void TestOptimizer::loraReferenceStep() {
+    QFETCH(qint64, budget);
+    CpuBackend be;
+    const auto model_dir = ref_dir() / "models" / "llama3-tiny";
+    Model model = load_model(model_dir);
+    DeviceBaseModel base(be, model, {std::nullopt});
+    SafetensorsFile ref(ref_dir() / "lora" / "llama3-tiny" / "reference.safetensors");
+    LoraConfig lc;
+    lc.rank = 4;
+    lc.alpha = 8;
+    lc.dropout = 0;
+    LoraParameters lora(be, model.config, lc);
+    for (const auto& p : lora.params())
+        be.copy_from_host(p.value, ref.tensor(peft_key("before", p.name)).data);
+    const TensorView& labels = ref.tensor("labels");
+    const Batch batch = test::batch_from_ids(ref.tensor("input_ids"), &labels);
+    LlamaModel lm(be, base, &lora, {batch.batch, batch.seq_len, true, 0});
+    lm.forward_backward(batch, 1.0f / static_cast<float>(batch.trained_tokens()), 0);
+
+    AdamWConfig cfg;
+    cfg.lr = 1e-3;
+    cfg.weight_decay = 0.01;
+    cfg.max_grad_norm = 0.3;
+    AdamWOptimizer opt(be, lora.params(), cfg, {4096, budget});
+    const OptimizerStepResult r = opt.step(cfg.lr);
+    const float ref_norm = ref.tensor("grad_norm").as<float>()[0];
+    QVERIFY2(std::fabs(r.grad_norm - ref_norm) < 1e-4 * ref_norm,
+             qPrintable(QString("%1 vs %2").arg(r.grad_norm).arg(ref_norm)));
+    QVERIFY(r.clip_coef < 1.0f);
+    for (const auto& p : lora.params()) {
+        const auto after = download(be, p.value);
+        const auto want = ref.tensor(peft_key("after", p.name)).as<float>();
+        QCOMPARE(after.size(), want.size());
+        double diff = 0;
+        for (std::size_t i = 0; i < after.size(); ++i)
+            diff = std::max(diff, std::fabs(double(after[i]) - want[i]));
+        QVERIFY2(diff < 2e-6, qPrintable(QString::fromStdString(p.name) + " diff " + QString::number(diff)));
+    }
+    QCOMPARE(opt.drain_paging_events().empty(), budget == 0);
+}
+
+void TestOptimizer::nonFiniteGradientSkipsStep() {
+    CpuBackend be;
+    ToyParams toy(be, {4, 6}, 3);
+    AdamWOptimizer opt(be, toy.params, {});
+    set_grads(be, toy.params, 1);
+    QVERIFY(opt.step(1e-3).applied);
+    const auto before = all_values(be, toy.params);
+    const auto state_before = opt.export_state();
+    const float bad[] = {1.0f, std::numeric_limits<float>::quiet_NaN(), 0.0f};
+    be.copy_from_host(Tensor{toy.params[1].grad.data, DType::F32, {3}}, std::as_bytes(std::span(bad)));
+    const OptimizerStepResult r = opt.step(1e-3);
+    QVERIFY(!r.applied);
+    QVERIFY(std::isnan(r.grad_norm));
+    QCOMPARE(opt.step_count(), 1);
+    QCOMPARE(all_values(be, toy.params), before);
+    const auto state_after = opt.export_state();
+    QCOMPARE(state_after.size(), state_before.size());
+    for (std::size_t i = 0; i < state_after.size(); ++i) QVERIFY(state_after[i].data == state_before[i].data);
+}
+
+// HF's lambdas written out by hand: warm-up step/warmup, linear (total - step)/(total - warmup),
+// cosine 0.5·(1 + cos(π·(step - warmup)/(total - warmup))).
+void TestOptimizer::scheduleValues() {
+    const double base = 1e-3;
+    LrScheduleConfig c;
+    c.warmup_steps = 3;
+    const auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-15; };
+    c.type = LrScheduleType::Constant;
+    LrSchedule constant(base, c, 10);
+    QVERIFY(near(constant.lr_at(0), 0.0));
+    QVERIFY(near(constant.lr_at(1), base / 3));
+    QVERIFY(near(constant.lr_at(2), base * 2 / 3));
+    QVERIFY(near(constant.lr_at(3), base));
+    QVERIFY(near(constant.lr_at(9), base));
+    c.type = LrScheduleType::Linear;
+    LrSchedule linear(base, c, 10);
+    QVERIFY(near(linear.lr_at(2), base * 2 / 3));
+    QVERIFY(near(linear.lr_at(3), base));
+    QVERIFY(near(linear.lr_at(4), base * 6 / 7));
+    QVERIFY(near(linear.lr_at(9), base / 7));  // the last update
+    QVERIFY(near(linear.lr_at(10), 0.0));
+    QVERIFY(near(linear.lr_at(12), 0.0));
+    c.type = LrScheduleType::Cosine;
+    LrSchedule cosine(base, c, 10);
+    QVERIFY(near(cosine.lr_at(1), base / 3));
+    QVERIFY(near(cosine.lr_at(3), base));
+    QVERIFY(near(cosine.lr_at(4), base * 0.9504844339512095));
+    QVERIFY(near(cosine.lr_at(9), base * 0.04951556604879048));
+    QVERIFY(near(cosine.lr_at(10), 0.0));
+    // Without warm-up the first update already runs at the full rate.
+    LrSchedule flat(base, {LrScheduleType::Constant, 0, 0.0}, 5);
+    QVERIFY(near(flat.lr_at(0), base));
+    LrSchedule lin0(base, {LrScheduleType::Linear, 0, 0.0}, 4);
+    QVERIFY(near(lin0.lr_at(0), base));
+    QVERIFY(near(lin0.lr_at(3), base / 4));
+    QCOMPARE(parse_lr_schedule("constant_with_warmup"), LrScheduleType::Constant);
+    QCOMPARE(parse_lr_schedule("cosine"), LrScheduleType::Cosine);
+    QCOMPARE(lr_schedule_name(LrScheduleType::Linear), std::string_view("linear"));
+    QLS_VERIFY_THROWS_WITH(parse_lr_schedule("polynomial"), ConfigError, "polynomial");
+}
+
+// TrainingArguments.get_warmup_steps: warmup_steps if > 0 else ceil(total · ratio).
+void TestOptimizer::warmupFromRatio() {
+    QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.03}, 1875).warmup_steps()), std::int64_t{57});
+    QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.25}, 10).warmup_steps()), std::int64_t{3});
+    QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.03}, 10).warmup_steps()), std::int64_t{1});
+    QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 5, 0.5}, 100).warmup_steps()), std::int64_t{5});
+    QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.0}, 100).warmup_steps()), std::int64_t{0});
+}
+
+// Three parameters of 100, 200 and 60 elements in 1 KiB pages (128 elements): pages
+// [0,128) [128,256) [256,360); two fit the budget. Worked out by hand from LRU order.
+void TestOptimizer::pagingEventSequence() {
+    CpuBackend be;
+    ToyParams toy(be, {100, 200, 60}, 5);
+    AdamWOptimizer opt(be, toy.params, {}, {1024, 2048});
+    QCOMPARE(opt.state().page_count(), 3);
+    QCOMPARE(opt.state().capacity(), 2);
+    QVERIFY(opt.state().is_resident(0) && opt.state().is_resident(1) && !opt.state().is_resident(2));
+    QVERIFY(opt.drain_paging_events().empty());  // initial placement moves nothing
+    const std::string ev = "evict (capacity 2 pages) for update of layer.";
+    const std::string fe = "fetch for update of layer.";
+    for (int step = 1; step <= 2; ++step) {
+        set_grads(be, toy.params, step);
+        QVERIFY(opt.step(1e-3).applied);
+    }
+    const std::vector<PagingEvent> want = {
+        // step 1: layer.1 covers pages 0..2 in windows {0,1}, {2}; page 0 is the LRU.
+        paging_event(1, PagingEvent::Direction::ToHost, 1, ev + "1"),
+        paging_event(1, PagingEvent::Direction::ToDevice, 1, fe + "1"),
+        // step 2: layer.0 needs page 0 (evict 1), layer.1 needs 1 (evict 2) then 2 (evict 0).
+        paging_event(2, PagingEvent::Direction::ToHost, 1, ev + "0"),
+        paging_event(2, PagingEvent::Direction::ToDevice, 1, fe + "0"),
+        paging_event(2, PagingEvent::Direction::ToHost, 1, ev + "1"),
+        paging_event(2, PagingEvent::Direction::ToDevice, 1, fe + "1"),
+        paging_event(2, PagingEvent::Direction::ToHost, 1, ev + "1"),
+        paging_event(2, PagingEvent::Direction::ToDevice, 1, fe + "1"),
+    };
+    const std::vector<PagingEvent> got = opt.drain_paging_events();
+    QCOMPARE(got.size(), want.size());
+    double last = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        QVERIFY(got[i].time_s >= last);
+        last = got[i].time_s;
+        const auto describe = [](const PagingEvent& e) {
+            return QString("step %1 %2 %3 pages %4 bytes '%5'")
+                .arg(e.step)
+                .arg(e.direction == PagingEvent::Direction::ToHost ? "to host" : "to device")
+                .arg(e.pages)
+                .arg(e.bytes)
+                .arg(QString::fromStdString(e.reason));
+        };
+        QCOMPARE(describe(got[i]), describe(want[i]));
+    }
+    QVERIFY(opt.drain_paging_events().empty());
+    QVERIFY(!opt.state().is_resident(0) && opt.state().is_resident(1) && opt.state().is_resident(2));
+}
+
+// Five steps under a 3-page budget, with no budget, and as whole-tensor adamw_step calls:
+// the parameters must agree to the bit.
+void TestOptimizer::pagingIsBitIdentical() {
+    const std::vector<std::int64_t> sizes = {300, 1000, 77, 513, 129};
+    std::vector<std::vector<std::vector<float>>> results;
+    std::size_t paged_events = 0;
+    for (std::int64_t budget : {std::int64_t{0}, std::int64_t{3 * 512}}) {
+        CpuBackend be;
+        ToyParams toy(be, sizes, 11);
+        AdamWOptimizer opt(be, toy.params, {}, {512, budget});
+        for (int s = 1; s <= 5; ++s) {
+            set_grads(be, toy.params, s);
+            QVERIFY(opt.step(1e-2).applied);
+        }
+        const std::size_t events = opt.drain_paging_events().size();
+        if (budget == 0)
+            QCOMPARE(events, std::size_t{0});
+        else
+            paged_events = events;
+        results.push_back(all_values(be, toy.params));
+    }
+    QVERIFY(paged_events > 10);
+    CpuBackend be;
+    ToyParams toy(be, sizes, 11);
+    std::vector<Buffer> state;
+    for (const auto& p : toy.params) {
+        state.push_back(be.allocate(2 * p.value.bytes(), Usage::OptimizerState, "m v"));
+        be.fill_zero(state.back().whole(DType::U8));
+    }
+    for (int s = 1; s <= 5; ++s) {
+        set_grads(be, toy.params, s);
+        const float coef = clip_coefficient(global_grad_norm(be, toy.params), 0.3);
+        for (std::size_t i = 0; i < toy.params.size(); ++i) {
+            const auto& p = toy.params[i];
+            be.adamw_step({p.value, p.grad, state[i].view(0, DType::F32, p.value.shape),
+                           state[i].view(p.value.bytes(), DType::F32, p.value.shape), 1e-2f, 0.9f, 0.999f,
+                           1e-8f, 0.0f, coef, s});
+        }
+    }
+    results.push_back(all_values(be, toy.params));
+    QVERIFY(results[0] == results[1]);
+    QVERIFY(results[0] == results[2]);
+}
+
+void TestOptimizer::memoryAccounting() {
+    CpuBackend be;
+    ToyParams toy(be, {1000, 1000, 500}, 2);  // 2500 elements: 10 pages of 256 elements
+    const auto now = [&](Usage u) { return be.memory().snapshot().current_of(u); };
+    for (std::int64_t budget : {std::int64_t{0}, std::int64_t{4 * 2048}, std::int64_t{4 * 2048 + 100}}) {
+        {
+            AdamWOptimizer opt(be, toy.params, {}, {2048, budget});
+            std::int64_t resident = 0;
+            for (std::int64_t p = 0; p < opt.state().page_count(); ++p)
+                resident += opt.state().is_resident(p);
+            QCOMPARE(opt.state().page_count(), 10);
+            QCOMPARE(resident, budget == 0 ? 10 : 4);
+            QCOMPARE(now(Usage::OptimizerState), resident * 2048);
+            QCOMPARE(now(Usage::PagedHost), budget == 0 ? 0 : 10 * 2048);
+            QCOMPARE(optimizer_device_bytes(2500, budget, 2048), resident * 2048);
+            QCOMPARE(optimizer_host_bytes(2500, budget, 2048), now(Usage::PagedHost));
+            set_grads(be, toy.params, 1);
+            opt.step(1e-3);
+            QCOMPARE(now(Usage::OptimizerState), resident * 2048);  // paging moves, never grows
+        }
+        QCOMPARE(now(Usage::OptimizerState), 0);
+        QCOMPARE(now(Usage::PagedHost), 0);
+    }
+    QCOMPARE(optimizer_device_bytes(2500, 1 << 20, 2048), 10 * 2048);
+    // The device limit covers the resident pages.
+    be.memory().set_device_limit(be.memory().snapshot().device_current + 3 * 2048);
+    QVERIFY_THROWS_EXCEPTION(OutOfMemoryError, AdamWOptimizer(be, toy.params, {}, {2048, 4 * 2048}));
+}
+
+// 5 steps straight vs 2 steps, export, a fresh optimizer (paged differently) importing, 3 steps.
+void TestOptimizer::resumeIsBitIdentical() {
+    const std::vector<std::int64_t> sizes = {130, 260, 40};
+    CpuBackend be;
+    ToyParams straight(be, sizes, 9), resumed(be, sizes, 9);
+    AdamWConfig cfg;
+    cfg.weight_decay = 0.05;
+    {
+        AdamWOptimizer opt(be, straight.params, cfg);
+        for (int s = 1; s <= 5; ++s) {
+            set_grads(be, straight.params, s);
+            opt.step(1e-2);
+        }
+    }
+    std::vector<OwnedTensor> saved;
+    {
+        AdamWOptimizer opt(be, resumed.params, cfg, {512, 2 * 512});
+        for (int s = 1; s <= 2; ++s) {
+            set_grads(be, resumed.params, s);
+            opt.step(1e-2);
+        }
+        saved = opt.export_state();
+    }
+    QCOMPARE(saved.size(), std::size_t{7});
+    QCOMPARE(saved[0].name, std::string("layer.0.exp_avg"));
+    QCOMPARE(saved[1].name, std::string("layer.0.exp_avg_sq"));
+    QCOMPARE(saved[1].shape, (Shape{130}));
+    QCOMPARE(saved[6].name, std::string("step"));
+    std::int64_t step = 0;
+    std::memcpy(&step, saved[6].data.data(), sizeof step);
+    QCOMPARE(step, 2);
+    AdamWOptimizer opt(be, resumed.params, cfg, {1024, 1024});
+    opt.import_state(saved);
+    QCOMPARE(opt.step_count(), 2);
+    QVERIFY(opt.export_state()[3].data == saved[3].data);
+    for (int s = 3; s <= 5; ++s) {
+        set_grads(be, resumed.params, s);
+        opt.step(1e-2);
+    }
+    QVERIFY(all_values(be, straight.params) == all_values(be, resumed.params));
+}
+
+void TestOptimizer::importRejectsBadState() {
+    CpuBackend be;
+    ToyParams toy(be, {8, 4}, 1);
+    AdamWOptimizer opt(be, toy.params, {});
+    std::vector<OwnedTensor> good = opt.export_state();
+    auto missing = good;
+    missing.erase(missing.begin() + 2);
+    QLS_VERIFY_THROWS_WITH(opt.import_state(missing), FormatError, "'layer.1.exp_avg'");
+    auto misshaped = good;
+    misshaped[1].shape = {4, 2};
+    QLS_VERIFY_THROWS_WITH(opt.import_state(misshaped), FormatError, "'layer.0.exp_avg_sq'");
+    auto extra = good;
+    extra.push_back(good[0]);
+    extra.back().name = "layer.9.exp_avg";
+    QLS_VERIFY_THROWS_WITH(opt.import_state(extra), FormatError, "expected 5");
+    auto no_step = good;
+    no_step.pop_back();
+    QLS_VERIFY_THROWS_WITH(opt.import_state(no_step), FormatError, "'step'");
+}
+
+void TestOptimizer::badConfigs() {
+    CpuBackend be;
+    ToyParams toy(be, {8}, 1);
+    const auto make = [&](AdamWConfig c, PagingConfig p = {}) { AdamWOptimizer(be, toy.params, c, p); };
+    AdamWConfig c;
+    c.lr = 0;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'lr'");
+    c = {};
+    c.lr = -1e-4;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'lr'");
+    c = {};
+    c.beta1 = 1.0;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'beta1'");
+    c = {};
+    c.beta2 = -0.1;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'beta2'");
+    c = {};
+    c.weight_decay = -0.01;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'weight_decay'");
+    c = {};
+    c.max_grad_norm = -1;
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'max_grad_norm'");
+    QLS_VERIFY_THROWS_WITH((make({}, {12, 0})), ConfigError, "'page_bytes'");
+    QLS_VERIFY_THROWS_WITH((make({}, {1024, 1000})), ConfigError, "'device_budget_bytes'");
+    QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, 0, 1.0}, 10)), ConfigError,
+                           "'warmup_ratio'");
+    QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, 0, -0.1}, 10)), ConfigError,
+                           "'warmup_ratio'");
+    QLS_VERIFY_THROWS_WITH((LrSchedule(0, {}, 10)), ConfigError, "'lr'");
+    QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, -1, 0}, 10)), ConfigError,
+                           "'warmup_steps'");
+}
+
+QTEST_GUILESS_MAIN(TestOptimizer)
+#include "test_optimizer.moc"
