@@ -13,6 +13,7 @@ const std::vector<Command>& commands() {
         {"train", "QLoRA finetuning of a model on a dataset, into a run folder", kTrainUsage, run_train},
         {"export", "a run's adapter as PEFT folder, merged model, merged GGUF or GGUF LoRA", kExportUsage,
          run_export},
+        {"generate", "generate text with a model, optionally with a LoRA adapter", kGenerateUsage, run_generate},
         {"eval", "loss and perplexity of a model (+ adapter) on a dataset", kEvalUsage, run_eval},
         {"estimate", "device memory of a QLoRA run by category, and whether it fits", kEstimateUsage, run_estimate},
         {"bench", "benchmarks: quant, tokenize", kBenchUsage, run_bench},

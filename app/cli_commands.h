@@ -40,6 +40,8 @@ int run_eval(const std::vector<std::string>& args);
 extern const char* const kEvalUsage;
 int run_export(const std::vector<std::string>& args);
 extern const char* const kExportUsage;
+int run_generate(const std::vector<std::string>& args);
+extern const char* const kGenerateUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {
