@@ -90,6 +90,7 @@ int run_generate(const std::vector<std::string>& raw) {
                                             return true;
                                         });
     std::printf("\n");
+    std::fflush(stdout);
     std::fprintf(stderr, "[%s prompt, %lld prompt tokens, %zu generated, stop: %s, %.1f tokens/s]\n",
                  prompt.format.c_str(), (long long)r.prompt_tokens, r.ids.size(),
                  std::string(stop_reason_name(r.stop)).c_str(), r.tokens_per_second());

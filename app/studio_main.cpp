@@ -17,13 +17,16 @@ int main(int argc, char** argv) {
     QApplication::setStyle("Fusion");
 
     QCommandLineParser parser;
-    parser.setApplicationDescription("QLoRA finetuning studio: open a model, see whether it fits, "
-                                     "inspect what 4-bit quantization does to it.");
+    parser.setApplicationDescription("QLoRA finetuning studio: open a model and a dataset, see whether "
+                                     "they fit, train an adapter and watch it learn, inspect what 4-bit "
+                                     "quantization does to the weights.");
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption demo("demo", "Open the demo model that ships with the program.");
+    const QCommandLineOption demo("demo", "Open the demo model and dataset that ship with the program, with a "
+                                          "short run's settings (press Start, F5, to train).");
     const QCommandLineOption screenshot("screenshot", "Render every page to DIR/<page>.png once the model "
-                                                      "is loaded and inspected, then exit.", "DIR");
+                                                      "is loaded and inspected (and, with --demo, a short "
+                                                      "run has trained), then exit.", "DIR");
     parser.addOption(demo);
     parser.addOption(screenshot);
     parser.addPositionalArgument("MODEL", "A Hugging Face model folder, a bitsandbytes 4-bit folder or a .gguf file.");
@@ -54,7 +57,7 @@ int main(int argc, char** argv) {
     if (!models.isEmpty())
         window.openModel(models.front());
     else if (parser.isSet(demo))
-        window.openDemoModel();
+        window.setUpDemo();
     const int rc = QApplication::exec();
     return shots ? exitCode : rc;
 }

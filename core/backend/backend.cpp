@@ -17,8 +17,13 @@ void check_linear(const Tensor& x, const LinearWeight* w, const LoraView* lora, 
     check_f32(x, op);
     QLS_ASSERT(x.cols() == w->in, op, ": input ", describe(x), " vs weight in=", w->in);
     if (w->quantized()) {
-        QLS_ASSERT(w->quant->packed.bytes() * 2 >= static_cast<std::size_t>(w->in * w->out), op,
-                   ": packed codes too small");
+        const Quant4View& q = *w->quant;
+        const std::int64_t blocks = (w->in * w->out + q.blocksize - 1) / q.blocksize;
+        QLS_ASSERT(q.packed.bytes() * 2 >= static_cast<std::size_t>(w->in * w->out) && q.quant_map.numel() == 16 &&
+                       (q.nested() ? q.absmax_codes.numel() == blocks && q.code_map.numel() == 256 &&
+                                         q.nested_absmax.numel() == (blocks + q.nested_blocksize - 1) / q.nested_blocksize
+                                   : q.absmax.numel() == blocks),
+                   op, ": 4-bit weight arrays do not fit [", w->out, ", ", w->in, "] in blocks of ", q.blocksize);
     } else {
         QLS_ASSERT(is_float16ish(w->dense.dtype) && w->dense.shape == (Shape{w->out, w->in}), op,
                    ": dense weight ", describe(w->dense), " vs [", w->out, ", ", w->in, "]");
@@ -90,6 +95,8 @@ void Backend::linear_backward(const LinearBackwardArgs& a) {
 
 void Backend::rmsnorm_forward(const RmsNormForwardArgs& a) {
     check_f32(a.x, "rmsnorm x");
+    check_f32(a.out, "rmsnorm out");
+    check_f32(a.rstd, "rmsnorm rstd");
     QLS_ASSERT(a.x.shape == a.out.shape && a.weight.numel() == a.x.cols() &&
                    a.rstd.numel() == a.x.rows() && is_float16ish(a.weight.dtype),
                "rmsnorm: ", describe(a.x), " ", describe(a.weight), " ", describe(a.rstd));
@@ -97,6 +104,8 @@ void Backend::rmsnorm_forward(const RmsNormForwardArgs& a) {
 }
 
 void Backend::rmsnorm_backward(const RmsNormBackwardArgs& a) {
+    for (const Tensor* t : {&a.x, &a.rstd, &a.dout, &a.dx}) check_f32(*t, "rmsnorm_backward");
+    QLS_ASSERT(is_float16ish(a.weight.dtype), "rmsnorm_backward: weight ", describe(a.weight));
     QLS_ASSERT(a.x.shape == a.dout.shape && a.x.shape == a.dx.shape &&
                    a.weight.numel() == a.x.cols() && a.rstd.numel() == a.x.rows(),
                "rmsnorm_backward: ", describe(a.x), " ", describe(a.dout), " ", describe(a.dx));
@@ -108,7 +117,7 @@ void check_rope(const RopeArgs& a) {
     check_f32(a.x, "rope x");
     QLS_ASSERT(a.x.shape.size() == 3 && a.positions.numel() == a.x.dim(0) &&
                    a.positions.dtype == DType::I32 && a.cos.shape == a.sin.shape &&
-                   a.cos.cols() * 2 == a.x.dim(2),
+                   a.cos.cols() * 2 == a.x.dim(2) && a.cos.dtype == DType::F32 && a.sin.dtype == DType::F32,
                "rope: ", describe(a.x), " ", describe(a.positions), " ", describe(a.cos));
 }
 }  // namespace
@@ -126,6 +135,7 @@ void Backend::rope_backward(const RopeArgs& a) {
 namespace {
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& segments,
                      const Tensor& out, const Tensor& lse) {
+    for (const Tensor* t : {&q, &k, &v, &out, &lse}) check_f32(*t, "attention");
     QLS_ASSERT(q.shape.size() == 4 && k.shape.size() == 4 && k.shape == v.shape &&
                    q.dim(0) == k.dim(0) && q.dim(1) == k.dim(1) && q.dim(3) == k.dim(3) &&
                    k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
@@ -151,6 +161,8 @@ void Backend::attention_backward(const AttentionBackwardArgs& a) {
 }
 
 void Backend::attention_decode(const AttentionDecodeArgs& a) {
+    for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache, &a.out}) check_f32(*t, "attention_decode");
+    QLS_ASSERT(a.k_cache.shape.size() == 4 && a.k_cache.dim(2) > 0, "attention_decode: cache ", describe(a.k_cache));
     QLS_ASSERT(a.q.shape.size() == 4 && a.k_cache.shape.size() == 4 && a.k_cache.shape == a.v_cache.shape &&
                    a.q.dim(0) == a.k_cache.dim(0) && a.q.dim(3) == a.k_cache.dim(3) &&
                    a.q.dim(2) % a.k_cache.dim(2) == 0 && a.past >= 0 &&
@@ -160,12 +172,14 @@ void Backend::attention_decode(const AttentionDecodeArgs& a) {
 }
 
 void Backend::swiglu_forward(const SwigluForwardArgs& a) {
+    for (const Tensor* t : {&a.gate, &a.up, &a.out}) check_f32(*t, "swiglu");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.gate.shape == a.out.shape, "swiglu: ",
                describe(a.gate), " ", describe(a.up), " ", describe(a.out));
     swiglu_forward_impl(a);
 }
 
 void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
+    for (const Tensor* t : {&a.gate, &a.up, &a.dout, &a.dgate, &a.dup}) check_f32(*t, "swiglu_backward");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.dout.shape == a.gate.shape &&
                    a.dgate.shape == a.gate.shape && a.dup.shape == a.gate.shape,
                "swiglu_backward: shapes");
@@ -175,7 +189,7 @@ void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
 void Backend::embedding_forward(const EmbeddingArgs& a) {
     QLS_ASSERT(a.tokens.dtype == DType::I32 && a.table.shape.size() == 2 &&
                    is_float16ish(a.table.dtype) && a.out.rows() == a.tokens.numel() &&
-                   a.out.cols() == a.table.dim(1),
+                   a.out.cols() == a.table.dim(1) && a.out.dtype == DType::F32,
                "embedding: ", describe(a.tokens), " ", describe(a.table), " ", describe(a.out));
     embedding_forward_impl(a);
 }
@@ -206,7 +220,8 @@ double Backend::sum_squares(const Tensor& t) {
 }
 
 void Backend::adamw_step(const AdamWArgs& a) {
-    QLS_ASSERT(a.param.dtype == DType::F32 && a.grad.numel() == a.param.numel() &&
+    for (const Tensor* t : {&a.param, &a.grad, &a.m, &a.v}) check_f32(*t, "adamw");
+    QLS_ASSERT(a.grad.numel() == a.param.numel() &&
                    a.m.numel() == a.param.numel() && a.v.numel() == a.param.numel() && a.step >= 1,
                "adamw: ", describe(a.param), " ", describe(a.grad), " ", describe(a.m), " ",
                describe(a.v), " step ", a.step);

@@ -67,7 +67,8 @@ struct RopeArgs {
 };
 
 // Causal attention with GQA (query head h reads KV head h / (Hq/Hkv)); a query attends to
-// earlier positions of the same segment only (packing).
+// earlier positions of the same segment only (packing). Padding (segment -1) carries no loss:
+// its outputs only have to be finite (the CPU backend lets padding attend to earlier padding).
 struct AttentionForwardArgs {
     Tensor q;         // (B, T, Hq, D)
     Tensor k, v;      // (B, T, Hkv, D)
