@@ -17,7 +17,8 @@ const char* const kEstimateUsage =
     "  --device-gib N   device size (or budget) for the verdict\n"
     "  --json           print the estimate as JSON\n"
     "  training options as for qlora train (--quant, --rank, --micro-batch, --max-seq-len,\n"
-    "  --no-gradient-checkpointing, --optimizer-budget-mib, ...)\n";
+    "  --no-gradient-checkpointing, --optimizer-budget-mib, ...)\n"
+    QLS_TRAIN_OPTIONS_HELP;
 
 int run_estimate(const std::vector<std::string>& raw) {
     std::vector<std::string> flags = train_flags(), options = train_options();

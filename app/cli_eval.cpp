@@ -23,7 +23,8 @@ const char* const kEvalUsage =
     "  --adapter DIR    a PEFT LoRA folder (ours or peft's) applied to the base\n"
     "  --json           print the result as JSON\n"
     "  --quant nf4|fp4|none, --max-seq-len, --template, --form, --field, --train-on-inputs,\n"
-    "  --micro-batch as for qlora train (the base is quantized as in training: default nf4)\n";
+    "  --micro-batch as for qlora train (the base is quantized as in training: default nf4)\n"
+    QLS_TRAIN_OPTIONS_HELP;
 
 int run_eval(const std::vector<std::string>& raw) {
     std::vector<std::string> flags = train_flags(), options = train_options();

@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
     }
     for (const auto& c : qls::cli::commands()) {
         if (args[0] != c.name) continue;
+        if (args.size() == 2 && (args[1] == "--help" || args[1] == "-h")) {
+            std::fputs(c.usage, stdout);
+            return 0;
+        }
         try {
             return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
         } catch (const qls::cli::UsageError& e) {

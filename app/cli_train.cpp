@@ -67,7 +67,8 @@ const char* const kTrainUsage =
     "  --config FILE    settings from a JSON file (the \"config\" of a run.json, or the run.json itself);\n"
     "                   options on the command line override it\n"
     "  --resume RUN_DIR continue a run from its latest checkpoint, with the same losses\n"
-    "  Ctrl-C saves a checkpoint and exits (a second Ctrl-C exits at once; the last checkpoint stays).\n";
+    "  Ctrl-C saves a checkpoint and exits (a second Ctrl-C exits at once; the last checkpoint stays).\n"
+    QLS_TRAIN_OPTIONS_HELP;
 
 int run_train(const std::vector<std::string>& raw) {
     std::vector<std::string> options = train_options();

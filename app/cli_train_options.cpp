@@ -4,37 +4,6 @@
 
 namespace qls::cli {
 
-const char* const kTrainOptionsHelp =
-    "  model and data:\n"
-    "    --model PATH          base model (HF folder, bitsandbytes 4-bit folder or .gguf)\n"
-    "    --data FILE           training data (.jsonl, .json, .csv)\n"
-    "    --valid-data FILE     validation data (default: --valid-fraction of --data)\n"
-    "    --valid-fraction F    default 0.05\n"
-    "    --form NAME           auto|alpaca|chat|sharegpt|prompt_completion|text (default auto)\n"
-    "    --template NAME       model|chatml|llama3|llama2|alpaca|zephyr|raw (default model)\n"
-    "    --field NAME=COLUMN   map a field (instruction, input, output, messages, prompt, completion, text)\n"
-    "    --max-seq-len N       tokens per example (default 512)\n"
-    "    --train-on-inputs     train on prompt tokens too\n"
-    "    --packing             pack short examples into one row\n"
-    "    --drop-long           drop over-long examples instead of truncating them\n"
-    "    --stop-on-bad-data    stop at the first bad record instead of skipping it\n"
-    "  base weights and LoRA:\n"
-    "    --quant nf4|fp4|none  4-bit format of the frozen base (default nf4)\n"
-    "    --no-double-quant     plain fp32 absmax\n"
-    "    --blocksize N         default 64\n"
-    "    --rank N --alpha A --dropout P --rslora --targets q,k,v,o,gate,up,down\n"
-    "  optimization:\n"
-    "    --lr X --weight-decay X --max-grad-norm X --adam-beta1 X --adam-beta2 X --adam-eps X\n"
-    "    --schedule constant|linear|cosine --warmup-steps N --warmup-ratio R\n"
-    "    --micro-batch N --grad-accum N --epochs E --max-steps N --seed N\n"
-    "    --eval-every N --save-every N --keep-checkpoints N\n"
-    "    --early-stop-patience N --early-stop-min-delta X\n"
-    "    --no-gradient-checkpointing\n"
-    "  memory:\n"
-    "    --optimizer-budget-mib N  device memory for optimizer state; the rest is paged to the host\n"
-    "    --page-kib N              optimizer page size (default 1024)\n"
-    "    --device-limit-mib N      simulated device size (CPU backend)\n";
-
 const std::vector<std::string>& train_flags() {
     static const std::vector<std::string> f = {"train-on-inputs", "packing", "drop-long", "stop-on-bad-data",
                                                "no-double-quant", "rslora", "no-gradient-checkpointing"};
