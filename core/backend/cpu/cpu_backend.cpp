@@ -11,9 +11,8 @@
 
 namespace qls {
 
-// OpenBLAS partitions a GEMM by its own thread count; tying it to ours keeps results a function
-// of QLS_THREADS alone (deterministic runs on the same machine and thread count).
-CpuBackend::CpuBackend() { openblas_set_num_threads(static_cast<int>(num_threads())); }
+// One OpenBLAS thread: cpu::gemm splits the rows over our own threads (cpu_gemm.cpp).
+CpuBackend::CpuBackend() { openblas_set_num_threads(1); }
 
 std::string CpuBackend::name() const { return str_cat("CPU (", num_threads(), " threads)"); }
 

@@ -8,15 +8,33 @@
 
 namespace qls::cpu {
 
+// OpenBLAS runs single-threaded (cpu_backend.cpp): its own workers spin in sched_yield beside
+// ours and took 40% of a training step on small matrices. The rows of C are split over our
+// threads instead; each chunk is an independent GEMM, so results do not depend on the split.
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc) {
     if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-                static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-                static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-                static_cast<blasint>(ldc));
+    auto rows = [&](std::int64_t first, std::int64_t count) {
+        // Row i of op(A) is row i of A, or column i of A when transposed.
+        const float* a_rows = trans_a ? a + first : a + first * lda;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    static_cast<blasint>(count), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a_rows,
+                    static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c + first * ldc,
+                    static_cast<blasint>(ldc));
+    };
+    const auto threads = static_cast<std::int64_t>(num_threads());
+    if (threads <= 1 || m < 2 * threads || m * n * k < (1 << 18)) {
+        rows(0, m);
+        return;
+    }
+    const std::int64_t chunk = (m + threads - 1) / threads;
+    parallel_for(static_cast<std::size_t>(threads), 1, [&](std::size_t first, std::size_t last) {
+        for (std::size_t t = first; t < last; ++t) {
+            const std::int64_t begin = static_cast<std::int64_t>(t) * chunk;
+            if (begin < m) rows(begin, std::min(chunk, m - begin));
+        }
+    });
 }
 
 void to_f32(const Tensor& src, float* dst, std::int64_t first, std::int64_t count) {
