@@ -1,6 +1,7 @@
 // The table of qlora subcommands and the small argument parser they share.
 #pragma once
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,16 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+
+// The value of --name as a number; UsageError naming the option when it is not one.
+template <typename T>
+T parse_number(const std::string& name, const std::string& text) {
+    std::istringstream in(text);
+    T v{};
+    in >> v;
+    if (in.fail() || !in.eof()) throw UsageError("--" + name + ": not a number: '" + text + "'");
+    return v;
+}
 
 // The subcommands, one per cli_<name>.cpp.
 int run_inspect(const std::vector<std::string>& args);

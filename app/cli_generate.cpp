@@ -26,19 +26,6 @@ const char* const kGenerateUsage =
     "  --quant nf4|fp4|none  the base as in training (default nf4)\n"
     "  The reply streams to stdout; statistics go to stderr.\n";
 
-namespace {
-
-template <typename T>
-T parse_number(const std::string& name, const std::string& text) {
-    std::istringstream in(text);
-    T v{};
-    in >> v;
-    if (in.fail() || !in.eof()) throw UsageError("--" + name + ": not a number: '" + text + "'");
-    return v;
-}
-
-}  // namespace
-
 int run_generate(const std::vector<std::string>& raw) {
     const Args args(raw, {"chat"},
                     {"adapter", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed",

@@ -20,22 +20,9 @@ const std::vector<std::string>& train_options() {
     return o;
 }
 
-namespace {
-
-template <typename T>
-T number(const std::string& name, const std::string& text) {
-    std::istringstream in(text);
-    T v{};
-    in >> v;
-    if (in.fail() || !in.eof()) throw UsageError("--" + name + ": not a number: '" + text + "'");
-    return v;
-}
-
-}  // namespace
-
 void apply_train_options(const Args& a, TrainConfig& c) {
     auto num = [&]<typename T>(const char* name, T& out) {
-        if (auto v = a.option(name)) out = number<T>(name, *v);
+        if (auto v = a.option(name)) out = parse_number<T>(name, *v);
     };
     if (auto v = a.option("model")) c.model = *v;
     if (auto v = a.option("data")) c.data.path = *v;
@@ -105,9 +92,9 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     num("early-stop-patience", c.early_stop_patience);
     num("early-stop-min-delta", c.early_stop_min_delta);
     if (a.flag("no-gradient-checkpointing")) c.checkpointing = false;
-    if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = number<std::int64_t>("optimizer-budget-mib", *v) << 20;
-    if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = number<std::int64_t>("page-kib", *v) << 10;
-    if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = number<std::int64_t>("device-limit-mib", *v) << 20;
+    if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = parse_number<std::int64_t>("optimizer-budget-mib", *v) << 20;
+    if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = parse_number<std::int64_t>("page-kib", *v) << 10;
+    if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = parse_number<std::int64_t>("device-limit-mib", *v) << 20;
 }
 
 }  // namespace qls::cli

@@ -5,11 +5,29 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+#include <memory>
+
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/data/batch.h"
+#include "core/model/device_base_model.h"
+#include "core/model/model_loader.h"
 #include "core/io/safetensors_reader.h"
 #include "core/util/tensor_view.h"
 
 namespace qls::test {
+
+// A model folder loaded onto a CPU backend (dense base unless told otherwise).
+struct Loaded {
+    CpuBackend backend;
+    Model model;
+    std::unique_ptr<DeviceBaseModel> base;
+    explicit Loaded(const std::filesystem::path& dir, BaseWeightsOptions opt = {std::nullopt})
+        : model(load_model(dir)) {
+        base = std::make_unique<DeviceBaseModel>(backend, model, opt);
+    }
+};
+
 
 // input_ids (B, T) I64 with HF's labels (same shape, -100 = ignored): the shift happens here,
 // as transformers' ForCausalLMLoss does it.

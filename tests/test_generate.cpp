@@ -21,19 +21,10 @@
 #include "test_support.h"
 
 using namespace qls;
+using qls::test::Loaded;
 using qls::test::ref_dir;
 
 namespace {
-
-struct Loaded {
-    CpuBackend backend;
-    Model model;
-    std::unique_ptr<DeviceBaseModel> base;
-    explicit Loaded(const std::filesystem::path& dir, BaseWeightsOptions opt = {std::nullopt})
-        : model(load_model(dir)) {
-        base = std::make_unique<DeviceBaseModel>(backend, model, opt);
-    }
-};
 
 // Random-looking nonzero B (PEFT starts at B = 0, which would hide the LoRA path) and dropout,
 // which inference must not apply.

@@ -12,19 +12,10 @@
 #include "test_support.h"
 
 using namespace qls;
+using qls::test::Loaded;
 using qls::test::ref_dir;
 
 namespace {
-
-struct Loaded {
-    CpuBackend backend;
-    Model model;
-    std::unique_ptr<DeviceBaseModel> base;
-    explicit Loaded(const std::filesystem::path& dir, BaseWeightsOptions opt = {std::nullopt})
-        : model(load_model(dir)) {
-        base = std::make_unique<DeviceBaseModel>(backend, model, opt);
-    }
-};
 
 std::string peft_key(const std::string& prefix, const std::string& name) {
     // "model.layers.0.self_attn.q_proj.lora_A" -> "<prefix>.base_model.model.model.layers.0...

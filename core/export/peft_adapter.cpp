@@ -21,9 +21,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kPrefix = "base_model.model.";
-constexpr std::string_view kSuffixA = ".lora_A.weight";
-constexpr std::string_view kSuffixB = ".lora_B.weight";
+using peft_keys::kPrefix;
+using peft_keys::kSuffixA;
+using peft_keys::kSuffixB;
 
 std::string base_model_name(const std::string& base) {
     if (base.empty()) return {};

@@ -8,10 +8,18 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/model/lora_config.h"
 
 namespace qls {
+
+// adapter_model.safetensors keys: kPrefix + module + kSuffixA / kSuffixB.
+namespace peft_keys {
+inline constexpr std::string_view kPrefix = "base_model.model.";
+inline constexpr std::string_view kSuffixA = ".lora_A.weight";
+inline constexpr std::string_view kSuffixB = ".lora_B.weight";
+}  // namespace peft_keys
 
 // What the model card says about the run. Empty / unset fields are left out of the card.
 struct ModelCard {

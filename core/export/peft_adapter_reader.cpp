@@ -15,9 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kPrefix = "base_model.model.";
-constexpr std::string_view kSuffixA = ".lora_A.weight";
-constexpr std::string_view kSuffixB = ".lora_B.weight";
+using peft_keys::kPrefix;
+using peft_keys::kSuffixA;
+using peft_keys::kSuffixB;
 
 const json& require_key(const json& j, const char* key, const std::string& file) {
     QLS_CHECK(FormatError, j.contains(key), file, ": key '", key, "' is missing");
