@@ -19,7 +19,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 train = [r["loss"] for r in rows if r["type"] == "step"]
 valid = [r["loss"] for r in rows if r["type"] == "eval"]
 print(f"{sys.argv[2]:>5}: train loss (last 20 steps) {sum(train[-20:]) / 20:.4f}, "
-      f"final validation loss {valid[-1]:.4f}, step-by-step |loss - 16-bit| written below")
+      f"final validation loss {valid[-1]:.4f}")
 open(sys.argv[1] + ".losses", "w").write("\n".join(map(str, train)))
 PY
 done
