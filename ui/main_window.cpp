@@ -1,6 +1,8 @@
 #include "ui/main_window.h"
 
 #include <QAction>
+#include <QDateTime>
+#include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
@@ -8,50 +10,57 @@
 #include <QListWidget>
 #include <QMenuBar>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QStackedWidget>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTimer>
+#include <QVBoxLayout>
 
+#include "core/util/parallel.h"
+#include "core/util/resource_paths.h"
+#include "ui/data_page.h"
+#include "ui/export_page.h"
+#include "ui/hparams_page.h"
 #include "ui/inspect_page.h"
 #include "ui/model_page.h"
 #include "ui/model_session.h"
+#include "ui/playground_page.h"
+#include "ui/recent_files.h"
 #include "ui/tensor_detail_panel.h"
+#include "ui/train_page.h"
+#include "ui/training_controller.h"
 #include "ui/ui_format.h"
 
 namespace qls::ui {
 
 namespace {
 constexpr int kDevicePollMs = 2000;
-}
+const QString kRecentDatasets = QStringLiteral("recentDatasets");
+const QString kRecentRuns = QStringLiteral("recentRuns");
+}  // namespace
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_session(new ModelSession(this)) {
+MainWindow::MainWindow(QWidget* parent)
+    : QMainWindow(parent), m_session(new ModelSession(this)), m_controller(new TrainingController(this)) {
     setWindowTitle(tr("QLoRA Studio"));
     m_modelPage = new ModelPage(m_session, this);
+    m_dataPage = new DataPage(m_session, this);
+    m_hparamsPage = new HparamsPage(m_session, this);
+    m_trainPage = new TrainPage(m_controller, this);
     m_inspectPage = new InspectPage(m_session, this);
-
-    m_sidebar = new QListWidget(this);
-    m_sidebar->setObjectName("sidebar");
-    m_sidebar->setViewMode(QListView::ListMode);
-    m_sidebar->setIconSize(QSize(24, 24));
-    m_sidebar->setSpacing(2);
-    auto* modelItem = new QListWidgetItem(style()->standardIcon(QStyle::SP_DriveHDIcon), tr("Model"), m_sidebar);
-    auto* inspectItem = new QListWidgetItem(style()->standardIcon(QStyle::SP_FileDialogContentsView), tr("Inspect"), m_sidebar);
-    modelItem->setToolTip(tr("Open a base model, see its size and whether it fits"));
-    inspectItem->setToolTip(tr("How much 4-bit quantization changes each weight"));
-    m_sidebar->setFixedWidth(m_sidebar->sizeHintForColumn(0) + 36);
-
+    m_playgroundPage = new PlaygroundPage(m_session, this);
+    m_exportPage = new ExportPage(m_session, this);
     m_pages = new QStackedWidget(this);
-    m_pages->addWidget(m_modelPage);
-    m_pages->addWidget(m_inspectPage);
-    connect(m_sidebar, &QListWidget::currentRowChanged, m_pages, &QStackedWidget::setCurrentIndex);
-    m_sidebar->setCurrentRow(ModelPageIndex);
+    for (QWidget* page : std::initializer_list<QWidget*>{m_modelPage, m_dataPage, m_hparamsPage, m_trainPage,
+                                                         m_inspectPage, m_playgroundPage, m_exportPage})
+        m_pages->addWidget(page);
 
     auto* central = new QWidget(this);
     auto* layout = new QHBoxLayout(central);
     layout->setContentsMargins(4, 4, 4, 0);
-    layout->addWidget(m_sidebar);
+    layout->addWidget(buildSidebar());
     layout->addWidget(m_pages, 1);
     setCentralWidget(central);
 
@@ -68,10 +77,69 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_session(new Mod
         showPage(ModelPageIndex);  // where the error is shown
         statusBar()->showMessage(tr("Could not open the model"), 5000);
     });
+    connect(m_dataPage, &DataPage::datasetOpened, this, [](const QString& path) { addRecentFile(kRecentDatasets, path); });
+    connect(m_hparamsPage, &HparamsPage::maxSeqLenChanged, m_dataPage, &DataPage::setMaxSeqLen);
+    m_dataPage->setMaxSeqLen(int(m_hparamsPage->config().data.max_seq_len));
+    connect(m_trainPage, &TrainPage::startRequested, this, &MainWindow::startTraining);
+    connect(m_trainPage, &TrainPage::runOpened, this, [this](const QString& dir) {
+        addRecentFile(kRecentRuns, dir);
+        useRun(dir);
+    });
+    connect(m_controller, &TrainingController::finished, this, [this] { useRun(m_controller->runDir()); });
+    connect(m_controller, &TrainingController::started, this, [this](const QString& dir) {
+        addRecentFile(kRecentRuns, dir);
+        showPage(TrainPageIndex);
+    });
+    connect(m_controller, &TrainingController::memorySampled, this, &MainWindow::showTrainingMemory);
+    connect(m_controller, &TrainingController::stateChanged, this, &MainWindow::showTrainingState);
+    connect(m_controller, &TrainingController::stepFinished, this, [this](const StepMetrics& s) {
+        m_trainLabel->setText(tr("Training: step %1 / %2, loss %3").arg(s.step).arg(s.total_steps).arg(s.loss, 0, 'f', 3));
+    });
     watchTask(m_session->loader());
+    watchTask(m_dataPage->task());
     watchTask(m_inspectPage->tableTask());
     watchTask(m_inspectPage->detail()->task());
+    watchTask(m_exportPage->task());
     resize(1440, 900);
+}
+
+QWidget* MainWindow::buildSidebar() {
+    m_sidebar = new QListWidget(this);
+    m_sidebar->setObjectName("sidebar");
+    m_sidebar->setViewMode(QListView::ListMode);
+    m_sidebar->setIconSize(QSize(24, 24));
+    m_sidebar->setSpacing(2);
+    const struct {
+        QStyle::StandardPixmap icon;
+        QString name, tip;
+    } items[] = {
+        {QStyle::SP_DriveHDIcon, tr("Model"), tr("Open a base model, see its size and whether it fits")},
+        {QStyle::SP_FileDialogDetailedView, tr("Data"), tr("Open the training data and see what the model will learn")},
+        {QStyle::SP_FileDialogListView, tr("Hyperparameters"), tr("LoRA, optimizer and batch settings, with presets")},
+        {QStyle::SP_MediaPlay, tr("Train"), tr("Run training and watch its loss, memory and paging")},
+        {QStyle::SP_FileDialogContentsView, tr("Inspect"), tr("How much 4-bit quantization changes each weight")},
+        {QStyle::SP_MessageBoxQuestion, tr("Playground"), tr("Generate with the base model and with the adapter")},
+        {QStyle::SP_DialogSaveButton, tr("Export"), tr("Write the adapter for PEFT, llama.cpp or Ollama")},
+    };
+    for (const auto& item : items)
+        (new QListWidgetItem(style()->standardIcon(item.icon), item.name, m_sidebar))->setToolTip(item.tip);
+    connect(m_sidebar, &QListWidget::currentRowChanged, m_pages, &QStackedWidget::setCurrentIndex);
+    m_sidebar->setCurrentRow(ModelPageIndex);
+
+    auto* demo = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), tr("Demo run"), this);
+    demo->setObjectName("demoButton");
+    demo->setToolTip(tr("Open the demo model and data and train a short run (%1)")
+                         .arg(QKeySequence(Qt::CTRL | Qt::Key_D).toString(QKeySequence::NativeText)));
+    connect(demo, &QPushButton::clicked, this, &MainWindow::startDemoRun);
+    auto* box = new QWidget(this);
+    auto* v = new QVBoxLayout(box);
+    v->setContentsMargins(0, 0, 0, 0);
+    v->addWidget(m_sidebar, 1);
+    v->addWidget(demo);
+    const int width = std::max(m_sidebar->sizeHintForColumn(0) + 36, demo->sizeHint().width());
+    m_sidebar->setFixedWidth(width);
+    demo->setFixedWidth(width);
+    return box;
 }
 
 void MainWindow::buildMenus() {
@@ -82,16 +150,34 @@ void MainWindow::buildMenus() {
     file->addAction(tr("Open &demo model"), this, &MainWindow::openDemoModel);
     m_recentMenu = file->addMenu(tr("&Recent models"));
     rebuildRecentMenu();
+    QMenu* datasets = file->addMenu(tr("Recent data&sets"));
+    connect(datasets, &QMenu::aboutToShow, this, [this, datasets] {
+        fillRecentMenu(datasets, kRecentDatasets, [this](const QString& p) {
+            m_dataPage->openDataset(p);
+            showPage(DataPageIndex);
+        });
+    });
+    QMenu* runs = file->addMenu(tr("Recent r&uns"));
+    connect(runs, &QMenu::aboutToShow, this, [this, runs] {
+        fillRecentMenu(runs, kRecentRuns, [this](const QString& p) {
+            if (m_trainPage->openRun(p)) showPage(TrainPageIndex);
+        });
+    });
+    file->addSeparator();
+    file->addAction(style()->standardIcon(QStyle::SP_MediaPlay), tr("Demo &run"), QKeySequence(Qt::CTRL | Qt::Key_D),
+                    this, &MainWindow::startDemoRun);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 }
 
 void MainWindow::buildStatusBar() {
-    m_backendLabel = new QLabel(tr("Backend: CPU"), this);
+    m_backendLabel = new QLabel(tr("CPU (%1 threads)").arg(num_threads()), this);
     m_backendLabel->setObjectName("backendLabel");
     m_vramLabel = new QLabel(this);
     m_vramLabel->setObjectName("vramLabel");
     m_vramLabel->hide();
+    m_trainLabel = new QLabel(tr("No run"), this);
+    m_trainLabel->setObjectName("trainStateLabel");
     m_operationLabel = new QLabel(tr("Ready"), this);
     m_operationLabel->setObjectName("operationLabel");
     m_operationProgress = new QProgressBar(this);
@@ -100,6 +186,7 @@ void MainWindow::buildStatusBar() {
     m_operationProgress->hide();
     statusBar()->addWidget(m_operationLabel, 1);
     statusBar()->addWidget(m_operationProgress);
+    statusBar()->addPermanentWidget(m_trainLabel);
     statusBar()->addPermanentWidget(m_vramLabel);
     statusBar()->addPermanentWidget(m_backendLabel);
 
@@ -121,11 +208,26 @@ void MainWindow::showDevice(const DeviceStatus& status) {
     if (!m_deviceReported) m_modelPage->setDeviceStatus(status);
     m_deviceReported = true;
     m_pollDevice = status.cuda;
-    m_backendLabel->setText(status.cuda ? tr("Backend: CUDA — %1").arg(status.name) : tr("Backend: CPU"));
-    m_vramLabel->setVisible(status.cuda);
-    if (status.cuda)
+    m_backendLabel->setText(status.cuda ? tr("CUDA — %1").arg(status.name) : tr("CPU (%1 threads)").arg(num_threads()));
+    if (status.cuda && !m_controller->isActive()) {
         m_vramLabel->setText(tr("VRAM %1 / %2").arg(formatBytes(double(status.totalBytes - status.freeBytes)),
                                                      formatBytes(double(status.totalBytes))));
+        m_vramLabel->show();
+    }
+}
+
+// While a run trains, the trainer's own accounting: what it holds against its limit.
+void MainWindow::showTrainingMemory(const MemorySample& sample) {
+    const QString used = formatBytes(double(sample.memory.device_current));
+    m_vramLabel->setText(sample.device_limit > 0
+                             ? tr("memory %1 / %2").arg(used, formatBytes(double(sample.device_limit)))
+                             : tr("memory %1 (peak %2)").arg(used, formatBytes(double(sample.memory.device_peak))));
+    m_vramLabel->show();
+}
+
+void MainWindow::showTrainingState(TrainerState state, const QString& message) {
+    if (state == TrainerState::Training && !message.isEmpty()) return;  // the step counter says more
+    m_trainLabel->setText(tr("Training: %1").arg(stateText(state)));
 }
 
 void MainWindow::watchTask(BackgroundTask* task) {
@@ -163,12 +265,99 @@ void MainWindow::showPage(Page page) { m_sidebar->setCurrentRow(page); }
 MainWindow::Page MainWindow::currentPage() const { return Page(m_pages->currentIndex()); }
 
 QString MainWindow::pageName(Page page) {
-    return page == ModelPageIndex ? QStringLiteral("model") : QStringLiteral("inspect");
+    switch (page) {
+    case ModelPageIndex: return QStringLiteral("model");
+    case DataPageIndex: return QStringLiteral("data");
+    case HparamsPageIndex: return QStringLiteral("hyperparameters");
+    case TrainPageIndex: return QStringLiteral("train");
+    case InspectPageIndex: return QStringLiteral("inspect");
+    case PlaygroundPageIndex: return QStringLiteral("playground");
+    case ExportPageIndex: return QStringLiteral("export");
+    case PageCount: break;
+    }
+    return {};
+}
+
+void MainWindow::useRun(const QString& runDir) {
+    if (runDir.isEmpty()) return;
+    m_playgroundPage->setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint, runDir);
+    m_exportPage->setRunFolder(runDir);
 }
 
 void MainWindow::openModel(const QString& path) { m_session->open(path); }
 
 void MainWindow::openDemoModel() { m_session->openDemo(); }
+
+TrainConfig MainWindow::demoConfig() {
+    TrainConfig c;
+    c.max_steps = 60;
+    c.micro_batch = 8;
+    c.grad_accum = 1;
+    c.optim.adamw.lr = 1e-3;
+    c.lora.rank = 8;
+    c.lora.alpha = 16;
+    c.data.max_seq_len = 128;
+    c.eval_every = 20;
+    c.save_every = 30;
+    return c;
+}
+
+void MainWindow::setUpDemo() {
+    openDemoModel();
+    m_hparamsPage->setConfig(demoConfig());
+    m_dataPage->openDemoDataset();
+}
+
+void MainWindow::startDemoRun() {
+    setUpDemo();
+    startTrainingWith(QString::fromStdString(demo_model_dir().string()));
+}
+
+TrainConfig MainWindow::composeConfig(const QString& model) const {
+    TrainConfig c = m_hparamsPage->config();
+    DatasetOptions data = m_dataPage->options();
+    data.max_seq_len = c.data.max_seq_len;
+    data.packing = c.data.packing;
+    data.seed = c.seed;
+    c.data = data;
+    c.model = model.toStdString();
+    const QuantSettings& q = m_session->quantSettings();
+    c.base.quant = q.type;
+    c.base.double_quant = q.doubleQuant;
+    c.base.blocksize = q.blockSize;
+    return c;
+}
+
+bool MainWindow::startTraining() {
+    if (!m_session->hasModel()) {
+        m_trainPage->showError(tr("Open a model first (Model page), or press Demo run."));
+        return false;
+    }
+    return startTrainingWith(QString::fromStdString(m_session->model()->path.string()));
+}
+
+bool MainWindow::startTrainingWith(const QString& model) {
+    showPage(TrainPageIndex);
+    if (!m_dataPage->hasDataset()) {
+        m_trainPage->showError(tr("Open a dataset first (Data page)."));
+        return false;
+    }
+    if (const QString reason = m_hparamsPage->validationMessage(); !reason.isEmpty()) {
+        m_trainPage->showError(tr("Hyperparameters: %1").arg(reason));
+        return false;
+    }
+    TrainConfig c = composeConfig(model);
+    c.run_dir = newRunDir().toStdString();
+    return m_controller->start(c);
+}
+
+QString MainWindow::newRunDir() {
+    const QDir root(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/runs");
+    const QString stamp = QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss");
+    QString dir = root.filePath(stamp);
+    for (int n = 2; QFileInfo::exists(dir); ++n) dir = root.filePath(QStringLiteral("%1-%2").arg(stamp).arg(n));
+    return dir;
+}
 
 void MainWindow::chooseModelFolder() {
     const QString dir = QFileDialog::getExistingDirectory(

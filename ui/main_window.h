@@ -1,8 +1,11 @@
-// The studio's window: a sidebar of pages (Model, Inspect), the File menu, and a status bar
-// with the backend, GPU memory and whatever runs in the background.
+// The studio's window: a sidebar of pages in the order of the main flow (Model, Data,
+// Hyperparameters, Train, Inspect, Playground, Export), the File menu with recent models, datasets and runs, the
+// one-click demo run, and a status bar with the backend, memory and the training state.
 #pragma once
 #include <QMainWindow>
 
+#include "core/train/train_config.h"
+#include "core/train/train_events.h"
 #include "ui/background_task.h"
 #include "ui/device_status.h"
 
@@ -14,30 +17,61 @@ class QStackedWidget;
 
 namespace qls::ui {
 
+class DataPage;
+class ExportPage;
+class PlaygroundPage;
+class HparamsPage;
 class InspectPage;
 class ModelPage;
 class ModelSession;
+class TrainPage;
+class TrainingController;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum Page { ModelPageIndex, InspectPageIndex, PageCount };
+    enum Page {
+        ModelPageIndex, DataPageIndex, HparamsPageIndex, TrainPageIndex, InspectPageIndex, PlaygroundPageIndex,
+        ExportPageIndex, PageCount
+    };
 
     explicit MainWindow(QWidget* parent = nullptr);
 
     ModelSession* session() const { return m_session; }
+    TrainingController* controller() const { return m_controller; }
     ModelPage* modelPage() const { return m_modelPage; }
+    DataPage* dataPage() const { return m_dataPage; }
+    HparamsPage* hparamsPage() const { return m_hparamsPage; }
+    TrainPage* trainPage() const { return m_trainPage; }
     InspectPage* inspectPage() const { return m_inspectPage; }
+    PlaygroundPage* playgroundPage() const { return m_playgroundPage; }
+    ExportPage* exportPage() const { return m_exportPage; }
     void showPage(Page page);
     Page currentPage() const;
-    static QString pageName(Page page);  // "model", "inspect": file names for screenshots
+    static QString pageName(Page page);  // "model", "data", ...: file names for screenshots
 
     void openModel(const QString& path);
     void openDemoModel();
+    // The demo model and data with a short run's settings (the Train page's Start runs it).
+    void setUpDemo();
+    // setUpDemo, then start at once: a first launch trains in one click.
+    void startDemoRun();
+    // A new run from the pages' settings in a fresh folder under the app's data location;
+    // false (with the reason shown) when something is missing or refused.
+    bool startTraining();
+    // The same for the model at `model` (the session's may still be loading).
+    bool startTrainingWith(const QString& model);
+    // The config startTraining would run, for `model` (a path); the run folder not yet chosen.
+    TrainConfig composeConfig(const QString& model) const;
+    // AppDataLocation/runs/<yyyyMMdd-HHmmss>, made unique.
+    static QString newRunDir();
+    // The demo run's settings: 60 steps, micro-batch 8, lr 1e-3, rank 8, sequence 128.
+    static TrainConfig demoConfig();
 
 private:
     void buildMenus();
     void buildStatusBar();
+    QWidget* buildSidebar();
     void chooseModelFolder();
     void chooseGgufFile();
     void rebuildRecentMenu();
@@ -45,12 +79,21 @@ private:
     void refreshOperation();
     void refreshDevice();
     void showDevice(const DeviceStatus& status);
+    void showTrainingMemory(const MemorySample& sample);
+    void showTrainingState(TrainerState state, const QString& message);
+    void useRun(const QString& runDir);  // the Playground's and Export's adapter source
 
     ModelSession* m_session;
+    TrainingController* m_controller;
     QListWidget* m_sidebar;
     QStackedWidget* m_pages;
     ModelPage* m_modelPage;
+    DataPage* m_dataPage;
+    HparamsPage* m_hparamsPage;
+    TrainPage* m_trainPage;
     InspectPage* m_inspectPage;
+    PlaygroundPage* m_playgroundPage;
+    ExportPage* m_exportPage;
     QMenu* m_recentMenu = nullptr;
     QList<BackgroundTask*> m_watched;
     BackgroundTask m_deviceQuery;
@@ -58,6 +101,7 @@ private:
     bool m_pollDevice = false;      // a GPU's memory changes: keep asking
     QLabel* m_backendLabel;
     QLabel* m_vramLabel;
+    QLabel* m_trainLabel;
     QLabel* m_operationLabel;
     QProgressBar* m_operationProgress;
 };

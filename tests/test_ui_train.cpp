@@ -1,0 +1,276 @@
+// The training half of the studio, offscreen: the one-click demo flow end to end (demo model,
+// demo data, a few real steps, charts, adapter), the Hyperparameters page refusing bad values
+// with their reason, reopening and overlaying run folders, and that training never blocks the
+// event loop. Expected values come from the files the test writes or the trainer's own run
+// folder on disk, never from the widgets under test.
+#include <QApplication>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTest>
+#include <QTextBrowser>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/train/train_config.h"
+#include "core/util/resource_paths.h"
+#include "tests/test_support.h"
+#include "ui/data_page.h"
+#include "ui/hparams_page.h"
+#include "ui/loss_chart.h"
+#include "ui/main_window.h"
+#include "ui/memory_chart.h"
+#include "ui/metric_chart.h"
+#include "ui/model_session.h"
+#include "ui/paging_panel.h"
+#include "ui/train_page.h"
+#include "ui/training_controller.h"
+
+using namespace qls;
+using namespace qls::ui;
+
+namespace {
+
+constexpr int kTimeoutMs = 60000;
+
+std::vector<nlohmann::json> readJsonLines(const std::filesystem::path& path) {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+}
+
+// A run folder as the trainer writes one (run_folder.h), with known numbers.
+void writeRun(const std::filesystem::path& dir, const std::vector<double>& losses, double validLoss) {
+    std::filesystem::create_directories(dir / "checkpoints");
+    std::ofstream(dir / "run.json") << nlohmann::json{{"format", "qlora-studio run 1"}, {"config", to_json(TrainConfig{})}}.dump();
+    std::ofstream metrics(dir / "metrics.jsonl");
+    for (std::size_t i = 0; i < losses.size(); ++i)
+        metrics << nlohmann::json{{"type", "step"}, {"step", i + 1}, {"epoch", 0.1 * double(i + 1)}, {"loss", losses[i]},
+                                  {"lr", 1e-3}, {"grad_norm", 0.5 + double(i)}, {"tokens", 100}, {"trained_tokens", 40},
+                                  {"tokens_per_s", 1000.0}, {"elapsed_s", double(i)}}
+                       .dump()
+                << "\n";
+    metrics << nlohmann::json{{"type", "eval"}, {"step", losses.size()}, {"loss", validLoss}, {"perplexity", 3.0},
+                              {"tokens", 50}, {"best", true}}
+                   .dump()
+            << "\n";
+    std::ofstream events(dir / "events.jsonl");
+    events << R"({"type":"state","state":"training","message":"5 steps"})" << "\n"
+           << R"({"type":"paging","time_s":0.5,"step":2,"direction":"to_host","bytes":65536,"pages":1,"reason":"evict for q_proj"})"
+           << "\n"
+           << R"({"type":"log","level":0,"text":"resumed nothing, all fresh"})" << "\n"
+           << R"({"type":"state","state":"finished","message":"finished at step 5"})" << "\n";
+}
+
+}  // namespace
+
+class TestUiTrain : public QObject {
+    Q_OBJECT
+private:
+    test::ScratchDir m_settingsDir;
+
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
+                           QString::fromStdString(m_settingsDir.path().string()));
+        QApplication::setOrganizationName("qls-test");
+        QApplication::setApplicationName("test_ui_train");
+    }
+
+    void hyperparametersRefuseBadValuesWithTheirReason() {
+        MainWindow w;
+        HparamsPage* page = w.hparamsPage();
+        QVERIFY(page->validationMessage().isEmpty());
+        QLabel* reason = page->reasonLabel("micro_batch");
+        QVERIFY(reason);
+        QSignalSpy validity(page, &HparamsPage::validityChanged);
+        page->microBatchBox()->setValue(0);
+        QVERIFY2(page->validationMessage().contains("micro_batch"), qPrintable(page->validationMessage()));
+        QVERIFY(reason->isVisibleTo(page));
+        QVERIFY(reason->text().contains("got 0"));
+        QCOMPARE(validity.count(), 1);
+        QCOMPARE(validity.last().at(0).toBool(), false);
+        // Training is refused with the same reason, before anything starts.
+        w.dataPage()->openDemoDataset();
+        QVERIFY(!w.startTrainingWith(QString::fromStdString(demo_model_dir().string())));
+        QVERIFY(!w.controller()->isActive());
+        QVERIFY(w.trainPage()->errorLabel()->text().contains("micro_batch"));
+
+        page->microBatchBox()->setValue(4);
+        QVERIFY(page->validationMessage().isEmpty());
+        QVERIFY(!reason->isVisibleTo(page));
+        QCOMPARE(validity.last().at(0).toBool(), true);
+
+        page->rankBox()->setValue(0);
+        QVERIFY(page->validationMessage().contains("lora rank"));
+        QVERIFY(page->reasonLabel("lora rank")->isVisibleTo(page));
+        page->rankBox()->setValue(8);
+        QLineEdit* lr = page->learningRateEdit();
+        lr->setText("fast");
+        QVERIFY2(page->validationMessage().contains("'lr'"), qPrintable(page->validationMessage()));
+        QVERIFY(page->reasonLabel("'lr'")->isVisibleTo(page));
+        lr->setText("3e-4");
+        QVERIFY(page->validationMessage().isEmpty());
+        QCOMPARE(page->config().optim.adamw.lr, 3e-4);
+
+        // Presets and the run.json round trip.
+        page->applyPreset(Preset::T4);
+        QCOMPARE(page->config().micro_batch, 1);
+        QCOMPARE(page->config().grad_accum, 16);
+        test::ScratchDir dir;
+        const QString file = QString::fromStdString((dir.path() / "run.json").string());
+        QVERIFY(page->saveConfig(file).isEmpty());
+        page->setConfig(TrainConfig{});
+        QCOMPARE(page->config().grad_accum, 1);
+        QVERIFY(page->loadConfig(file).isEmpty());
+        QCOMPARE(page->config().grad_accum, 16);
+        QCOMPARE(page->config().data.max_seq_len, std::size_t(1024));
+    }
+
+    void controllerRefusesABadConfig() {
+        TrainingController controller;
+        QSignalSpy errors(&controller, &TrainingController::errorOccurred);
+        TrainConfig c;
+        c.micro_batch = 0;
+        QVERIFY(!controller.start(c));
+        QCOMPARE(errors.count(), 1);
+        QVERIFY(errors.first().at(0).toString().contains("micro_batch"));
+        QVERIFY(!controller.isActive());
+        QVERIFY(!controller.resume("/nonexistent/run"));
+        QVERIFY(errors.last().at(0).toString().contains("run.json"));
+    }
+
+    void reopenedRunFillsCharts() {
+        test::ScratchDir dir;
+        const std::vector<double> losses = {2.5, 2.1, 1.9, 1.6, 1.5};
+        writeRun(dir.path() / "nf4", losses, 1.7);
+        writeRun(dir.path() / "fp4", {2.6, 2.3, 2.2}, 2.0);
+        TrainingController controller;
+        TrainPage page(&controller);
+        QVERIFY(page.openRun(QString::fromStdString((dir.path() / "nf4").string())));
+        QCPGraph* raw = page.lossChart()->rawGraph();
+        QCOMPARE(raw->dataCount(), int(losses.size()));
+        for (int i = 0; i < raw->dataCount(); ++i) {
+            QCOMPARE(raw->data()->at(i)->key, double(i + 1));
+            QCOMPARE(raw->data()->at(i)->value, losses[std::size_t(i)]);
+        }
+        QCOMPARE(page.lossChart()->smoothGraph()->dataCount(), int(losses.size()));
+        // The debiased EMA's first point is the first loss itself.
+        QCOMPARE(page.lossChart()->smoothGraph()->data()->at(0)->value, losses[0]);
+        QCOMPARE(page.lossChart()->validGraph()->dataCount(), 1);
+        QCOMPARE(page.lossChart()->validGraph()->data()->at(0)->value, 1.7);
+        QCOMPARE(page.lrChart()->pointCount(), int(losses.size()));
+        QCOMPARE(page.pagingPanel()->table()->rowCount(), 1);
+        QCOMPARE(page.pagingPanel()->table()->item(0, 5)->text(), QString("evict for q_proj"));
+        QVERIFY(page.logView()->toPlainText().contains("resumed nothing, all fresh"));
+        QVERIFY(page.logView()->toPlainText().contains("[finished] finished at step 5"));
+        QCOMPARE(page.progressBar()->value(), 5);
+
+        QVERIFY(page.overlayRun(QString::fromStdString((dir.path() / "fp4").string())));
+        QCOMPARE(page.lossChart()->overlayCount(), 1);
+        page.clearOverlays();
+        QCOMPARE(page.lossChart()->overlayCount(), 0);
+
+        const QString csv = QString::fromStdString((dir.path() / "m.csv").string());
+        QVERIFY(page.exportCsv(csv).isEmpty());
+        std::ifstream in(csv.toStdString());
+        std::vector<std::string> rows;
+        for (std::string line; std::getline(in, line);) rows.push_back(line);
+        QCOMPARE(rows.size(), losses.size() + 1);
+        QVERIFY(rows.back().rfind("5,", 0) == 0);
+        QVERIFY(rows.back().find(",1.7") != std::string::npos);  // the validation loss of step 5
+        QVERIFY(page.exportPngs(QString::fromStdString(dir.path().string())).isEmpty());
+        QVERIFY(std::filesystem::file_size(dir.path() / "loss.png") > 1000);
+
+        // A damaged line is refused with file:line; the charts keep the last good run.
+        { std::ofstream(dir.path() / "nf4" / "metrics.jsonl", std::ios::app) << "{\"type\": \"step\", \"step\": \n"; }
+        QVERIFY(!page.openRun(QString::fromStdString((dir.path() / "nf4").string())));
+        QVERIFY(page.errorLabel()->text().contains("metrics.jsonl:7"));
+        QVERIFY(!page.openRun(QString::fromStdString(dir.path().string())));
+        QVERIFY(page.errorLabel()->text().contains("run.json"));
+        QCOMPARE(raw->dataCount(), int(losses.size()));
+    }
+
+    void demoRunTrainsWithoutBlockingTheEventLoop() {
+        MainWindow w;
+        w.show();
+        w.setUpDemo();
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel(), kTimeoutMs);
+        DataPage* data = w.dataPage();
+        QTRY_VERIFY_WITH_TIMEOUT(data->isPrepared(), kTimeoutMs);
+        // The demo data: every line a record; the preview shows the first one's user turn masked
+        // and its answer trained.
+        const auto dataDir = demo_model_dir().parent_path() / "data";
+        const auto train = readJsonLines(dataDir / "pirate_fortunes_train.jsonl");
+        const auto valid = readJsonLines(dataDir / "pirate_fortunes_valid.jsonl");
+        QCOMPARE(data->view().stats.records, train.size() + valid.size());
+        QCOMPARE(data->view().stats.max_seq_len, std::size_t(128));
+        QVERIFY(data->histogram()->barCount() > 0);
+        const QString html = data->preview()->toHtml();
+        QVERIFY(html.contains("#bfe8c8") && html.contains("#e8e8e8"));
+        QString text = data->preview()->toPlainText();
+        text.replace(QChar(0xA0), ' ');
+        const auto& first = train.front()["messages"];
+        QVERIFY2(text.contains(QString::fromStdString(first[0]["content"].get<std::string>())), qPrintable(text));
+        QVERIFY(text.contains("Arr, matey!"));
+
+        TrainConfig c = MainWindow::demoConfig();
+        c.max_steps = 4;
+        c.micro_batch = 4;
+        c.eval_every = 2;
+        w.hparamsPage()->setConfig(c);
+        int ticks = 0;
+        QTimer ticker;
+        connect(&ticker, &QTimer::timeout, [&] { ++ticks; });
+        ticker.start(10);
+        QSignalSpy finished(w.controller(), &TrainingController::finished);
+        QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
+        QVERIFY(w.startTraining());
+        QVERIFY(w.controller()->isActive());
+        QCOMPARE(w.currentPage(), MainWindow::TrainPageIndex);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTimeoutMs);
+        QCOMPARE(finished.first().at(0).value<TrainerState>(), TrainerState::Finished);
+        QVERIFY(!w.controller()->isActive());
+        const std::filesystem::path run = w.controller()->runDir().toStdString();
+
+        // The page charts what the trainer wrote to its folder.
+        std::vector<double> losses;
+        for (const auto& j : readJsonLines(run / "metrics.jsonl"))
+            if (j["type"] == "step") losses.push_back(j["loss"].get<double>());
+        QCOMPARE(losses.size(), std::size_t(4));
+        QCOMPARE(steps.count(), 4);
+        QCPGraph* raw = w.trainPage()->lossChart()->rawGraph();
+        QCOMPARE(raw->dataCount(), 4);
+        for (int i = 0; i < 4; ++i) QCOMPARE(raw->data()->at(i)->value, losses[std::size_t(i)]);
+        QVERIFY(w.trainPage()->lossChart()->validGraph()->dataCount() >= 1);
+        QVERIFY(w.trainPage()->memoryChart()->sampleCount() >= 1);
+        QVERIFY(std::filesystem::exists(run / "adapter" / "adapter_model.safetensors"));
+        QVERIFY(std::filesystem::exists(run / "adapter" / "adapter_config.json"));
+        QVERIFY(w.trainPage()->logView()->toPlainText().contains("adapter"));
+        // Training took real time; the UI thread kept turning all along.
+        QVERIFY2(ticks > 10, qPrintable(QString::number(ticks)));
+        QVERIFY(QSettings().value("recentRuns").toStringList().contains(w.controller()->runDir()));
+
+        // Reopening the finished run shows the same points.
+        w.trainPage()->lossChart()->clear();
+        QVERIFY(w.trainPage()->openRun(w.controller()->runDir()));
+        QCOMPARE(w.trainPage()->lossChart()->rawGraph()->dataCount(), 4);
+        std::filesystem::remove_all(run);
+    }
+};
+
+QTEST_MAIN(TestUiTrain)
+#include "test_ui_train.moc"

@@ -1,0 +1,172 @@
+#include "ui/export_job.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/export/gguf_lora_export.h"
+#include "core/export/gguf_model_export.h"
+#include "core/export/merged_export.h"
+#include "core/export/peft_adapter.h"
+#include "core/util/error.h"
+
+namespace qls::ui {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Folders this job created; on destruction the ones left empty are removed, deepest first.
+class CreatedFolders {
+public:
+    CreatedFolders() = default;
+    CreatedFolders(const CreatedFolders&) = delete;
+    CreatedFolders& operator=(const CreatedFolders&) = delete;
+    ~CreatedFolders() {
+        for (auto it = m_created.rbegin(); it != m_created.rend(); ++it) {
+            std::error_code ec;
+            if (fs::is_empty(*it, ec) && !ec) fs::remove(*it, ec);
+        }
+    }
+    void ensure(const fs::path& dir) {
+        std::vector<fs::path> missing;
+        std::error_code ec;
+        for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+            missing.push_back(p);
+            if (p == p.parent_path()) break;
+        }
+        for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+            fs::create_directory(*it, ec);
+            QLS_CHECK(IoError, !ec, "cannot create folder '", it->string(), "': ", ec.message());
+            m_created.push_back(*it);
+        }
+    }
+
+private:
+    std::vector<fs::path> m_created;  // parents first
+};
+
+std::string fileStem(const std::string& name) {
+    std::string s = name;
+    std::replace_if(s.begin(), s.end(), [](unsigned char c) { return !std::isalnum(c) && c != '-' && c != '.' && c != '_'; }, '-');
+    return s.empty() ? "model" : s;
+}
+
+std::string typeSuffix(GgmlType t) {
+    std::string s(ggml_type_info(t)->name);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+ModelCard modelCard(const ExportRequest& r) {
+    ModelCard card;
+    card.steps = r.steps;
+    if (!r.run) return card;
+    card.dataset = r.run->data.path.filename().string();
+    card.learning_rate = r.run->optim.adamw.lr;
+    card.batch_size = r.run->micro_batch * r.run->grad_accum;
+    card.seq_len = static_cast<std::int64_t>(r.run->data.max_seq_len);
+    if (const auto& q = r.run->base.quant)
+        card.quantization = str_cat(*q == QuantType::NF4 ? "nf4" : "fp4", ", blocksize ", r.run->base.blocksize,
+                                    r.run->base.double_quant ? ", double quant" : "");
+    return card;
+}
+
+MergeBase mergeBase(const ExportRequest& r) {
+    if (!r.mergeOntoQuantized || !r.run || !r.run->base.quant) return MergeBase::original();
+    return MergeBase::dequantized_4bit(*r.run->base.quant, r.run->base.blocksize, r.run->base.double_quant);
+}
+
+void listFiles(const fs::path& destination, const fs::path& output, std::vector<ExportedFile>& files) {
+    auto add = [&](const fs::path& p) { files.push_back({fs::relative(p, destination), fs::file_size(p)}); };
+    if (!fs::is_directory(output)) {
+        add(output);
+        return;
+    }
+    std::vector<fs::path> found;
+    for (const auto& e : fs::recursive_directory_iterator(output))
+        if (e.is_regular_file()) found.push_back(e.path());
+    std::sort(found.begin(), found.end());
+    for (const auto& p : found) add(p);
+}
+
+// One output: a name for messages, where it goes, and how to write it.
+struct Step {
+    std::string name;
+    std::vector<fs::path> written;  // files or folders to list afterwards
+    bool needsModel = false;
+    std::function<void(const Model* model, const ProgressFn& progress)> write;
+};
+
+}  // namespace
+
+ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loaded, const ProgressFn& progress,
+                        const std::function<void(const std::string&)>& phase) {
+    ExportOutcome outcome;
+    CreatedFolders folders;
+    const fs::path& dest = r.destination;
+    phase("Reading the adapter");
+    const LoraAdapter adapter = with_context("while reading the adapter in " + r.adapterDir.string(),
+                                             [&] { return read_peft_adapter(r.adapterDir); });
+    const std::string base = fileStem(r.modelPath.filename().string());
+    const std::string type = typeSuffix(r.outputs.ggufType);
+
+    std::vector<Step> steps;
+    if (r.outputs.peft)
+        steps.push_back({"PEFT adapter", {dest / "peft-adapter"}, false, [&](const Model*, const ProgressFn&) {
+                             write_peft_adapter(adapter, dest / "peft-adapter", modelCard(r));
+                         }});
+    if (r.outputs.merged)
+        steps.push_back({"merged bf16 model", {dest / "merged-bf16"}, true, [&](const Model* m, const ProgressFn& p) {
+                             export_merged_model(*m, adapter, dest / "merged-bf16", {mergeBase(r)}, p);
+                         }});
+    const fs::path gguf = dest / "gguf" / (base + "-" + type + ".gguf");
+    if (r.outputs.gguf)
+        steps.push_back({"merged GGUF", {gguf, gguf.parent_path() / "Modelfile"}, true,
+                         [&](const Model* m, const ProgressFn& p) {
+                             folders.ensure(gguf.parent_path());
+                             GgufExportOptions o;
+                             o.type = r.outputs.ggufType;
+                             o.base = mergeBase(r);
+                             export_gguf_model(*m, &adapter, gguf, o, p);
+                         }});
+    // No type in the name: rows narrower than a Q8_0 block fall back to F16 (gguf_lora_export.h).
+    const fs::path ggufLora = dest / "gguf-lora" / (base + "-lora.gguf");
+    if (r.outputs.ggufLora)
+        steps.push_back({"GGUF LoRA adapter", {ggufLora}, true, [&](const Model* m, const ProgressFn&) {
+                             folders.ensure(ggufLora.parent_path());
+                             export_gguf_lora(adapter, m->config, ggufLora, {r.outputs.ggufType, m->name});
+                         }});
+
+    std::shared_ptr<const Model> model;
+    const std::size_t total = steps.size() * 1000;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const Step& step = steps[i];
+        // Each output gets an equal share of the bar; its own progress fills that share.
+        const ProgressFn share = [&, i](std::size_t done, std::size_t of) {
+            return progress(i * 1000 + (of ? done * 1000 / of : 0), total);
+        };
+        try {
+            folders.ensure(dest);
+            if (step.needsModel && !model) {
+                phase("Loading the base model");
+                std::error_code ec;
+                model = loaded && fs::equivalent(loaded->path, r.modelPath, ec)
+                            ? loaded
+                            : std::make_shared<const Model>(load_model(r.modelPath));
+            }
+            phase("Writing the " + step.name);
+            step.write(model.get(), share);
+            for (const fs::path& p : step.written) listFiles(dest, p, outcome.files);
+        } catch (const Cancelled&) {
+            throw;
+        } catch (const std::exception& e) {
+            outcome.failedOutput = step.name;
+            outcome.error = e.what();
+            return outcome;
+        }
+        report_progress(progress, (i + 1) * 1000, total);
+    }
+    return outcome;
+}
+
+}  // namespace qls::ui

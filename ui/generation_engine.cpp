@@ -1,0 +1,48 @@
+#include "ui/generation_engine.h"
+
+#include <algorithm>
+
+#include "core/export/merged_weights.h"
+
+namespace qls::ui {
+
+const Tokenizer& SharedModel::tokenizer() {
+    std::lock_guard lock(m_mutex);
+    if (!m_tokenizer) m_tokenizer = std::make_unique<Tokenizer>(load_model_tokenizer(*m_model));
+    return *m_tokenizer;
+}
+
+GenerationEngine::GenerationEngine(std::shared_ptr<SharedModel> model, const BaseWeightsOptions& options,
+                                   const ProgressFn& progress)
+    : m_model(std::move(model)), m_options(options), m_base(m_backend, m_model->model(), options, progress) {}
+
+bool GenerationEngine::serves(const SharedModel* model, const BaseWeightsOptions& options) const {
+    return model == m_model.get() && options.quant == m_options.quant &&
+           options.double_quant == m_options.double_quant && options.blocksize == m_options.blocksize;
+}
+
+void GenerationEngine::setAdapter(const LoraAdapter* adapter) {
+    m_lora.reset();
+    if (!adapter) return;
+    check_adapter_fits(m_model->model(), *adapter);
+    auto lora = std::make_unique<LoraParameters>(m_backend, m_base.config(), adapter->config);
+    lora->from_host(*adapter);
+    m_lora = std::move(lora);
+}
+
+GenerationPrompt GenerationEngine::prompt(const GenerationRequest& request) {
+    return make_prompt(m_model->tokenizer(), m_base.config(), request.prompt, request.mode);
+}
+
+GenerationResult GenerationEngine::generate(const GenerationPrompt& prompt, const SamplingOptions& options,
+                                            const TokenCallback& onToken) {
+    // The cache holds exactly what this request can use; generate() names the limit when the
+    // prompt and the token budget exceed the model's context.
+    std::int64_t context = static_cast<std::int64_t>(prompt.ids.size()) + options.max_new_tokens;
+    if (const std::int64_t limit = m_base.config().max_position_embeddings; limit > 0)
+        context = std::min(context, limit);
+    LlamaGenerator generator(m_backend, m_base, m_lora.get(), context);
+    return qls::generate(generator, m_model->tokenizer(), prompt.ids, options, prompt.stop_ids, onToken);
+}
+
+}  // namespace qls::ui

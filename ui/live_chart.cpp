@@ -1,0 +1,59 @@
+#include "ui/live_chart.h"
+
+#include "ui/chart_style.h"
+
+namespace qls::ui {
+
+QColor palette8(int i) {
+    static const QColor colors[] = {QColor(0, 114, 178),  QColor(213, 94, 0),   QColor(0, 158, 115),
+                                    QColor(204, 121, 167), QColor(230, 159, 0), QColor(86, 180, 233),
+                                    QColor(120, 120, 120), QColor(240, 228, 66)};
+    return colors[((i % 8) + 8) % 8];
+}
+
+LiveChart::LiveChart(const QString& title, QWidget* parent) : QCustomPlot(parent) {
+    plotLayout()->insertRow(0);
+    m_title = new QCPTextElement(this, title, QFont(font().family(), -1, QFont::Bold));
+    plotLayout()->addElement(0, 0, m_title);
+    setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+    setNoAntialiasingOnDrag(true);
+    applyChartStyle(this);
+    m_title->setTextColor(palette().color(QPalette::WindowText));
+    connect(this, &QCustomPlot::mousePress, this, &LiveChart::stopFollowing);
+    connect(this, &QCustomPlot::mouseWheel, this, &LiveChart::stopFollowing);
+    connect(this, &QCustomPlot::mouseDoubleClick, this, &LiveChart::resetView);
+    setMinimumHeight(140);
+}
+
+void LiveChart::refresh() {
+    if (!m_dirty) return;
+    m_dirty = false;
+    if (m_follow) fitView();
+    replot(rpQueuedReplot);
+}
+
+void LiveChart::resetView() {
+    m_follow = true;
+    fitView();
+    replot(rpQueuedReplot);
+}
+
+int LiveChart::pointCount() const { return graphCount() > 0 ? graph(0)->dataCount() : 0; }
+
+void LiveChart::placeLegendBeside() {
+    legend->setVisible(true);
+    axisRect()->insetLayout()->take(legend);
+    plotLayout()->addElement(1, 1, legend);
+    plotLayout()->setColumnStretchFactor(1, 0.001);
+    legend->setMargins(QMargins(6, 4, 6, 4));
+}
+
+void LiveChart::fitView() {
+    rescaleAxes(true);
+    const QCPRange y = yAxis->range();
+    const double pad = y.size() > 0 ? 0.05 * y.size() : std::max(1e-9, 0.05 * std::abs(y.center()));
+    yAxis->setRange(y.lower - pad, y.upper + pad);
+    if (xAxis->range().size() <= 0) xAxis->setRange(xAxis->range().center() - 0.5, xAxis->range().center() + 0.5);
+}
+
+}  // namespace qls::ui

@@ -1,0 +1,96 @@
+#include "ui/memory_chart.h"
+
+#include <QString>
+
+namespace qls::ui {
+
+namespace {
+constexpr double kMiB = 1024.0 * 1024.0;
+}
+
+MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use"), parent) {
+    int colour = 0;
+    QCPGraph* below = nullptr;
+    for (Usage u : kAllUsages) {
+        if (!usage_on_device(u)) continue;
+        QCPGraph* g = addGraph();
+        g->setName(QString::fromLatin1(usage_name(u).data()));
+        QColor c = palette8(colour++);
+        g->setPen(QPen(c.darker(120), 1));
+        c.setAlpha(150);
+        g->setBrush(c);
+        // Each layer holds the running sum; filling down to the layer below shows its own share.
+        if (below) g->setChannelFillGraph(below);
+        below = g;
+        m_layers.push_back(g);
+    }
+    m_limit = addGraph();
+    m_limit->setName(tr("budget"));
+    m_limit->setPen(QPen(QColor(200, 30, 30), 1.6, Qt::DashLine));
+    m_total = addGraph();
+    m_total->setName(tr("device total"));
+    m_total->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DotLine));
+    xAxis->setLabel(tr("time (s)"));
+    yAxis->setLabel(tr("MiB"));
+    placeLegendBeside();  // the stack fills the plot
+    updateLines();
+}
+
+void MemoryChart::clear() {
+    for (QCPGraph* g : m_layers) g->data()->clear();
+    m_times.clear();
+    m_limitBytes = 0;
+    m_peakMiB = 0;
+    updateLines();
+    markDirty();
+}
+
+void MemoryChart::addSample(const MemorySample& sample) {
+    double sum = 0;
+    std::size_t layer = 0;
+    for (Usage u : kAllUsages) {
+        if (!usage_on_device(u)) continue;
+        sum += double(sample.memory.current_of(u)) / kMiB;
+        m_layers[layer++]->addData(sample.time_s, sum);
+    }
+    m_peakMiB = std::max(m_peakMiB, double(sample.memory.device_peak) / kMiB);
+    m_times.push_back(sample.time_s);
+    m_limitBytes = sample.device_limit;
+    updateLines();
+    markDirty();
+}
+
+void MemoryChart::setDeviceTotal(std::int64_t bytes) {
+    m_totalBytes = bytes;
+    updateLines();
+    markDirty();
+}
+
+// Horizontal lines across the time span seen so far.
+void MemoryChart::updateLines() {
+    const double t0 = m_times.isEmpty() ? 0 : m_times.front();
+    const double t1 = m_times.isEmpty() ? 1 : std::max(m_times.back(), t0 + 1e-3);
+    m_limit->data()->clear();
+    m_total->data()->clear();
+    if (m_limitBytes > 0 && m_limitBytes != m_totalBytes)
+        m_limit->setData({t0, t1}, {double(m_limitBytes) / kMiB, double(m_limitBytes) / kMiB});
+    if (m_totalBytes > 0) m_total->setData({t0, t1}, {double(m_totalBytes) / kMiB, double(m_totalBytes) / kMiB});
+    if (m_limit->data()->isEmpty()) m_limit->removeFromLegend();
+    else m_limit->addToLegend();
+    if (m_total->data()->isEmpty()) m_total->removeFromLegend();
+    else m_total->addToLegend();
+}
+
+void MemoryChart::fitView() {
+    LiveChart::fitView();
+    double top = m_peakMiB;
+    for (QCPGraph* g : {m_limit, m_total})
+        if (!g->data()->isEmpty()) top = std::max(top, g->data()->constBegin()->value);
+    if (!m_layers.empty() && !m_layers.back()->data()->isEmpty()) {
+        bool found = false;
+        top = std::max(top, m_layers.back()->getValueRange(found).upper);
+    }
+    yAxis->setRange(0, top > 0 ? top * 1.15 : 1.0);
+}
+
+}  // namespace qls::ui

@@ -1,0 +1,37 @@
+// Device memory over the run's time, stacked by what it holds (core/backend/usage.h: base
+// weights, LoRA, gradients, optimizer state, activations, workspace), with the device's size
+// or the simulated budget as a line. Paged-out optimizer state is host memory: not stacked.
+#pragma once
+#include <QVector>
+
+#include "core/train/train_events.h"
+#include "ui/live_chart.h"
+
+namespace qls::ui {
+
+class MemoryChart : public LiveChart {
+    Q_OBJECT
+public:
+    explicit MemoryChart(QWidget* parent = nullptr);
+
+    void clear();
+    void addSample(const MemorySample& sample);
+    // The device's physical size (a CUDA device) as a second line; 0 hides it.
+    void setDeviceTotal(std::int64_t bytes);
+    int sampleCount() const { return m_times.size(); }
+
+protected:
+    void fitView() override;
+
+private:
+    void updateLines();
+
+    std::vector<QCPGraph*> m_layers;  // device usages, bottom first; each fills down to the one below
+    QCPGraph* m_limit;
+    QCPGraph* m_total;
+    QVector<double> m_times;
+    std::int64_t m_limitBytes = 0, m_totalBytes = 0;
+    double m_peakMiB = 0;
+};
+
+}  // namespace qls::ui
