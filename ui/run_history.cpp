@@ -70,6 +70,17 @@ void readEvent(const nlohmann::json& j, RunHistory& run) {
         p.pages = j.value("pages", std::int64_t{0});
         p.reason = j.value("reason", "");
         run.paging.push_back(std::move(p));
+    } else if (type == "memory") {
+        MemorySample m;
+        m.time_s = j.value("time_s", 0.0);
+        m.step = j.value("step", std::int64_t{0});
+        m.device_limit = j.value("device_limit", std::int64_t{0});
+        m.memory.device_current = j.value("device_current", std::int64_t{0});
+        m.memory.device_peak = j.value("device_peak", std::int64_t{0});
+        const nlohmann::json bytes = j.value("bytes", nlohmann::json::object());
+        for (Usage u : kAllUsages)
+            m.memory.current[static_cast<std::size_t>(u)] = bytes.value(std::string(usage_name(u)), std::int64_t{0});
+        run.memory.push_back(m);
     } else if (type == "log") {
         run.log << logText(LogLine{LogLine::Level(j.value("level", 0)), j.value("text", "")});
     } else if (type == "state") {

@@ -16,7 +16,7 @@ struct RunHistory {
     QString name;  // the folder's name, for legends
     std::vector<StepMetrics> steps;
     std::vector<EvalResult> evals;
-    std::vector<MemorySample> memory;  // live runs only: events.jsonl keeps no per-usage memory
+    std::vector<MemorySample> memory;
     std::vector<PagingEvent> paging;
     QStringList log;                   // log lines, state changes and errors as the log panel shows them
     TrainerState lastState = TrainerState::Idle;

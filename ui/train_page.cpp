@@ -307,6 +307,7 @@ void TrainPage::showHistory(const RunHistory& run) {
         m_throughput->add(double(s.step), s.tokens_per_s);
     }
     for (const PagingEvent& p : run.paging) m_paging->addEvent(p);
+    for (const MemorySample& m : run.memory) m_memory->addSample(m);
     for (const QString& line : run.log) appendLog(line);
     const std::int64_t last = run.steps.empty() ? 0 : run.steps.back().step;
     m_progress->setRange(0, int(std::max<std::int64_t>(1, last)));

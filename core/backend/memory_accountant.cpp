@@ -49,11 +49,6 @@ void MemoryAccountant::on_free(Usage u, std::int64_t bytes) noexcept {
     if (usage_on_device(u)) m_device_current.fetch_sub(bytes);
 }
 
-void MemoryAccountant::reset_peaks() noexcept {
-    for (std::size_t i = 0; i < kUsageCount; ++i) m_peak[i].store(m_current[i].load());
-    m_device_peak.store(m_device_current.load());
-}
-
 MemorySnapshot MemoryAccountant::snapshot() const {
     MemorySnapshot s;
     for (std::size_t i = 0; i < kUsageCount; ++i) {

@@ -33,7 +33,6 @@ public:
 
     void on_allocate(Usage u, std::int64_t bytes, const std::string& what);
     void on_free(Usage u, std::int64_t bytes) noexcept;
-    void reset_peaks() noexcept;
     MemorySnapshot snapshot() const;
 
 private:

@@ -114,8 +114,13 @@ nlohmann::json event_to_json(const TrainEvent& e) {
                 return {{"type", "eval"}, {"step", v.step}, {"loss", v.loss}, {"perplexity", v.perplexity},
                         {"tokens", v.tokens}, {"best", v.best}};
             else if constexpr (std::is_same_v<T, MemorySample>)
-                return {{"type", "memory"}, {"step", v.step}, {"device_current", v.memory.device_current},
-                        {"device_peak", v.memory.device_peak}};
+            {
+                nlohmann::json bytes;
+                for (Usage u : kAllUsages) bytes[std::string(usage_name(u))] = v.memory.current_of(u);
+                return {{"type", "memory"}, {"time_s", v.time_s}, {"step", v.step}, {"bytes", bytes},
+                        {"device_current", v.memory.device_current}, {"device_peak", v.memory.device_peak},
+                        {"device_limit", v.device_limit}};
+            }
             else if constexpr (std::is_same_v<T, PagingEvent>)
                 return {{"type", "paging"}, {"time_s", v.time_s}, {"step", v.step},
                         {"direction", v.direction == PagingEvent::Direction::ToDevice ? "to_device" : "to_host"},

@@ -13,7 +13,8 @@ TrainingSession::TrainingSession(Trainer& trainer, std::stop_token token)
     : m_trainer(trainer), m_config(trainer.m_config), m_token(std::move(token)), m_folder(m_config.run_dir) {}
 
 void TrainingSession::emit(TrainEvent e) {
-    if (!std::holds_alternative<MemorySample>(e)) m_folder.append_event(e);
+    // Steps and evaluations go to metrics.jsonl; everything else is the run's event log.
+    if (!std::holds_alternative<StepMetrics>(e) && !std::holds_alternative<EvalResult>(e)) m_folder.append_event(e);
     m_trainer.m_events.push(std::move(e));
 }
 
@@ -47,6 +48,11 @@ void TrainingSession::load() {
     m_backend.memory().set_device_limit(m_config.device_limit_bytes);
     m_base = std::make_unique<DeviceBaseModel>(m_backend, m_model, m_config.base, cancel_check);
     m_lora = std::make_unique<LoraParameters>(m_backend, m_model.config, m_config.lora);
+    emit(LogLine{LogLine::Level::Info,
+                 str_cat("LoRA r=", m_config.lora.rank, " on ", m_config.lora.targets.size(), " module kinds: ",
+                         m_lora->parameter_count(), " trainable parameters; base ",
+                         m_config.base.quant ? quant_type_name(*m_config.base.quant) : "16-bit", " on ",
+                         m_backend.name())});
     const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
     m_llama = std::make_unique<LlamaModel>(m_backend, *m_base, m_lora.get(),
                                            ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0});

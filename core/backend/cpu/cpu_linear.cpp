@@ -13,9 +13,9 @@ namespace {
 const float* lora_input(const LoraView& l, const Tensor& x, float* scratch) {
     if (l.dropout <= 0.0f) return x.ptr<const float>();
     const float* src = x.ptr<const float>();
-    const std::int64_t n = x.numel();
-    for (std::int64_t i = 0; i < n; ++i)
-        scratch[i] = src[i] * dropout_factor(l.dropout_seed, static_cast<std::uint64_t>(i), l.dropout);
+    parallel_for(static_cast<std::size_t>(x.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) scratch[i] = src[i] * dropout_factor(l.dropout_seed, i, l.dropout);
+    });
     return scratch;
 }
 
@@ -80,8 +80,9 @@ void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
     float* dxd = scratch(Scratch::LoraInput, a.x.numel());
     cpu::gemm(false, false, n, w.in, rank, 1.0f, dxa, rank, l.a.ptr<const float>(), w.in, 0.0f,
               dxd, w.in);
-    for (std::int64_t i = 0, total = a.x.numel(); i < total; ++i)
-        dx[i] += dxd[i] * dropout_factor(l.dropout_seed, static_cast<std::uint64_t>(i), l.dropout);
+    parallel_for(static_cast<std::size_t>(a.x.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) dx[i] += dxd[i] * dropout_factor(l.dropout_seed, i, l.dropout);
+    });
 }
 
 }  // namespace qls
