@@ -78,6 +78,11 @@ int run_train(const std::vector<std::string>& raw) {
     TrainConfig config;
     bool resume = false;
     if (auto dir = args.option("resume")) {
+        // A resumed run keeps its run.json: anything else would change the losses it continues.
+        for (const std::string& o : options)
+            if (o != "resume" && args.option(o)) throw UsageError("--resume takes no other option (got --" + o + ")");
+        for (const std::string& f : train_flags())
+            if (args.flag(f)) throw UsageError("--resume takes no other option (got --" + f + ")");
         config.run_dir = *dir;
         resume = true;
     } else {
