@@ -44,11 +44,8 @@ int run_eval(const std::vector<std::string>& raw) {
     CpuBackend backend;
     DeviceBaseModel base(backend, model, c.base);
     std::unique_ptr<LoraParameters> lora;
-    if (auto dir = args.option("adapter")) {
-        const LoraAdapter adapter = read_peft_adapter(*dir);
-        lora = std::make_unique<LoraParameters>(backend, model.config, adapter.config);
-        lora->from_host(adapter);
-    }
+    if (auto dir = args.option("adapter"))
+        lora = LoraParameters::from_adapter(backend, model.config, read_peft_adapter(*dir));
     SamplerOptions sampling;
     sampling.batch_size = static_cast<std::size_t>(c.micro_batch);
     sampling.max_seq_len = c.data.max_seq_len;

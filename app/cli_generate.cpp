@@ -49,23 +49,16 @@ int run_generate(const std::vector<std::string>& raw) {
     if (auto v = args.option("seed")) s.seed = parse_number<std::uint64_t>("seed", *v);
     s.validate();
     BaseWeightsOptions base_options;
-    if (auto q = args.option("quant")) {
-        if (*q == "nf4") base_options.quant = QuantType::NF4;
-        else if (*q == "fp4") base_options.quant = QuantType::FP4;
-        else if (*q == "none") base_options.quant.reset();
-        else throw UsageError("--quant: expected nf4, fp4 or none, got '" + *q + "'");
-    }
+    if (auto q = args.option("quant"); q && !parse_base_quant(*q, base_options.quant))
+        throw UsageError("--quant: expected nf4, fp4 or none, got '" + *q + "'");
 
     const Model model = load_model(args.positional()[0]);
     const Tokenizer tokenizer = load_model_tokenizer(model);
     CpuBackend backend;
     DeviceBaseModel base(backend, model, base_options);
     std::unique_ptr<LoraParameters> lora;
-    if (auto dir = args.option("adapter")) {
-        const LoraAdapter adapter = read_peft_adapter(*dir);
-        lora = std::make_unique<LoraParameters>(backend, model.config, adapter.config);
-        lora->from_host(adapter);
-    }
+    if (auto dir = args.option("adapter"))
+        lora = LoraParameters::from_adapter(backend, model.config, read_peft_adapter(*dir));
     const GenerationPrompt prompt =
         make_prompt(tokenizer, model.config, *prompt_text, args.flag("chat") ? PromptMode::Chat : PromptMode::Plain);
     const std::int64_t context = static_cast<std::int64_t>(prompt.ids.size()) + s.max_new_tokens;

@@ -55,12 +55,8 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     if (a.flag("packing")) c.data.packing = true;
     if (a.flag("drop-long")) c.data.overlong = OverlongPolicy::Drop;
     if (a.flag("stop-on-bad-data")) c.data.bad_policy = BadDataPolicy::Stop;
-    if (auto v = a.option("quant")) {
-        if (*v == "nf4") c.base.quant = QuantType::NF4;
-        else if (*v == "fp4") c.base.quant = QuantType::FP4;
-        else if (*v == "none") c.base.quant.reset();
-        else throw UsageError("--quant: expected nf4, fp4 or none, got '" + *v + "'");
-    }
+    if (auto v = a.option("quant"); v && !parse_base_quant(*v, c.base.quant))
+        throw UsageError("--quant: expected nf4, fp4 or none, got '" + *v + "'");
     if (a.flag("no-double-quant")) c.base.double_quant = false;
     num("blocksize", c.base.blocksize);
     num("rank", c.lora.rank);

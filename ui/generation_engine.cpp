@@ -25,9 +25,7 @@ void GenerationEngine::setAdapter(const LoraAdapter* adapter) {
     m_lora.reset();
     if (!adapter) return;
     check_adapter_fits(m_model->model(), *adapter);
-    auto lora = std::make_unique<LoraParameters>(m_backend, m_base.config(), adapter->config);
-    lora->from_host(*adapter);
-    m_lora = std::move(lora);
+    m_lora = LoraParameters::from_adapter(m_backend, m_base.config(), *adapter);
 }
 
 GenerationPrompt GenerationEngine::prompt(const GenerationRequest& request) {

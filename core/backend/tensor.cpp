@@ -9,6 +9,13 @@ Tensor Tensor::reshaped(Shape s) const {
     return {data, dtype, std::move(s)};
 }
 
+Tensor Tensor::head(std::int64_t count) const {
+    QLS_ASSERT(!shape.empty() && count >= 0 && count <= shape[0], "head ", count, " of ", describe(*this));
+    Shape s = shape;
+    s[0] = count;
+    return {data, dtype, std::move(s)};
+}
+
 Tensor Tensor::row_slice(std::int64_t begin, std::int64_t count) const {
     std::int64_t r = rows(), c = cols();
     QLS_ASSERT(begin >= 0 && count >= 0 && begin + count <= r, "row_slice ", begin, "+", count,

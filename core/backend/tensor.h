@@ -25,6 +25,8 @@ struct Tensor {
     T* ptr() const { return reinterpret_cast<T*>(data); }
     // The same bytes under another shape with the same element count.
     Tensor reshaped(Shape s) const;
+    // The first `count` entries along dimension 0 (rows of a matrix, elements of a vector).
+    Tensor head(std::int64_t count) const;
     // Rows [begin, begin + count) of a tensor viewed as (rows, cols).
     Tensor row_slice(std::int64_t begin, std::int64_t count) const;
 };

@@ -14,6 +14,14 @@ std::span<const std::byte> bytes_of(const std::vector<T>& v) {
 
 }  // namespace
 
+bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant) {
+    if (name == "none") quant.reset();
+    else if (name == quant_type_name(QuantType::NF4)) quant = QuantType::NF4;
+    else if (name == quant_type_name(QuantType::FP4)) quant = QuantType::FP4;
+    else return false;
+    return true;
+}
+
 DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
                                  const BaseWeightsOptions& options, const ProgressFn& progress)
     : m_backend(backend), m_config(model.config), m_options(options) {

@@ -4,6 +4,7 @@
 // (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
 #pragma once
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/backend/backend.h"
@@ -18,6 +19,9 @@ struct BaseWeightsOptions {
     bool double_quant = true;
     int blocksize = 64;
 };
+
+// "nf4", "fp4" or "none" (a dense base) into `quant`; false for any other name.
+bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant);
 
 struct DeviceLayer {
     Tensor attn_norm, mlp_norm;  // (C)

@@ -8,15 +8,6 @@
 
 namespace qls {
 
-namespace {
-
-// The first n entries of a 1-D tensor planned for the largest chunk.
-Tensor head(const Tensor& t, std::int64_t n) {
-    return t.reshaped({t.numel(), 1}).row_slice(0, n).reshaped({n});
-}
-
-}  // namespace
-
 LlamaGenerator::LlamaGenerator(Backend& backend, const DeviceBaseModel& base,
                                const LoraParameters* lora, std::int64_t max_context,
                                std::int64_t prefill_chunk)
@@ -96,9 +87,9 @@ void LlamaGenerator::run_chunk(std::span<const int> ids) {
     std::vector<std::int32_t> positions(ids.size());
     std::iota(positions.begin(), positions.end(), static_cast<std::int32_t>(m_position));
     const std::vector<std::int32_t> tokens(ids.begin(), ids.end());
-    m_backend.copy_from_host(head(m_s.tokens, n), std::as_bytes(std::span(tokens)));
-    m_backend.copy_from_host(head(m_s.positions, n), std::as_bytes(std::span(positions)));
-    m_backend.embedding_forward({head(m_s.tokens, n), m_base.embed(), m_s.x.row_slice(0, n)});
+    m_backend.copy_from_host(m_s.tokens.head(n), std::as_bytes(std::span(tokens)));
+    m_backend.copy_from_host(m_s.positions.head(n), std::as_bytes(std::span(positions)));
+    m_backend.embedding_forward({m_s.tokens.head(n), m_base.embed(), m_s.x.row_slice(0, n)});
     for (std::int64_t l = 0; l < m_base.config().num_layers; ++l) layer_forward(l, n);
     m_position += n;
 }
@@ -123,10 +114,10 @@ void LlamaGenerator::layer_forward(std::int64_t l, std::int64_t n) {
     const auto eps = static_cast<float>(c.rms_norm_eps);
     const std::int64_t kvd = c.num_kv_heads * c.head_dim;
     const Tensor x = m_s.x.row_slice(0, n), norm = m_s.norm.row_slice(0, n);
-    const Tensor rstd = m_s.rstd.reshaped({m_chunk, 1}).row_slice(0, n);
+    const Tensor rstd = m_s.rstd.head(n);
     const Tensor q = m_s.q.row_slice(0, n), att = m_s.att.row_slice(0, n), tmp = m_s.tmp.row_slice(0, n);
     const Tensor gate = m_s.gate.row_slice(0, n), up = m_s.up.row_slice(0, n), act = m_s.act.row_slice(0, n);
-    const Tensor positions = head(m_s.positions, n);
+    const Tensor positions = m_s.positions.head(n);
     const Cache& cache = m_cache[static_cast<std::size_t>(l)];
     const Tensor k = cache.k.reshaped({m_max_context, kvd}).row_slice(m_position, n);
     const Tensor v = cache.v.reshaped({m_max_context, kvd}).row_slice(m_position, n);

@@ -20,7 +20,7 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     const LlamaConfig& c = m_base.config();
     const DeviceLayer& w = m_base.layers()[static_cast<std::size_t>(l)];
     const std::int64_t n = s.n;
-    const Tensor x = rows(x_full, n);
+    const Tensor x = x_full.head(n);
     const auto eps = static_cast<float>(c.rms_norm_eps);
     auto lin = [&](const Tensor& in, const LinearWeight& wt, LoraTarget t, const Tensor& o) {
         LoraView v;
@@ -28,14 +28,14 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
         if (adapted) v = lora_view(l, t, seed, use_dropout, false);
         m_backend.linear_forward({in, &wt, adapted ? &v : nullptr, o});
     };
-    const Tensor norm1 = rows(a.norm1, n), q = rows(a.q, n), k = rows(a.k, n), v = rows(a.v, n);
-    const Tensor att = rows(a.att, n), h1 = rows(a.h1, n), norm2 = rows(a.norm2, n);
-    const Tensor gate = rows(a.gate, n), up = rows(a.up, n), act = rows(a.act, n);
+    const Tensor norm1 = a.norm1.head(n), q = a.q.head(n), k = a.k.head(n), v = a.v.head(n);
+    const Tensor att = a.att.head(n), h1 = a.h1.head(n), norm2 = a.norm2.head(n);
+    const Tensor gate = a.gate.head(n), up = a.up.head(n), act = a.act.head(n);
     const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
-    const Tensor positions = m_positions.reshaped({m_positions.numel(), 1}).row_slice(0, n).reshaped({n});
+    const Tensor positions = m_positions.head(n);
     const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
 
-    m_backend.rmsnorm_forward({x, w.attn_norm, eps, norm1, a.rstd1.reshaped({a.rstd1.numel(), 1}).row_slice(0, n)});
+    m_backend.rmsnorm_forward({x, w.attn_norm, eps, norm1, a.rstd1.head(n)});
     lin(norm1, w.q, LoraTarget::Q, q);
     lin(norm1, w.k, LoraTarget::K, k);
     lin(norm1, w.v, LoraTarget::V, v);
@@ -46,16 +46,16 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
                                  heads(v, s.b, s.t, c.num_kv_heads, c.head_dim), segments,
                                  1.0f / std::sqrt(static_cast<float>(c.head_dim)),
                                  heads(att, s.b, s.t, c.num_heads, c.head_dim), lse});
-    const Tensor tmp = rows(m_tmp, n);
+    const Tensor tmp = m_tmp.head(n);
     lin(att, w.o, LoraTarget::O, tmp);
     m_backend.copy(h1, x);
     m_backend.add_inplace(h1, tmp);
-    m_backend.rmsnorm_forward({h1, w.mlp_norm, eps, norm2, a.rstd2.reshaped({a.rstd2.numel(), 1}).row_slice(0, n)});
+    m_backend.rmsnorm_forward({h1, w.mlp_norm, eps, norm2, a.rstd2.head(n)});
     lin(norm2, w.gate, LoraTarget::Gate, gate);
     lin(norm2, w.up, LoraTarget::Up, up);
     m_backend.swiglu_forward({gate, up, act});
     if (!out) return;
-    const Tensor y = rows(*out, n);
+    const Tensor y = out->head(n);
     lin(act, w.down, LoraTarget::Down, tmp);
     m_backend.copy(y, h1);
     m_backend.add_inplace(y, tmp);
@@ -76,15 +76,15 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
         if (adapted) v = lora_view(l, t, seed, use_dropout, true);
         m_backend.linear_backward({in, dout, &wt, adapted ? &v : nullptr, dx, mode});
     };
-    const Tensor x = rows(x_full, n), dres = rows(m_grads.residual, n), dnorm = rows(m_grads.norm, n);
-    const Tensor norm1 = rows(a.norm1, n), q = rows(a.q, n), k = rows(a.k, n), v = rows(a.v, n);
-    const Tensor att = rows(a.att, n), h1 = rows(a.h1, n), norm2 = rows(a.norm2, n);
-    const Tensor gate = rows(a.gate, n), up = rows(a.up, n), act = rows(a.act, n);
-    const Tensor datt = rows(m_grads.att, n), dq = rows(m_grads.dq, n), dk = rows(m_grads.dk, n),
-                 dv = rows(m_grads.dv, n);
-    const Tensor dact = rows(m_grads.act, n), dgate = rows(m_grads.gate, n), dup = rows(m_grads.up, n);
+    const Tensor x = x_full.head(n), dres = m_grads.residual.head(n), dnorm = m_grads.norm.head(n);
+    const Tensor norm1 = a.norm1.head(n), q = a.q.head(n), k = a.k.head(n), v = a.v.head(n);
+    const Tensor att = a.att.head(n), h1 = a.h1.head(n), norm2 = a.norm2.head(n);
+    const Tensor gate = a.gate.head(n), up = a.up.head(n), act = a.act.head(n);
+    const Tensor datt = m_grads.att.head(n), dq = m_grads.dq.head(n), dk = m_grads.dk.head(n),
+                 dv = m_grads.dv.head(n);
+    const Tensor dact = m_grads.act.head(n), dgate = m_grads.gate.head(n), dup = m_grads.up.head(n);
     const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
-    const Tensor positions = m_positions.reshaped({m_positions.numel(), 1}).row_slice(0, n).reshaped({n});
+    const Tensor positions = m_positions.head(n);
     const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
 
     // MLP: out = h1 + down(act)
@@ -92,7 +92,7 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     m_backend.swiglu_backward({gate, up, dact, dgate, dup});
     lin_back(norm2, dgate, w.gate, LoraTarget::Gate, dnorm, GradMode::Overwrite);
     lin_back(norm2, dup, w.up, LoraTarget::Up, dnorm, GradMode::Accumulate);
-    m_backend.rmsnorm_backward({h1, w.mlp_norm, a.rstd2.reshaped({a.rstd2.numel(), 1}).row_slice(0, n),
+    m_backend.rmsnorm_backward({h1, w.mlp_norm, a.rstd2.head(n),
                                 dnorm, dres, GradMode::Accumulate});
     // Attention: h1 = x + o(att)
     lin_back(att, dres, w.o, LoraTarget::O, datt, GradMode::Overwrite);
@@ -112,7 +112,7 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     lin_back(norm1, dk, w.k, LoraTarget::K, dn, GradMode::Accumulate);
     lin_back(norm1, dv, w.v, LoraTarget::V, dn, GradMode::Accumulate);
     if (need_dx)
-        m_backend.rmsnorm_backward({x, w.attn_norm, a.rstd1.reshaped({a.rstd1.numel(), 1}).row_slice(0, n),
+        m_backend.rmsnorm_backward({x, w.attn_norm, a.rstd1.head(n),
                                     dnorm, dres, GradMode::Accumulate});
 }
 

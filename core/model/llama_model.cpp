@@ -135,11 +135,6 @@ void LlamaModel::plan_buffers() {
     m_rope_sin = w(p.sin);
 }
 
-Tensor LlamaModel::rows(const Tensor& t, std::int64_t n) const {
-    // The first n rows of a buffer planned for the largest batch: (n, cols).
-    return t.row_slice(0, n);
-}
-
 LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
     const std::int64_t n = batch.batch * batch.seq_len;
     QLS_CHECK(ConfigError, batch.batch >= 1 && batch.seq_len >= 1 &&
@@ -152,14 +147,10 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
                    batch.positions.size() == batch.tokens.size() &&
                    batch.segments.size() == batch.tokens.size(),
                "batch arrays do not match ", batch.batch, " x ", batch.seq_len);
-    m_backend.copy_from_host(rows(m_tokens.reshaped({m_tokens.numel(), 1}), n).reshaped({n}),
-                             as_bytes_of(batch.tokens));
-    m_backend.copy_from_host(rows(m_targets.reshaped({m_targets.numel(), 1}), n).reshaped({n}),
-                             as_bytes_of(batch.targets));
-    m_backend.copy_from_host(rows(m_positions.reshaped({m_positions.numel(), 1}), n).reshaped({n}),
-                             as_bytes_of(batch.positions));
-    m_backend.copy_from_host(rows(m_segments.reshaped({m_segments.numel(), 1}), n).reshaped({n}),
-                             as_bytes_of(batch.segments));
+    m_backend.copy_from_host(m_tokens.head(n), as_bytes_of(batch.tokens));
+    m_backend.copy_from_host(m_targets.head(n), as_bytes_of(batch.targets));
+    m_backend.copy_from_host(m_positions.head(n), as_bytes_of(batch.positions));
+    m_backend.copy_from_host(m_segments.head(n), as_bytes_of(batch.segments));
     return {batch.batch, batch.seq_len, n};
 }
 
@@ -179,21 +170,20 @@ LoraView LlamaModel::lora_view(std::int64_t layer, LoraTarget t, std::uint64_t s
 }
 
 void LlamaModel::embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout) {
-    const Tensor tokens = m_tokens.reshaped({m_tokens.numel(), 1}).row_slice(0, s.n).reshaped({s.n});
-    m_backend.embedding_forward({tokens, m_base.embed(), rows(m_inputs[0], s.n)});
+    m_backend.embedding_forward({m_tokens.head(s.n), m_base.embed(), m_inputs[0].head(s.n)});
     const std::int64_t layers = m_base.config().num_layers;
     for (std::int64_t l = 0; l < layers; ++l)
         layer_forward(l, s, acts_for(l), m_inputs[l], &m_inputs[l + 1], dropout_seed, use_dropout);
-    m_backend.rmsnorm_forward({rows(m_inputs[layers], s.n), m_base.final_norm(),
-                               static_cast<float>(m_base.config().rms_norm_eps), rows(m_normf, s.n),
-                               m_rstdf.reshaped({m_rstdf.numel(), 1}).row_slice(0, s.n)});
+    m_backend.rmsnorm_forward({m_inputs[layers].head(s.n), m_base.final_norm(),
+                               static_cast<float>(m_base.config().rms_norm_eps), m_normf.head(s.n),
+                               m_rstdf.head(s.n)});
 }
 
-LossSum LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
+LossSum LlamaModel::head_loss(const Shapes& s, std::span<const std::int32_t> targets_host, float grad_scale,
+                              bool backward) {
     LossSum sum;
     const Tensor targets = m_targets.reshaped({m_targets.numel(), 1});
     const Tensor losses = m_losses.reshaped({m_losses.numel(), 1});
-    std::vector<float> host_losses;
     for (std::int64_t r = 0; r < s.n; r += m_chunk) {
         const std::int64_t count = std::min(m_chunk, s.n - r);
         const Tensor h = m_normf.row_slice(r, count);
@@ -205,12 +195,10 @@ LossSum LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) 
             m_backend.linear_backward({h, logits, &m_base.lm_head(), nullptr,
                                        m_grads.norm.row_slice(r, count), GradMode::Overwrite});
     }
-    host_losses.resize(static_cast<std::size_t>(s.n));
-    m_backend.copy_to_host(losses.row_slice(0, s.n), std::as_writable_bytes(std::span(host_losses)));
-    std::vector<std::int32_t> host_targets(static_cast<std::size_t>(s.n));
-    m_backend.copy_to_host(targets.row_slice(0, s.n), std::as_writable_bytes(std::span(host_targets)));
+    std::vector<float> host_losses(static_cast<std::size_t>(s.n));
+    m_backend.copy_to_host(m_losses.head(s.n), std::as_writable_bytes(std::span(host_losses)));
     for (std::size_t i = 0; i < host_losses.size(); ++i)
-        if (host_targets[i] != kIgnoreIndex) {
+        if (targets_host[i] != kIgnoreIndex) {
             sum.loss += host_losses[i];
             ++sum.tokens;
         }
@@ -221,13 +209,11 @@ LossSum LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::
     QLS_ASSERT(m_lora != nullptr, "forward_backward needs LoRA parameters to train");
     const Shapes s = upload_batch(batch);
     embed_and_run_layers(s, dropout_seed, true);
-    const LossSum sum = head_loss(s, grad_scale, true);
+    const LossSum sum = head_loss(s, batch.targets, grad_scale, true);
     const std::int64_t layers = m_base.config().num_layers;
     // Through the final norm into the residual stream.
-    m_backend.rmsnorm_backward({rows(m_inputs[layers], s.n), m_base.final_norm(),
-                                m_rstdf.reshaped({m_rstdf.numel(), 1}).row_slice(0, s.n),
-                                rows(m_grads.norm, s.n), rows(m_grads.residual, s.n),
-                                GradMode::Overwrite});
+    m_backend.rmsnorm_backward({m_inputs[layers].head(s.n), m_base.final_norm(), m_rstdf.head(s.n),
+                                m_grads.norm.head(s.n), m_grads.residual.head(s.n), GradMode::Overwrite});
     for (std::int64_t l = layers - 1; l >= 0; --l) {
         if (m_options.checkpointing)
             layer_forward(l, s, acts_for(l), m_inputs[l], nullptr, dropout_seed, true);
@@ -239,7 +225,7 @@ LossSum LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::
 LossSum LlamaModel::evaluate(const Batch& batch) {
     const Shapes s = upload_batch(batch);
     embed_and_run_layers(s, 0, false);
-    return head_loss(s, 1.0f, false);
+    return head_loss(s, batch.targets, 1.0f, false);
 }
 
 std::vector<float> LlamaModel::logits(const Batch& batch) {

@@ -5,6 +5,7 @@
 // B batch, T tokens, N = B·T, C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/backend/backend.h"
@@ -82,11 +83,12 @@ private:
                        const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
     void layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                         std::uint64_t dropout_seed, bool use_dropout);
-    LossSum head_loss(const Shapes& s, float grad_scale, bool backward);
+    // LM head and loss in chunks of rows; the targets' host copy says which losses count.
+    LossSum head_loss(const Shapes& s, std::span<const std::int32_t> targets_host, float grad_scale,
+                      bool backward);
     const LayerActs& acts_for(std::int64_t layer) const;
     LoraView lora_view(std::int64_t layer, LoraTarget t, std::uint64_t seed, bool use_dropout,
                        bool with_grads) const;
-    Tensor rows(const Tensor& t, std::int64_t n) const;
 
     Backend& m_backend;
     const DeviceBaseModel& m_base;

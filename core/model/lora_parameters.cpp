@@ -20,27 +20,49 @@ std::pair<std::int64_t, std::int64_t> linear_dims(const LlamaConfig& c, LoraTarg
     return {0, 0};
 }
 
+namespace {
+
+struct Slot {
+    std::int64_t layer;
+    LoraTarget target;
+    std::size_t a, b;  // indices in the plan
+    std::int64_t in, out;
+};
+
+// A and B of every adapted module, layer by layer in target order: the layout of both the
+// weights and the gradients buffer.
+BufferPlan plan_modules(const LlamaConfig& model, const LoraConfig& config, std::vector<Slot>* slots) {
+    BufferPlan plan;
+    for (std::int64_t l = 0; l < model.num_layers; ++l)
+        for (LoraTarget t : kAllLoraTargets) {
+            if (!config.targets_module(t)) continue;
+            auto [in, out] = linear_dims(model, t);
+            const std::string name = lora_module_name(l, t);
+            const std::size_t a = plan.add(name + ".lora_A", DType::F32, {config.rank, in});
+            const std::size_t b = plan.add(name + ".lora_B", DType::F32, {out, config.rank});
+            if (slots) slots->push_back({l, t, a, b, in, out});
+        }
+    return plan;
+}
+
+}  // namespace
+
+std::size_t LoraParameters::planned_bytes(const LlamaConfig& model, const LoraConfig& config) {
+    return plan_modules(model, config, nullptr).total_bytes();
+}
+
+std::unique_ptr<LoraParameters> LoraParameters::from_adapter(Backend& backend, const LlamaConfig& model,
+                                                             const LoraAdapter& adapter) {
+    auto lora = std::make_unique<LoraParameters>(backend, model, adapter.config);
+    lora->from_host(adapter);
+    return lora;
+}
+
 LoraParameters::LoraParameters(Backend& backend, const LlamaConfig& model, const LoraConfig& config)
     : m_backend(backend), m_config(config) {
     m_config.validate();
-    const std::int64_t r = m_config.rank;
-    BufferPlan plan;
-    struct Slot {
-        std::int64_t layer;
-        LoraTarget target;
-        std::size_t a, b;
-        std::int64_t in, out;
-    };
     std::vector<Slot> slots;
-    for (std::int64_t l = 0; l < model.num_layers; ++l)
-        for (LoraTarget t : kAllLoraTargets) {
-            if (!m_config.targets_module(t)) continue;
-            auto [in, out] = linear_dims(model, t);
-            const std::string name = lora_module_name(l, t);
-            std::size_t a = plan.add(name + ".lora_A", DType::F32, {r, in});
-            std::size_t b = plan.add(name + ".lora_B", DType::F32, {out, r});
-            slots.push_back({l, t, a, b, in, out});
-        }
+    const BufferPlan plan = plan_modules(model, m_config, &slots);
     m_values = plan.allocate(backend, Usage::LoraParams, "LoRA weights");
     m_grads = plan.allocate(backend, Usage::LoraGrads, "LoRA gradients");
     m_views.resize(static_cast<std::size_t>(model.num_layers));

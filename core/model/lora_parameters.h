@@ -2,6 +2,7 @@
 // (A and B, fp32 master weights) and one LoraGrads buffer, carved into per-module views.
 #pragma once
 #include <array>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -16,6 +17,12 @@ public:
     // Initialized as PEFT does (formats.md §5): A ~ U(-1/sqrt(in), 1/sqrt(in)) from
     // config.seed, B = 0.
     LoraParameters(Backend& backend, const LlamaConfig& model, const LoraConfig& config);
+
+    // The adapter's tensors (resume, inference with a saved adapter).
+    static std::unique_ptr<LoraParameters> from_adapter(Backend& backend, const LlamaConfig& model,
+                                                        const LoraAdapter& adapter);
+    // Bytes of each of the two buffers (weights, gradients) for `config` on `model`.
+    static std::size_t planned_bytes(const LlamaConfig& model, const LoraConfig& config);
 
     const LoraConfig& config() const { return m_config; }
     // The view of (layer, target), or nullptr when that module is not adapted.

@@ -2,86 +2,57 @@
 
 #include <algorithm>
 
-#include "core/backend/buffer.h"
 #include "core/backend/memory_accountant.h"
+#include "core/inspect/weight_memory.h"
+#include "core/model/llama_tensors.h"
 #include "core/model/lora_parameters.h"
 
 namespace qls {
 
 namespace {
 
-std::int64_t quantized_bytes(std::int64_t n, std::int64_t blocksize, bool nested) {
-    const std::int64_t blocks = (n + blocksize - 1) / blocksize;
-    std::int64_t b = (n + 1) / 2 + 16 * 4;  // codes + quant_map
-    if (nested)
-        b += blocks + (blocks + 255) / 256 * 4 + 256 * 4;  // 8-bit codes, nested absmax, code map
-    else
-        b += blocks * 4;
-    return b;
-}
-
 struct BaseBytes {
     std::int64_t total = 0;
     std::int64_t largest_converted = 0;  // elements of the largest weight the CPU converts to fp32
 };
 
+// What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load)
+// or as stored; everything else as stored.
 BaseBytes base_bytes(const Model& model, const BaseWeightsOptions& opt) {
     BaseBytes out;
     const LlamaConfig& c = model.config;
-    auto dense = [&](const Weight& w) {
-        out.total += w.view.numel() * static_cast<std::int64_t>(dtype_size(w.view.dtype));
-    };
-    const Weight& embed = model.weights.get("model.embed_tokens.weight");
-    dense(embed);
-    dense(model.weights.get("model.norm.weight"));
-    const Weight& head = c.tie_word_embeddings ? embed : model.weights.get("lm_head.weight");
-    if (!c.tie_word_embeddings) dense(head);
-    if (head.view.dtype != DType::F32) out.largest_converted = numel(head.shape);
-    for (std::int64_t l = 0; l < c.num_layers; ++l) {
-        const std::string p = str_cat("model.layers.", l, ".");
-        dense(model.weights.get(p + "input_layernorm.weight"));
-        dense(model.weights.get(p + "post_attention_layernorm.weight"));
-        for (LoraTarget t : kAllLoraTargets) {
-            const bool attn = t == LoraTarget::Q || t == LoraTarget::K || t == LoraTarget::V || t == LoraTarget::O;
-            const std::string name = p + (attn ? "self_attn." : "mlp.") + std::string(lora_target_name(t));
-            const Weight& w = model.weights.get(name + ".weight");
-            if (model.weights.contains(name + ".bias")) dense(model.weights.get(name + ".bias"));
-            const std::int64_t n = numel(w.shape);
-            if (w.is_quantized()) {
-                out.total += quantized_bytes(n, w.quantized->blocksize, w.quantized->nested.has_value());
-            } else if (opt.quant) {
-                out.total += quantized_bytes(n, opt.blocksize, opt.double_quant);
-            } else {
-                dense(w);
-                if (w.view.dtype == DType::F32) continue;
-            }
-            out.largest_converted = std::max(out.largest_converted, n);
+    for (const ExpectedTensor& e : llama_expected_tensors(c)) {
+        const Weight& w = model.weights.get(e.name);
+        const std::int64_t n = numel(w.shape);
+        const bool head = e.name == "lm_head.weight" || (c.tie_word_embeddings && e.name == "model.embed_tokens.weight");
+        if (w.is_quantized()) {
+            out.total += static_cast<std::int64_t>(
+                quantized_tensor_bytes(n, w.quantized->blocksize, w.quantized->nested.has_value()));
+        } else if (e.linear && opt.quant) {
+            out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, opt.blocksize, opt.double_quant));
+        } else {
+            out.total += n * static_cast<std::int64_t>(dtype_size(w.view.dtype));
+            if (w.view.dtype == DType::F32 || (!e.linear && !head)) continue;
         }
+        out.largest_converted = std::max(out.largest_converted, n);
     }
     return out;
 }
 
-std::int64_t lora_plan_bytes(const LlamaConfig& c, const LoraConfig& lora, std::int64_t* largest_in) {
-    BufferPlan plan;
-    for (std::int64_t l = 0; l < c.num_layers; ++l)
-        for (LoraTarget t : kAllLoraTargets) {
-            if (!lora.targets_module(t)) continue;
-            auto [in, out] = linear_dims(c, t);
-            *largest_in = std::max(*largest_in, in);
-            plan.add("A", DType::F32, {lora.rank, in});
-            plan.add("B", DType::F32, {out, lora.rank});
-        }
-    return static_cast<std::int64_t>(plan.total_bytes());
-}
+struct LoraShape {
+    std::int64_t params = 0;
+    std::int64_t largest_in = 0;
+};
 
-std::int64_t lora_param_count(const LlamaConfig& c, const LoraConfig& lora) {
-    std::int64_t n = 0;
+LoraShape lora_shape(const LlamaConfig& c, const LoraConfig& lora) {
+    LoraShape s;
     for (LoraTarget t : kAllLoraTargets)
         if (lora.targets_module(t)) {
             auto [in, out] = linear_dims(c, t);
-            n += lora.rank * (in + out);
+            s.params += lora.rank * (in + out) * c.num_layers;
+            s.largest_in = std::max(s.largest_in, in);
         }
-    return n * c.num_layers;
+    return s;
 }
 
 }  // namespace
@@ -97,13 +68,13 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
     const BaseBytes base = base_bytes(model, o.base);
     set(Usage::BaseWeights, base.total);
 
-    std::int64_t largest_in = 0;
-    const std::int64_t lora = lora_plan_bytes(c, o.lora, &largest_in);
+    const auto lora = static_cast<std::int64_t>(LoraParameters::planned_bytes(c, o.lora));
     set(Usage::LoraParams, lora);
     set(Usage::LoraGrads, lora);
-    const std::int64_t params = lora_param_count(c, o.lora);
-    set(Usage::OptimizerState, optimizer_device_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes));
-    set(Usage::PagedHost, optimizer_host_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes));
+    const LoraShape shape = lora_shape(c, o.lora);
+    set(Usage::OptimizerState,
+        optimizer_device_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
+    set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};
     const auto with = LlamaModel::planned_bytes(c, run);
@@ -116,7 +87,7 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
     const std::int64_t n = o.micro_batch * o.seq_len;
     e.logits_workspace = LlamaModel::default_logits_chunk(c, n) * c.vocab_size * 4;
     // CPU backend scratch: the fp32 copy of a converted weight, dropout(x) and two (N, r) products.
-    const std::int64_t scratch = base.largest_converted * 4 + n * largest_in * 4 + 2 * n * o.lora.rank * 4;
+    const std::int64_t scratch = base.largest_converted * 4 + n * shape.largest_in * 4 + 2 * n * o.lora.rank * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)

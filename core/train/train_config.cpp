@@ -105,10 +105,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
         check_keys(b, {"quant", "double_quant", "blocksize"}, "base.");
         std::string q = "nf4";
         read(b, "quant", q, "base.");
-        if (q == "none") c.base.quant.reset();
-        else if (q == "nf4") c.base.quant = QuantType::NF4;
-        else if (q == "fp4") c.base.quant = QuantType::FP4;
-        else throw ConfigError(str_cat("base.quant: expected nf4, fp4 or none, got '", q, "'"));
+        QLS_CHECK(ConfigError, parse_base_quant(q, c.base.quant), "base.quant: expected nf4, fp4 or none, got '", q,
+                  "'");
         read(b, "double_quant", c.base.double_quant, "base.");
         read(b, "blocksize", c.base.blocksize, "base.");
     }
