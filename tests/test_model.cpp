@@ -1,11 +1,13 @@
 // The Llama model on the CPU backend against transformers and peft (../shared/fixtures/ref):
 // logits and loss of every model folder, and on ref/lora the loss, logits, every LoRA
-// gradient, the clipped grad norm and the weights after one AdamW step.
+// gradient, the clipped grad norm and the weights after one AdamW step; and an adapter we
+// trained and exported, run by peft (tests/fixtures/export/check_peft_export.py).
 #include <QtTest>
 
 #include <cmath>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/export/peft_adapter.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
 #include "model_test_support.h"
@@ -49,6 +51,7 @@ private slots:
     void bnbLogits();
     void loraParity_data();
     void loraParity();
+    void ourExportUnderPeft();
     void zeroLoraEqualsBase();
     void checkpointingGivesSameGradients();
     void packedSegmentsAreIndependent();
@@ -170,6 +173,26 @@ void TestModel::loraParity() {
         // One step moves each weight by about lr; 1e-6 is well under that.
         QVERIFY2(diff < 2e-6, qPrintable(QString::fromStdString(p.name) + " after step diff " + QString::number(diff)));
     }
+}
+
+// tests/fixtures/export/demo_adapter is our PEFT export of a 60-step demo run;
+// demo_peft_logits.safetensors is what peft + transformers computed with it on the GPU machine
+// (kernels/bench/gpu_check.sh, step peft), on the dense demo base in fp32.
+void TestModel::ourExportUnderPeft() {
+    const auto dir = test::fixture_dir() / "export";
+    Loaded m(test::source_dir() / "resources" / "demo" / "model");
+    const LoraAdapter adapter = read_peft_adapter(dir / "demo_adapter");
+    const auto lora = LoraParameters::from_adapter(m.backend, m.model.config, adapter);
+    SafetensorsFile peft(dir / "demo_peft_logits.safetensors");
+    const Batch batch = test::batch_from_ids(peft.tensor("input_ids"));
+    LlamaModel adapted(m.backend, *m.base, lora.get(), {batch.batch, batch.seq_len, true, 0});
+    const std::vector<float> logits = adapted.logits(batch);
+    const double err = test::relative_error(logits, peft.tensor("logits").as<float>());
+    qInfo() << "our demo adapter, ours vs peft: logits relative error" << err;
+    QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
+    // The adapter is trained: without it the logits are far from peft's.
+    LlamaModel plain(m.backend, *m.base, nullptr, {batch.batch, batch.seq_len, true, 0});
+    QVERIFY(test::relative_error(plain.logits(batch), peft.tensor("logits").as<float>()) > 1e-2);
 }
 
 void TestModel::zeroLoraEqualsBase() {

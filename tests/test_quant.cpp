@@ -14,6 +14,7 @@
 #include "core/quant/double_quant.h"
 #include "core/quant/quant_error.h"
 #include "core/quant/quantize_4bit.h"
+#include "core/quant/rcp_approx.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
 #include "test_support.h"
@@ -39,22 +40,8 @@ int code_at(const std::vector<std::uint8_t>& packed, std::size_t i) {
     return i % 2 == 0 ? packed[i / 2] >> 4 : packed[i / 2] & 15;
 }
 
-// A code mismatch is excused only where x / absmax is a tie on an FP4 threshold: the exact
-// quotient within 1 ulp of the threshold and the codes one rank apart (rcp.approx rounding).
-bool is_fp4_threshold_tie(float x, float absmax) {
-    const double ratio = std::fabs(static_cast<double>(x) / absmax);
-    for (const float t : fp4_thresholds())
-        if (std::fabs(ratio - t) <= std::ldexp(static_cast<double>(t), -23)) return true;
-    return false;
-}
-
-float block_absmax(const std::vector<float>& x, std::size_t i, int bs) {
-    const std::size_t begin = i / std::size_t(bs) * std::size_t(bs);
-    float m = 0.0f;
-    for (std::size_t j = begin; j < std::min(x.size(), begin + std::size_t(bs)); ++j)
-        m = std::max(m, std::fabs(x[j]));
-    return m;
-}
+// The correctly rounded reciprocal with the kernels' flush-to-zero: what the default replaced.
+float ieee_reciprocal_ftz(float a) { return reciprocal_with_exceptions(a, {}); }
 
 }  // namespace
 
@@ -66,6 +53,7 @@ private slots:
     void dynamic_map_matches_formats_md();
     void thresholds_and_boundary_scan();
     void nibble_order_odd_n_and_zero_block();
+    void rcp_approx_model();
     void fixture_cases();
     void fixture_reference_file();
     void fast_path_matches_ref_twin();
@@ -167,11 +155,40 @@ void TestQuant::nibble_order_odd_n_and_zero_block() {
     for (const float v : dequantize_4bit(z)) QCOMPARE(bits(v), 0x80000000u);
 }
 
+void TestQuant::rcp_approx_model() {
+    const RcpExceptions table = rcp_approx_exceptions();
+    QCOMPARE(table.size(), std::size_t(130));
+    QVERIFY(std::is_sorted(table.begin(), table.end()));
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        const std::uint32_t mantissa = table[i] >> 1;
+        QCOMPARE(mantissa & 0x1fffu, 0u);  // 16-bit values only
+        if (i > 0) QVERIFY(mantissa != table[i - 1] >> 1);
+        // The listed result is one ulp from the rounded reciprocal, the same at every exponent.
+        for (const int e : {-100, -1, 0, 1, 60, 125}) {
+            const float x = std::ldexp(std::bit_cast<float>(0x3f800000u | mantissa), e);
+            const std::int64_t delta = std::int64_t(bits(reciprocal_rcp_approx_ftz(x))) - bits(1.0f / x);
+            QCOMPARE(delta, (table[i] & 1u) ? 1 : -1);
+            QCOMPARE(bits(reciprocal_rcp_approx_ftz(-x)), bits(reciprocal_rcp_approx_ftz(x)) | 0x80000000u);
+        }
+    }
+    // Unlisted mantissas keep the rounded reciprocal.
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(3.0f)), bits(1.0f / 3.0f));
+    // .ftz: subnormal inputs act as zero, subnormal results become zero.
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(0.0f)), bits(std::numeric_limits<float>::infinity()));
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(-0.0f)), bits(-std::numeric_limits<float>::infinity()));
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(std::numeric_limits<float>::denorm_min())),
+             bits(std::numeric_limits<float>::infinity()));
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(std::ldexp(1.5f, 126))), 0u);
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(std::ldexp(1.0f, 126))), bits(std::ldexp(1.0f, -126)));
+    QCOMPARE(bits(reciprocal_rcp_approx_ftz(std::numeric_limits<float>::infinity())), 0u);
+    QVERIFY(std::isnan(reciprocal_rcp_approx_ftz(std::numeric_limits<float>::quiet_NaN())));
+}
+
 void TestQuant::fixture_cases() {
     const SafetensorsFile f(test::ref_dir() / "bnb" / "quantize_cases.safetensors");
     const std::regex key(R"(^(\w+\.\w+)\.(nf4|fp4)\.bs(\d+)\.(sq|dq)\.packed$)");
-    int cases = 0, exact_cases = 0, offsets_exact = 0, dq_cases = 0, codes_off_by_offset = 0;
-    std::int64_t values = 0, tie_mismatches = 0;
+    int cases = 0, offsets_exact = 0, dq_cases = 0, codes_off_by_offset = 0;
+    std::int64_t values = 0, ieee_mismatches = 0;
     for (const std::string& name : f.names()) {
         std::smatch m;
         if (!std::regex_match(name, m, key)) continue;
@@ -190,19 +207,15 @@ void TestQuant::fixture_cases() {
         if (dq) opts.offset = copy_as<float>(f.tensor(prefix + "offset"))[0];
         const Quantized4bit q = quantize_4bit(in, type, bs, dq, opts);
         QCOMPARE(q.packed.size(), want_packed.size());
-        int mismatches = 0;
-        for (std::size_t i = 0; i < x.size(); ++i) {
-            if (code_at(q.packed, i) == code_at(want_packed, i)) continue;
-            ++mismatches;
-            // Only FP4 on 16-bit inputs may differ, and only at exact ties (see quantize_4bit.h).
-            QVERIFY2(type == QuantType::FP4 && in.dtype != DType::F32 &&
-                         is_fp4_threshold_tie(x[i], block_absmax(x, i, bs)),
+        for (std::size_t i = 0; i < x.size(); ++i)
+            QVERIFY2(code_at(q.packed, i) == code_at(want_packed, i),
                      qPrintable(QString("%1: element %2").arg(name.c_str()).arg(i)));
-        }
+        // Without the GPU's reciprocal, FP4 on 16-bit input misses exact ties.
+        QuantizeOptions ieee = opts;
+        ieee.reciprocal = ieee_reciprocal_ftz;
+        const Quantized4bit qi = quantize_4bit(in, type, bs, dq, ieee);
+        for (std::size_t i = 0; i < x.size(); ++i) ieee_mismatches += code_at(qi.packed, i) != code_at(want_packed, i);
         if (x.size() % 2 == 1) QCOMPARE(q.packed.back() & 15, want_packed.back() & 15);
-        tie_mismatches += mismatches;
-        if (mismatches == 0) ++exact_cases;
-
         if (!dq) {
             const std::vector<float> want_absmax = copy_as<float>(f.tensor(prefix + "absmax"));
             QCOMPARE(q.absmax.size(), want_absmax.size());
@@ -238,12 +251,12 @@ void TestQuant::fixture_cases() {
             QVERIFY2(std::memcmp(got.data(), want.data.data(), got.size()) == 0, name.c_str());
         }
     }
-    qInfo("%d cases (%d double-quant), %lld values; %d byte-exact; %lld FP4 tie mismatches; "
-          "own offset exact in %d of %d (codes differ in %d)",
-          cases, dq_cases, static_cast<long long>(values), exact_cases,
-          static_cast<long long>(tie_mismatches), offsets_exact, dq_cases, codes_off_by_offset);
+    qInfo("%d cases (%d double-quant), %lld values, all byte-exact; with the IEEE reciprocal %lld "
+          "codes differ; own offset exact in %d of %d (codes differ in %d)",
+          cases, dq_cases, static_cast<long long>(values), static_cast<long long>(ieee_mismatches),
+          offsets_exact, dq_cases, codes_off_by_offset);
     QCOMPARE(cases, 84);
-    QVERIFY(tie_mismatches <= 60);  // the count with the IEEE reciprocal; a better one lowers it
+    QVERIFY(ieee_mismatches > 0);  // the fixtures do exercise the reciprocal's last bit
 }
 
 void TestQuant::fixture_reference_file() {

@@ -7,6 +7,7 @@
 
 #include "core/quant/quant_tables.h"
 #include "core/quant/quantized_tensor.h"
+#include "core/quant/rcp_approx.h"
 
 namespace qls {
 
@@ -17,7 +18,7 @@ float absmax_mean(std::span<const float> absmax);
 
 // Quantize absmax - offset. The codes are exact given bnb's offset (the stored nested_offset).
 NestedAbsmax double_quantize(std::span<const float> absmax, float offset,
-                             ReciprocalFn reciprocal = reciprocal_rn_ftz);
+                             ReciprocalFn reciprocal = reciprocal_rcp_approx_ftz);
 
 // The fp32 absmax back: code_map[code] * absmax[i / blocksize] + offset, two roundings.
 std::vector<float> dequantize_nested(const NestedAbsmax& nested);

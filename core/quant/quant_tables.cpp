@@ -73,8 +73,6 @@ std::array<float, 256> build_dynamic_signed_map() {
 
 }  // namespace
 
-float reciprocal_rn_ftz(float a) { return flush_subnormal(1.0f / flush_subnormal(a)); }
-
 const std::array<float, 16>& nf4_values() { return k_nf4; }
 const std::array<float, 16>& fp4_values() { return k_fp4; }
 const std::array<float, 16>& quant_values(QuantType type) {

@@ -13,14 +13,9 @@
 namespace qls {
 
 // The per-block reciprocal. bnb compiles `1.0f / absmax` with fast-math into PTX
-// rcp.approx.ftz.f32, whose bits are undocumented; the quantizers take the reciprocal as a
-// parameter so that a table measured on a GPU can replace the default.
+// rcp.approx.ftz.f32 (reproduced by core/quant/rcp_approx.h); the quantizers take it as a
+// parameter so that the GPU's own results can stand in where the table does not reach (fp32).
 using ReciprocalFn = float (*)(float);
-
-// IEEE round-to-nearest 1/a with the kernel's flush-to-zero of subnormal inputs and results.
-// It agrees with rcp.approx.ftz.f32 except where 1/a lies close to the midpoint of two floats;
-// see quantize_4bit.h for what that costs against bitsandbytes' fixtures.
-float reciprocal_rn_ftz(float a);
 
 // CUDA's .ftz: a subnormal becomes a zero of the same sign.
 inline float flush_subnormal(float v) {

@@ -3,26 +3,24 @@
 // absmax per block, s = x * reciprocal(absmax), code by strict-> thresholds, two codes per byte
 // with the even element in the high nibble; optionally double-quantized absmax (§2).
 //
-// Agreement with the fixtures of bitsandbytes 0.50.2 (ref/bnb/, 89 cases, 3.9M values): with the
-// default IEEE reciprocal every NF4 case and every fp32-input case is byte-exact. FP4 with
-// bf16/fp16 inputs differs on 30 of the 461,108 values of its 12 single-quant cases (the
-// double-quant twins repeat them): exact ties x/absmax = 5/24, 7/24 or 5/6 whose product lands
-// one ulp either side of a threshold, because where the IEEE reciprocal is 0.35-0.49 ulp from
-// 1/absmax, rcp.approx sometimes returns the other neighbour. No rule depending only on that
-// distance explains all of them (mantissa 0x7c0000 at 0.49 ulp keeps the IEEE result while
-// 0x160000 at 0.35 ulp does not), so exactness needs a table of the hardware's results.
+// The reciprocal decides exact ties: FP4 on bf16/fp16 input has values with x/absmax = 5/24,
+// 7/24 or 5/6 whose product lands one ulp either side of a threshold. With the GPU's
+// rcp.approx.ftz.f32 (the default, rcp_approx.h) every case of bitsandbytes 0.50.2's fixtures
+// (ref/bnb/, 89 cases, 3.9M values) is byte-exact; the IEEE reciprocal misses 30 such ties.
+// For fp32 input the default is exact only where absmax has a 16-bit mantissa (rcp_approx.h).
 #pragma once
 #include <optional>
 
 #include "core/quant/dequantize_4bit.h"  // callers of the quantizer usually dequantize too
 #include "core/quant/quant_tables.h"
 #include "core/quant/quantized_tensor.h"
+#include "core/quant/rcp_approx.h"
 #include "core/util/tensor_view.h"
 
 namespace qls {
 
 struct QuantizeOptions {
-    ReciprocalFn reciprocal = reciprocal_rn_ftz;
+    ReciprocalFn reciprocal = reciprocal_rcp_approx_ftz;
     // Double quant: subtract this instead of the computed mean, to reproduce a stored state.
     std::optional<float> offset;
 };

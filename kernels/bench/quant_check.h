@@ -202,7 +202,7 @@ inline std::size_t g_rcp_misses = 0;                    // guarded by g_rcp_mute
 inline float record_reciprocal(float a) {
     std::lock_guard lock(g_rcp_mutex);
     g_rcp_wanted.push_back(a);
-    return reciprocal_rn_ftz(a);
+    return reciprocal_rcp_approx_ftz(a);
 }
 
 inline float table_reciprocal(float a) {
@@ -210,7 +210,7 @@ inline float table_reciprocal(float a) {
     if (it != g_rcp.end()) return it->second;
     std::lock_guard lock(g_rcp_mutex);
     ++g_rcp_misses;
-    return reciprocal_rn_ftz(a);
+    return reciprocal_rcp_approx_ftz(a);
 }
 }  // namespace detail
 
