@@ -10,6 +10,7 @@
 #include "ui/inspect_page.h"
 #include "ui/main_window.h"
 #include "ui/model_session.h"
+#include "ui/playground_page.h"
 #include "ui/tensor_detail_panel.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
@@ -37,10 +38,20 @@ ScreenshotRunner::ScreenshotRunner(MainWindow* window, QString dir, int timeoutM
         m_trained = true;
         checkReady();
     });
+    PlaygroundPage* playground = window->playgroundPage();
+    connect(playground, &PlaygroundPage::generationFinished, this, [this, playground] {
+        for (const auto side : {GenerationWorker::Base, GenerationWorker::Adapter})
+            if (!playground->errorText(side).isEmpty())
+                return fail(tr("the playground failed: %1").arg(playground->errorText(side)));
+        m_generated = true;
+        checkReady();
+    });
     m_timeout.setSingleShot(true);
     connect(&m_timeout, &QTimer::timeout, this, [this] { fail(tr("timed out waiting for the model, data and run")); });
     m_timeout.start(timeoutMs);
 }
+
+QString ScreenshotRunner::runDir() const { return QDir(m_runRoot.path()).filePath("screenshot-run"); }
 
 void ScreenshotRunner::checkReady() {
     const InspectPage* inspect = m_window->inspectPage();
@@ -48,6 +59,10 @@ void ScreenshotRunner::checkReady() {
     DataPage* data = m_window->dataPage();
     if (data->hasDataset() && !m_trained) {
         if (data->isPrepared() && !m_trainingStarted) startRun();
+        return;
+    }
+    if (m_trained && !m_generated) {
+        if (!m_generationStarted) startGeneration();
         return;
     }
     // Let queued replots and layout requests settle before painting.
@@ -67,8 +82,23 @@ void ScreenshotRunner::startRun() {
     c.optim.paging.page_bytes = 64 << 10;
     c.optim.paging.device_budget_bytes = 256 << 10;
     c.device_limit_bytes = 48 << 20;
-    c.run_dir = QDir(m_runRoot.path()).filePath("screenshot-run").toStdString();
+    c.run_dir = runDir().toStdString();
     if (!m_window->controller()->start(c)) fail(tr("the screenshot run did not start"));
+}
+
+// The playground on the run just trained: the same chat prompt, greedy, base and adapter.
+void ScreenshotRunner::startGeneration() {
+    m_generationStarted = true;
+    PlaygroundPage* playground = m_window->playgroundPage();
+    playground->setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint,
+                                 runDir());
+    playground->setPrompt(QStringLiteral("Tell me a fortune about love."));
+    SamplingOptions sampling = playground->samplingOptions();
+    sampling.temperature = 0.0f;
+    sampling.max_new_tokens = 48;
+    playground->setSamplingOptions(sampling);
+    playground->generate();
+    if (!playground->isGenerating()) fail(tr("the playground did not start generating"));
 }
 
 void ScreenshotRunner::capture() {
