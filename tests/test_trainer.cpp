@@ -163,8 +163,15 @@ void TestTrainer::controlFromAnotherThread() {
     seen.clear();
     t.events().drain(seen);
     QVERIFY(!has_step());  // paused: no step in 300 ms
-    std::thread([&] { t.save_now(); t.resume(); }).join();
+    // Save now while paused saves at once and stays paused.
+    std::thread([&] { t.save_now(); }).join();
     QVERIFY(wait_for([&] { return !list_checkpoints(c.run_dir).empty(); }));
+    QVERIFY(wait_for([&] { return t.state() == TrainerState::Paused; }));
+    seen.clear();
+    t.events().drain(seen);
+    QVERIFY(!has_step());
+    std::thread([&] { t.resume(); }).join();
+    QVERIFY(wait_for(has_step));
     std::thread([&] { t.cancel(); }).join();
     t.wait();
     QCOMPARE(t.state(), TrainerState::Cancelled);

@@ -113,7 +113,7 @@ QWidget* MainWindow::buildSidebar() {
         QStyle::StandardPixmap icon;
         QString name, tip;
     } items[] = {
-        {QStyle::SP_DriveHDIcon, tr("Model"), tr("Open a base model, see its size and whether it fits")},
+        {QStyle::SP_DirIcon, tr("Model"), tr("Open a base model, see its size and whether it fits")},
         {QStyle::SP_FileDialogDetailedView, tr("Data"), tr("Open the training data and see what the model will learn")},
         {QStyle::SP_FileDialogListView, tr("Hyperparameters"), tr("LoRA, optimizer and batch settings, with presets")},
         {QStyle::SP_MediaPlay, tr("Train"), tr("Run training and watch its loss, memory and paging")},
@@ -352,7 +352,8 @@ bool MainWindow::startTrainingWith(const QString& model) {
 }
 
 QString MainWindow::newRunDir() {
-    const QDir root(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/runs");
+    // Not AppDataLocation, which nests organization and application ("QLoRA Studio/QLoRA Studio").
+    const QDir root(QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + "/qlora-studio/runs");
     const QString stamp = QDateTime::currentDateTime().toString("yyyyMMdd-HHmmss");
     QString dir = root.filePath(stamp);
     for (int n = 2; QFileInfo::exists(dir); ++n) dir = root.filePath(QStringLiteral("%1-%2").arg(stamp).arg(n));

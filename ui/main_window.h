@@ -63,7 +63,7 @@ public:
     bool startTrainingWith(const QString& model);
     // The config startTraining would run, for `model` (a path); the run folder not yet chosen.
     TrainConfig composeConfig(const QString& model) const;
-    // AppDataLocation/runs/<yyyyMMdd-HHmmss>, made unique.
+    // ~/.local/share/qlora-studio/runs/<yyyyMMdd-HHmmss>, made unique.
     static QString newRunDir();
     // The demo run's settings: 60 steps, micro-batch 8, lr 1e-3, rank 8, sequence 128.
     static TrainConfig demoConfig();

@@ -37,13 +37,21 @@ void Trainer::start() {
 
 void Trainer::pause() { m_pause = true; }
 
+// The flags a paused trainer waits on change under the mutex, so that no wake-up falls between
+// its check and its sleep.
 void Trainer::resume() {
-    m_pause = false;
+    {
+        std::lock_guard lock(m_mutex);
+        m_pause = false;
+    }
     m_cv.notify_all();
 }
 
 void Trainer::stop() {
-    m_stop = true;
+    {
+        std::lock_guard lock(m_mutex);
+        m_stop = true;
+    }
     m_cv.notify_all();
 }
 
@@ -52,7 +60,13 @@ void Trainer::cancel() {
     m_cv.notify_all();
 }
 
-void Trainer::save_now() { m_save = true; }
+void Trainer::save_now() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_save = true;
+    }
+    m_cv.notify_all();
+}
 
 void Trainer::wait() {
     if (m_thread.joinable()) m_thread.join();
@@ -69,11 +83,18 @@ void Trainer::set_state(TrainerState s, std::string message) {
     m_events.push(StateChange{s, std::move(message)});
 }
 
-bool Trainer::wait_if_paused(std::stop_token token) {
+bool Trainer::wait_if_paused(std::stop_token token, const std::function<void()>& save) {
     if (!m_pause) return !token.stop_requested() && !m_stop;
     set_state(TrainerState::Paused);
     std::unique_lock lock(m_mutex);
-    m_cv.wait(lock, token, [&] { return !m_pause || m_stop.load(); });
+    for (;;) {
+        m_cv.wait(lock, token, [&] { return !m_pause || m_stop.load() || m_save.load(); });
+        if (token.stop_requested() || m_stop || !m_pause) break;
+        m_save = false;
+        lock.unlock();
+        save();
+        lock.lock();
+    }
     lock.unlock();
     if (token.stop_requested() || m_stop) return false;
     set_state(TrainerState::Training);

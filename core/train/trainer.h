@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -41,8 +42,9 @@ private:
     friend class TrainingSession;
     void run(std::stop_token token);
     void set_state(TrainerState s, std::string message = {});
-    // Blocks while paused; false when the run must end (stop, cancel).
-    bool wait_if_paused(std::stop_token token);
+    // Blocks while paused; false when the run must end (stop, cancel). A save request while
+    // paused calls `save` at once, on this thread, and keeps waiting.
+    bool wait_if_paused(std::stop_token token, const std::function<void()>& save);
 
     TrainConfig m_config;
     bool m_resume = false;

@@ -177,13 +177,14 @@ EvalResult TrainingSession::evaluate() {
 
 void TrainingSession::save(bool final_save) {
     if (m_last_saved == m_progress.step) return;
+    const TrainerState before = m_trainer.state();  // Training, or Paused for a save while paused
     m_trainer.set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
     m_progress.elapsed_s = elapsed();
     Checkpoint c{m_lora->to_host(m_model.name), m_optimizer->export_state(), m_progress};
     save_checkpoint(checkpoint_dir(m_config.run_dir, m_progress.step), c);
     m_last_saved = m_progress.step;
     prune_checkpoints();
-    if (!final_save) m_trainer.set_state(TrainerState::Training);
+    if (!final_save) m_trainer.set_state(before);
 }
 
 // Keeps the newest keep_checkpoints and the best one.
@@ -224,7 +225,7 @@ void TrainingSession::run() {
     m_trainer.set_state(TrainerState::Training, str_cat(m_total_steps, " steps"));
     bool early_stopped = false;
     while (m_progress.step < m_total_steps) {
-        if (!m_trainer.wait_if_paused(m_token)) break;
+        if (!m_trainer.wait_if_paused(m_token, [this] { save(false); })) break;
         if (!train_step()) {
             save(true);
             m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");

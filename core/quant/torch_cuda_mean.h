@@ -1,0 +1,21 @@
+// torch's CUDA float32 `x.mean()` of a 1-D contiguous tensor, bit for bit, on the CPU: the
+// double-quant offset bitsandbytes subtracts (functional.py quantize_4bit: absmax.mean()).
+// Follows PyTorch aten/src/ATen/native/cuda/Reduce.cuh (setReduceConfig, set_block_dimension,
+// ReduceOp::input_vectorized_thread_reduce_impl and thread_reduce_impl with vt0 = input_vec_size
+// = 4, block_x_reduce, global_reduce), ReduceMomentKernel.cu (mean_kernel_impl: factor =
+// float(1) / numel) and SharedReduceOps.h (MeanOps: float sums, project = sum * factor).
+// Checked against torch 2.11 on an H100 (tests/fixtures/quant/torch_mean_samples.safetensors).
+//
+// The SM count enters only where the input is split over several CTAs (n > 130560) and then only
+// when ceil(ceil(n / 512) / 16) > 4 * multiprocessors, i.e. n > 4,325,376 with 132 SMs: below
+// that the CTA count is ceil(ceil(n / 512) / 16) on every device with >= that many SMs.
+#pragma once
+#include <span>
+
+namespace qls {
+
+// n = x.size() must be in [1, 2^31); `multiprocessors` is the device's SM count (H100: 132),
+// assuming 2048 resident threads per SM as on every NVIDIA GPU since Volta except sm_86/89.
+float torch_cuda_mean(std::span<const float> x, int multiprocessors = 132);
+
+}  // namespace qls
