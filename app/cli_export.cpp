@@ -1,4 +1,4 @@
-// qlora export RUN_DIR [--peft|--merged|--gguf|--gguf-lora] --out DIR
+// qlora export RUN_DIR [--peft|--merged|--gguf|--gguf-lora|--gguf-base] --out DIR
 #include <cstdio>
 #include <filesystem>
 
@@ -15,19 +15,22 @@
 namespace qls::cli {
 
 const char* const kExportUsage =
-    "usage: qlora export RUN_DIR|ADAPTER_DIR [--peft|--merged|--gguf|--gguf-lora] --out PATH [options]\n"
+    "usage: qlora export RUN_DIR|ADAPTER_DIR [--peft|--merged|--gguf|--gguf-lora|--gguf-base] --out PATH\n"
+    "                    [options]\n"
     "  RUN_DIR        a training run (its adapter/ folder and run.json are used), or any PEFT\n"
     "                 LoRA folder together with --model\n"
     "  --peft         a PEFT adapter folder that peft loads unchanged (default)\n"
     "  --merged       the base with the adapter merged, bf16 safetensors + config + tokenizer\n"
     "  --gguf         the merged model as one GGUF file for llama.cpp, plus an Ollama Modelfile\n"
     "  --gguf-lora    the adapter as a GGUF LoRA for llama.cpp's --lora\n"
-    "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora)\n"
+    "  --gguf-base    the base model alone as one GGUF file, the one to load --gguf-lora onto\n"
+    "                 (with --merge-onto quantized: the 4-bit weights the adapter was trained on)\n"
+    "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora, --gguf-base)\n"
     "  --model PATH   the base model (default: the run's)\n"
     "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32\n"
     "  --merge-onto original|quantized\n"
-    "                 merge into the original weights, or into the 4-bit weights the adapter was\n"
-    "                 trained against, dequantized (default: quantized when the run used 4-bit)\n";
+    "                 merge into (--gguf-base: write) the original weights, or the 4-bit weights the\n"
+    "                 adapter was trained against, dequantized (default: quantized when the run used 4-bit)\n";
 
 namespace {
 
@@ -42,12 +45,13 @@ GgmlType gguf_type(const std::string& name) {
 }  // namespace
 
 int run_export(const std::vector<std::string>& raw) {
-    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora"}, {"out", "model", "type", "merge-onto"});
+    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora", "gguf-base"}, {"out", "model", "type", "merge-onto"});
     args.expect_positional(1);
     const auto out = args.option("out");
     if (!out) throw UsageError("--out is required");
-    const int kinds = args.flag("peft") + args.flag("merged") + args.flag("gguf") + args.flag("gguf-lora");
-    if (kinds > 1) throw UsageError("choose one of --peft, --merged, --gguf, --gguf-lora");
+    const int kinds = args.flag("peft") + args.flag("merged") + args.flag("gguf") + args.flag("gguf-lora") +
+                      args.flag("gguf-base");
+    if (kinds > 1) throw UsageError("choose one of --peft, --merged, --gguf, --gguf-lora, --gguf-base");
     const std::filesystem::path source = args.positional()[0];
     const bool is_run = std::filesystem::exists(source / "run.json");
     const std::filesystem::path adapter_dir = is_run ? source / "adapter" : source;
@@ -78,7 +82,7 @@ int run_export(const std::vector<std::string>& raw) {
         std::printf("GGUF LoRA adapter: %s (use with llama.cpp --lora)\n", out->c_str());
         return 0;
     }
-    if (args.flag("merged") || args.flag("gguf")) {
+    if (args.flag("merged") || args.flag("gguf") || args.flag("gguf-base")) {
         const Model model = load_model(model_path);
         if (args.flag("merged")) {
             const MergedExportSummary s =
@@ -90,8 +94,9 @@ int run_export(const std::vector<std::string>& raw) {
             o.type = gguf_type(args.option("type").value_or("f16"));
             o.base = base;
             o.name = model.name;
-            export_gguf_model(model, &adapter, *out, o, terminal_progress("writing GGUF"));
-            std::printf("merged GGUF: %s (Ollama Modelfile beside it)\n", out->c_str());
+            const bool base_only = args.flag("gguf-base");
+            export_gguf_model(model, base_only ? nullptr : &adapter, *out, o, terminal_progress("writing GGUF"));
+            std::printf("%s GGUF: %s (Ollama Modelfile beside it)\n", base_only ? "base" : "merged", out->c_str());
         }
         return 0;
     }

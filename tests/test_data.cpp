@@ -14,6 +14,7 @@
 #include "core/data/chat_format.h"
 #include "core/data/dataset.h"
 #include "core/data/dataset_reader.h"
+#include "core/data/perplexity_chunks.h"
 #include "core/data/record_form.h"
 #include "core/template/chat_template.h"
 #include "core/tokenizer/tokenizer.h"
@@ -157,6 +158,7 @@ private slots:
     void sampler_epochs_and_padding();
     void eval_batches_deterministic();
     void demo_dataset_prepares_cleanly();
+    void perplexity_chunks_protocol();
 };
 
 
@@ -773,6 +775,32 @@ void TestData::demo_dataset_prepares_cleanly() {
     QVERIFY(d.stats.train.trained_tokens < d.stats.train.tokens);
     QLS_VERIFY_THROWS_WITH(prepare_dataset(o, demo_tok(), {}, [](std::size_t, std::size_t) { return false; }), Cancelled,
                            "cancelled");
+}
+
+// llama.cpp's llama-perplexity: whole chunks only, BOS over each chunk's first token, positions
+// ctx/2 .. ctx-2 scored.
+void TestData::perplexity_chunks_protocol() {
+    std::vector<int> tokens(27);
+    for (int i = 0; i < 27; ++i) tokens[static_cast<std::size_t>(i)] = 100 + i;
+    const std::vector<Batch> batches = perplexity_chunks(tokens, 8, 7, 2);
+    QCOMPARE(batches.size(), std::size_t(2));  // 3 chunks of 8, the last 3 tokens dropped
+    QCOMPARE(batches[0].batch, std::int64_t(2));
+    QCOMPARE(batches[1].batch, std::int64_t(1));
+    const std::vector<std::int32_t> first_tokens{7, 101, 102, 103, 104, 105, 106, 107};
+    const std::vector<std::int32_t> first_targets{kIgnoreIndex, kIgnoreIndex, kIgnoreIndex, kIgnoreIndex,
+                                                  105,          106,          107,          kIgnoreIndex};
+    QCOMPARE(std::vector<std::int32_t>(batches[0].tokens.begin(), batches[0].tokens.begin() + 8), first_tokens);
+    QCOMPARE(std::vector<std::int32_t>(batches[0].targets.begin(), batches[0].targets.begin() + 8), first_targets);
+    QCOMPARE(batches[1].tokens[0], 7);
+    QCOMPARE(batches[1].tokens[1], 117);
+    QCOMPARE(batches[1].targets[4], 121);
+    std::int64_t scored = 0;
+    for (const Batch& b : batches) scored += b.trained_tokens();
+    QCOMPARE(scored, std::int64_t(3 * (8 - 4 - 1)));
+    // Without BOS the chunk keeps its own first token.
+    QCOMPARE(perplexity_chunks(tokens, 8, std::nullopt)[1].tokens[0], 108);
+    QLS_VERIFY_THROWS_WITH(perplexity_chunks(std::span(tokens).first(15), 8, 7), DataError, "needs at least 16");
+    QLS_VERIFY_THROWS_WITH(perplexity_chunks(tokens, 2, 7), ConfigError, "below 4");
 }
 
 QTEST_GUILESS_MAIN(TestData)

@@ -555,17 +555,21 @@ void TestExport::mergedGgufReloads() {
 void TestExport::ggufTokenizerEncodesLikeJson_data() {
     QTest::addColumn<QString>("folder");
     QTest::addColumn<QString>("model");
-    for (const char* m : {"llama3-tiny", "qwen2-tiny", "mistral-tiny"})
-        QTest::newRow(m) << QString::fromStdString(ref_model(m).string())
-                         << (std::string(m) == "mistral-tiny" ? "llama" : "gpt2");
+    QTest::addColumn<QString>("pre");  // names llama.cpp's llama-vocab.cpp accepts
+    QTest::newRow("llama3-tiny") << QString::fromStdString(ref_model("llama3-tiny").string()) << "gpt2"
+                                 << "llama-bpe";
+    QTest::newRow("qwen2-tiny") << QString::fromStdString(ref_model("qwen2-tiny").string()) << "gpt2" << "qwen2";
+    QTest::newRow("mistral-tiny") << QString::fromStdString(ref_model("mistral-tiny").string()) << "llama"
+                                  << "default";
     QTest::newRow("demo") << QString::fromStdString(
                                  (qls::test::source_dir() / "resources/demo/model").string())
-                          << "gpt2";
+                          << "gpt2" << "gpt-2";
 }
 
 void TestExport::ggufTokenizerEncodesLikeJson() {
     QFETCH(QString, folder);
     QFETCH(QString, model);
+    QFETCH(QString, pre);
     const fs::path dir = folder.toStdString();
     const json config = read_json(dir / "config.json");
     GgufWriter w;
@@ -573,6 +577,7 @@ void TestExport::ggufTokenizerEncodesLikeJson() {
     const GgufFile f(w.serialize(), "tokenizer");
     const GgufTokenizerData data = read_gguf_tokenizer(f);
     QCOMPARE(QString::fromStdString(data.model), model);
+    QCOMPARE(QString::fromStdString(data.pre), pre);
     const Tokenizer gguf = tokenizer_from_gguf(data);
     const Tokenizer hf = load_tokenizer(dir);
     QCOMPARE(gguf.bos_id(), hf.bos_id());

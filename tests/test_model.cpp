@@ -6,10 +6,15 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/data/perplexity_chunks.h"
 #include "core/export/peft_adapter.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/tokenizer_config.h"
 #include "model_test_support.h"
 #include "test_support.h"
 
@@ -52,6 +57,7 @@ private slots:
     void loraParity_data();
     void loraParity();
     void ourExportUnderPeft();
+    void llamaCppPerplexity();
     void zeroLoraEqualsBase();
     void checkpointingGivesSameGradients();
     void packedSegmentsAreIndependent();
@@ -193,6 +199,36 @@ void TestModel::ourExportUnderPeft() {
     // The adapter is trained: without it the logits are far from peft's.
     LlamaModel plain(m.backend, *m.base, nullptr, {batch.batch, batch.seq_len, true, 0});
     QVERIFY(test::relative_error(plain.logits(batch), peft.tensor("logits").as<float>()) > 1e-2);
+}
+
+// llama.cpp's llama-perplexity on GGUFs we exported from the demo model and adapter
+// (tests/fixtures/export/llama_cpp/make_perplexity_fixture.sh) against `qlora eval --text`'s path.
+void TestModel::llamaCppPerplexity() {
+    const auto dir = test::fixture_dir() / "export";
+    const auto ref = nlohmann::json::parse(read_text_file(dir / "llama_cpp" / "perplexity.json"));
+    Loaded m(test::source_dir() / "resources" / "demo" / "model");
+    const Tokenizer tok = load_model_tokenizer(m.model);
+    const std::vector<int> tokens = tok.encode(read_text_file(dir / "llama_cpp" / "pirate_valid.txt"), true);
+    const std::int64_t ctx = ref.at("ctx");
+    const std::vector<Batch> chunks = perplexity_chunks(tokens, ctx, tok.bos_id(), 8);
+    const auto lora = LoraParameters::from_adapter(m.backend, m.model.config, read_peft_adapter(dir / "demo_adapter"));
+    for (const bool adapted : {true, false}) {
+        LlamaModel model(m.backend, *m.base, adapted ? lora.get() : nullptr, {8, ctx, true, 0});
+        LossSum sum;
+        for (const Batch& b : chunks) {
+            const LossSum l = model.evaluate(b);
+            sum.loss += l.loss;
+            sum.tokens += l.tokens;
+        }
+        const double ours = std::exp(sum.mean());
+        // Adapted: our merged GGUF, and our base GGUF with our GGUF LoRA through --lora.
+        for (const char* key : adapted ? std::vector<const char*>{"merged_gguf_f32", "base_gguf_plus_lora_gguf"}
+                                       : std::vector<const char*>{"base_gguf"}) {
+            const double theirs = ref.at(key).get<double>();
+            qInfo() << key << "perplexity: ours" << ours << "llama.cpp" << theirs;
+            QVERIFY2(std::fabs(ours - theirs) < 1e-4 * theirs, qPrintable(QString("%1: %2 vs %3").arg(key).arg(ours).arg(theirs)));
+        }
+    }
 }
 
 void TestModel::zeroLoraEqualsBase() {

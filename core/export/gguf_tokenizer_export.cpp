@@ -64,10 +64,12 @@ std::string byte_level_pre(const json& tok, const json& config, const std::strin
         if (re == kQwen2Pattern) return "qwen2";
         if (type_of(0) == "Digits" && steps[0].value("individual_digits", false)) return "smollm";
     }
-    if (steps.size() == 1 && type_of(0) == "ByteLevel" && steps[0].value("use_regex", true)) return "gpt2";
+    // "gpt-2", not "gpt2": llama.cpp refuses the model name as a pre-tokenizer ("unknown
+    // pre-tokenizer type"), found by loading our export in llama.cpp itself.
+    if (steps.size() == 1 && type_of(0) == "ByteLevel" && steps[0].value("use_regex", true)) return "gpt-2";
     throw FormatError(
         str_cat(file, ": field 'pre_tokenizer' ", tok.value("pre_tokenizer", json()).dump().substr(0, 200),
-                " matches none of llama.cpp's pre-tokenizers we know (llama-bpe, qwen2, smollm, gpt2)"));
+                " matches none of llama.cpp's pre-tokenizers we know (llama-bpe, qwen2, smollm, gpt-2)"));
 }
 
 bool is_byte_token(const std::string& t) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/quant/torch_cuda_mean.h"
 #include "core/util/error.h"
 
 namespace qls {
@@ -14,9 +15,7 @@ constexpr int k_nested_blocksize = 256;
 
 float absmax_mean(std::span<const float> absmax) {
     QLS_CHECK(DataError, !absmax.empty(), "absmax_mean: no blocks");
-    double sum = 0.0;
-    for (const float a : absmax) sum += a;
-    return static_cast<float>(sum / static_cast<double>(absmax.size()));
+    return torch_cuda_mean(absmax);
 }
 
 NestedAbsmax double_quantize(std::span<const float> absmax, float offset,

@@ -15,12 +15,11 @@ namespace qls {
 namespace {
 
 constexpr std::int64_t k_max_threads = 512;  // mnt_wrapper<float>::MAX_NUM_THREADS
-constexpr std::int64_t k_warp = 32;
-constexpr std::int64_t k_vec = 4;  // vt0 = input_vec_size = 4 accumulators per thread
+constexpr std::int64_t k_vec = 4;            // vt0 = input_vec_size = 4 accumulators per thread
+constexpr std::int64_t k_vectorize_from = 128;  // `dim0 >= 128` (older CUDA builds: > 128)
 constexpr std::int64_t k_threads_per_sm = 2048;
 constexpr std::int64_t k_min_values_per_thread = 16;
 constexpr std::int64_t k_max_values_per_thread = 256;
-constexpr std::int64_t k_vectorize_above = 128;
 
 std::int64_t div_up(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -30,36 +29,36 @@ std::int64_t last_pow2(std::int64_t n) {
     return p;
 }
 
-// setReduceConfig for a reduction along the only, fastest-moving dimension: block.y is 1, so
-// the warp split it may choose changes nothing but the gate for splitting across CTAs.
+// setReduceConfig for a reduction along the only dimension: block.y is 1, so the input is split
+// over block.x threads and, when each thread would sum 256 values or more, over CTAs.
 struct Launch {
     std::int64_t n = 0;
-    bool vectorized = false;     // config.vectorize_input: 4-float loads
-    std::int64_t threads = 1;    // block_width, a power of two
-    std::int64_t ctas = 1;       // ctas_per_output (blockIdx.y)
+    bool vectorized = false;  // config.vectorize_input: aligned 4-float loads
+    std::int64_t threads = 1;  // block_width, a power of two
+    std::int64_t ctas = 1;     // ctas_per_output
 };
 
 Launch plan_launch(std::int64_t n, int multiprocessors) {
     Launch l;
     l.n = n;
-    l.vectorized = n > k_vectorize_above;
+    l.vectorized = n >= k_vectorize_from;
     const std::int64_t dim0 = l.vectorized ? n / k_vec : n;
     l.threads = dim0 < k_max_threads ? last_pow2(dim0) : k_max_threads;
     const std::int64_t values_per_thread = div_up(n, l.threads);  // counted in floats
-    const bool split_across_warps = values_per_thread >= std::min<std::int64_t>(16, k_max_values_per_thread);
-    const std::int64_t target_grid = multiprocessors * (k_threads_per_sm / l.threads);
-    if (split_across_warps && values_per_thread >= k_max_values_per_thread && target_grid >= 1) {
+    if (values_per_thread >= k_max_values_per_thread) {
+        const std::int64_t target_grid = multiprocessors * (k_threads_per_sm / l.threads);
         l.ctas = std::max(std::min(target_grid, div_up(values_per_thread, k_min_values_per_thread)),
                           div_up(values_per_thread, k_max_values_per_thread));
     }
     return l;
 }
 
-// Four accumulators folded left to right at the end (vt0 = 4).
+// The accumulators folded left to right at the end of a thread's loop.
 float fold(const std::array<float, k_vec>& acc) { return ((acc[0] + acc[1]) + acc[2]) + acc[3]; }
 
-// input_vectorized_thread_reduce_impl (the pointer is aligned: no head): accumulator i sums lane
-// i of the thread's vectors; the n % 4 tail goes to accumulator 0 of the first threads of CTA 0.
+// input_vectorized_thread_reduce_impl (a fresh allocation is aligned: no head): accumulator i
+// sums element i of the thread's vectors; the n % 4 tail goes to accumulator 0 of the first
+// threads of CTA 0.
 float vectorized_thread_sum(std::span<const float> x, const Launch& l, std::int64_t thread,
                             std::int64_t cta) {
     std::array<float, k_vec> acc{};
@@ -71,8 +70,8 @@ float vectorized_thread_sum(std::span<const float> x, const Launch& l, std::int6
     return fold(acc);
 }
 
-// thread_reduce_impl for a contiguous input: element thread + j * threads goes to accumulator
-// j % 4 (unrolled by four, then a tail that fills the accumulators in order).
+// thread_reduce_impl on a contiguous input (n < 128, one CTA): element thread + j * threads goes
+// to accumulator j % 4, in the unrolled loop and in its tail alike.
 float strided_thread_sum(std::span<const float> x, const Launch& l, std::int64_t thread) {
     std::array<float, k_vec> acc{};
     std::int64_t j = 0;
@@ -80,15 +79,13 @@ float strided_thread_sum(std::span<const float> x, const Launch& l, std::int64_t
     return fold(acc);
 }
 
-// block_x_reduce: halving through shared memory down to a warp, then warp shuffles at offsets
-// 1, 2, 4, ... (lane 0 sees adjacent pairs, then pairs of pairs). Leaves the sum in lanes[0].
+// block_x_reduce: lane i adds lane i + offset for offset = threads / 2, ..., 1; through shared
+// memory while offset >= 32, then by warp shuffles down, whose offsets also decrease since
+// pytorch PR #164790 (Oct 2025; torch 2.11 measured). Builds before it, and after its revert in
+// PR #181819 (Apr 2026), shuffle at offsets 1, 2, 4, ... and may differ in the last bit.
 float block_sum(std::vector<float>& lanes) {
-    std::int64_t width = static_cast<std::int64_t>(lanes.size());
-    for (std::int64_t offset = width / 2; width > k_warp && offset >= k_warp; offset /= 2)
-        for (std::int64_t i = 0; i < offset; ++i) lanes[i] += lanes[i + offset];
-    width = std::min(width, k_warp);
-    for (std::int64_t offset = 1; offset < width; offset *= 2)
-        for (std::int64_t i = 0; i + offset < width; i += 2 * offset) lanes[i] += lanes[i + offset];
+    for (std::size_t offset = lanes.size() / 2; offset >= 1; offset /= 2)
+        for (std::size_t i = 0; i < offset; ++i) lanes[i] += lanes[i + offset];
     return lanes[0];
 }
 
@@ -110,13 +107,14 @@ float torch_cuda_mean(std::span<const float> x, int multiprocessors) {
     }
     float sum = cta_sums[0];
     if (l.ctas > 1) {
-        // global_reduce: the last CTA's thread t sums staged results t, t + threads, ... in
-        // order, then the block reduces those as before.
+        // global_reduce: in the last CTA, thread t sums the staged results t, t + threads, ...
+        // in order, then the block reduces as before.
         std::fill(lanes.begin(), lanes.end(), 0.0f);
         for (std::int64_t c = 0; c < l.ctas; ++c) lanes[c % l.threads] += cta_sums[c];
         sum = block_sum(lanes);
     }
-    return sum / static_cast<float>(n);
+    const float factor = 1.0f / static_cast<float>(n);  // mean_kernel_impl, MeanOps::project
+    return sum * factor;
 }
 
 }  // namespace qls

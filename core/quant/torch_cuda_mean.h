@@ -4,18 +4,18 @@
 // ReduceOp::input_vectorized_thread_reduce_impl and thread_reduce_impl with vt0 = input_vec_size
 // = 4, block_x_reduce, global_reduce), ReduceMomentKernel.cu (mean_kernel_impl: factor =
 // float(1) / numel) and SharedReduceOps.h (MeanOps: float sums, project = sum * factor).
-// Checked against torch 2.11 on an H100 (tests/fixtures/quant/torch_mean_samples.safetensors).
+// Matches torch 2.11 on an H100 at every length tried (tests/fixtures/quant/torch_mean_samples);
+// the warp-shuffle order it depends on changed between torch releases (torch_cuda_mean.cpp).
 //
-// The SM count enters only where the input is split over several CTAs (n > 130560) and then only
-// when ceil(ceil(n / 512) / 16) > 4 * multiprocessors, i.e. n > 4,325,376 with 132 SMs: below
-// that the CTA count is ceil(ceil(n / 512) / 16) on every device with >= that many SMs.
+// The SM count matters only when the input is split over several CTAs (n >= 130,561) and then
+// only when ceil(ceil(n / 512) / 16) > 4 * multiprocessors: for 132 SMs, n > 4,325,376.
 #pragma once
 #include <span>
 
 namespace qls {
 
-// n = x.size() must be in [1, 2^31); `multiprocessors` is the device's SM count (H100: 132),
-// assuming 2048 resident threads per SM as on every NVIDIA GPU since Volta except sm_86/89.
+// n = x.size() must be in [1, 2^31). `multiprocessors` is the device's SM count (H100 SXM: 132);
+// 2048 resident threads per SM are assumed (sm_70, sm_80, sm_90; not sm_75, sm_86, sm_89).
 float torch_cuda_mean(std::span<const float> x, int multiprocessors = 132);
 
 }  // namespace qls

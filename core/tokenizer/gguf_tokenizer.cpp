@@ -36,11 +36,11 @@ void byte_level_pipeline(const GgufTokenizerData& d, Tokenizer::Parts& parts) {
     } else if (d.pre == "smollm") {
         parts.pre_tokenizer.add(PreTokenizer::digits(true));
         parts.pre_tokenizer.add(PreTokenizer::ByteLevel{false, true});
-    } else if (d.pre == "gpt2" || d.pre == "default") {
+    } else if (d.pre == "gpt-2" || d.pre == "gpt2" || d.pre == "default") {
         parts.pre_tokenizer.add(PreTokenizer::ByteLevel{false, true});
     } else {
         throw FormatError(str_cat("GGUF tokenizer.ggml.pre '", d.pre,
-                                  "' is unsupported (known: llama-bpe, llama3, qwen2, smollm, gpt2, default)"));
+                                  "' is unsupported (known: llama-bpe, llama3, qwen2, smollm, gpt-2, default)"));
     }
     parts.decoder.add(Decoder::ByteLevel{});
     parts.kind = "byte-level BPE";

@@ -10,8 +10,8 @@
 
 namespace qls::cuda::check {
 
-// bnb's offset is torch's fp32 CUDA mean, ours an exact mean rounded once: they differ by a
-// few ulp (the CPU reference saw at most 2 on these fixtures).
+// bnb's offset is torch's fp32 CUDA mean, the kernel's an exact mean rounded once: they differ by
+// a few ulp (at most 2 on these fixtures). The CPU path reproduces torch's order exactly.
 inline constexpr std::uint32_t kOffsetUlp = 4;
 
 // Tensor names in one fixture file; "" where the case has no such tensor.

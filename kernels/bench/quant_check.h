@@ -336,7 +336,8 @@ inline std::vector<std::string> check_against_cpu(const RandomCase& c) {
         if (!s.empty()) out.push_back(std::move(s));
     };
     if (c.nested) {
-        // Both sum in double; only the order differs, so at most a rounding apart.
+        // The kernel takes the exact mean (a double sum), the CPU torch's float order
+        // (core/quant/torch_cuda_mean.h): a rounding apart.
         const float mean = qls::absmax_mean(quantize_4bit(in, c.type, c.blocksize).absmax);
         add(compare_ulp(got.nested->offset, mean, 1, "GPU mean vs CPU mean"));
     }
