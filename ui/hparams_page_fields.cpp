@@ -1,0 +1,203 @@
+// HparamsPage's field groups: one builder per group box, each field with its tooltip and the
+// label its validation message appears in (the page's logic is in hparams_page.cpp).
+#include "ui/hparams_page.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QSpinBox>
+#include <QTableWidget>
+
+namespace qls::ui {
+
+namespace {
+
+QSpinBox* spin(QWidget* parent, int lo, int hi) {
+    auto* s = new QSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setAccelerated(true);
+    return s;
+}
+
+QDoubleSpinBox* dspin(QWidget* parent, double lo, double hi, int decimals, double step) {
+    auto* s = new QDoubleSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setDecimals(decimals);
+    s->setSingleStep(step);
+    return s;
+}
+
+}  // namespace
+
+void HparamsPage::addField(QFormLayout* form, const QString& label, QWidget* field, const QString& tip,
+                           const QStringList& needles) {
+    field->setToolTip(tip);
+    form->addRow(label, field);
+    if (QWidget* l = form->labelForField(field)) l->setToolTip(tip);
+    // Every field feeds the same check.
+    if (auto* s = qobject_cast<QSpinBox*>(field)) connect(s, &QSpinBox::valueChanged, this, &HparamsPage::onChanged);
+    if (auto* d = qobject_cast<QDoubleSpinBox*>(field))
+        connect(d, &QDoubleSpinBox::valueChanged, this, &HparamsPage::onChanged);
+    if (auto* e = qobject_cast<QLineEdit*>(field)) connect(e, &QLineEdit::textChanged, this, &HparamsPage::onChanged);
+    if (needles.isEmpty()) return;
+    auto* reason = new QLabel(this);
+    reason->setWordWrap(true);
+    reason->setStyleSheet("color: #c0392b;");
+    reason->hide();
+    form->addRow(QString(), reason);
+    m_reasons.append({needles, reason});
+}
+
+QWidget* HparamsPage::buildLora() {
+    auto* box = new QGroupBox(tr("LoRA adapter"), this);
+    auto* form = new QFormLayout(box);
+    m_rank = spin(box, 0, 4096);
+    m_alpha = dspin(box, 0, 100000, 2, 1);
+    m_dropout = dspin(box, 0, 1, 3, 0.01);
+    m_rslora = new QCheckBox(tr("rsLoRA: scale by alpha / √r"), box);
+    addField(form, tr("Rank r"), m_rank, tr("Adapter rank: trainable parameters grow linearly with it (default 16)"),
+             {"lora rank"});
+    addField(form, tr("Alpha"), m_alpha, tr("Scaling numerator: the update is scaled by alpha / r (default 32)"),
+             {"lora alpha"});
+    addField(form, tr("Dropout"), m_dropout, tr("Dropout on the adapter's input, 0 ≤ p < 1 (default 0.05)"),
+             {"lora dropout"});
+    auto* targets = new QWidget(box);
+    auto* row = new QHBoxLayout(targets);
+    row->setContentsMargins(0, 0, 0, 0);
+    for (LoraTarget t : kAllLoraTargets) {
+        QString name = QString::fromLatin1(lora_target_name(t).data());
+        auto* c = new QCheckBox(name.chopped(5), targets);  // "q_proj" -> "q"
+        c->setToolTip(name);
+        row->addWidget(c);
+        m_targets << c;
+        connect(c, &QCheckBox::toggled, this, &HparamsPage::onChanged);
+    }
+    addField(form, tr("Target modules"), targets, tr("The linear layers that get an adapter (QLoRA: all seven)"),
+             {"lora target"});
+    addField(form, QString(), m_rslora, tr("Rank-stabilized LoRA (Kalajdzievski 2023)"), {});
+    connect(m_rslora, &QCheckBox::toggled, this, &HparamsPage::onChanged);
+    return box;
+}
+
+QWidget* HparamsPage::buildOptimizer() {
+    auto* box = new QGroupBox(tr("Optimizer (paged AdamW)"), this);
+    auto* form = new QFormLayout(box);
+    m_lr = new QLineEdit(box);
+    m_schedule = new QComboBox(box);
+    for (LrScheduleType t : {LrScheduleType::Constant, LrScheduleType::Linear, LrScheduleType::Cosine})
+        m_schedule->addItem(QString::fromLatin1(lr_schedule_name(t).data()), int(t));
+    connect(m_schedule, &QComboBox::currentIndexChanged, this, &HparamsPage::onChanged);
+    m_warmupSteps = spin(box, 0, 1000000);
+    m_warmupRatio = dspin(box, 0, 1, 3, 0.01);
+    m_weightDecay = dspin(box, 0, 10, 4, 0.01);
+    m_maxGradNorm = dspin(box, 0, 1000, 3, 0.1);
+    m_beta1 = dspin(box, 0, 1, 4, 0.01);
+    m_beta2 = dspin(box, 0, 1, 4, 0.001);
+    m_eps = new QLineEdit(box);
+    addField(form, tr("Learning rate"), m_lr, tr("Peak rate, e.g. 2e-4 (QLoRA) or 1e-3 for tiny models"), {"'lr'"});
+    addField(form, tr("Schedule"), m_schedule, tr("constant (after warm-up), linear or cosine decay to zero"), {});
+    addField(form, tr("Warm-up steps"), m_warmupSteps, tr("Linear warm-up length; wins over the ratio when > 0"),
+             {"warmup_steps"});
+    addField(form, tr("Warm-up ratio"), m_warmupRatio, tr("Warm-up as a fraction of all steps (QLoRA: 0.03)"),
+             {"warmup_ratio"});
+    addField(form, tr("Weight decay"), m_weightDecay, tr("Decoupled (AdamW) decay of the adapter weights (default 0)"),
+             {"weight_decay"});
+    addField(form, tr("Max grad norm"), m_maxGradNorm, tr("Global-norm clipping; 0 turns it off (QLoRA: 0.3)"),
+             {"max_grad_norm"});
+    addField(form, tr("Adam β1"), m_beta1, tr("First-moment decay, 0 ≤ β1 < 1 (default 0.9)"), {"'beta1'"});
+    addField(form, tr("Adam β2"), m_beta2, tr("Second-moment decay, 0 ≤ β2 < 1 (default 0.999)"), {"'beta2'"});
+    addField(form, tr("Adam ε"), m_eps, tr("Denominator term (default 1e-8)"), {"'eps'"});
+    return box;
+}
+
+QWidget* HparamsPage::buildSteps() {
+    auto* box = new QGroupBox(tr("Batches and length"), this);
+    auto* form = new QFormLayout(box);
+    m_epochs = dspin(box, 0, 10000, 2, 0.5);
+    m_maxSteps = spin(box, -1, 100000000);
+    m_microBatch = spin(box, 0, 100000);
+    m_gradAccum = spin(box, 0, 100000);
+    m_seqLen = spin(box, 0, 1 << 21);
+    m_seqLen->setSingleStep(64);
+    m_packing = new QCheckBox(tr("Pack short examples into one sequence"), box);
+    connect(m_packing, &QCheckBox::toggled, this, &HparamsPage::onChanged);
+    connect(m_seqLen, &QSpinBox::valueChanged, this, &HparamsPage::maxSeqLenChanged);
+    addField(form, tr("Epochs"), m_epochs, tr("Passes over the training examples, used when max steps is 0"),
+             {"epochs"});
+    addField(form, tr("Max steps"), m_maxSteps, tr("Optimizer steps; 0 derives them from the epochs"), {"max_steps"});
+    addField(form, tr("Micro-batch"), m_microBatch, tr("Sequences per forward/backward pass: the main memory knob"),
+             {"micro_batch"});
+    addField(form, tr("Gradient accumulation"), m_gradAccum,
+             tr("Micro-batches per optimizer step; the effective batch is micro-batch × this"), {"grad_accum"});
+    addField(form, tr("Max sequence length"), m_seqLen,
+             tr("Tokens per example, BOS and end of turn included; longer ones are truncated"), {"max_seq_len"});
+    addField(form, QString(), m_packing, tr("Fills each row with several examples (attention kept separate)"), {});
+    return box;
+}
+
+QWidget* HparamsPage::buildRun() {
+    auto* box = new QGroupBox(tr("Evaluation and checkpoints"), this);
+    auto* form = new QFormLayout(box);
+    m_evalEvery = spin(box, -1, 1000000);
+    m_saveEvery = spin(box, -1, 1000000);
+    m_keep = spin(box, 0, 1000);
+    m_patience = spin(box, -1, 1000);
+    m_minDelta = dspin(box, 0, 100, 4, 0.001);
+    m_seed = spin(box, 0, std::numeric_limits<int>::max());
+    m_checkpointing = new QCheckBox(tr("Gradient checkpointing"), box);
+    connect(m_checkpointing, &QCheckBox::toggled, this, &HparamsPage::onChanged);
+    addField(form, tr("Evaluate every"), m_evalEvery, tr("Steps between validation losses; 0: only at the end"),
+             {"eval_every"});
+    addField(form, tr("Save every"), m_saveEvery, tr("Steps between checkpoints; 0: only at the end"), {"save_every"});
+    addField(form, tr("Keep checkpoints"), m_keep, tr("The newest ones kept (and the best)"), {"keep_checkpoints"});
+    addField(form, tr("Early-stop patience"), m_patience,
+             tr("Stop after this many evaluations without improvement; 0: off"), {"early_stop"});
+    addField(form, tr("Early-stop min. delta"), m_minDelta, tr("Improvement that counts"), {});
+    addField(form, tr("Seed"), m_seed, tr("Order of the examples, dropout and the adapter's start"), {});
+    addField(form, QString(), m_checkpointing,
+             tr("Recompute each layer in backward instead of keeping its activations: much less memory, ~30% slower"),
+             {});
+    return box;
+}
+
+QWidget* HparamsPage::buildMemory() {
+    auto* box = new QGroupBox(tr("Memory"), this);
+    auto* form = new QFormLayout(box);
+    m_budgetMiB = dspin(box, 0, 1 << 24, 1, 16);
+    m_budgetMiB->setSpecialValueText(tr("no limit"));
+    m_pageKiB = spin(box, 0, 1 << 20);
+    m_deviceLimitGiB = dspin(box, 0, 1 << 14, 2, 1);
+    m_deviceLimitGiB->setSpecialValueText(tr("the device's own"));
+    addField(form, tr("Optimizer budget (MiB)"), m_budgetMiB,
+             tr("Device memory for AdamW state; pages beyond it live in host memory and move on demand"),
+             {"device_budget_bytes"});
+    addField(form, tr("Page size (KiB)"), m_pageKiB, tr("Unit the paged optimizer moves (default 1024 KiB)"),
+             {"page_bytes"});
+    addField(form, tr("Device size (GiB)"), m_deviceLimitGiB,
+             tr("Rehearse a smaller GPU: allocations past this fail as they would on that card"), {});
+    return box;
+}
+
+QWidget* HparamsPage::buildEstimate() {
+    auto* box = new QGroupBox(tr("Memory estimate"), this);
+    auto* layout = new QVBoxLayout(box);
+    m_estimate = new QTableWidget(0, 2, box);
+    m_estimate->setObjectName("estimateTable");
+    m_estimate->setHorizontalHeaderLabels({tr("category"), tr("bytes")});
+    m_estimate->horizontalHeader()->setStretchLastSection(true);
+    m_estimate->verticalHeader()->hide();
+    m_estimate->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_verdict = new QLabel(tr("Open a model to estimate its memory."), box);
+    m_verdict->setObjectName("estimateVerdict");
+    m_verdict->setWordWrap(true);
+    layout->addWidget(m_estimate, 1);
+    layout->addWidget(m_verdict);
+    return box;
+}
+
+}  // namespace qls::ui
