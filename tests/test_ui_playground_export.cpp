@@ -270,11 +270,12 @@ private slots:
         const std::string text((std::istreambuf_iterator<char>(modelfile)), {});
         QVERIFY2(text.find("FROM ./model-f16.gguf") != std::string::npos, text.c_str());
         QVERIFY(fs::exists(out / "gguf-lora" / "model-lora.gguf"));
+        QVERIFY(fs::exists(out / "gguf-lora" / "model-base-f16.gguf"));  // what --lora loads onto
 
         const QStringList files = page.writtenFiles();
         for (const char* f : {"peft-adapter/adapter_config.json", "peft-adapter/adapter_model.safetensors",
                               "peft-adapter/README.md", "merged-bf16/model.safetensors", "gguf/model-f16.gguf",
-                              "gguf/Modelfile", "gguf-lora/model-lora.gguf"})
+                              "gguf/Modelfile", "gguf-lora/model-lora.gguf", "gguf-lora/model-base-f16.gguf"})
             QVERIFY2(files.contains(f), f);
         QVERIFY(temporaries(out).isEmpty());
     }

@@ -129,12 +129,20 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
                              o.base = mergeBase(r);
                              export_gguf_model(*m, &adapter, gguf, o, p);
                          }});
-    // No type in the name: rows narrower than a Q8_0 block fall back to F16 (gguf_lora_export.h).
+    // No type in the adapter's name: rows narrower than a Q8_0 block fall back to F16
+    // (gguf_lora_export.h). The base it loads onto comes along: the weights it was trained on.
     const fs::path ggufLora = dest / "gguf-lora" / (base + "-lora.gguf");
+    const fs::path ggufLoraBase = dest / "gguf-lora" / (base + "-base-" + type + ".gguf");
     if (r.outputs.ggufLora)
-        steps.push_back({"GGUF LoRA adapter", {ggufLora}, true, [&](const Model* m, const ProgressFn&) {
+        steps.push_back({"GGUF LoRA adapter and base", {ggufLora, ggufLoraBase}, true,
+                         [&](const Model* m, const ProgressFn& p) {
                              folders.ensure(ggufLora.parent_path());
                              export_gguf_lora(adapter, m->config, ggufLora, {r.outputs.ggufType, m->name});
+                             GgufExportOptions o;
+                             o.type = r.outputs.ggufType;
+                             o.base = mergeBase(r);
+                             o.write_modelfile = false;
+                             export_gguf_model(*m, nullptr, ggufLoraBase, o, p);
                          }});
 
     std::shared_ptr<const Model> model;

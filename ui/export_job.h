@@ -22,7 +22,7 @@ struct ExportOutputs {
     bool peft = true;       // <destination>/peft-adapter/
     bool merged = false;    // <destination>/merged-bf16/
     bool gguf = false;      // <destination>/gguf/<model>-<type>.gguf and its Modelfile
-    bool ggufLora = false;  // <destination>/gguf-lora/<model>-lora.gguf
+    bool ggufLora = false;  // <destination>/gguf-lora/<model>-lora.gguf and <model>-base-<type>.gguf
     GgmlType ggufType = GgmlType::F16;
 };
 

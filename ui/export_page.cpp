@@ -138,7 +138,7 @@ QWidget* ExportPage::buildOutputs() {
     m_merged->setObjectName("exportMerged");
     m_gguf = new QCheckBox(tr("Merged model as one GGUF file with an Ollama Modelfile (llama.cpp, Ollama)"), box);
     m_gguf->setObjectName("exportGguf");
-    m_ggufLora = new QCheckBox(tr("GGUF LoRA adapter (llama.cpp --lora)"), box);
+    m_ggufLora = new QCheckBox(tr("GGUF LoRA adapter and its base as GGUF (llama.cpp -m base --lora adapter)"), box);
     m_ggufLora->setObjectName("exportGgufLora");
     m_ggufType = new QComboBox(box);
     m_ggufType->setObjectName("exportGgufType");
