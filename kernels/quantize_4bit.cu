@@ -14,6 +14,7 @@
 
 #include "core/quant/quant_tables.h"
 #include "core/quant/quantize_4bit.h"
+#include "core/quant/torch_cuda_mean.h"
 #include "core/util/error.h"
 #include "kernels/bnb_math.cuh"
 #include "kernels/cuda_check.h"
@@ -24,7 +25,7 @@ namespace {
 
 constexpr int kPerThread = 8;
 constexpr int kNestedBlock = 256;  // bnb's fixed nested blocksize
-constexpr int kMeanThreads = 1024;
+constexpr int kMeanMaxThreads = 512;  // TorchMeanLaunch::threads is at most this
 
 // Passed by value: the kernels read the thresholds straight from the parameter bank.
 struct CodeThresholds {
@@ -134,20 +135,54 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// One block of 1024 threads: strided double sums, then a fixed tree. B is at most a few
-// million, so one SM reads it in well under a millisecond.
-__global__ void __launch_bounds__(kMeanThreads)
-    absmax_mean_kernel(const float* __restrict__ absmax, std::int64_t n, float* __restrict__ offset) {
-    __shared__ double partial[kMeanThreads];
-    double acc = 0.0;
-    for (std::int64_t i = threadIdx.x; i < n; i += kMeanThreads) acc += double(absmax[i]);
-    partial[threadIdx.x] = acc;
+// torch's CUDA `mean()` in its own order (core/quant/torch_cuda_mean.cpp is the CPU twin and
+// holds the launch plan): one block per CTA of the plan, `threads` lanes each, four float
+// accumulators per lane folded left to right, then a halving tree over the lanes.
+__global__ void __launch_bounds__(kMeanMaxThreads)
+    torch_mean_cta_kernel(const float* __restrict__ x, std::int64_t n, TorchMeanLaunch l,
+                          float* __restrict__ cta_sums) {
+    __shared__ float lanes[kMeanMaxThreads];
+    const std::int64_t t = threadIdx.x, cta = blockIdx.x;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (l.vectorized) {
+        const std::int64_t stride = l.threads * l.ctas;
+        for (std::int64_t v = t + cta * l.threads; v * 4 + 3 < n; v += stride)
+            for (int i = 0; i < 4; ++i) acc[i] += x[v * 4 + i];
+        const std::int64_t tail = n - n % 4 + t;
+        if (cta == 0 && tail < n) acc[0] += x[tail];
+    } else {
+        std::int64_t j = 0;
+        for (std::int64_t i = t; i < n; i += l.threads, ++j) acc[j % 4] += x[i];
+    }
+    lanes[t] = ((acc[0] + acc[1]) + acc[2]) + acc[3];
     __syncthreads();
-    for (int half = kMeanThreads / 2; half > 0; half /= 2) {
-        if (int(threadIdx.x) < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    for (std::int64_t offset = l.threads / 2; offset >= 1; offset /= 2) {
+        if (t < offset) lanes[t] += lanes[t + offset];
         __syncthreads();
     }
-    if (threadIdx.x == 0) offset[0] = __double2float_rn(partial[0] / double(n));
+    if (t == 0) cta_sums[cta] = lanes[0];
+}
+
+// global_reduce: lane t sums CTA results t, t + threads, ... in order, then the same tree;
+// the mean is the sum times float(1) / n.
+__global__ void __launch_bounds__(kMeanMaxThreads)
+    torch_mean_global_kernel(const float* __restrict__ cta_sums, std::int64_t n, TorchMeanLaunch l,
+                             float* __restrict__ offset) {
+    __shared__ float lanes[kMeanMaxThreads];
+    const std::int64_t t = threadIdx.x;
+    float sum = cta_sums[0];
+    if (l.ctas > 1) {
+        float acc = 0.0f;
+        for (std::int64_t c = t; c < l.ctas; c += l.threads) acc += cta_sums[c];
+        lanes[t] = acc;
+        __syncthreads();
+        for (std::int64_t half = l.threads / 2; half >= 1; half /= 2) {
+            if (t < half) lanes[t] += lanes[t + half];
+            __syncthreads();
+        }
+        sum = lanes[0];
+    }
+    if (t == 0) offset[0] = __fmul_rn(sum, __fdiv_rn(1.0f, float(n)));
 }
 
 // kernels.cu dQuantize<0>: binary search from pivot 127, then the midpoint test.
@@ -273,9 +308,18 @@ void quantize_4bit(const Quantize4bitArgs& a, cudaStream_t stream) {
 }
 
 void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset, cudaStream_t stream) {
-    QLS_ASSERT(num_blocks > 0, "absmax_mean: no blocks");
-    absmax_mean_kernel<<<1, kMeanThreads, 0, stream>>>(absmax, num_blocks, offset);
-    QLS_CUDA_CHECK(cudaGetLastError());
+    QLS_ASSERT(num_blocks > 0 && num_blocks <= INT32_MAX, "absmax_mean: ", num_blocks, " blocks");
+    int device = 0, sms = 0;
+    QLS_CUDA_CHECK(cudaGetDevice(&device));
+    QLS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    const TorchMeanLaunch l = torch_mean_launch(num_blocks, sms);
+    float* cta_sums = nullptr;
+    QLS_CUDA_CHECK(cudaMallocAsync(&cta_sums, std::size_t(l.ctas) * sizeof(float), stream));
+    torch_mean_cta_kernel<<<unsigned(l.ctas), unsigned(l.threads), 0, stream>>>(absmax, num_blocks, l, cta_sums);
+    torch_mean_global_kernel<<<1, unsigned(l.threads), 0, stream>>>(cta_sums, num_blocks, l, offset);
+    const cudaError_t launched = cudaGetLastError();
+    QLS_CUDA_CHECK(cudaFreeAsync(cta_sums, stream));
+    QLS_CUDA_CHECK(launched);
 }
 
 void double_quant_absmax(const DoubleQuantArgs& a, cudaStream_t stream) {

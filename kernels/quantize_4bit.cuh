@@ -26,8 +26,9 @@ struct Quantize4bitArgs {
 };
 void quantize_4bit(const Quantize4bitArgs& a, cudaStream_t stream);
 
-// offset[0] = mean(absmax): summed in double in an order fixed by B alone, so every GPU and
-// every run gives the same bits. bnb uses torch's fp32 mean, which can differ by a few ulps.
+// offset[0] = mean(absmax) as torch's CUDA float32 `mean()` computes it on this GPU (bnb's
+// offset, core/quant/torch_cuda_mean.h): equal to the CPU's torch_cuda_mean with this device's
+// SM count. Stream-ordered scratch (cudaMallocAsync) for the per-CTA sums.
 void absmax_mean(const float* absmax, std::int64_t num_blocks, float* offset, cudaStream_t stream);
 
 struct DoubleQuantArgs {

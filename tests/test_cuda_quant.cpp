@@ -5,8 +5,8 @@
 //
 // The CPU reference scales by a reciprocal taken as a parameter; here it is handed the GPU's
 // rcp.approx.ftz.f32 of each absmax, which bnb's kernels use and no document specifies. The
-// double-quant offset is a mean whose rounding depends on the summation order: the codes are
-// compared given the same offset, the offsets within 1 ulp (CPU) or 4 ulp (bnb's torch mean).
+// double-quant offset is a mean whose rounding depends on the summation order: GPU and CPU both
+// follow torch's (core/quant/torch_cuda_mean.h), so offsets compare exactly, with bnb's too.
 #include <QtTest>
 
 #include "kernels/bench/bnb_fixture_cases.h"

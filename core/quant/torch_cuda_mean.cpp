@@ -29,53 +29,31 @@ std::int64_t last_pow2(std::int64_t n) {
     return p;
 }
 
-// setReduceConfig for a reduction along the only dimension: block.y is 1, so the input is split
-// over block.x threads and, when each thread would sum 256 values or more, over CTAs.
-struct Launch {
-    std::int64_t n = 0;
-    bool vectorized = false;  // config.vectorize_input: aligned 4-float loads
-    std::int64_t threads = 1;  // block_width, a power of two
-    std::int64_t ctas = 1;     // ctas_per_output
-};
-
-Launch plan_launch(std::int64_t n, int multiprocessors) {
-    Launch l;
-    l.n = n;
-    l.vectorized = n >= k_vectorize_from;
-    const std::int64_t dim0 = l.vectorized ? n / k_vec : n;
-    l.threads = dim0 < k_max_threads ? last_pow2(dim0) : k_max_threads;
-    const std::int64_t values_per_thread = div_up(n, l.threads);  // counted in floats
-    if (values_per_thread >= k_max_values_per_thread) {
-        const std::int64_t target_grid = multiprocessors * (k_threads_per_sm / l.threads);
-        l.ctas = std::max(std::min(target_grid, div_up(values_per_thread, k_min_values_per_thread)),
-                          div_up(values_per_thread, k_max_values_per_thread));
-    }
-    return l;
-}
-
 // The accumulators folded left to right at the end of a thread's loop.
 float fold(const std::array<float, k_vec>& acc) { return ((acc[0] + acc[1]) + acc[2]) + acc[3]; }
 
 // input_vectorized_thread_reduce_impl (a fresh allocation is aligned: no head): accumulator i
 // sums element i of the thread's vectors; the n % 4 tail goes to accumulator 0 of the first
 // threads of CTA 0.
-float vectorized_thread_sum(std::span<const float> x, const Launch& l, std::int64_t thread,
+float vectorized_thread_sum(std::span<const float> x, const TorchMeanLaunch& l, std::int64_t thread,
                             std::int64_t cta) {
+    const auto n = static_cast<std::int64_t>(x.size());
     std::array<float, k_vec> acc{};
     const std::int64_t stride = l.threads * l.ctas;
-    for (std::int64_t v = thread + cta * l.threads; v * k_vec + k_vec - 1 < l.n; v += stride)
+    for (std::int64_t v = thread + cta * l.threads; v * k_vec + k_vec - 1 < n; v += stride)
         for (std::int64_t i = 0; i < k_vec; ++i) acc[i] += x[v * k_vec + i];
-    const std::int64_t tail = l.n - l.n % k_vec + thread;
-    if (cta == 0 && tail < l.n) acc[0] += x[tail];
+    const std::int64_t tail = n - n % k_vec + thread;
+    if (cta == 0 && tail < n) acc[0] += x[tail];
     return fold(acc);
 }
 
 // thread_reduce_impl on a contiguous input (n < 128, one CTA): element thread + j * threads goes
 // to accumulator j % 4, in the unrolled loop and in its tail alike.
-float strided_thread_sum(std::span<const float> x, const Launch& l, std::int64_t thread) {
+float strided_thread_sum(std::span<const float> x, const TorchMeanLaunch& l, std::int64_t thread) {
     std::array<float, k_vec> acc{};
     std::int64_t j = 0;
-    for (std::int64_t idx = thread; idx < l.n; idx += l.threads, ++j) acc[j % k_vec] += x[idx];
+    for (std::int64_t idx = thread; idx < static_cast<std::int64_t>(x.size()); idx += l.threads, ++j)
+        acc[j % k_vec] += x[idx];
     return fold(acc);
 }
 
@@ -91,13 +69,27 @@ float block_sum(std::vector<float>& lanes) {
 
 }  // namespace
 
+TorchMeanLaunch torch_mean_launch(std::int64_t n, int multiprocessors) {
+    TorchMeanLaunch l;
+    l.vectorized = n >= k_vectorize_from;
+    const std::int64_t dim0 = l.vectorized ? n / k_vec : n;
+    l.threads = dim0 < k_max_threads ? last_pow2(dim0) : k_max_threads;
+    const std::int64_t values_per_thread = div_up(n, l.threads);  // counted in floats
+    if (values_per_thread >= k_max_values_per_thread) {
+        const std::int64_t target_grid = multiprocessors * (k_threads_per_sm / l.threads);
+        l.ctas = std::max(std::min(target_grid, div_up(values_per_thread, k_min_values_per_thread)),
+                          div_up(values_per_thread, k_max_values_per_thread));
+    }
+    return l;
+}
+
 float torch_cuda_mean(std::span<const float> x, int multiprocessors) {
     const std::int64_t n = static_cast<std::int64_t>(x.size());
     QLS_CHECK(DataError, n >= 1 && n <= std::numeric_limits<std::int32_t>::max(),
               "torch_cuda_mean: ", n, " values, expected 1 to 2^31 - 1 (one 32-bit-indexed launch)");
     QLS_CHECK(DataError, multiprocessors >= 1, "torch_cuda_mean: ", multiprocessors,
               " multiprocessors");
-    const Launch l = plan_launch(n, multiprocessors);
+    const TorchMeanLaunch l = torch_mean_launch(n, multiprocessors);
     std::vector<float> lanes(static_cast<std::size_t>(l.threads));
     std::vector<float> cta_sums(static_cast<std::size_t>(l.ctas));
     for (std::int64_t cta = 0; cta < l.ctas; ++cta) {
