@@ -34,19 +34,14 @@ const char* const kEvalUsage =
 
 namespace {
 
-struct EvalTotals {
+LossSum evaluate_all(LlamaModel& llama, const std::vector<Batch>& batches) {
     LossSum sum;
-    std::size_t units = 0;  // examples, or chunks of a text
-};
-
-EvalTotals evaluate_all(LlamaModel& llama, const std::vector<Batch>& batches) {
-    EvalTotals t;
     for (const Batch& b : batches) {
         const LossSum l = llama.evaluate(b);
-        t.sum.loss += l.loss;
-        t.sum.tokens += l.tokens;
+        sum.loss += l.loss;
+        sum.tokens += l.tokens;
     }
-    return t;
+    return sum;
 }
 
 }  // namespace
@@ -60,7 +55,7 @@ int run_eval(const std::vector<std::string>& raw) {
     TrainConfig c;
     apply_train_options(args, c);
     const auto text_path = args.option("text");
-    if (c.data.path.empty() == !text_path) throw UsageError("give one of --data and --text");
+    if (c.data.path.empty() == !text_path) throw UsageError("give exactly one of --data and --text");
     c.data.valid_fraction = 0;
     c.data.valid_path.clear();
     const Model model = load_model(args.positional()[0]);
@@ -97,7 +92,7 @@ int run_eval(const std::vector<std::string>& raw) {
         skipped = data.issues.size();
     }
     LlamaModel llama(backend, base, lora.get(), {c.micro_batch, seq_len, true, 0});
-    const LossSum sum = evaluate_all(llama, batches).sum;
+    const LossSum sum = evaluate_all(llama, batches);
     const double loss = sum.mean();
     if (args.flag("json")) {
         nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", sum.tokens}};
