@@ -23,6 +23,7 @@
 #include "ui/background_task.h"
 #include "ui/inspect_page.h"
 #include "ui/main_window.h"
+#include "ui/memory_chart.h"
 #include "ui/model_page.h"
 #include "ui/model_session.h"
 #include "ui/quant_plots.h"
@@ -58,6 +59,30 @@ private slots:
                            QString::fromStdString(m_settingsDir.path().string()));
         QApplication::setOrganizationName("qls-test");
         QApplication::setApplicationName("test_ui_studio");
+    }
+
+    // A desktop switching to dark while the studio runs: every chart repaints in the new palette.
+    void chartsFollowPaletteChange() {
+        MemoryChart memory;
+        WeightHistogramPlot weights;
+        BlockErrorMapPlot blocks;
+        const QPalette light = QApplication::palette();
+        QPalette dark = light;
+        dark.setColor(QPalette::Base, QColor(30, 30, 34));
+        dark.setColor(QPalette::Window, QColor(40, 40, 44));
+        dark.setColor(QPalette::WindowText, QColor(235, 235, 235));
+        QVERIFY(memory.axisRect()->backgroundBrush().color() != dark.color(QPalette::Base));
+        QApplication::setPalette(dark);
+        QCoreApplication::processEvents();
+        for (QCustomPlot* plot : std::initializer_list<QCustomPlot*>{&memory, &weights, &blocks}) {
+            QCOMPARE(plot->axisRect()->backgroundBrush().color(), dark.color(QPalette::Base));
+            QCOMPARE(plot->xAxis->tickLabelColor(), dark.color(QPalette::WindowText));
+        }
+        QCOMPARE(memory.graph(memory.graphCount() - 1)->pen().color(), dark.color(QPalette::WindowText));
+        QCOMPARE(weights.bars()->brush().color().rgb(), dark.color(QPalette::WindowText).rgb());
+        QApplication::setPalette(light);
+        QCoreApplication::processEvents();
+        QCOMPARE(memory.axisRect()->backgroundBrush().color(), light.color(QPalette::Base));
     }
 
     void backgroundTaskKeepsEventLoopTurning() {

@@ -42,6 +42,14 @@ void applyChartStyle(QCustomPlot* plot) {
     plot->legend->setFont(small);
 }
 
+void StyledPlot::changeEvent(QEvent* event) {
+    QCustomPlot::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange || event->type() == QEvent::ApplicationPaletteChange) {
+        applyPalette();
+        replot(rpQueuedReplot);
+    }
+}
+
 QString savePlotPng(QCustomPlot* plot, const QString& path) {
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly)) return file.errorString();

@@ -2,8 +2,7 @@
 #pragma once
 #include <QColor>
 #include <QString>
-
-class QCustomPlot;
+#include <qcustomplot.h>
 
 namespace qls::ui {
 
@@ -15,5 +14,19 @@ void applyChartStyle(QCustomPlot* plot);
 
 // Writes the chart as shown to `path` through QSaveFile; returns the error text, empty on success.
 QString savePlotPng(QCustomPlot* plot, const QString& path);
+
+// A chart whose palette-drawn parts follow the palette when the desktop switches between light
+// and dark while the studio runs (QCustomPlot paints with the colours it was given once).
+class StyledPlot : public QCustomPlot {
+    Q_OBJECT
+public:
+    using QCustomPlot::QCustomPlot;
+
+protected:
+    // applyChartStyle; subclasses add their own palette-drawn parts and call it from their
+    // constructor.
+    virtual void applyPalette() { applyChartStyle(this); }
+    void changeEvent(QEvent* event) override;
+};
 
 }  // namespace qls::ui

@@ -11,18 +11,22 @@ QColor palette8(int i) {
     return colors[((i % 8) + 8) % 8];
 }
 
-LiveChart::LiveChart(const QString& title, QWidget* parent) : QCustomPlot(parent) {
+LiveChart::LiveChart(const QString& title, QWidget* parent) : StyledPlot(parent) {
     plotLayout()->insertRow(0);
     m_title = new QCPTextElement(this, title, QFont(font().family(), -1, QFont::Bold));
     plotLayout()->addElement(0, 0, m_title);
     setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     setNoAntialiasingOnDrag(true);
-    applyChartStyle(this);
-    m_title->setTextColor(palette().color(QPalette::WindowText));
+    applyPalette();
     connect(this, &QCustomPlot::mousePress, this, &LiveChart::stopFollowing);
     connect(this, &QCustomPlot::mouseWheel, this, &LiveChart::stopFollowing);
     connect(this, &QCustomPlot::mouseDoubleClick, this, &LiveChart::resetView);
     setMinimumHeight(140);
+}
+
+void LiveChart::applyPalette() {
+    StyledPlot::applyPalette();
+    m_title->setTextColor(palette().color(QPalette::WindowText));
 }
 
 void LiveChart::refresh() {

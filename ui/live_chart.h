@@ -2,11 +2,11 @@
 // the page's redraw timer calls refresh() at a capped rate (STYLE.md §5). Drag pans and the
 // wheel zooms; after either the view stays where the user put it until resetView().
 #pragma once
-#include <qcustomplot.h>
+#include "ui/chart_style.h"
 
 namespace qls::ui {
 
-class LiveChart : public QCustomPlot {
+class LiveChart : public StyledPlot {
     Q_OBJECT
 public:
     explicit LiveChart(const QString& title, QWidget* parent = nullptr);
@@ -26,6 +26,7 @@ public:
 protected:
     // Axis ranges after a rescale; subclasses keep zero on the y axis or pad it.
     virtual void fitView();
+    void applyPalette() override;
 
 private:
     void stopFollowing() { m_follow = false; }

@@ -29,11 +29,16 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
     m_limit->setPen(QPen(QColor(200, 30, 30), 1.6, Qt::DashLine));
     m_total = addGraph();
     m_total->setName(tr("device total"));
-    m_total->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DotLine));
     xAxis->setLabel(tr("time (s)"));
     yAxis->setLabel(tr("MiB"));
     placeLegendBeside();  // the stack fills the plot
+    applyPalette();
     updateLines();
+}
+
+void MemoryChart::applyPalette() {
+    LiveChart::applyPalette();
+    m_total->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DotLine));
 }
 
 void MemoryChart::clear() {

@@ -22,6 +22,7 @@ public:
 
 protected:
     void fitView() override;
+    void applyPalette() override;
 
 private:
     void updateLines();

@@ -41,20 +41,24 @@ void setupLegend(QCustomPlot* plot) {
 
 }  // namespace
 
-WeightHistogramPlot::WeightHistogramPlot(QWidget* parent) : QCustomPlot(parent) {
+WeightHistogramPlot::WeightHistogramPlot(QWidget* parent) : StyledPlot(parent) {
     m_bars = new QCPBars(xAxis, yAxis);
     m_bars->setName(tr("weights"));
-    QColor fill = palette().color(QPalette::WindowText);
-    fill.setAlpha(90);
     m_bars->setPen(Qt::NoPen);
-    m_bars->setBrush(fill);
     m_nf4 = addLevels(this, tr("NF4 levels"), seriesColor(Series::Nf4), Qt::SolidLine);
     m_fp4 = addLevels(this, tr("FP4 levels"), seriesColor(Series::Fp4), Qt::DashLine);
     xAxis->setLabel(tr("weight / block absmax"));
     yAxis->setLabel(tr("count"));
     xAxis->setRange(-1.05, 1.05);
     setupLegend(this);
-    applyChartStyle(this);
+    applyPalette();
+}
+
+void WeightHistogramPlot::applyPalette() {
+    StyledPlot::applyPalette();
+    QColor fill = palette().color(QPalette::WindowText);
+    fill.setAlpha(90);
+    m_bars->setBrush(fill);
 }
 
 void WeightHistogramPlot::setHistogram(const Histogram& h) {
@@ -85,7 +89,7 @@ void WeightHistogramPlot::clearData() {
     replot(rpQueuedReplot);
 }
 
-ErrorHistogramPlot::ErrorHistogramPlot(QWidget* parent) : QCustomPlot(parent) {
+ErrorHistogramPlot::ErrorHistogramPlot(QWidget* parent) : StyledPlot(parent) {
     auto make = [this](const QString& name, QColor color) {
         QCPGraph* g = addGraph();
         g->setName(name);
@@ -100,7 +104,7 @@ ErrorHistogramPlot::ErrorHistogramPlot(QWidget* parent) : QCustomPlot(parent) {
     xAxis->setLabel(tr("error / block absmax"));
     yAxis->setLabel(tr("count"));
     setupLegend(this);
-    applyChartStyle(this);
+    applyPalette();
 }
 
 void ErrorHistogramPlot::setVariants(const std::array<QuantVariantStats, 3>& variants) {
@@ -129,7 +133,7 @@ void ErrorHistogramPlot::clearData() {
     replot(rpQueuedReplot);
 }
 
-BlockErrorMapPlot::BlockErrorMapPlot(QWidget* parent) : QCustomPlot(parent) {
+BlockErrorMapPlot::BlockErrorMapPlot(QWidget* parent) : StyledPlot(parent) {
     m_map = new QCPColorMap(xAxis, yAxis);
     m_scale = new QCPColorScale(this);
     plotLayout()->addElement(0, 1, m_scale);
@@ -150,12 +154,16 @@ BlockErrorMapPlot::BlockErrorMapPlot(QWidget* parent) : QCustomPlot(parent) {
     auto* margins = new QCPMarginGroup(this);
     axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    applyChartStyle(this);
-    for (QCPAxis* axis : m_scale->axis()->axisRect()->axes())
-        axis->setTickLabelColor(palette().color(QPalette::WindowText));
-    m_scale->axis()->setBasePen(QPen(palette().color(QPalette::WindowText)));
-    m_scale->axis()->setTickPen(QPen(palette().color(QPalette::WindowText)));
-    m_scale->axis()->setLabelColor(palette().color(QPalette::WindowText));
+    applyPalette();
+}
+
+void BlockErrorMapPlot::applyPalette() {
+    StyledPlot::applyPalette();
+    const QColor text = palette().color(QPalette::WindowText);
+    for (QCPAxis* axis : m_scale->axis()->axisRect()->axes()) axis->setTickLabelColor(text);
+    m_scale->axis()->setBasePen(QPen(text));
+    m_scale->axis()->setTickPen(QPen(text));
+    m_scale->axis()->setLabelColor(text);
 }
 
 void BlockErrorMapPlot::setBlocks(const std::vector<float>& values, const BlockGrid& grid,

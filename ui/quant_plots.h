@@ -2,7 +2,7 @@
 // the 4-bit levels, how the NF4 and FP4 errors are distributed, and where in the matrix the
 // error sits.
 #pragma once
-#include <qcustomplot.h>
+#include "ui/chart_style.h"
 
 #include <array>
 #include <vector>
@@ -13,7 +13,7 @@
 namespace qls::ui {
 
 // Histogram of x / absmax(block) over [-1, 1], with the 16 NF4 and 16 FP4 code values.
-class WeightHistogramPlot : public QCustomPlot {
+class WeightHistogramPlot : public StyledPlot {
     Q_OBJECT
 public:
     explicit WeightHistogramPlot(QWidget* parent = nullptr);
@@ -22,6 +22,9 @@ public:
     QCPBars* bars() const { return m_bars; }
     QCPGraph* levels(QuantType type) const { return type == QuantType::NF4 ? m_nf4 : m_fp4; }
 
+protected:
+    void applyPalette() override;
+
 private:
     QCPBars* m_bars;
     QCPGraph* m_nf4;  // impulses at the 16 levels
@@ -29,7 +32,7 @@ private:
 };
 
 // The error histograms of the variants, overlaid as filled steps.
-class ErrorHistogramPlot : public QCustomPlot {
+class ErrorHistogramPlot : public StyledPlot {
     Q_OBJECT
 public:
     explicit ErrorHistogramPlot(QWidget* parent = nullptr);
@@ -43,7 +46,7 @@ private:
 };
 
 // Per-block error (MSE or max |error|) as a colour map.
-class BlockErrorMapPlot : public QCustomPlot {
+class BlockErrorMapPlot : public StyledPlot {
     Q_OBJECT
 public:
     explicit BlockErrorMapPlot(QWidget* parent = nullptr);
@@ -51,6 +54,9 @@ public:
                    const QString& metric);
     void clearData();
     QCPColorMap* colorMap() const { return m_map; }
+
+protected:
+    void applyPalette() override;
 
 private:
     QCPColorMap* m_map;
