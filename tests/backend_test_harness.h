@@ -77,20 +77,6 @@ struct Row {
     std::function<void(Context&)> run;
 };
 
-// Fails unless f throws E (a typed error the caller can show, not an assertion).
-template <typename E, typename F>
-void expect_throws(Checker& c, const std::string& what, F&& f) {
-    try {
-        f();
-    } catch (const E&) {
-        return;
-    } catch (const std::exception& e) {
-        c.expect(false, what, ": threw another error: ", e.what());
-        return;
-    }
-    c.expect(false, what, ": did not throw");
-}
-
 // ---- host values in a tensor dtype ----
 
 inline std::vector<std::byte> encode(std::span<const float> v, DType dtype) {

@@ -103,20 +103,6 @@ inline void run_rope(Context& ctx, std::int64_t n, std::int64_t heads, std::int6
     ts.check(ctx.check);
 }
 
-inline void run_rope_bad_position(Context& ctx) {
-    Tensors ts(ctx.backend);
-    const RopeTable table = make_rope_table(rope_config(4, false), 8);
-    const std::vector<std::int32_t> pos = {0, 8};
-    GuardedTensor& x = ts.output("x", {2, 1, 4}, std::vector<float>(8, 1.0f));
-    const Tensor post = ts.input_i32("positions", {2}, pos).tensor();
-    const Tensor cos = ts.input("cos", DType::F32, {8, 2}, table.cos).tensor();
-    const Tensor sin = ts.input("sin", DType::F32, {8, 2}, table.sin).tensor();
-    expect_throws<ConfigError>(ctx.check, "position 8 of 8", [&] {
-        ctx.backend.rope_forward({x.tensor(), post, cos, sin});
-    });
-    ts.check(ctx.check);
-}
-
 struct AttentionCase {
     std::int64_t b, t, hq, hkv, d;
     std::vector<std::int32_t> segments;  // (B, T); -1 is padding
@@ -272,7 +258,6 @@ inline std::vector<Row> attention_rows() {
             for (auto [n, h] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {17, 3}, {129, 2}})
                 rows.push_back({str_cat("rope/", llama3 ? "llama3" : "default", "/", n, "x", h, "x", d),
                                 [=](Context& c) { run_rope(c, n, h, d, llama3); }});
-    rows.push_back({"rope/position-outside-table", run_rope_bad_position});
     auto inv_sqrt = [](std::int64_t d) { return 1.0f / std::sqrt(static_cast<float>(d)); };
     std::vector<std::int32_t> two_rows = packed(17, {7, 6});  // then 4 padding
     const std::vector<std::int32_t> second = packed(17, {17});

@@ -2,6 +2,8 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/data/batch.h"
 #include "core/model/device_base_model.h"
+#include "core/model/llama_tensors.h"
 #include "core/model/model_loader.h"
 #include "core/io/safetensors_reader.h"
 #include "core/util/tensor_view.h"
@@ -50,6 +53,68 @@ inline Batch batch_from_ids(const TensorView& ids, const TensorView* labels = nu
             b.segments.push_back(0);
         }
     return b;
+}
+
+// "model.layers.0.self_attn.q_proj.lora_A" -> "<prefix>.base_model.model.model.layers.0...
+// .lora_A.default.weight", as ref/lora's reference.safetensors names peft's tensors.
+inline std::string peft_key(const std::string& prefix, const std::string& name) {
+    return prefix + ".base_model.model." + name + ".default.weight";
+}
+
+inline std::vector<float> download(Backend& backend, const Tensor& t) {
+    std::vector<float> v(static_cast<std::size_t>(t.numel()));
+    backend.copy_to_host(t, std::as_writable_bytes(std::span(v)));
+    return v;
+}
+
+// A tiny Llama configuration (C hidden 16, I 24, 4 query heads / 2 KV heads of 4, V 37), or
+// a Qwen2-like one with q/k/v biases.
+inline LlamaConfig tiny_config(bool qwen2, bool tied, std::int64_t layers = 2) {
+    LlamaConfig c;
+    c.model_type = qwen2 ? "qwen2" : "llama";
+    c.architecture = qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    c.hidden_size = 16;
+    c.intermediate_size = 24;
+    c.num_layers = layers;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 4;
+    c.vocab_size = 37;
+    c.max_position_embeddings = 64;
+    c.rms_norm_eps = 1e-5;
+    c.rope_theta = qwen2 ? 1e6 : 1e4;
+    c.tie_word_embeddings = tied;
+    c.qkv_bias = qwen2;
+    return c;
+}
+
+// Random fp32 weights under the Hugging Face names, owned by the Weights as a GGUF load's are:
+// norms near 1, linear weights ~ N(0, 1/in), embeddings ~ N(0, 1).
+inline Model tiny_model(const LlamaConfig& c, std::uint64_t seed) {
+    Model m;
+    m.name = "tiny-random";
+    m.config = c;
+    std::mt19937_64 rng(seed);
+    for (const ExpectedTensor& e : llama_expected_tensors(c)) {
+        const bool norm = e.name.ends_with("norm.weight");
+        const bool bias = e.name.ends_with(".bias");
+        const float sigma = norm || bias ? 0.2f
+                            : e.linear   ? 1.0f / std::sqrt(static_cast<float>(e.shape.at(1)))
+                                         : 1.0f;
+        std::normal_distribution<float> d(norm ? 1.0f : 0.0f, sigma);
+        auto bytes = std::make_shared<std::vector<std::byte>>(static_cast<std::size_t>(numel(e.shape)) * 4);
+        for (std::size_t i = 0; i < bytes->size() / 4; ++i) {
+            const float v = d(rng);
+            std::memcpy(bytes->data() + 4 * i, &v, 4);
+        }
+        Weight w;
+        w.shape = e.shape;
+        w.view = TensorView{DType::F32, e.shape, std::span<const std::byte>(*bytes)};
+        w.owned = std::move(bytes);
+        m.weights.tensors.emplace(e.name, std::move(w));
+    }
+    check_model_weights(c, m.weights, m.name);
+    return m;
 }
 
 // max |a - b| / max |b|

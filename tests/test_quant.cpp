@@ -94,7 +94,7 @@ void TestQuant::tables_match_bnb_state() {
 }
 
 void TestQuant::dynamic_map_matches_formats_md() {
-    std::ifstream in(std::filesystem::path(QLS_SHARED_DIR) / "docs" / "formats.md");
+    std::ifstream in(qls::test::shared_dir() / "docs" / "formats.md");
     QVERIFY(in.good());
     std::stringstream ss;
     ss << in.rdbuf();

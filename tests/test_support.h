@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -12,10 +13,14 @@
 
 namespace qls::test {
 
-// ../shared/fixtures/ref: outputs of bitsandbytes, transformers, peft and tokenizers.
-inline std::filesystem::path ref_dir() {
-    return std::filesystem::path(QLS_SHARED_DIR) / "fixtures" / "ref";
+// The shared/ tree: QLS_SHARED_DIR from the environment when set, so one build can run its
+// tests against another fixture tree; else the path configured at build time.
+inline std::filesystem::path shared_dir() {
+    const char* env = std::getenv("QLS_SHARED_DIR");
+    return std::filesystem::path(env && *env ? env : QLS_SHARED_DIR);
 }
+// shared/fixtures/ref: outputs of bitsandbytes, transformers, peft and tokenizers.
+inline std::filesystem::path ref_dir() { return shared_dir() / "fixtures" / "ref"; }
 // tests/fixtures: fixtures this project made (each beside its make_<name>.py).
 inline std::filesystem::path fixture_dir() {
     return std::filesystem::path(QLS_SOURCE_DIR) / "tests" / "fixtures";

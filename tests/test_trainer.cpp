@@ -9,9 +9,11 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
+#include "core/train/adamw_optimizer.h"
 #include "core/train/checkpoint.h"
 #include "core/train/trainer.h"
 #include "core/util/resource_paths.h"
+#include "model_test_support.h"
 #include "test_support.h"
 
 using namespace qls;
@@ -78,6 +80,9 @@ private slots:
     void controlFromAnotherThread();
     void slowConsumerNeverBlocks();
     void accumulationEqualsBiggerBatch();
+    void oneHostReadPerStep_data();
+    void oneHostReadPerStep();
+    void trainerStepsReadOnce();
     void nanStopsCleanly();
     void outOfMemoryIsReported();
     void unusableDataIsRefused();
@@ -203,6 +208,72 @@ void TestTrainer::slowConsumerNeverBlocks() {
     QCOMPARE(t.state(), TrainerState::Finished);
 }
 
+void TestTrainer::oneHostReadPerStep_data() {
+    QTest::addColumn<int>("layers");
+    QTest::newRow("1 layer") << 1;
+    QTest::newRow("4 layers") << 4;
+}
+
+// A whole optimizer step (2 micro-batches, LoRA on every module, paged optimizer state that
+// moves pages every step) reads from the device once, however many layers and tensors: the
+// loss, the global norm, clipping and the non-finite check stay on the device, and page
+// moves are asynchronous. Backend counts every host synchronization.
+void TestTrainer::oneHostReadPerStep() {
+    QFETCH(int, layers);
+    CpuBackend backend;
+    const LlamaConfig config = test::tiny_config(false, false, layers);
+    const Model model = test::tiny_model(config, 5);
+    DeviceBaseModel base(backend, model, {QuantType::NF4, true, 64});
+    LoraConfig lc;
+    lc.rank = 2;
+    LoraParameters lora(backend, config, lc);
+    LlamaModel llama(backend, base, &lora, {2, 12, true, 0});
+    const PagingConfig paging{1024, 2048};  // 2 of many pages resident
+    AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, paging);
+    Batch b;
+    b.batch = 2;
+    b.seq_len = 12;
+    for (int i = 0; i < 24; ++i) {
+        b.tokens.push_back((i * 7 + 3) % 37);
+        b.targets.push_back(i % 4 == 0 ? kIgnoreIndex : (i * 5 + 1) % 37);
+        b.positions.push_back(i % 12);
+        b.segments.push_back(0);
+    }
+    for (int step = 0; step < 3; ++step) {
+        const std::int64_t before = backend.host_syncs();
+        lora.zero_grads();
+        llama.reset_loss();
+        llama.forward_backward(b, 0.01f, 1);
+        llama.forward_backward(b, 0.01f, 2);
+        const OptimizerStepResult r = optimizer.step(1e-3, llama.loss_sum());
+        QVERIFY(r.applied && r.grad_norm > 0 && r.loss_sum > 0);
+        QCOMPARE(backend.host_syncs() - before, std::int64_t{1});
+        QVERIFY(!optimizer.drain_paging_events().empty());
+    }
+}
+
+// The trainer reports each step's host synchronizations: one, also with paging and accumulation.
+void TestTrainer::trainerStepsReadOnce() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.optim.paging = {4096, 8192};
+    const Outcome o = [&] {
+        Trainer t(c);
+        return run_to_end(t);
+    }();
+    QCOMPARE(o.state, TrainerState::Finished);
+    std::size_t steps = 0, paging = 0;
+    for (const TrainEvent& e : o.all) {
+        if (const auto* s = std::get_if<StepMetrics>(&e)) {
+            ++steps;
+            QCOMPARE(s->host_syncs, std::int64_t{1});
+        }
+        paging += std::holds_alternative<PagingEvent>(e);
+    }
+    QCOMPARE(steps, std::size_t(6));
+    QVERIFY(paging > 0);
+}
+
 // Two micro-batches of B with grad_scale 1/(all trained tokens) give the gradients of one
 // batch of 2B.
 void TestTrainer::accumulationEqualsBiggerBatch() {
@@ -244,11 +315,16 @@ void TestTrainer::accumulationEqualsBiggerBatch() {
     };
     LlamaModel model(backend, base, &lora, {4, 16, true, 0});
     lora.zero_grads();
-    const double big_loss = model.forward_backward(big, 1.0f / float(big.trained_tokens()), 1).loss;
+    model.reset_loss();
+    model.forward_backward(big, 1.0f / float(big.trained_tokens()), 1);
+    const double big_loss = model.read_loss().loss;
     const std::vector<float> g_big = grads();
     lora.zero_grads();
+    model.reset_loss();
     const float scale = 1.0f / float(a.trained_tokens() + b.trained_tokens());
-    const double acc_loss = model.forward_backward(a, scale, 1).loss + model.forward_backward(b, scale, 1).loss;
+    model.forward_backward(a, scale, 1);
+    model.forward_backward(b, scale, 1);
+    const double acc_loss = model.read_loss().loss;
     const std::vector<float> g_acc = grads();
     QVERIFY(std::abs(big_loss - acc_loss) < 1e-4 * big_loss);
     double diff = 0, scale_ref = 0;

@@ -62,7 +62,30 @@ void Backend::copy_from_host(const Tensor& dst, std::span<const std::byte> src) 
 void Backend::copy_to_host(const Tensor& src, std::span<std::byte> dst) {
     QLS_ASSERT(dst.size() == src.bytes(), "copy_to_host: ", describe(src), " into ", dst.size(),
                " bytes");
+    ++m_host_syncs;
     copy_to_host_impl(src, dst);
+}
+
+void Backend::synchronize() {
+    ++m_host_syncs;
+    synchronize_impl();
+}
+
+void Backend::copy_from_host_async(Stream stream, const Tensor& dst, std::span<const std::byte> src) {
+    QLS_ASSERT(src.size() == dst.bytes(), "copy_from_host_async: ", src.size(), " bytes into ",
+               describe(dst));
+    copy_from_host_async_impl(stream, dst, src);
+}
+
+void Backend::copy_to_host_async(Stream stream, const Tensor& src, std::span<std::byte> dst) {
+    QLS_ASSERT(dst.size() == src.bytes(), "copy_to_host_async: ", describe(src), " into ",
+               dst.size(), " bytes");
+    copy_to_host_async_impl(stream, src, dst);
+}
+
+void Backend::wait_host(Event e) {
+    ++m_host_syncs;
+    wait_host_impl(e);
 }
 
 void Backend::copy(const Tensor& dst, const Tensor& src) {
@@ -197,9 +220,10 @@ void Backend::embedding_forward(const EmbeddingArgs& a) {
 void Backend::cross_entropy(const CrossEntropyArgs& a) {
     check_f32(a.logits, "cross_entropy logits");
     QLS_ASSERT(a.targets.dtype == DType::I32 && a.targets.numel() == a.logits.rows() &&
-                   a.losses.numel() == a.logits.rows(),
+                   a.losses.numel() == a.logits.rows() &&
+                   (a.loss_sum.empty() || (a.loss_sum.dtype == DType::F32 && a.loss_sum.numel() == 1)),
                "cross_entropy: ", describe(a.logits), " ", describe(a.targets), " ",
-               describe(a.losses));
+               describe(a.losses), " ", describe(a.loss_sum));
     cross_entropy_impl(a);
 }
 
@@ -209,14 +233,14 @@ void Backend::add_inplace(const Tensor& dst, const Tensor& src) {
     add_inplace_impl(dst, src);
 }
 
-void Backend::scale_inplace(const Tensor& t, float s) {
-    check_f32(t, "scale_inplace");
-    scale_inplace_impl(t, s);
-}
-
-double Backend::sum_squares(const Tensor& t) {
-    check_f32(t, "sum_squares");
-    return sum_squares_impl(t);
+void Backend::clip_grad_norm(const ClipGradNormArgs& a) {
+    for (const Tensor& g : a.grads) check_f32(g, "clip_grad_norm grad");
+    if (!a.loss_sum.empty()) QLS_ASSERT(a.loss_sum.dtype == DType::F32 && a.loss_sum.numel() == 1,
+                                        "clip_grad_norm: loss_sum ", describe(a.loss_sum));
+    check_f32(a.out, "clip_grad_norm out");
+    QLS_ASSERT(a.out.numel() == 4 && a.max_norm >= 0, "clip_grad_norm: out ", describe(a.out),
+               " max_norm ", a.max_norm);
+    clip_grad_norm_impl(a);
 }
 
 void Backend::adamw_step(const AdamWArgs& a) {
@@ -225,6 +249,8 @@ void Backend::adamw_step(const AdamWArgs& a) {
                    a.m.numel() == a.param.numel() && a.v.numel() == a.param.numel() && a.step >= 1,
                "adamw: ", describe(a.param), " ", describe(a.grad), " ", describe(a.m), " ",
                describe(a.v), " step ", a.step);
+    if (!a.control.empty()) check_f32(a.control, "adamw control");
+    QLS_ASSERT(a.control.empty() || a.control.numel() == 4, "adamw: control ", describe(a.control));
     adamw_step_impl(a);
 }
 

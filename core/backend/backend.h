@@ -62,7 +62,7 @@ struct RmsNormBackwardArgs {
 // HF rotate_half RoPE (formats.md §6.3), in place on x. Backward rotates by the opposite angle.
 struct RopeArgs {
     Tensor x;          // (N, H, D), rotated in place
-    Tensor positions;  // (N) I32
+    Tensor positions;  // (N) I32, each in [0, P) (validated on the host)
     Tensor cos, sin;   // (P, D/2) F32 tables for positions 0..P-1
 };
 
@@ -104,28 +104,61 @@ struct SwigluBackwardArgs {
 };
 
 struct EmbeddingArgs {
-    Tensor tokens;  // (N) I32
+    Tensor tokens;  // (N) I32, each in [0, V) (validated on the host)
     Tensor table;   // (V, C) F32/BF16/F16
     Tensor out;     // (N, C)
 };
 
 // Fused softmax cross-entropy over the vocabulary. Rows whose target is kIgnoreIndex give
 // loss 0 and gradient 0. With compute_grad, logits are replaced by
-// grad_scale · (softmax(logits) - onehot(target)).
+// grad_scale · (softmax(logits) - onehot(target)). Targets must be kIgnoreIndex or in [0, V)
+// (the model validates each batch on the host; ops never check data).
 struct CrossEntropyArgs {
     Tensor logits;   // (N, V) F32
     Tensor targets;  // (N) I32
     Tensor losses;   // (N) F32, -log softmax(logits)[target]
     float grad_scale = 1.0f;
     bool compute_grad = false;
+    Tensor loss_sum;  // optional F32 (1): += Σ of this call's losses (rows in order), so the
+                      // loss of a step stays on the device until the step's one read
+};
+
+// Step control (torch.nn.utils.clip_grad_norm_ plus the non-finite check), computed on the
+// device from every LoRA gradient at once, so that neither the norm nor the loss has to be
+// read back before the update:
+//   out[0] = loss_sum[0]
+//   out[1] = Σ over all grads of Σ (grad_scale · g)²           (fixed order)
+//   out[2] = the update factor: grad_scale · min(1, max_norm / (√out[1] + 1e-6)) in fp32 as
+//            torch computes it, or grad_scale when max_norm is 0
+//   out[3] = 1 when out[0] and out[1] are finite, else 0 (the update becomes a no-op)
+struct ClipGradNormArgs {
+    std::span<const Tensor> grads;  // F32, any shapes
+    Tensor loss_sum;                // F32 (1); empty: counted as 0
+    float grad_scale = 1.0f;        // unscales the gradients (1 / loss scale; 1 in bf16/fp32)
+    float max_norm = 0.0f;          // 0: no clipping
+    Tensor out;                     // F32 (4)
 };
 
 // torch.optim.AdamW on one fp32 tensor (decoupled decay first, then the bias-corrected step).
+// The gradient is multiplied by grad_scale and, when `control` is given, by control[2]; with
+// control[3] == 0 nothing is written (parameters, m and v stay as they were).
 struct AdamWArgs {
     Tensor param, grad, m, v;  // F32, same element count
     float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0;
-    float grad_scale = 1.0f;  // multiplies grad first (the clipping coefficient)
+    float grad_scale = 1.0f;  // a host-known factor on the gradient
+    Tensor control;           // optional F32 (4), ClipGradNormArgs::out
     std::int64_t step = 1;    // 1-based, after increment
+};
+
+// Ordering. A backend may run work asynchronously. Every op and the plain copies run in call
+// order on the compute stream; page moves may run on the copy stream. The host sees results
+// only through copy_to_host (it waits for the compute stream), synchronize() (waits for
+// every stream) or wait_host(event); each of these drains a pipeline on a GPU, so the engine
+// keeps them to one or two per optimizer step and Backend counts them (host_syncs()).
+// The CPU backend runs everything at once, in call order.
+enum class Stream : std::uint8_t { Compute, Copy };
+struct Event {
+    std::uint64_t id = 0;  // backend-defined; 0 is "already complete"
 };
 
 class Backend {
@@ -138,11 +171,27 @@ public:
 
     // Memory. `what` names the allocation in out-of-memory messages.
     Buffer allocate(std::size_t bytes, Usage usage, const std::string& what);
+    // Compute stream; `src` may be reused as soon as the call returns.
     void copy_from_host(const Tensor& dst, std::span<const std::byte> src);
+    // Waits for the compute stream, then copies: a host synchronization.
     void copy_to_host(const Tensor& src, std::span<std::byte> dst);
     void copy(const Tensor& dst, const Tensor& src);
     void fill_zero(const Tensor& t);
-    void synchronize() { synchronize_impl(); }
+    // Waits for every stream: a host synchronization.
+    void synchronize();
+
+    // Asynchronous copies on `stream` between device memory and host memory the caller keeps
+    // alive and unchanged (PagedHost buffers: pinned on CUDA) until an event recorded on that
+    // stream after the copy has completed.
+    void copy_from_host_async(Stream stream, const Tensor& dst, std::span<const std::byte> src);
+    void copy_to_host_async(Stream stream, const Tensor& src, std::span<std::byte> dst);
+    // The point `stream` has reached; `waiter`'s later work starts after it (no host wait).
+    Event record(Stream stream) { return record_impl(stream); }
+    void wait(Stream waiter, Event e) { wait_impl(waiter, e); }
+    // Blocks the host until `e` has completed: a host synchronization.
+    void wait_host(Event e);
+    // Host synchronizations so far (copy_to_host, synchronize, wait_host).
+    std::int64_t host_syncs() const { return m_host_syncs; }
 
     // Ops (see the argument structs above).
     void linear_forward(const LinearForwardArgs& a);
@@ -159,8 +208,7 @@ public:
     void embedding_forward(const EmbeddingArgs& a);
     void cross_entropy(const CrossEntropyArgs& a);
     void add_inplace(const Tensor& dst, const Tensor& src);  // dst += src, F32
-    void scale_inplace(const Tensor& t, float s);            // t *= s, F32
-    double sum_squares(const Tensor& t);                     // Σ t², fixed summation order
+    void clip_grad_norm(const ClipGradNormArgs& a);
     void adamw_step(const AdamWArgs& a);
     // Dense fp32 copy of a base weight (out, in): merged export, inspection, tests.
     void dequantize_weight(const LinearWeight& w, const Tensor& out);
@@ -174,6 +222,11 @@ protected:
     virtual void copy_impl(const Tensor& dst, const Tensor& src) = 0;
     virtual void fill_zero_impl(const Tensor& t) = 0;
     virtual void synchronize_impl() = 0;
+    virtual void copy_from_host_async_impl(Stream s, const Tensor& dst, std::span<const std::byte> src) = 0;
+    virtual void copy_to_host_async_impl(Stream s, const Tensor& src, std::span<std::byte> dst) = 0;
+    virtual Event record_impl(Stream s) = 0;
+    virtual void wait_impl(Stream waiter, Event e) = 0;
+    virtual void wait_host_impl(Event e) = 0;
 
     virtual void linear_forward_impl(const LinearForwardArgs& a) = 0;
     virtual void linear_backward_impl(const LinearBackwardArgs& a) = 0;
@@ -188,13 +241,13 @@ protected:
     virtual void embedding_forward_impl(const EmbeddingArgs& a) = 0;
     virtual void cross_entropy_impl(const CrossEntropyArgs& a) = 0;
     virtual void add_inplace_impl(const Tensor& dst, const Tensor& src) = 0;
-    virtual void scale_inplace_impl(const Tensor& t, float s) = 0;
-    virtual double sum_squares_impl(const Tensor& t) = 0;
+    virtual void clip_grad_norm_impl(const ClipGradNormArgs& a) = 0;
     virtual void adamw_step_impl(const AdamWArgs& a) = 0;
     virtual void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) = 0;
 
 private:
     MemoryAccountant m_memory;
+    std::int64_t m_host_syncs = 0;
 };
 
 }  // namespace qls

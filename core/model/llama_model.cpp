@@ -36,6 +36,7 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
     const RopeTable rope = make_rope_table(base.config(), options.max_seq);
     m_backend.copy_from_host(m_rope_cos, std::as_bytes(std::span(rope.cos)));
     m_backend.copy_from_host(m_rope_sin, std::as_bytes(std::span(rope.sin)));
+    reset_loss();
 }
 
 LlamaModel::LayerActs LlamaModel::layer_acts(const BufferPlan& plan, const Buffer& buf,
@@ -69,7 +70,7 @@ struct LlamaModel::Plans {
     std::vector<std::size_t> inputs, act_ids, work_ids;
     std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, segments = 0, tmp = 0;
     std::size_t grads[9] = {};
-    std::size_t logits = 0, losses = 0, cos = 0, sin = 0;
+    std::size_t logits = 0, losses = 0, loss_sum = 0, cos = 0, sin = 0;
 };
 
 LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o,
@@ -96,6 +97,7 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     for (std::size_t i = 0; i < 9; ++i) p.grads[i] = p.work.add(grads[i].first, DType::F32, grads[i].second);
     p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
     p.losses = p.work.add("losses", DType::F32, {n});
+    p.loss_sum = p.work.add("loss_sum", DType::F32, {1});
     p.cos = p.work.add("rope_cos", DType::F32, {o.max_seq, c.head_dim / 2});
     p.sin = p.work.add("rope_sin", DType::F32, {o.max_seq, c.head_dim / 2});
     return p;
@@ -131,6 +133,7 @@ void LlamaModel::plan_buffers() {
                w(p.grads[5]), w(p.grads[6]), w(p.grads[7]), w(p.grads[8])};
     m_logits = w(p.logits);
     m_losses = w(p.losses);
+    m_loss_sum = w(p.loss_sum);
     m_rope_cos = w(p.cos);
     m_rope_sin = w(p.sin);
 }
@@ -147,6 +150,19 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
                    batch.positions.size() == batch.tokens.size() &&
                    batch.segments.size() == batch.tokens.size(),
                "batch arrays do not match ", batch.batch, " x ", batch.seq_len);
+    const std::int64_t vocab = m_base.config().vocab_size;
+    for (std::size_t i = 0; i < batch.tokens.size(); ++i) {
+        const std::int32_t id = batch.tokens[i], target = batch.targets[i];
+        QLS_CHECK(DataError, id >= 0 && id < vocab, "token id ", id, " at position ", i,
+                  " is outside the model's vocabulary of ", vocab, " (is the tokenizer the model's own?)");
+        QLS_CHECK(DataError, target == kIgnoreIndex || (target >= 0 && target < vocab), "target token id ",
+                  target, " at position ", i, " is outside the model's vocabulary of ", vocab);
+        // The RoPE table covers the planned sequence length.
+        QLS_CHECK(DataError, batch.positions[i] >= 0 && batch.positions[i] < m_options.max_seq, "position ",
+                  batch.positions[i], " at ", i, " is outside the planned sequence length ", m_options.max_seq);
+        QLS_CHECK(DataError, batch.segments[i] >= -1, "segment ", batch.segments[i], " at ", i,
+                  " (padding is -1, examples count from 0)");
+    }
     m_backend.copy_from_host(m_tokens.head(n), as_bytes_of(batch.tokens));
     m_backend.copy_from_host(m_targets.head(n), as_bytes_of(batch.targets));
     m_backend.copy_from_host(m_positions.head(n), as_bytes_of(batch.positions));
@@ -179,9 +195,7 @@ void LlamaModel::embed_and_run_layers(const Shapes& s, std::uint64_t dropout_see
                                m_rstdf.head(s.n)});
 }
 
-LossSum LlamaModel::head_loss(const Shapes& s, std::span<const std::int32_t> targets_host, float grad_scale,
-                              bool backward) {
-    LossSum sum;
+void LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
     const Tensor targets = m_targets.reshaped({m_targets.numel(), 1});
     const Tensor losses = m_losses.reshaped({m_losses.numel(), 1});
     for (std::int64_t r = 0; r < s.n; r += m_chunk) {
@@ -189,27 +203,31 @@ LossSum LlamaModel::head_loss(const Shapes& s, std::span<const std::int32_t> tar
         const Tensor h = m_normf.row_slice(r, count);
         const Tensor logits = m_logits.row_slice(0, count);
         m_backend.linear_forward({h, &m_base.lm_head(), nullptr, logits});
-        const Tensor chunk_losses = losses.row_slice(r, count);
-        m_backend.cross_entropy({logits, targets.row_slice(r, count), chunk_losses, grad_scale, backward});
+        m_backend.cross_entropy({logits, targets.row_slice(r, count), losses.row_slice(r, count), grad_scale,
+                                 backward, m_loss_sum});
         if (backward)
             m_backend.linear_backward({h, logits, &m_base.lm_head(), nullptr,
                                        m_grads.norm.row_slice(r, count), GradMode::Overwrite});
     }
-    std::vector<float> host_losses(static_cast<std::size_t>(s.n));
-    m_backend.copy_to_host(m_losses.head(s.n), std::as_writable_bytes(std::span(host_losses)));
-    for (std::size_t i = 0; i < host_losses.size(); ++i)
-        if (targets_host[i] != kIgnoreIndex) {
-            sum.loss += host_losses[i];
-            ++sum.tokens;
-        }
-    return sum;
 }
 
-LossSum LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed) {
+void LlamaModel::reset_loss() {
+    m_backend.fill_zero(m_loss_sum);
+    m_loss_tokens = 0;
+}
+
+LossSum LlamaModel::read_loss() {
+    float sum = 0;
+    m_backend.copy_to_host(m_loss_sum, std::as_writable_bytes(std::span(&sum, 1)));
+    return {sum, m_loss_tokens};
+}
+
+void LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed) {
     QLS_ASSERT(m_lora != nullptr, "forward_backward needs LoRA parameters to train");
     const Shapes s = upload_batch(batch);
     embed_and_run_layers(s, dropout_seed, true);
-    const LossSum sum = head_loss(s, batch.targets, grad_scale, true);
+    head_loss(s, grad_scale, true);
+    m_loss_tokens += batch.trained_tokens();
     const std::int64_t layers = m_base.config().num_layers;
     // Through the final norm into the residual stream.
     m_backend.rmsnorm_backward({m_inputs[layers].head(s.n), m_base.final_norm(), m_rstdf.head(s.n),
@@ -219,13 +237,19 @@ LossSum LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::
             layer_forward(l, s, acts_for(l), m_inputs[l], nullptr, dropout_seed, true);
         layer_backward(l, s, acts_for(l), m_inputs[l], dropout_seed, true);
     }
-    return sum;
+}
+
+void LlamaModel::add_loss(const Batch& batch) {
+    const Shapes s = upload_batch(batch);
+    embed_and_run_layers(s, 0, false);
+    head_loss(s, 1.0f, false);
+    m_loss_tokens += batch.trained_tokens();
 }
 
 LossSum LlamaModel::evaluate(const Batch& batch) {
-    const Shapes s = upload_batch(batch);
-    embed_and_run_layers(s, 0, false);
-    return head_loss(s, batch.targets, 1.0f, false);
+    reset_loss();
+    add_loss(batch);
+    return read_loss();
 }
 
 std::vector<float> LlamaModel::logits(const Batch& batch) {

@@ -35,11 +35,20 @@ public:
     LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParameters* lora,
                const ModelRunOptions& options);
 
+    // The loss is summed on the device (loss_sum(), F32 (1)) over every micro-batch since
+    // reset_loss(); the host knows the token count, so nothing is read back until read_loss()
+    // or the optimizer step that takes loss_sum().
+    void reset_loss();
+    const Tensor& loss_sum() const { return m_loss_sum; }
+    LossSum read_loss();  // one host read
+
     // Forward, loss and backward of one micro-batch. LoRA gradients accumulate, scaled by
-    // grad_scale (1 / trained tokens of the whole accumulated batch). dropout_seed draws this
-    // micro-batch's LoRA dropout masks.
-    LossSum forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed);
-    // Loss without gradients or dropout (validation).
+    // grad_scale (1 / trained tokens of the whole accumulated batch); the loss adds to
+    // loss_sum(). dropout_seed draws this micro-batch's LoRA dropout masks.
+    void forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed);
+    // Loss without gradients or dropout (validation), added to loss_sum().
+    void add_loss(const Batch& batch);
+    // reset_loss, add_loss, read_loss: the loss of one batch.
     LossSum evaluate(const Batch& batch);
     // (B, T, V) logits, no dropout.
     std::vector<float> logits(const Batch& batch);
@@ -76,6 +85,8 @@ private:
     void plan_buffers();
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;
+    // Checks every id, position and segment on the host (DataError naming what is wrong), so
+    // no op has to check data on the device, then uploads.
     Shapes upload_batch(const Batch& batch);
     void embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout);
     // out == nullptr recomputes what backward needs and skips the down projection.
@@ -83,9 +94,8 @@ private:
                        const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
     void layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                         std::uint64_t dropout_seed, bool use_dropout);
-    // LM head and loss in chunks of rows; the targets' host copy says which losses count.
-    LossSum head_loss(const Shapes& s, std::span<const std::int32_t> targets_host, float grad_scale,
-                      bool backward);
+    // LM head and loss in chunks of rows, the loss added to m_loss_sum.
+    void head_loss(const Shapes& s, float grad_scale, bool backward);
     const LayerActs& acts_for(std::int64_t layer) const;
     LoraView lora_view(std::int64_t layer, LoraTarget t, std::uint64_t seed, bool use_dropout,
                        bool with_grads) const;
@@ -104,6 +114,8 @@ private:
     Tensor m_tmp;                   // (N, C) attention / MLP output before the residual add
     Grads m_grads;
     Tensor m_logits, m_losses;            // (chunk, V), (N)
+    Tensor m_loss_sum;                    // (1) F32 on the device
+    std::int64_t m_loss_tokens = 0;       // trained targets summed into it
     Tensor m_rope_cos, m_rope_sin;        // (max_seq, D/2)
 };
 

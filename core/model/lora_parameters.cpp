@@ -104,12 +104,6 @@ void LoraParameters::zero_grads() {
     m_backend.fill_zero(m_grads.whole(DType::U8));
 }
 
-double LoraParameters::grad_sum_squares() {
-    double s = 0;
-    for (const Param& p : m_params) s += m_backend.sum_squares(p.grad);
-    return s;
-}
-
 LoraAdapter LoraParameters::to_host(const std::string& base_model) const {
     LoraAdapter out;
     out.config = m_config;

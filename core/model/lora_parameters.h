@@ -37,8 +37,6 @@ public:
     std::int64_t parameter_count() const;
 
     void zero_grads();
-    // Σ grad² over every parameter (the global gradient norm is its square root).
-    double grad_sum_squares();
 
     LoraAdapter to_host(const std::string& base_model) const;
     // Loads A/B from an adapter with the same config shape (resume, continue training).

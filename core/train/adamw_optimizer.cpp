@@ -1,10 +1,10 @@
 #include "core/train/adamw_optimizer.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
 
-#include "core/train/grad_clip.h"
 
 namespace qls {
 
@@ -72,20 +72,20 @@ AdamWOptimizer::AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Par
     : m_backend(backend),
       m_params(std::move(params)),
       m_config(validated(config)),
-      m_state(backend, total_elements(m_params), paging) {
+      m_state(backend, total_elements(m_params), paging),
+      m_control_buffer(backend.allocate(kControlBytes, Usage::OptimizerState, "optimizer step control")),
+      m_control(m_control_buffer.whole(DType::F32)) {
     std::int64_t offset = 0;
     for (const auto& p : m_params) {
         m_offsets.push_back(offset);
+        m_grads.push_back(p.grad);
         offset += p.value.numel();
     }
 }
 
-OptimizerStepResult AdamWOptimizer::step(double lr) {
+OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum) {
     QLS_ASSERT(std::isfinite(lr) && lr >= 0, "optimizer step at learning rate ", lr);
-    OptimizerStepResult result;
-    result.grad_norm = global_grad_norm(m_backend, m_params);
-    if (!std::isfinite(result.grad_norm)) return result;
-    result.clip_coef = clip_coefficient(result.grad_norm, m_config.max_grad_norm);
+    m_backend.clip_grad_norm({m_grads, loss_sum, 1.0f, static_cast<float>(m_config.max_grad_norm), m_control});
     ++m_step;
     AdamWArgs args;
     args.lr = static_cast<float>(lr);
@@ -93,7 +93,7 @@ OptimizerStepResult AdamWOptimizer::step(double lr) {
     args.beta2 = static_cast<float>(m_config.beta2);
     args.eps = static_cast<float>(m_config.eps);
     args.weight_decay = static_cast<float>(m_config.weight_decay);
-    args.grad_scale = result.clip_coef;
+    args.control = m_control;
     args.step = m_step;
     for (std::size_t i = 0; i < m_params.size(); ++i) {
         const auto& p = m_params[i];
@@ -108,7 +108,15 @@ OptimizerStepResult AdamWOptimizer::step(double lr) {
             m_backend.adamw_step(args);
         });
     }
-    result.applied = true;
+    // The step's one read: loss, norm and whether the device applied the update.
+    std::array<float, 4> control{};
+    m_backend.copy_to_host(m_control, std::as_writable_bytes(std::span(control)));
+    OptimizerStepResult result;
+    result.loss_sum = control[0];
+    result.grad_norm = std::sqrt(static_cast<double>(control[1]));
+    result.clip_coef = control[2];
+    result.applied = control[3] != 0.0f;
+    if (!result.applied) --m_step;  // the device left parameters and state untouched
     return result;
 }
 

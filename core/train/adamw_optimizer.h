@@ -26,21 +26,27 @@ struct AdamWConfig {
 };
 
 struct OptimizerStepResult {
+    double loss_sum = 0;     // the loss_sum given to step(), read back with the norm
     double grad_norm = 0;    // before clipping
-    float clip_coef = 1.0f;  // grad_scale given to AdamW (1 when not clipped)
-    bool applied = false;    // false: the norm was NaN/Inf and nothing changed
+    float clip_coef = 1.0f;  // the factor AdamW applied to the gradient (1 when not clipped)
+    bool applied = false;    // false: the loss or the norm was NaN/Inf and nothing changed
 };
 
 class AdamWOptimizer {
 public:
+    // Device bytes of the step control scalars (Usage::OptimizerState), for the estimate.
+    static constexpr std::size_t kControlBytes = 4 * sizeof(float);
+
     // params: usually LoraParameters::params(); their tensors must outlive the optimizer.
     AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Param> params, const AdamWConfig& config,
                    const PagingConfig& paging = {});
 
-    // Clips and applies one update at rate `lr`. When the gradient norm is not finite it
-    // returns applied = false and leaves parameters, state and step count untouched; the
-    // trainer then stops ("loss/gradient became NaN/Inf at step N; lower the learning rate").
-    OptimizerStepResult step(double lr);
+    // Clips and applies one update at rate `lr`, all on the device (Backend::clip_grad_norm),
+    // then reads the step's loss, norm and outcome back in one host read. When `loss_sum`
+    // (F32 (1) on the device, optional) or the gradient norm is not finite, the device leaves
+    // parameters and state untouched, applied is false and the step count stays; the trainer
+    // then stops ("loss/gradient became NaN/Inf at step N; lower the learning rate").
+    OptimizerStepResult step(double lr, const Tensor& loss_sum = {});
     // Updates done so far (torch's state["step"]).
     std::int64_t step_count() const { return m_step; }
 
@@ -60,8 +66,11 @@ private:
     Backend& m_backend;
     std::vector<LoraParameters::Param> m_params;
     std::vector<std::int64_t> m_offsets;  // [param] -> first element in the paged state
+    std::vector<Tensor> m_grads;          // [param] -> its gradient, for the norm
     AdamWConfig m_config;
     PagedState m_state;
+    Buffer m_control_buffer;
+    Tensor m_control;  // F32 (4), ClipGradNormArgs::out
     std::int64_t m_step = 0;
 };
 

@@ -6,6 +6,7 @@
 #include "core/inspect/weight_memory.h"
 #include "core/model/llama_tensors.h"
 #include "core/model/lora_parameters.h"
+#include "core/train/adamw_optimizer.h"
 
 namespace qls {
 
@@ -73,7 +74,8 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
     set(Usage::LoraGrads, lora);
     const LoraShape shape = lora_shape(c, o.lora);
     set(Usage::OptimizerState,
-        optimizer_device_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
+        optimizer_device_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes) +
+            static_cast<std::int64_t>(AdamWOptimizer::kControlBytes));
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};

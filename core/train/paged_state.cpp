@@ -115,12 +115,14 @@ void PagedState::make_resident(std::int64_t first, std::int64_t last, std::int64
         candidates.begin(), candidates.begin() + n, candidates.end(), [this](std::int64_t a, std::int64_t b) {
             return m_slot_used[static_cast<std::size_t>(a)] < m_slot_used[static_cast<std::size_t>(b)];
         });
+    // Moves run on the copy stream without a host wait: the copy stream starts after the
+    // updates issued so far (they may still be writing the evicted pages), and updates issued
+    // next start after the fetches. Write-back and fetch of one slot are ordered by the stream.
+    m_backend.wait(Stream::Copy, m_backend.record(Stream::Compute));
     for (std::ptrdiff_t i = 0; i < n; ++i) {  // write back: the state changed since the fetch
         const std::int64_t slot = candidates[static_cast<std::size_t>(i)];
         const std::int64_t page = m_slot_page[static_cast<std::size_t>(slot)];
-        m_backend.copy_to_host(
-            m_device.view(static_cast<std::size_t>(slot * m_page_bytes), DType::U8, {m_page_bytes}),
-            host_page(page));
+        m_backend.copy_to_host_async(Stream::Copy, slot_page(slot), host_page(page));
         m_page_slot[static_cast<std::size_t>(page)] = -1;
     }
     log(step, PagingEvent::Direction::ToHost, n,
@@ -128,12 +130,11 @@ void PagedState::make_resident(std::int64_t first, std::int64_t last, std::int64
     for (std::ptrdiff_t i = 0; i < n; ++i) {
         const std::int64_t slot = candidates[static_cast<std::size_t>(i)];
         const std::int64_t page = missing[static_cast<std::size_t>(i)];
-        m_backend.copy_from_host(
-            m_device.view(static_cast<std::size_t>(slot * m_page_bytes), DType::U8, {m_page_bytes}),
-            host_page(page));
+        m_backend.copy_from_host_async(Stream::Copy, slot_page(slot), host_page(page));
         m_page_slot[static_cast<std::size_t>(page)] = slot;
         m_slot_page[static_cast<std::size_t>(slot)] = page;
     }
+    m_backend.wait(Stream::Compute, m_backend.record(Stream::Copy));
     log(step, PagingEvent::Direction::ToDevice, n, "fetch for update of " + what);
 }
 
@@ -152,6 +153,7 @@ void PagedState::for_each_part(std::int64_t begin, std::int64_t count,
 
 void PagedState::read(std::int64_t begin, std::span<float> m, std::span<float> v) {
     QLS_ASSERT(m.size() == v.size(), "paged state read: ", m.size(), " vs ", v.size());
+    m_backend.synchronize();  // host pages may still be arriving on the copy stream
     for_each_part(begin, static_cast<std::int64_t>(m.size()), [&](const Part& p) {
         auto dst_m = std::as_writable_bytes(
             m.subspan(static_cast<std::size_t>(p.pos), static_cast<std::size_t>(p.count)));
@@ -169,6 +171,7 @@ void PagedState::read(std::int64_t begin, std::span<float> m, std::span<float> v
 
 void PagedState::write(std::int64_t begin, std::span<const float> m, std::span<const float> v) {
     QLS_ASSERT(m.size() == v.size(), "paged state write: ", m.size(), " vs ", v.size());
+    m_backend.synchronize();  // the copy stream may still be reading host pages
     for_each_part(begin, static_cast<std::int64_t>(m.size()), [&](const Part& p) {
         auto src_m =
             std::as_bytes(m.subspan(static_cast<std::size_t>(p.pos), static_cast<std::size_t>(p.count)));
@@ -195,6 +198,10 @@ std::span<std::byte> PagedState::host_page(std::int64_t page) const {
 std::byte* PagedState::host_half(std::int64_t page, int half, std::int64_t offset) const {
     return host_page(page).data() + half * (m_page_bytes / 2) +
            offset * static_cast<std::int64_t>(sizeof(float));
+}
+
+Tensor PagedState::slot_page(std::int64_t slot) const {
+    return m_device.view(static_cast<std::size_t>(slot * m_page_bytes), DType::U8, {m_page_bytes});
 }
 
 Tensor PagedState::slot_half(std::int64_t slot, int half, std::int64_t offset, std::int64_t count) const {

@@ -1,7 +1,8 @@
 // AdamW's m and v for every trainable element, in fixed-size pages of which only a budgeted
 // number stay on the device (formats.md §4, "paged_adamw_32bit"). bitsandbytes lets the CUDA
 // driver fault unified-memory pages in and out; we move pages ourselves, least recently used
-// first, so the trainer can report each move and the CPU backend can simulate a small budget.
+// first, on the copy stream without host waits, so the trainer can report each move and the
+// CPU backend can simulate a small budget.
 //
 // E elements per page. Page k holds elements [k·E, (k+1)·E) of the concatenation of all
 // parameters: m in its first half, v in its second, so one resident page serves an
@@ -81,6 +82,7 @@ private:
     void make_resident(std::int64_t first, std::int64_t last, std::int64_t step, const std::string& what);
     std::span<std::byte> host_page(std::int64_t page) const;
     std::byte* host_half(std::int64_t page, int half, std::int64_t offset) const;
+    Tensor slot_page(std::int64_t slot) const;
     Tensor slot_half(std::int64_t slot, int half, std::int64_t offset, std::int64_t count) const;
     void log(std::int64_t step, PagingEvent::Direction d, std::int64_t pages, std::string reason);
 

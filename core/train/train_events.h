@@ -24,6 +24,7 @@ struct StepMetrics {
     std::int64_t trained_tokens = 0;
     double tokens_per_s = 0;
     double elapsed_s = 0, eta_s = 0;
+    std::int64_t host_syncs = 0;             // device→host reads and waits the step needed
 };
 
 struct EvalResult {

@@ -97,6 +97,7 @@ void TrainingSession::restore_latest() {
 
 bool TrainingSession::train_step() {
     const auto t0 = std::chrono::steady_clock::now();
+    const std::int64_t syncs_before = m_backend.host_syncs();
     std::vector<Batch> micro;
     std::int64_t trained = 0, tokens = 0;
     for (std::int64_t m = 0; m < m_config.grad_accum; ++m) {
@@ -106,15 +107,16 @@ bool TrainingSession::train_step() {
                                 [](std::int32_t s) { return s >= 0; });
     }
     m_lora->zero_grads();
-    double loss_sum = 0;
+    m_llama->reset_loss();
     // Loss normalised by the trained tokens of the whole accumulated batch, so accumulation
     // equals the bigger batch.
     const float scale = trained > 0 ? 1.0f / static_cast<float>(trained) : 0.0f;
     for (std::size_t m = 0; m < micro.size(); ++m)
-        loss_sum += m_llama->forward_backward(micro[m], scale, dropout_seed(m_progress.step, static_cast<std::int64_t>(m))).loss;
-    const double loss = trained > 0 ? loss_sum / static_cast<double>(trained) : 0.0;
+        m_llama->forward_backward(micro[m], scale, dropout_seed(m_progress.step, static_cast<std::int64_t>(m)));
     const double lr = m_schedule->lr_at(m_progress.step);
-    const OptimizerStepResult r = std::isfinite(loss) ? m_optimizer->step(lr) : OptimizerStepResult{};
+    // Everything above and the update run without a host read; the step reads back once.
+    const OptimizerStepResult r = m_optimizer->step(lr, m_llama->loss_sum());
+    const double loss = trained > 0 ? r.loss_sum / static_cast<double>(trained) : 0.0;
     for (PagingEvent& p : m_optimizer->drain_paging_events()) emit(std::move(p));
     if (!r.applied) {
         emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
@@ -140,6 +142,7 @@ bool TrainingSession::train_step() {
     s.tokens = tokens;
     s.trained_tokens = trained;
     s.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
+    s.host_syncs = m_backend.host_syncs() - syncs_before;
     s.elapsed_s = elapsed();
     s.eta_s = s.elapsed_s / static_cast<double>(m_progress.step) * static_cast<double>(m_total_steps - m_progress.step);
     m_folder.append_metrics(event_to_json(s));
@@ -150,12 +153,9 @@ bool TrainingSession::train_step() {
 
 EvalResult TrainingSession::evaluate() {
     m_trainer.set_state(TrainerState::Evaluating);
-    LossSum sum;
-    for (const Batch& b : m_eval_batches) {
-        const LossSum l = m_llama->evaluate(b);
-        sum.loss += l.loss;
-        sum.tokens += l.tokens;
-    }
+    m_llama->reset_loss();
+    for (const Batch& b : m_eval_batches) m_llama->add_loss(b);
+    const LossSum sum = m_llama->read_loss();
     EvalResult r;
     r.step = m_progress.step;
     r.loss = sum.mean();

@@ -6,6 +6,7 @@
 // cudaMemcpy moving the same bytes (read + write) in the same run.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -25,8 +26,14 @@ using namespace qls::cuda::check;
 
 namespace {
 
+// QLS_SHARED_DIR from the environment wins over the build-time path (one build, another tree).
+std::filesystem::path shared_dir() {
+    const char* env = std::getenv("QLS_SHARED_DIR");
+    return env && *env ? std::filesystem::path(env) : std::filesystem::path(QLS_SHARED_DIR);
+}
+
 struct Options {
-    std::filesystem::path fixtures = std::filesystem::path(QLS_SHARED_DIR) / "fixtures/ref/bnb";
+    std::filesystem::path fixtures = shared_dir() / "fixtures/ref/bnb";
     int warmup = 10;
     int reps = 100;
     bool quick = false;   // fewer random validation cases, no full-size CPU comparison

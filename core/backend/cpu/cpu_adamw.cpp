@@ -12,12 +12,18 @@ void adamw_step(const AdamWArgs& a) {
     const auto step_size = static_cast<float>(a.lr / bc1);
     const auto bc2_sqrt = static_cast<float>(std::sqrt(bc2));
     const float decay = 1.0f - a.lr * a.weight_decay;
+    float grad_scale = a.grad_scale;
+    if (!a.control.empty()) {
+        const float* control = a.control.ptr<const float>();
+        if (control[3] == 0.0f) return;  // non-finite loss or gradient norm: a no-op step
+        grad_scale *= control[2];
+    }
     float* p = a.param.ptr<float>();
     const float* g = a.grad.ptr<const float>();
     float* m = a.m.ptr<float>();
     float* v = a.v.ptr<float>();
     for (std::int64_t i = 0, n = a.param.numel(); i < n; ++i) {
-        const float gi = g[i] * a.grad_scale;
+        const float gi = g[i] * grad_scale;
         p[i] *= decay;
         m[i] += (1.0f - a.beta1) * (gi - m[i]);
         v[i] = v[i] * a.beta2 + (1.0f - a.beta2) * gi * gi;

@@ -35,6 +35,14 @@ void CpuBackend::copy_to_host_impl(const Tensor& src, std::span<std::byte> dst) 
     std::memcpy(dst.data(), src.data, dst.size());
 }
 
+void CpuBackend::copy_from_host_async_impl(Stream, const Tensor& dst, std::span<const std::byte> src) {
+    std::memcpy(dst.data, src.data(), src.size());
+}
+
+void CpuBackend::copy_to_host_async_impl(Stream, const Tensor& src, std::span<std::byte> dst) {
+    std::memcpy(dst.data(), src.data, dst.size());
+}
+
 void CpuBackend::copy_impl(const Tensor& dst, const Tensor& src) {
     std::memmove(dst.data, src.data, src.bytes());
 }
@@ -92,16 +100,6 @@ void CpuBackend::add_inplace_impl(const Tensor& dst, const Tensor& src) {
     });
 }
 
-void CpuBackend::scale_inplace_impl(const Tensor& t, float s) {
-    float* d = t.ptr<float>();
-    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) d[i] *= s;
-}
-
-double CpuBackend::sum_squares_impl(const Tensor& t) {
-    const float* d = t.ptr<const float>();
-    double sum = 0;
-    for (std::int64_t i = 0, n = t.numel(); i < n; ++i) sum += static_cast<double>(d[i]) * d[i];
-    return sum;
-}
+void CpuBackend::clip_grad_norm_impl(const ClipGradNormArgs& a) { cpu::clip_grad_norm(a); }
 
 }  // namespace qls

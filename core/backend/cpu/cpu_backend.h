@@ -25,6 +25,12 @@ protected:
     void copy_impl(const Tensor& dst, const Tensor& src) override;
     void fill_zero_impl(const Tensor& t) override;
     void synchronize_impl() override {}
+    // Everything runs at once in call order, so streams and events are trivially satisfied.
+    void copy_from_host_async_impl(Stream, const Tensor& dst, std::span<const std::byte> src) override;
+    void copy_to_host_async_impl(Stream, const Tensor& src, std::span<std::byte> dst) override;
+    Event record_impl(Stream) override { return {}; }
+    void wait_impl(Stream, Event) override {}
+    void wait_host_impl(Event) override {}
 
     void linear_forward_impl(const LinearForwardArgs& a) override;
     void linear_backward_impl(const LinearBackwardArgs& a) override;
@@ -39,8 +45,7 @@ protected:
     void embedding_forward_impl(const EmbeddingArgs& a) override;
     void cross_entropy_impl(const CrossEntropyArgs& a) override;
     void add_inplace_impl(const Tensor& dst, const Tensor& src) override;
-    void scale_inplace_impl(const Tensor& t, float s) override;
-    double sum_squares_impl(const Tensor& t) override;
+    void clip_grad_norm_impl(const ClipGradNormArgs& a) override;
     void adamw_step_impl(const AdamWArgs& a) override;
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
 

@@ -24,6 +24,7 @@ void swiglu_forward(const SwigluForwardArgs& a);
 void swiglu_backward(const SwigluBackwardArgs& a);
 void embedding_forward(const EmbeddingArgs& a);
 void cross_entropy(const CrossEntropyArgs& a);
+void clip_grad_norm(const ClipGradNormArgs& a);
 void adamw_step(const AdamWArgs& a);
 
 }  // namespace qls::cpu
