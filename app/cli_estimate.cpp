@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_commands.h"
+#include "app/cli_device.h"
 #include "app/cli_train_options.h"
 #include "core/model/model_loader.h"
 #include "core/train/memory_estimate.h"
@@ -28,6 +29,8 @@ int run_estimate(const std::vector<std::string>& raw) {
     args.expect_positional(1);
     TrainConfig c;
     apply_train_options(args, c);
+    // The estimate is of the backend the run would get (its own scratch included).
+    const BackendChoice device = choose_backend(c.device);
     const Model model = load_model(args.positional()[0]);
     EstimateOptions o;
     o.base = c.base;
@@ -54,6 +57,7 @@ int run_estimate(const std::vector<std::string>& raw) {
         j["device_bytes"] = e.device_bytes;
         j["fits"] = e.fits;
         j["verdict"] = e.verdict;
+        j["device"] = device.device;
         std::cout << j.dump(2) << '\n';
         return e.fits ? 0 : 3;
     }

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli_commands.h"
+#include "app/cli_device.h"
 #include "app/cli_train_options.h"
-#include "core/backend/cpu/cpu_backend.h"
 #include "core/data/batch_sampler.h"
 #include "core/data/perplexity_chunks.h"
 #include "core/export/peft_adapter.h"
@@ -60,7 +60,8 @@ int run_eval(const std::vector<std::string>& raw) {
     c.data.valid_path.clear();
     const Model model = load_model(args.positional()[0]);
     const Tokenizer tokenizer = load_model_tokenizer(model);
-    CpuBackend backend;
+    const BackendChoice device = choose_backend(c.device);
+    Backend& backend = *device.backend;
     DeviceBaseModel base(backend, model, c.base);
     std::unique_ptr<LoraParameters> lora;
     if (auto dir = args.option("adapter"))

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "app/cli_commands.h"
-#include "core/backend/cpu/cpu_backend.h"
+#include "app/cli_device.h"
 #include "core/export/peft_adapter.h"
 #include "core/model/llama_generator.h"
 #include "core/model/llama_generator_generate.h"
@@ -24,12 +24,13 @@ const char* const kGenerateUsage =
     "  --temperature T   default 0 (greedy)\n"
     "  --top-k K --top-p P --repetition-penalty R --seed S\n"
     "  --quant nf4|fp4|none  the base as in training (default nf4)\n"
+    "  --device auto|cpu|cuda[:N]  where to run (default auto)\n"
     "  The reply streams to stdout; statistics go to stderr.\n";
 
 int run_generate(const std::vector<std::string>& raw) {
     const Args args(raw, {"chat"},
                     {"adapter", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed",
-                     "quant"});
+                     "quant", "device"});
     args.expect_positional(1);
     auto prompt_text = args.option("prompt");
     if (!prompt_text) throw UsageError("--prompt is required");
@@ -54,7 +55,8 @@ int run_generate(const std::vector<std::string>& raw) {
 
     const Model model = load_model(args.positional()[0]);
     const Tokenizer tokenizer = load_model_tokenizer(model);
-    CpuBackend backend;
+    const BackendChoice device = choose_backend(args.option("device").value_or("auto"));
+    Backend& backend = *device.backend;
     DeviceBaseModel base(backend, model, base_options);
     std::unique_ptr<LoraParameters> lora;
     if (auto dir = args.option("adapter"))

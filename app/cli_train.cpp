@@ -36,6 +36,9 @@ int show(const TrainEvent& e, bool tty) {
                     (long long)r->step, r->loss, r->perplexity, (long long)r->tokens, r->best ? "  best" : "");
     } else if (const auto* l = std::get_if<LogLine>(&e)) {
         std::fprintf(l->level == LogLine::Level::Info ? stdout : stderr, "%s%s\n", tty ? "\r\033[K" : "", l->text.c_str());
+    } else if (const auto* d = std::get_if<RunDevice>(&e)) {
+        std::printf("%sdevice: %s, %s compute (%s)\n", tty ? "\r\033[K" : "", d->device.c_str(),
+                    d->compute_dtype.c_str(), d->reason.c_str());
     } else if (const auto* err = std::get_if<ErrorInfo>(&e)) {
         std::fprintf(stderr, "%serror: %s\n", tty ? "\r\033[K" : "", err->what.c_str());
         if (!err->advice.empty()) std::fprintf(stderr, "  what to do: %s\n", err->advice.c_str());

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "core/backend/backend_registry.h"
+
 namespace qls::cli {
 
 const std::vector<std::string>& train_flags() {
@@ -16,7 +18,7 @@ const std::vector<std::string>& train_options() {
         "blocksize", "rank", "alpha", "dropout", "targets", "lr", "weight-decay", "max-grad-norm", "adam-beta1",
         "adam-beta2", "adam-eps", "schedule", "warmup-steps", "warmup-ratio", "micro-batch", "grad-accum", "epochs",
         "max-steps", "seed", "eval-every", "save-every", "keep-checkpoints", "early-stop-patience",
-        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib"};
+        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device"};
     return o;
 }
 
@@ -90,6 +92,10 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     if (a.flag("no-gradient-checkpointing")) c.checkpointing = false;
     if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = parse_number<std::int64_t>("optimizer-budget-mib", *v) << 20;
     if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = parse_number<std::int64_t>("page-kib", *v) << 10;
+    if (auto v = a.option("device")) {
+        parse_device(*v);  // refused here, before anything loads
+        c.device = *v;
+    }
     if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = parse_number<std::int64_t>("device-limit-mib", *v) << 20;
 }
 

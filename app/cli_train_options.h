@@ -34,7 +34,9 @@
     "    --eval-every N --save-every N --keep-checkpoints N\n" \
     "    --early-stop-patience N --early-stop-min-delta X\n" \
     "    --no-gradient-checkpointing\n" \
-    "  memory:\n" \
+    "  device and memory:\n" \
+    "    --device auto|cpu|cuda[:N]  where to run (default auto: a CUDA device when this build has a\n" \
+    "                              CUDA backend and one is present, else the CPU; it says which)\n" \
     "    --optimizer-budget-mib N  device memory for optimizer state; the rest is paged to the host\n" \
     "    --page-kib N              optimizer page size (default 1024)\n" \
     "    --device-limit-mib N      simulated device size (CPU backend)\n"

@@ -11,6 +11,7 @@
 #include "core/model/model_loader.h"
 #include "core/train/adamw_optimizer.h"
 #include "core/train/checkpoint.h"
+#include "core/train/run_folder.h"
 #include "core/train/trainer.h"
 #include "core/util/resource_paths.h"
 #include "model_test_support.h"
@@ -272,6 +273,17 @@ void TestTrainer::trainerStepsReadOnce() {
     }
     QCOMPARE(steps, std::size_t(6));
     QVERIFY(paging > 0);
+    // The device the registry gave the run, in the event stream and in run.json.
+    const auto device = std::find_if(o.all.begin(), o.all.end(),
+                                     [](const TrainEvent& e) { return std::holds_alternative<RunDevice>(e); });
+    QVERIFY(device != o.all.end());
+    const RunDevice& chosen = std::get<RunDevice>(*device);
+    QCOMPARE(chosen.backend, std::string("cpu"));
+    QCOMPARE(chosen.reason, std::string("auto chose the CPU: this build has no CUDA backend"));
+    const nlohmann::json run = RunFolder::read_run_json(c.run_dir);
+    QCOMPARE(run.at("device").at("device").get<std::string>(), chosen.device);
+    QCOMPARE(run.at("device").at("compute_dtype").get<std::string>(), std::string("fp32"));
+    QCOMPARE(run.at("config").at("device").get<std::string>(), std::string("auto"));
 }
 
 // Two micro-batches of B with grad_scale 1/(all trained tokens) give the gradients of one

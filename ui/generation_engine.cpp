@@ -14,7 +14,11 @@ const Tokenizer& SharedModel::tokenizer() {
 
 GenerationEngine::GenerationEngine(std::shared_ptr<SharedModel> model, const BaseWeightsOptions& options,
                                    const ProgressFn& progress)
-    : m_model(std::move(model)), m_options(options), m_base(m_backend, m_model->model(), options, progress) {}
+    : m_model(std::move(model)),
+      m_options(options),
+      m_device(make_backend(DeviceSpec{})),
+      m_backend(*m_device.backend),
+      m_base(m_backend, m_model->model(), options, progress) {}
 
 bool GenerationEngine::serves(const SharedModel* model, const BaseWeightsOptions& options) const {
     return model == m_model.get() && options.quant == m_options.quant &&

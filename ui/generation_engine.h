@@ -1,4 +1,4 @@
-// One side of the playground's comparison: the base model on its own CPU backend, with or
+// One side of the playground's comparison: the base model on its own backend, with or
 // without a LoRA adapter, ready to generate. Each side owns a full copy of the base weights so
 // that the two sides (and a training run in the same process) never share a backend's scratch
 // and can run at once. On a GPU backend the frozen 4-bit base would be uploaded once and shared
@@ -8,7 +8,7 @@
 #include <mutex>
 #include <string>
 
-#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/backend_registry.h"
 #include "core/model/device_base_model.h"
 #include "core/model/llama_generator_generate.h"
 #include "core/model/llama_generator_prompt.h"
@@ -57,7 +57,8 @@ public:
 private:
     std::shared_ptr<SharedModel> m_model;
     BaseWeightsOptions m_options;
-    CpuBackend m_backend;
+    BackendChoice m_device;  // the registry's auto choice; declared before what lives on it
+    Backend& m_backend;
     DeviceBaseModel m_base;
     std::unique_ptr<LoraParameters> m_lora;
 };

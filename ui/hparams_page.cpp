@@ -136,6 +136,7 @@ TrainConfig HparamsPage::config(TrainConfig c) const {
     c.lora.seed = c.seed;
     c.checkpointing = m_checkpointing->isChecked();
     c.device_limit_bytes = std::int64_t(std::llround(m_deviceLimitGiB->value() * kGiB));
+    c.device = m_device->currentData().toString().toStdString();
     return c;
 }
 
@@ -171,6 +172,11 @@ void HparamsPage::setConfig(const TrainConfig& c) {
     m_seed->setValue(int(c.seed));
     m_checkpointing->setChecked(c.checkpointing);
     m_deviceLimitGiB->setValue(double(c.device_limit_bytes) / kGiB);
+    // A device this machine lacks (a run.json from elsewhere) is kept and shown as such.
+    if (m_device->findData(QString::fromStdString(c.device)) < 0)
+        m_device->addItem(tr("%1 (not available here)").arg(QString::fromStdString(c.device)),
+                          QString::fromStdString(c.device));
+    m_device->setCurrentIndex(m_device->findData(QString::fromStdString(c.device)));
     m_loading = false;
     onChanged();
 }

@@ -109,6 +109,7 @@ private:
     QDoubleSpinBox* m_budgetMiB;
     QSpinBox* m_pageKiB;
     QDoubleSpinBox* m_deviceLimitGiB;
+    QComboBox* m_device;
     QTableWidget* m_estimate;
     QLabel* m_verdict;
 };

@@ -13,6 +13,8 @@
 #include <QSpinBox>
 #include <QTableWidget>
 
+#include "core/backend/backend_registry.h"
+
 namespace qls::ui {
 
 namespace {
@@ -166,8 +168,17 @@ QWidget* HparamsPage::buildRun() {
 }
 
 QWidget* HparamsPage::buildMemory() {
-    auto* box = new QGroupBox(tr("Memory"), this);
+    auto* box = new QGroupBox(tr("Device and memory"), this);
     auto* form = new QFormLayout(box);
+    m_device = new QComboBox(box);
+    m_device->setObjectName("deviceChoice");
+    for (const DeviceOption& d : device_options())
+        m_device->addItem(QString::fromStdString(d.label), QString::fromStdString(d.spec));
+    connect(m_device, &QComboBox::currentIndexChanged, this, &HparamsPage::onChanged);
+    addField(form, tr("Device"), m_device,
+             tr("Where the run trains; auto takes a CUDA device when this build has a CUDA backend and one is "
+                "present, else the CPU"),
+             {"device"});
     m_budgetMiB = dspin(box, 0, 1 << 24, 1, 16);
     m_budgetMiB->setSpecialValueText(tr("no limit"));
     m_pageKiB = spin(box, 0, 1 << 20);

@@ -19,7 +19,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
-#include "core/util/parallel.h"
+#include "core/backend/backend_registry.h"
 #include "core/util/resource_paths.h"
 #include "ui/data_page.h"
 #include "ui/export_page.h"
@@ -91,6 +91,10 @@ MainWindow::MainWindow(QWidget* parent)
         showPage(TrainPageIndex);
     });
     connect(m_controller, &TrainingController::memorySampled, this, &MainWindow::showTrainingMemory);
+    connect(m_controller, &TrainingController::deviceChosen, this, [this](const RunDevice& d) {
+        m_backendLabel->setText(tr("%1, %2").arg(QString::fromStdString(d.device), QString::fromStdString(d.compute_dtype)));
+        m_backendLabel->setToolTip(tr("The run's device: %1").arg(QString::fromStdString(d.reason)));
+    });
     connect(m_controller, &TrainingController::stateChanged, this, &MainWindow::showTrainingState);
     connect(m_controller, &TrainingController::stepFinished, this, [this](const StepMetrics& s) {
         m_trainLabel->setText(tr("Training: step %1 / %2, loss %3").arg(s.step).arg(s.total_steps).arg(s.loss, 0, 'f', 3));
@@ -171,7 +175,10 @@ void MainWindow::buildMenus() {
 }
 
 void MainWindow::buildStatusBar() {
-    m_backendLabel = new QLabel(tr("CPU (%1 threads)").arg(num_threads()), this);
+    // Where a run trains: what auto would choose until a run says what it got.
+    const AutoDevice device = auto_device();
+    m_backendLabel = new QLabel(QString::fromStdString(device.device), this);
+    m_backendLabel->setToolTip(tr("Device auto: %1").arg(QString::fromStdString(device.reason)));
     m_backendLabel->setObjectName("backendLabel");
     m_vramLabel = new QLabel(this);
     m_vramLabel->setObjectName("vramLabel");
@@ -208,7 +215,6 @@ void MainWindow::showDevice(const DeviceStatus& status) {
     if (!m_deviceReported) m_modelPage->setDeviceStatus(status);
     m_deviceReported = true;
     m_pollDevice = status.cuda;
-    m_backendLabel->setText(status.cuda ? tr("CUDA — %1").arg(status.name) : tr("CPU (%1 threads)").arg(num_threads()));
     if (status.cuda && !m_controller->isActive()) {
         m_vramLabel->setText(tr("VRAM %1 / %2").arg(formatBytes(double(status.totalBytes - status.freeBytes)),
                                                      formatBytes(double(status.totalBytes))));

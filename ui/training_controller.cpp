@@ -26,6 +26,7 @@ TrainingController::TrainingController(QObject* parent, int drainIntervalMs) : Q
     qRegisterMetaType<MemorySample>();
     qRegisterMetaType<PagingEvent>();
     qRegisterMetaType<LogLine>();
+    qRegisterMetaType<RunDevice>();
     qRegisterMetaType<TrainerState>();
     m_drainTimer.setInterval(drainIntervalMs);
     connect(&m_drainTimer, &QTimer::timeout, this, &TrainingController::drain);
@@ -114,6 +115,7 @@ void TrainingController::deliver(const TrainEvent& event) {
             else if constexpr (std::is_same_v<T, MemorySample>) emit memorySampled(v);
             else if constexpr (std::is_same_v<T, PagingEvent>) emit pagingEvent(v);
             else if constexpr (std::is_same_v<T, LogLine>) emit logLine(v);
+            else if constexpr (std::is_same_v<T, RunDevice>) emit deviceChosen(v);
             else if constexpr (std::is_same_v<T, ErrorInfo>) emit errorOccurred(describeError(v));
             else {
                 m_state = v.state;

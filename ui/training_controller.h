@@ -22,6 +22,7 @@ Q_DECLARE_METATYPE(qls::EvalResult)
 Q_DECLARE_METATYPE(qls::MemorySample)
 Q_DECLARE_METATYPE(qls::PagingEvent)
 Q_DECLARE_METATYPE(qls::LogLine)
+Q_DECLARE_METATYPE(qls::RunDevice)
 Q_DECLARE_METATYPE(qls::TrainerState)
 
 namespace qls::ui {
@@ -62,6 +63,7 @@ signals:
     void memorySampled(const qls::MemorySample& sample);
     void pagingEvent(const qls::PagingEvent& event);
     void logLine(const qls::LogLine& line);
+    void deviceChosen(const qls::RunDevice& device);
     void stateChanged(qls::TrainerState state, const QString& message);
     void errorOccurred(const QString& message);
     // The trainer thread has ended (finished, stopped, cancelled or failed) and was joined.

@@ -43,12 +43,14 @@ nlohmann::json fingerprint(const std::filesystem::path& path) {
 
 RunFolder::RunFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {}
 
-void RunFolder::create(const TrainConfig& config, const nlohmann::json& model_fp, const nlohmann::json& data_fp) {
+void RunFolder::create(const TrainConfig& config, const RunDevice& device, const nlohmann::json& model_fp,
+                       const nlohmann::json& data_fp) {
     QLS_CHECK(ConfigError, !std::filesystem::exists(m_dir / "run.json"), "run folder '", m_dir.string(),
               "' already holds a run: resume it or choose another folder");
     std::filesystem::create_directories(m_dir / "checkpoints");
     const nlohmann::json run = {{"format", "qlora-studio run 1"},
                                 {"config", to_json(config)},
+                                {"device", event_to_json(device)},
                                 {"model_fingerprint", model_fp},
                                 {"dataset_fingerprint", data_fp}};
     write_file_atomic(m_dir / "run.json", run.dump(2));
@@ -130,6 +132,9 @@ nlohmann::json event_to_json(const TrainEvent& e) {
                 return {{"type", "log"}, {"level", static_cast<int>(v.level)}, {"text", v.text}};
             else if constexpr (std::is_same_v<T, StateChange>)
                 return {{"type", "state"}, {"state", trainer_state_name(v.state)}, {"message", v.message}};
+            else if constexpr (std::is_same_v<T, RunDevice>)
+                return {{"type", "device"}, {"backend", v.backend}, {"device", v.device},
+                        {"compute_dtype", v.compute_dtype}, {"threads", v.threads}, {"reason", v.reason}};
             else
                 return {{"type", "error"}, {"what", v.what}, {"advice", v.advice}, {"resumable", v.resumable}};
         },

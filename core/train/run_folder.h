@@ -24,7 +24,9 @@ public:
     const std::filesystem::path& dir() const { return m_dir; }
 
     // A new run: refuses a folder that already holds a run.json (resume it instead).
-    void create(const TrainConfig& config, const nlohmann::json& model_fp, const nlohmann::json& data_fp);
+    // run.json also records the device the run started on.
+    void create(const TrainConfig& config, const RunDevice& device, const nlohmann::json& model_fp,
+                const nlohmann::json& data_fp);
     static nlohmann::json read_run_json(const std::filesystem::path& dir);  // ConfigError when absent
 
     // Reopening for resume: drops metrics lines after `step` so the file reads as one run.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/backend/backend_registry.h"
 #include "core/quant/quantize_4bit.h"
 
 namespace qls {
@@ -26,6 +27,7 @@ void TrainConfig::validate() const {
     QLS_CHECK(ConfigError, data.valid_fraction >= 0 && data.valid_fraction < 1,
               "valid_fraction: expected 0 <= f < 1, got ", data.valid_fraction);
     if (base.quant) check_quant_blocksize(base.blocksize);
+    parse_device(device);
 }
 
 namespace {
@@ -64,7 +66,7 @@ nlohmann::json to_json(const TrainConfig& c) {
         {"max_steps", c.max_steps}, {"eval_every", c.eval_every}, {"save_every", c.save_every},
         {"keep_checkpoints", c.keep_checkpoints}, {"early_stop_patience", c.early_stop_patience},
         {"early_stop_min_delta", c.early_stop_min_delta}, {"gradient_checkpointing", c.checkpointing},
-        {"seed", c.seed}, {"device_limit_bytes", c.device_limit_bytes}};
+        {"seed", c.seed}, {"device", c.device}, {"device_limit_bytes", c.device_limit_bytes}};
 }
 
 namespace {
@@ -93,7 +95,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     TrainConfig c;
     check_keys(j, {"model", "run_dir", "base", "lora", "data", "optim", "micro_batch", "grad_accum", "epochs", "max_steps",
                    "eval_every", "save_every", "keep_checkpoints", "early_stop_patience", "early_stop_min_delta",
-                   "gradient_checkpointing", "seed", "device_limit_bytes"},
+                   "gradient_checkpointing", "seed", "device", "device_limit_bytes"},
                "");
     std::string model = c.model.string(), run_dir = c.run_dir.string();
     read(j, "model", model, "");
@@ -194,6 +196,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     read(j, "early_stop_min_delta", c.early_stop_min_delta, "");
     read(j, "gradient_checkpointing", c.checkpointing, "");
     read(j, "seed", c.seed, "");
+    read(j, "device", c.device, "");
     read(j, "device_limit_bytes", c.device_limit_bytes, "");
     return c;
 }

@@ -40,6 +40,7 @@ struct TrainConfig {
     double early_stop_min_delta = 0.0;
     bool checkpointing = true;
     std::uint64_t seed = 0;
+    std::string device = "auto";          // auto | cpu | cuda | cuda:N (backend_registry.h)
     std::int64_t device_limit_bytes = 0;  // simulated device size on the CPU backend; 0: none
 
     // ConfigError naming the field for anything impossible.

@@ -61,13 +61,22 @@ struct StateChange {
     std::string message;
 };
 
+// The backend a run got from the registry (core/backend/backend_registry.h), once per session.
+struct RunDevice {
+    std::string backend;        // "cpu" or "cuda"
+    std::string device;         // "CPU (2 threads)", "NVIDIA H200 (cuda:0)"
+    std::string compute_dtype;  // what activations are computed in: "fp32"
+    std::int64_t threads = 0;
+    std::string reason;         // "asked for", or why auto chose it
+};
+
 struct ErrorInfo {
     std::string what;    // what happened, with the file / field / step
     std::string advice;  // what to change
     bool resumable = false;
 };
 
-using TrainEvent =
-    std::variant<StepMetrics, EvalResult, MemorySample, PagingEvent, LogLine, StateChange, ErrorInfo>;
+using TrainEvent = std::variant<StepMetrics, EvalResult, MemorySample, PagingEvent, LogLine, StateChange,
+                                RunDevice, ErrorInfo>;
 
 }  // namespace qls

@@ -28,6 +28,9 @@ std::uint64_t TrainingSession::dropout_seed(std::int64_t step, std::int64_t micr
 
 void TrainingSession::load() {
     m_trainer.set_state(TrainerState::Loading, "loading " + m_config.model.string());
+    // The device first: a device this build or machine lacks is refused before any loading.
+    m_device = make_backend(parse_device(m_config.device));
+    m_backend = m_device.backend.get();
     const ProgressFn cancel_check = [&](std::size_t, std::size_t) { return !m_token.stop_requested(); };
     m_model = load_model(m_config.model);
     const Tokenizer tokenizer = load_model_tokenizer(m_model);
@@ -37,26 +40,28 @@ void TrainingSession::load() {
     emit(LogLine{LogLine::Level::Info,
                  str_cat(m_data.train.size(), " training and ", m_data.valid.size(), " validation examples (",
                          m_data.issues.size(), " skipped)")});
+    // The CPU computes in fp32 throughout; the precision policy will make this a setting.
+    const RunDevice device{m_device.kind, m_device.device, "fp32", m_device.threads, m_device.reason};
     if (m_trainer.m_resume) {
         const nlohmann::json run = RunFolder::read_run_json(m_config.run_dir);
         QLS_CHECK(ConfigError, run.value("dataset_fingerprint", nlohmann::json()) == fingerprint(m_config.data.path),
                   "the dataset '", m_config.data.path.string(),
                   "' changed since the run started; a resumed run must see the same data");
     } else {
-        m_folder.create(m_config, fingerprint(m_config.model), fingerprint(m_config.data.path));
+        m_folder.create(m_config, device, fingerprint(m_config.model), fingerprint(m_config.data.path));
     }
-    m_backend.memory().set_device_limit(m_config.device_limit_bytes);
-    m_base = std::make_unique<DeviceBaseModel>(m_backend, m_model, m_config.base, cancel_check);
-    m_lora = std::make_unique<LoraParameters>(m_backend, m_model.config, m_config.lora);
+    m_backend->memory().set_device_limit(m_config.device_limit_bytes);
+    m_base = std::make_unique<DeviceBaseModel>(*m_backend, m_model, m_config.base, cancel_check);
+    m_lora = std::make_unique<LoraParameters>(*m_backend, m_model.config, m_config.lora);
     emit(LogLine{LogLine::Level::Info,
                  str_cat("LoRA r=", m_config.lora.rank, " on ", m_config.lora.targets.size(), " module kinds: ",
                          m_lora->parameter_count(), " trainable parameters; base ",
                          m_config.base.quant ? quant_type_name(*m_config.base.quant) : "16-bit", " on ",
-                         m_backend.name())});
+                         m_backend->name())});
     const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
-    m_llama = std::make_unique<LlamaModel>(m_backend, *m_base, m_lora.get(),
+    m_llama = std::make_unique<LlamaModel>(*m_backend, *m_base, m_lora.get(),
                                            ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0});
-    m_optimizer = std::make_unique<AdamWOptimizer>(m_backend, m_lora->params(), m_config.optim.adamw,
+    m_optimizer = std::make_unique<AdamWOptimizer>(*m_backend, m_lora->params(), m_config.optim.adamw,
                                                    m_config.optim.paging);
     m_optimizer->set_time_origin(m_start);
     SamplerOptions sampling;
@@ -75,6 +80,7 @@ void TrainingSession::load() {
                                                         static_cast<double>(m_config.grad_accum))));
     m_schedule = std::make_unique<LrSchedule>(m_config.optim.adamw.lr, m_config.optim.schedule, m_total_steps);
     if (m_trainer.m_resume) restore_latest();
+    emit(device);  // after reopening a resumed run's logs, so events.jsonl has it too
 }
 
 void TrainingSession::restore_latest() {
@@ -97,7 +103,7 @@ void TrainingSession::restore_latest() {
 
 bool TrainingSession::train_step() {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::int64_t syncs_before = m_backend.host_syncs();
+    const std::int64_t syncs_before = m_backend->host_syncs();
     std::vector<Batch> micro;
     std::int64_t trained = 0, tokens = 0;
     for (std::int64_t m = 0; m < m_config.grad_accum; ++m) {
@@ -142,12 +148,12 @@ bool TrainingSession::train_step() {
     s.tokens = tokens;
     s.trained_tokens = trained;
     s.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
-    s.host_syncs = m_backend.host_syncs() - syncs_before;
+    s.host_syncs = m_backend->host_syncs() - syncs_before;
     s.elapsed_s = elapsed();
     s.eta_s = s.elapsed_s / static_cast<double>(m_progress.step) * static_cast<double>(m_total_steps - m_progress.step);
     m_folder.append_metrics(event_to_json(s));
     emit(s);
-    emit(MemorySample{s.elapsed_s, s.step, m_backend.memory().snapshot(), m_config.device_limit_bytes});
+    emit(MemorySample{s.elapsed_s, s.step, m_backend->memory().snapshot(), m_config.device_limit_bytes});
     return true;
 }
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <stop_token>
 
-#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/backend_registry.h"
 #include "core/data/batch_sampler.h"
 #include "core/data/dataset.h"
 #include "core/model/llama_model.h"
@@ -46,7 +46,8 @@ private:
     Model m_model;
     PreparedDataset m_data;
     RunFolder m_folder;
-    CpuBackend m_backend;
+    BackendChoice m_device;  // from the registry, before anything that lives on it
+    Backend* m_backend = nullptr;
     std::unique_ptr<DeviceBaseModel> m_base;
     std::unique_ptr<LoraParameters> m_lora;
     std::unique_ptr<LlamaModel> m_llama;
