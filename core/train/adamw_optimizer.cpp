@@ -5,7 +5,6 @@
 #include <cstring>
 #include <map>
 
-
 namespace qls {
 
 namespace {
