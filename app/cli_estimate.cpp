@@ -46,7 +46,7 @@ int run_estimate(const std::vector<std::string>& raw) {
             throw UsageError("--device-gib: not a number: '" + *g + "'");
         }
     }
-    const MemoryEstimate e = estimate_memory(model, o);
+    const MemoryEstimate e = estimate_memory(model, o, *device.backend);
     if (args.flag("json")) {
         nlohmann::json j;
         for (Usage u : kAllUsages) j["bytes"][std::string(usage_name(u))] = e.of(u);

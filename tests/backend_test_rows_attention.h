@@ -7,6 +7,7 @@
 
 #include "backend_test_harness.h"
 #include "backend_test_reference.h"
+#include "core/data/batch.h"
 #include "core/model/rope_table.h"
 
 namespace qls::test::ops {
@@ -127,6 +128,33 @@ inline std::vector<std::int32_t> packed(std::int64_t t, std::initializer_list<st
     return s;
 }
 
+// The case's rows and segments as packed sequences (core/data/batch.h), the reference's
+// (B, Hq, T) log-sum-exp in the op's (Hq, N) order, and a workspace the size the backend asks,
+// filled with NaN: the op must write before it reads.
+struct PackedCase {
+    Tensor cu;
+    std::int64_t max_seqlen;
+    Tensor workspace;
+    PackedCase(Context& ctx, Tensors& ts, const AttentionCase& ac) {
+        const SequenceOffsets o = sequence_offsets(ac.b, ac.t, ac.segments);
+        cu = ts.input_i32("cu_seqlens", {static_cast<std::int64_t>(o.cu.size())}, o.cu).tensor();
+        max_seqlen = o.max_len;
+        const std::size_t bytes =
+            ctx.backend.attention_workspace_bytes({ac.b * ac.t, max_seqlen, ac.hq, ac.hkv, ac.d});
+        const Tensor ws = ts.output_nan("workspace", {static_cast<std::int64_t>((bytes + 3) / 4)}).tensor();
+        workspace = Tensor{ws.data, DType::U8, {static_cast<std::int64_t>(bytes)}};
+    }
+};
+
+inline ref::Vec lse_by_head(const AttentionCase& ac, const ref::Vec& lse) {
+    ref::Vec out(lse.size());
+    for (std::int64_t bb = 0; bb < ac.b; ++bb)
+        for (std::int64_t h = 0; h < ac.hq; ++h)
+            for (std::int64_t tt = 0; tt < ac.t; ++tt)
+                out[h * ac.b * ac.t + bb * ac.t + tt] = lse[(bb * ac.hq + h) * ac.t + tt];
+    return out;
+}
+
 // Padding rows (segment −1) have no defined output beyond being finite; real rows never see
 // them, so with dout = 0 there every gradient is defined everywhere.
 inline void run_attention(Context& ctx, const AttentionCase& ac) {
@@ -136,24 +164,26 @@ inline void run_attention(Context& ctx, const AttentionCase& ac) {
     const std::size_t nkv = static_cast<std::size_t>(ac.b * ac.t * ac.hkv * ac.d);
     const std::vector<float> q = ctx.normal(nq, ac.q_sigma), k = ctx.normal(nkv, 1.0f),
                              v = ctx.normal(nkv, 1.0f);
-    const Shape qs{ac.b, ac.t, ac.hq, ac.d}, kvs{ac.b, ac.t, ac.hkv, ac.d};
+    const Shape qs{ac.b * ac.t, ac.hq, ac.d}, kvs{ac.b * ac.t, ac.hkv, ac.d};
     const Tensor qt = ts.input("q", DType::F32, qs, q).tensor();
     const Tensor kt = ts.input("k", DType::F32, kvs, k).tensor();
     const Tensor vt = ts.input("v", DType::F32, kvs, v).tensor();
-    const Tensor seg = ts.input_i32("segments", {ac.b, ac.t}, ac.segments).tensor();
+    const PackedCase pc(ctx, ts, ac);
     GuardedTensor& out = ts.output_nan("out", qs);
-    GuardedTensor& lse = ts.output_nan("lse", {ac.b, ac.hq, ac.t});
-    ctx.backend.attention_forward({qt, kt, vt, seg, ac.scale, out.tensor(), lse.tensor()});
+    GuardedTensor& lse = ts.output_nan("lse", {ac.hq, ac.b * ac.t});
+    ctx.backend.attention_forward({qt, kt, vt, pc.cu, pc.max_seqlen, ac.scale, out.tensor(), lse.tensor(),
+                                   pc.workspace});
 
-    ref::Vec want_out, want_lse;
-    ra.forward(widen(q), widen(k), widen(v), want_out, want_lse);
+    ref::Vec want_out, by_row;
+    ra.forward(widen(q), widen(k), widen(v), want_out, by_row);
+    ref::Vec want_lse = lse_by_head(ac, by_row);
     auto padding = [&](std::int64_t bb, std::int64_t tt) { return ac.segments[bb * ac.t + tt] < 0; };
     std::vector<float> dy = ctx.normal(nq, 1.0f);
     for (std::int64_t bb = 0; bb < ac.b; ++bb)
         for (std::int64_t tt = 0; tt < ac.t; ++tt) {
             if (!padding(bb, tt)) continue;
             for (std::int64_t h = 0; h < ac.hq; ++h) {
-                want_lse[(bb * ac.hq + h) * ac.t + tt] = NAN;  // NaN reference: not compared
+                want_lse[h * ac.b * ac.t + bb * ac.t + tt] = NAN;  // NaN reference: not compared
                 for (std::int64_t i = 0; i < ac.d; ++i) {
                     want_out[ra.qi(bb, tt, h) + i] = NAN;
                     dy[ra.qi(bb, tt, h) + i] = 0.0f;
@@ -170,8 +200,8 @@ inline void run_attention(Context& ctx, const AttentionCase& ac) {
     GuardedTensor& dq = ts.output_nan("dq", qs);
     GuardedTensor& dk = ts.output_nan("dk", kvs);
     GuardedTensor& dv = ts.output_nan("dv", kvs);
-    ctx.backend.attention_backward(
-        {qt, kt, vt, seg, out.tensor(), lse.tensor(), ac.scale, dyt, dq.tensor(), dk.tensor(), dv.tensor()});
+    ctx.backend.attention_backward({qt, kt, vt, pc.cu, pc.max_seqlen, ac.scale, out.tensor(), lse.tensor(), dyt,
+                                    dq.tensor(), dk.tensor(), dv.tensor(), true, pc.workspace});
     ref::Vec rdq, rdk, rdv;
     const ref::Vec qd = widen(q), kd = widen(k), vd = widen(v), dyd = widen(dy);
     ra.backward(qd, kd, vd, dyd, rdq, rdk, rdv);
@@ -207,13 +237,16 @@ inline void run_decode(Context& ctx, const AttentionCase& ac, std::initializer_l
     const std::vector<float> q = ctx.normal(nq, 1.0f), k = ctx.normal(nkv, 1.0f), v = ctx.normal(nkv, 1.0f);
     const Shape qs{ac.b, ac.t, ac.hq, ac.d}, kvs{ac.b, ac.t, ac.hkv, ac.d};
     const std::vector<std::int32_t> one_segment(static_cast<std::size_t>(ac.b * ac.t), 0);
-    GuardedTensor& full = ts.output_nan("full out", qs);
-    GuardedTensor& lse = ts.output_nan("lse", {ac.b, ac.hq, ac.t});
-    ctx.backend.attention_forward({ts.input("q", DType::F32, qs, q).tensor(),
-                                   ts.input("k", DType::F32, kvs, k).tensor(),
-                                   ts.input("v", DType::F32, kvs, v).tensor(),
-                                   ts.input_i32("segments", {ac.b, ac.t}, one_segment).tensor(), ac.scale,
-                                   full.tensor(), lse.tensor()});
+    AttentionCase one = ac;
+    one.segments = one_segment;
+    const PackedCase pc(ctx, ts, one);
+    const Shape packed_q{ac.b * ac.t, ac.hq, ac.d}, packed_kv{ac.b * ac.t, ac.hkv, ac.d};
+    GuardedTensor& full = ts.output_nan("full out", packed_q);
+    GuardedTensor& lse = ts.output_nan("lse", {ac.hq, ac.b * ac.t});
+    ctx.backend.attention_forward({ts.input("q", DType::F32, packed_q, q).tensor(),
+                                   ts.input("k", DType::F32, packed_kv, k).tensor(),
+                                   ts.input("v", DType::F32, packed_kv, v).tensor(), pc.cu, pc.max_seqlen, ac.scale,
+                                   full.tensor(), lse.tensor(), pc.workspace});
     const std::vector<float> full_out = full.floats();
     ref::Vec want_out, want_lse;
     ref::Attention{ac.b, ac.t, ac.hq, ac.hkv, ac.d, one_segment, ac.scale}.forward(
@@ -265,6 +298,9 @@ inline std::vector<Row> attention_rows() {
     std::vector<std::int32_t> ratio1 = packed(5, {5});
     const std::vector<std::int32_t> padded = packed(5, {2, 1});
     ratio1.insert(ratio1.end(), padded.begin(), padded.end());
+    std::vector<std::int32_t> block_edges = packed(65, {64});
+    const std::vector<std::int32_t> full_row = packed(65, {65});
+    block_edges.insert(block_edges.end(), full_row.begin(), full_row.end());
     const AttentionCase cases[] = {
         {1, 1, 1, 1, 1, {0}, 1.0f},
         {2, 17, 3, 1, 4, two_rows, inv_sqrt(4)},        // GQA 3
@@ -272,6 +308,8 @@ inline std::vector<Row> attention_rows() {
         {2, 5, 2, 2, 3, ratio1, inv_sqrt(3)},           // GQA 1, padding
         {1, 129, 2, 1, 4, packed(129, {60, 66}), inv_sqrt(4)},
         {1, 3, 2, 1, 129, packed(3, {3}), inv_sqrt(129)},
+        {2, 65, 2, 1, 8, block_edges, inv_sqrt(8)},     // sequences of 64 and 65: one block and a bit
+        {1, 200, 4, 2, 8, packed(200, {200}), inv_sqrt(8)},  // a long sequence, four blocks
     };
     AttentionCase large{1, 17, 4, 2, 8, packed(17, {17}), inv_sqrt(8), 60.0f};
     rows.push_back({attention_name("attention", large), [large](Context& c) { run_attention(c, large); }});

@@ -79,6 +79,9 @@ protected:
     void rope_impl(const RopeArgs& a, bool inverse) override {
         inverse ? m_cpu.rope_backward(a) : m_cpu.rope_forward(a);
     }
+    std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override {
+        return m_cpu.attention_workspace_bytes(s);
+    }
     void attention_forward_impl(const AttentionForwardArgs& a) override { m_cpu.attention_forward(a); }
     void attention_backward_impl(const AttentionBackwardArgs& a) override { m_cpu.attention_backward(a); }
     void attention_decode_impl(const AttentionDecodeArgs& a) override { m_cpu.attention_decode(a); }

@@ -56,9 +56,8 @@ void TestEstimate::matchesMeasuredPeak() {
     o.checkpointing = checkpointing;
     o.paging.page_bytes = 16 << 10;
     o.paging.device_budget_bytes = std::int64_t(budget_kib) << 10;
-    const MemoryEstimate e = estimate_memory(m, o);
-
     CpuBackend backend;
+    const MemoryEstimate e = estimate_memory(m, o, backend);
     DeviceBaseModel base(backend, m, o.base);
     LoraParameters lora(backend, m.config, o.lora);
     LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0});
@@ -91,17 +90,17 @@ void TestEstimate::verdict() {
     EstimateOptions o;
     o.seq_len = 256;
     o.device_bytes = 64ll << 20;
-    MemoryEstimate fits = estimate_memory(m, o);
+    MemoryEstimate fits = estimate_memory(m, o, CpuBackend());
     QVERIFY(fits.fits);
     QVERIFY(fits.verdict.starts_with("fits"));
     o.device_bytes = 1 << 20;
     o.checkpointing = false;
-    MemoryEstimate tight = estimate_memory(m, o);
+    MemoryEstimate tight = estimate_memory(m, o, CpuBackend());
     QVERIFY(!tight.fits);
     QVERIFY2(tight.verdict.find("checkpointing") != std::string::npos, tight.verdict.c_str());
     QVERIFY(tight.activations_full > tight.activations_checkpointed);
     o.micro_batch = 0;
-    QVERIFY_THROWS_EXCEPTION(ConfigError, estimate_memory(m, o));
+    QVERIFY_THROWS_EXCEPTION(ConfigError, estimate_memory(m, o, CpuBackend()));
 }
 
 QTEST_GUILESS_MAIN(TestEstimate)

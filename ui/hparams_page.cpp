@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend/backend_registry.h"
 #include "core/train/memory_estimate.h"
 #include "ui/model_session.h"
 #include "ui/ui_format.h"
@@ -244,7 +245,9 @@ void HparamsPage::updateEstimate() {
     o.paging = c.optim.paging;
     o.device_bytes = c.device_limit_bytes;
     try {
-        const MemoryEstimate e = estimate_memory(*m_session->model(), o);
+        // For the backend the run would get (a device this machine lacks says so here).
+        const BackendChoice device = make_backend(parse_device(c.device));
+        const MemoryEstimate e = estimate_memory(*m_session->model(), o, *device.backend);
         m_estimate->setRowCount(0);
         auto addRow = [this](const QString& name, double bytes) {
             const int row = m_estimate->rowCount();

@@ -156,27 +156,26 @@ void Backend::rope_backward(const RopeArgs& a) {
 }
 
 namespace {
-void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& segments,
+void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu, std::int64_t max_seqlen,
                      const Tensor& out, const Tensor& lse) {
     for (const Tensor* t : {&q, &k, &v, &out, &lse}) check_f32(*t, "attention");
-    QLS_ASSERT(q.shape.size() == 4 && k.shape.size() == 4 && k.shape == v.shape &&
-                   q.dim(0) == k.dim(0) && q.dim(1) == k.dim(1) && q.dim(3) == k.dim(3) &&
-                   k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
+    QLS_ASSERT(q.shape.size() == 3 && k.shape.size() == 3 && k.shape == v.shape && q.dim(0) == k.dim(0) &&
+                   q.dim(2) == k.dim(2) && k.dim(1) > 0 && q.dim(1) % k.dim(1) == 0,
                "attention: q ", describe(q), " k ", describe(k), " v ", describe(v));
-    QLS_ASSERT(segments.dtype == DType::I32 && segments.numel() == q.dim(0) * q.dim(1),
-               "attention: segments ", describe(segments));
-    QLS_ASSERT(out.shape == q.shape && lse.numel() == q.dim(0) * q.dim(2) * q.dim(1),
-               "attention: out ", describe(out), " lse ", describe(lse));
+    QLS_ASSERT(cu.dtype == DType::I32 && cu.numel() >= 2 && max_seqlen >= 1 && max_seqlen <= q.dim(0),
+               "attention: cu_seqlens ", describe(cu), " max_seqlen ", max_seqlen);
+    QLS_ASSERT(out.shape == q.shape && lse.numel() == q.dim(0) * q.dim(1), "attention: out ", describe(out),
+               " lse ", describe(lse));
 }
 }  // namespace
 
 void Backend::attention_forward(const AttentionForwardArgs& a) {
-    check_attention(a.q, a.k, a.v, a.segments, a.out, a.lse);
+    check_attention(a.q, a.k, a.v, a.cu_seqlens, a.max_seqlen, a.out, a.lse);
     attention_forward_impl(a);
 }
 
 void Backend::attention_backward(const AttentionBackwardArgs& a) {
-    check_attention(a.q, a.k, a.v, a.segments, a.out, a.lse);
+    check_attention(a.q, a.k, a.v, a.cu_seqlens, a.max_seqlen, a.out, a.lse);
     QLS_ASSERT(a.dout.shape == a.q.shape && a.dq.shape == a.q.shape && a.dk.shape == a.k.shape &&
                    a.dv.shape == a.v.shape,
                "attention_backward: grads");

@@ -66,22 +66,39 @@ struct RopeArgs {
     Tensor cos, sin;   // (P, D/2) F32 tables for positions 0..P-1
 };
 
-// Causal attention with GQA (query head h reads KV head h / (Hq/Hkv)); a query attends to
-// earlier positions of the same segment only (packing). Padding (segment -1) carries no loss:
-// its outputs only have to be finite (the CPU backend lets padding attend to earlier padding).
+// Causal attention over packed variable-length sequences (FlashAttention's "varlen" layout):
+// the N tokens of a micro-batch lie one after another and sequence s is tokens
+// [cu_seqlens[s], cu_seqlens[s+1]); a token attends to earlier tokens of its own sequence
+// only. GQA: query head h reads KV head h / (Hq/Hkv). The log-sum-exp of each query's scaled
+// scores is saved for backward, so no N×N (or T×T) matrix is ever kept. Workspace: what
+// attention_workspace_bytes() asks for this shape when the memory is planned (U8, reused
+// freely between calls; the CPU runs as many threads as it has room for).
+// Padding is just more sequences (the model gives each run of padding its own): their
+// outputs are finite and carry no loss.
+struct AttentionShape {
+    std::int64_t tokens = 0;      // N
+    std::int64_t max_seqlen = 0;  // the longest sequence
+    std::int64_t hq = 0, hkv = 0, d = 0;
+};
 struct AttentionForwardArgs {
-    Tensor q;         // (B, T, Hq, D)
-    Tensor k, v;      // (B, T, Hkv, D)
-    Tensor segments;  // (B, T) I32
+    Tensor q;           // (N, Hq, D)
+    Tensor k, v;        // (N, Hkv, D)
+    Tensor cu_seqlens;  // (S + 1) I32: 0 = cu[0] < cu[1] < ... < cu[S] = N (validated on the host)
+    std::int64_t max_seqlen = 0;  // max over s of cu[s+1] - cu[s]
     float scale = 1.0f;  // D^-0.5
-    Tensor out;       // (B, T, Hq, D)
-    Tensor lse;       // (B, Hq, T) F32 log-sum-exp of the scaled scores, saved for backward
+    Tensor out;          // (N, Hq, D)
+    Tensor lse;          // (Hq, N) F32, saved for backward
+    Tensor workspace;    // U8
 };
 struct AttentionBackwardArgs {
-    Tensor q, k, v, segments, out, lse;  // as in forward
+    Tensor q, k, v, cu_seqlens;  // as in forward
+    std::int64_t max_seqlen = 0;
     float scale = 1.0f;
-    Tensor dout;        // (B, T, Hq, D)
-    Tensor dq, dk, dv;  // overwritten
+    Tensor out, lse;     // forward's outputs
+    Tensor dout;         // (N, Hq, D)
+    Tensor dq, dk, dv;   // overwritten
+    bool deterministic = true;  // dK/dV summed in a fixed order (the CPU always does)
+    Tensor workspace;    // U8
 };
 
 // Incremental decoding with a KV cache: the Tn new queries sit at positions past..past+Tn-1
@@ -200,6 +217,9 @@ public:
     void rmsnorm_backward(const RmsNormBackwardArgs& a);
     void rope_forward(const RopeArgs& a);
     void rope_backward(const RopeArgs& a);
+    std::size_t attention_workspace_bytes(const AttentionShape& s) const {
+        return attention_workspace_bytes_impl(s);
+    }
     void attention_forward(const AttentionForwardArgs& a);
     void attention_backward(const AttentionBackwardArgs& a);
     void attention_decode(const AttentionDecodeArgs& a);
@@ -233,6 +253,7 @@ protected:
     virtual void rmsnorm_forward_impl(const RmsNormForwardArgs& a) = 0;
     virtual void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) = 0;
     virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
+    virtual std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const = 0;
     virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
     virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
     virtual void attention_decode_impl(const AttentionDecodeArgs& a) = 0;

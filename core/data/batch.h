@@ -1,6 +1,7 @@
 // One micro-batch as the model consumes it. B sequences, T positions each (padded).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace qls {
@@ -19,5 +20,14 @@ struct Batch {
 
     std::int64_t trained_tokens() const;  // count of targets != kIgnoreIndex
 };
+
+// The batch's tokens as packed sequences for attention (FlashAttention's cu_seqlens over the
+// B·T tokens): a sequence starts at every row and wherever the segment id changes, so runs of
+// padding are sequences of their own.
+struct SequenceOffsets {
+    std::vector<std::int32_t> cu;  // S + 1 offsets, 0 ... B·T
+    std::int64_t max_len = 0;
+};
+SequenceOffsets sequence_offsets(std::int64_t rows, std::int64_t seq_len, std::span<const std::int32_t> segments);
 
 }  // namespace qls

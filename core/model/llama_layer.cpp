@@ -9,8 +9,8 @@
 namespace qls {
 
 namespace {
-Tensor heads(const Tensor& t, std::int64_t b, std::int64_t tt, std::int64_t h, std::int64_t d) {
-    return Tensor{t.data, t.dtype, Shape{b, tt, h, d}};
+Tensor heads(const Tensor& t, std::int64_t n, std::int64_t h, std::int64_t d) {
+    return Tensor{t.data, t.dtype, Shape{n, h, d}};
 }
 }  // namespace
 
@@ -31,9 +31,9 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     const Tensor norm1 = a.norm1.head(n), q = a.q.head(n), k = a.k.head(n), v = a.v.head(n);
     const Tensor att = a.att.head(n), h1 = a.h1.head(n), norm2 = a.norm2.head(n);
     const Tensor gate = a.gate.head(n), up = a.up.head(n), act = a.act.head(n);
-    const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
+    const Tensor lse{a.lse.data, DType::F32, {c.num_heads, n}};
     const Tensor positions = m_positions.head(n);
-    const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
+    const Tensor cu_seqlens = m_cu_seqlens.head(s.sequences + 1);
 
     m_backend.rmsnorm_forward({x, w.attn_norm, eps, norm1, a.rstd1.head(n)});
     lin(norm1, w.q, LoraTarget::Q, q);
@@ -41,11 +41,10 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     lin(norm1, w.v, LoraTarget::V, v);
     m_backend.rope_forward({q.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
     m_backend.rope_forward({k.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
-    m_backend.attention_forward({heads(q, s.b, s.t, c.num_heads, c.head_dim),
-                                 heads(k, s.b, s.t, c.num_kv_heads, c.head_dim),
-                                 heads(v, s.b, s.t, c.num_kv_heads, c.head_dim), segments,
+    m_backend.attention_forward({heads(q, n, c.num_heads, c.head_dim), heads(k, n, c.num_kv_heads, c.head_dim),
+                                 heads(v, n, c.num_kv_heads, c.head_dim), cu_seqlens, s.max_seqlen,
                                  1.0f / std::sqrt(static_cast<float>(c.head_dim)),
-                                 heads(att, s.b, s.t, c.num_heads, c.head_dim), lse});
+                                 heads(att, n, c.num_heads, c.head_dim), lse, m_attention_workspace});
     const Tensor tmp = m_tmp.head(n);
     lin(att, w.o, LoraTarget::O, tmp);
     m_backend.copy(h1, x);
@@ -83,9 +82,9 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     const Tensor datt = m_grads.att.head(n), dq = m_grads.dq.head(n), dk = m_grads.dk.head(n),
                  dv = m_grads.dv.head(n);
     const Tensor dact = m_grads.act.head(n), dgate = m_grads.gate.head(n), dup = m_grads.up.head(n);
-    const Tensor lse{a.lse.data, DType::F32, {s.b, c.num_heads, s.t}};
+    const Tensor lse{a.lse.data, DType::F32, {c.num_heads, n}};
     const Tensor positions = m_positions.head(n);
-    const Tensor segments{m_segments.data, DType::I32, {s.b, s.t}};
+    const Tensor cu_seqlens = m_cu_seqlens.head(s.sequences + 1);
 
     // MLP: out = h1 + down(act)
     lin_back(act, dres, w.down, LoraTarget::Down, dact, GradMode::Overwrite);
@@ -97,14 +96,12 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     // Attention: h1 = x + o(att)
     lin_back(att, dres, w.o, LoraTarget::O, datt, GradMode::Overwrite);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    m_backend.attention_backward({heads(q, s.b, s.t, c.num_heads, c.head_dim),
-                                  heads(k, s.b, s.t, c.num_kv_heads, c.head_dim),
-                                  heads(v, s.b, s.t, c.num_kv_heads, c.head_dim), segments,
-                                  heads(att, s.b, s.t, c.num_heads, c.head_dim), lse, scale,
-                                  heads(datt, s.b, s.t, c.num_heads, c.head_dim),
-                                  heads(dq, s.b, s.t, c.num_heads, c.head_dim),
-                                  heads(dk, s.b, s.t, c.num_kv_heads, c.head_dim),
-                                  heads(dv, s.b, s.t, c.num_kv_heads, c.head_dim)});
+    m_backend.attention_backward({heads(q, n, c.num_heads, c.head_dim), heads(k, n, c.num_kv_heads, c.head_dim),
+                                  heads(v, n, c.num_kv_heads, c.head_dim), cu_seqlens, s.max_seqlen, scale,
+                                  heads(att, n, c.num_heads, c.head_dim), lse,
+                                  heads(datt, n, c.num_heads, c.head_dim), heads(dq, n, c.num_heads, c.head_dim),
+                                  heads(dk, n, c.num_kv_heads, c.head_dim), heads(dv, n, c.num_kv_heads, c.head_dim),
+                                  true, m_attention_workspace});
     m_backend.rope_backward({dq.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
     m_backend.rope_backward({dk.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
     const Tensor dn = need_dx ? dnorm : Tensor{};

@@ -55,7 +55,7 @@ void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const Llama
     const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size}, rows{n};
     for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
              {"norm1", nc}, {"rstd1", rows}, {"q", {n, qd}}, {"k", {n, kvd}}, {"v", {n, kvd}},
-             {"att", {n, qd}}, {"lse", {o.max_batch, c.num_heads, o.max_seq}},
+             {"att", {n, qd}}, {"lse", {c.num_heads, n}},
              {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate", ni}, {"up", ni}, {"act", ni}})
         ids.push_back(plan.add(name, DType::F32, shape));
 }
@@ -68,13 +68,14 @@ struct LlamaModel::Plans {
     BufferPlan act;   // kept from forward to backward
     BufferPlan work;  // reused within a step
     std::vector<std::size_t> inputs, act_ids, work_ids;
-    std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, segments = 0, tmp = 0;
+    std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, cu_seqlens = 0, tmp = 0;
+    std::size_t attention_workspace = 0;
     std::size_t grads[9] = {};
     std::size_t logits = 0, losses = 0, loss_sum = 0, cos = 0, sin = 0;
 };
 
-LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o,
-                                         std::int64_t chunk) {
+LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o, std::int64_t chunk,
+                                         const Backend& backend) {
     Plans p;
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
@@ -89,7 +90,11 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.tokens = p.work.add("tokens", DType::I32, {n});
     p.targets = p.work.add("targets", DType::I32, {n});
     p.positions = p.work.add("positions", DType::I32, {n});
-    p.segments = p.work.add("segments", DType::I32, {n});
+    p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
+    // The backend says what its attention needs for the longest sequence a batch may hold.
+    const std::size_t attention =
+        backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
+    p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
     p.tmp = p.work.add("tmp", DType::F32, nc);
     const std::pair<const char*, Shape> grads[9] = {
         {"d_residual", nc}, {"d_norm", nc}, {"d_att", {n, qd}}, {"dq", {n, qd}}, {"dk", {n, kvd}},
@@ -103,15 +108,16 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     return p;
 }
 
-LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o) {
+LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o,
+                                                   const Backend& backend) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
-    const Plans p = make_plans(c, o, chunk);
+    const Plans p = make_plans(c, o, chunk, backend);
     return {p.act.total_bytes(), p.work.total_bytes()};
 }
 
 void LlamaModel::plan_buffers() {
-    const Plans p = make_plans(m_base.config(), m_options, m_chunk);
+    const Plans p = make_plans(m_base.config(), m_options, m_chunk, m_backend);
     m_act_buffer = p.act.allocate(m_backend, Usage::Activations, "activations");
     m_work_buffer = p.work.allocate(m_backend, Usage::Workspace, "workspace");
     for (std::size_t id : p.inputs) m_inputs.push_back(p.act.tensor(m_act_buffer, id));
@@ -127,7 +133,8 @@ void LlamaModel::plan_buffers() {
     m_tokens = w(p.tokens);
     m_targets = w(p.targets);
     m_positions = w(p.positions);
-    m_segments = w(p.segments);
+    m_cu_seqlens = w(p.cu_seqlens);
+    m_attention_workspace = w(p.attention_workspace);
     m_tmp = w(p.tmp);
     m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]),
                w(p.grads[5]), w(p.grads[6]), w(p.grads[7]), w(p.grads[8])};
@@ -166,8 +173,9 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
     m_backend.copy_from_host(m_tokens.head(n), as_bytes_of(batch.tokens));
     m_backend.copy_from_host(m_targets.head(n), as_bytes_of(batch.targets));
     m_backend.copy_from_host(m_positions.head(n), as_bytes_of(batch.positions));
-    m_backend.copy_from_host(m_segments.head(n), as_bytes_of(batch.segments));
-    return {batch.batch, batch.seq_len, n};
+    const SequenceOffsets seqs = sequence_offsets(batch.batch, batch.seq_len, batch.segments);
+    m_backend.copy_from_host(m_cu_seqlens.head(static_cast<std::int64_t>(seqs.cu.size())), as_bytes_of(seqs.cu));
+    return {batch.batch, batch.seq_len, n, static_cast<std::int64_t>(seqs.cu.size()) - 1, seqs.max_len};
 }
 
 const LlamaModel::LayerActs& LlamaModel::acts_for(std::int64_t layer) const {

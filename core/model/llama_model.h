@@ -59,13 +59,14 @@ public:
     struct PlannedBytes {
         std::size_t activations = 0, workspace = 0;
     };
-    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options);
+    // The backend says what its ops need beside the model's own tensors (attention workspace).
+    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend);
 
 private:
     struct LayerActs {
         Tensor norm1, rstd1;     // (N, C), (N)
         Tensor q, k, v;          // (N, Hq·D), (N, Hkv·D) ×2; q and k after RoPE
-        Tensor att, lse;         // (N, Hq·D), (B, Hq, T)
+        Tensor att, lse;         // (N, Hq·D), (Hq, N)
         Tensor h1;               // (N, C) residual stream after attention
         Tensor norm2, rstd2;     // (N, C), (N)
         Tensor gate, up, act;    // (N, I)
@@ -78,10 +79,12 @@ private:
     };
     struct Shapes {
         std::int64_t b, t, n;
+        std::int64_t sequences, max_seqlen;  // packed sequences for attention (m_cu_seqlens)
     };
 
     struct Plans;
-    static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk);
+    static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk,
+                            const Backend& backend);
     void plan_buffers();
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;
@@ -107,7 +110,9 @@ private:
     std::int64_t m_chunk = 0;
 
     Buffer m_act_buffer, m_work_buffer;
-    Tensor m_tokens, m_targets, m_positions, m_segments;  // (N) I32
+    Tensor m_tokens, m_targets, m_positions;  // (N) I32
+    Tensor m_cu_seqlens;                       // (N + 1) I32, the first sequences + 1 in use
+    Tensor m_attention_workspace;              // U8, as the backend asked
     std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
     Tensor m_normf, m_rstdf;        // (N, C), (N)
     std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with

@@ -58,7 +58,7 @@ LoraShape lora_shape(const LlamaConfig& c, const LoraConfig& lora) {
 
 }  // namespace
 
-MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const Backend& backend) {
     const LlamaConfig& c = model.config;
     QLS_CHECK(ConfigError, o.micro_batch >= 1 && o.seq_len >= 1,
               "micro-batch and sequence length must be at least 1, got ", o.micro_batch, " and ",
@@ -79,9 +79,9 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o) {
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};
-    const auto with = LlamaModel::planned_bytes(c, run);
+    const auto with = LlamaModel::planned_bytes(c, run, backend);
     run.checkpointing = false;
-    const auto without = LlamaModel::planned_bytes(c, run);
+    const auto without = LlamaModel::planned_bytes(c, run, backend);
     const auto& chosen = o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
     e.activations_full = static_cast<std::int64_t>(without.activations);

@@ -39,8 +39,9 @@ struct MemoryEstimate {
     std::int64_t of(Usage u) const { return bytes[static_cast<std::size_t>(u)]; }
 };
 
-// The CPU backend's own scratch (a dense fp32 copy of the largest 16-bit or 4-bit weight, LoRA
-// intermediates) is included, as the accountant sees it.
-MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options);
+// For the backend that would run it: the CPU backend's own scratch (a dense fp32 copy of the
+// largest 16-bit or 4-bit weight, LoRA intermediates) is included, as the accountant sees it,
+// and the backend's attention workspace.
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const Backend& backend);
 
 }  // namespace qls

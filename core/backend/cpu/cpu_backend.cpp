@@ -79,6 +79,9 @@ void CpuBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out
 void CpuBackend::rmsnorm_forward_impl(const RmsNormForwardArgs& a) { cpu::rmsnorm_forward(a); }
 void CpuBackend::rmsnorm_backward_impl(const RmsNormBackwardArgs& a) { cpu::rmsnorm_backward(a); }
 void CpuBackend::rope_impl(const RopeArgs& a, bool inverse) { cpu::rope(a, inverse); }
+std::size_t CpuBackend::attention_workspace_bytes_impl(const AttentionShape& s) const {
+    return cpu::attention_workspace_bytes(s);
+}
 void CpuBackend::attention_forward_impl(const AttentionForwardArgs& a) {
     cpu::attention_forward(a);
 }

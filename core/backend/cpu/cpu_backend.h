@@ -37,6 +37,7 @@ protected:
     void rmsnorm_forward_impl(const RmsNormForwardArgs& a) override;
     void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) override;
     void rope_impl(const RopeArgs& a, bool inverse) override;
+    std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override;
     void attention_forward_impl(const AttentionForwardArgs& a) override;
     void attention_backward_impl(const AttentionBackwardArgs& a) override;
     void attention_decode_impl(const AttentionDecodeArgs& a) override;

@@ -17,6 +17,7 @@ void dequantize_4bit(const Quant4View& q, std::int64_t numel, float* out);
 void rmsnorm_forward(const RmsNormForwardArgs& a);
 void rmsnorm_backward(const RmsNormBackwardArgs& a);
 void rope(const RopeArgs& a, bool inverse);
+std::size_t attention_workspace_bytes(const AttentionShape& s);
 void attention_forward(const AttentionForwardArgs& a);
 void attention_backward(const AttentionBackwardArgs& a);
 void attention_decode(const AttentionDecodeArgs& a);
