@@ -4,6 +4,8 @@
 //
 // N rows, C channels, I intermediate, V vocab.
 #pragma once
+#include <tuple>
+
 #include "backend_test_harness.h"
 #include "backend_test_reference.h"
 #include "core/data/batch.h"
@@ -194,6 +196,29 @@ inline void run_add(Context& ctx, std::int64_t count) {
     ts.check(ctx.check);
 }
 
+// gather_rows picks rows by index, in the order given; scatter_rows puts them back and zeroes
+// every other row of its (NaN-filled) destination. Pure copies: bit-exact.
+inline void run_rows(Context& ctx, std::int64_t n, std::int64_t c, std::int64_t picks) {
+    Tensors ts(ctx.backend);
+    const std::vector<float> src = ctx.normal(static_cast<std::size_t>(n * c), 1.0f);
+    std::vector<std::int32_t> rows(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) rows[i] = static_cast<std::int32_t>(i);
+    for (std::int64_t i = n - 1; i > 0; --i) std::swap(rows[i], rows[ctx.integer(0, i)]);
+    rows.resize(static_cast<std::size_t>(picks));
+    const Tensor st = ts.input("src", DType::F32, {n, c}, src).tensor();
+    const Tensor rt = ts.input_i32("rows", {picks}, rows).tensor();
+    GuardedTensor& few = ts.output_nan("gathered", {picks, c});
+    ctx.backend.gather_rows(st, rt, few.tensor());
+    std::vector<float> want_few, want_many(static_cast<std::size_t>(n * c), 0.0f);
+    for (std::int32_t r : rows) want_few.insert(want_few.end(), src.begin() + r * c, src.begin() + (r + 1) * c);
+    expect_bits(ctx.check, "gather_rows", few.floats(), want_few);
+    GuardedTensor& many = ts.output_nan("scattered", {n, c});
+    ctx.backend.scatter_rows(few.tensor(), rt, many.tensor());
+    for (std::int32_t r : rows) std::copy(src.begin() + r * c, src.begin() + (r + 1) * c, want_many.begin() + r * c);
+    expect_bits(ctx.check, "scatter_rows", many.floats(), want_many);
+    ts.check(ctx.check);
+}
+
 // The step control over several gradient tensors: Σ (s·g)², torch's clip coefficient from it,
 // and the finite flag. Σ is accumulated exactly enough and rounded once into fp32, so it is
 // within 2^-24 relative of the double sum (plus 2^-30 for the accumulation order); the
@@ -337,6 +362,10 @@ inline std::vector<Row> elementwise_rows() {
                     [](Context& ctx) { run_cross_entropy(ctx, 17, 129, 1000.0f, true); }});
     for (std::int64_t n : {1, 3, 17, 129, 70000})
         rows.push_back({str_cat("add_inplace/", n), [=](Context& ctx) { run_add(ctx, n); }});
+    for (auto [n, c, picks] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 1, 1}, {17, 3, 0}, {17, 3, 9},
+                               {129, 17, 129}})
+        rows.push_back({str_cat("gather_scatter_rows/", n, "x", c, "/", picks),
+                        [=](Context& ctx) { run_rows(ctx, n, c, picks); }});
     const std::vector<std::int64_t> one{1}, several{3, 129, 1, 70000, 17};
     rows.push_back({"clip_grad_norm/one", [=](Context& ctx) { run_clip_grad_norm(ctx, one, 1.0f, 0.3f, 2.5f, 0); }});
     rows.push_back({"clip_grad_norm/clipped", [=](Context& ctx) { run_clip_grad_norm(ctx, several, 1.0f, 0.3f, 7.0f, 0); }});

@@ -97,6 +97,12 @@ protected:
         if (m_fault == Fault::WriteAfterEnd) dst.ptr<float>()[dst.numel()] = 0.0f;
     }
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override { m_cpu.clip_grad_norm(a); }
+    void gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
+        m_cpu.gather_rows(src, rows, dst);
+    }
+    void scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
+        m_cpu.scatter_rows(src, rows, dst);
+    }
     void adamw_step_impl(const AdamWArgs& a) override { m_cpu.adamw_step(a); }
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
         m_cpu.dequantize_weight(w, out);

@@ -232,6 +232,26 @@ void Backend::add_inplace(const Tensor& dst, const Tensor& src) {
     add_inplace_impl(dst, src);
 }
 
+namespace {
+// `few` holds rows.numel() rows of `many`'s width and dtype.
+void check_rows(const Tensor& many, const Tensor& rows, const Tensor& few, const char* op) {
+    QLS_ASSERT(rows.dtype == DType::I32 && rows.shape.size() == 1 && many.dtype == few.dtype &&
+                   many.shape.size() == 2 && few.shape.size() == 2 && few.dim(0) == rows.numel() &&
+                   few.dim(1) == many.dim(1) && rows.numel() <= many.dim(0),
+               op, ": ", describe(many), " rows ", describe(rows), " ", describe(few));
+}
+}  // namespace
+
+void Backend::gather_rows(const Tensor& src, const Tensor& rows, const Tensor& dst) {
+    check_rows(src, rows, dst, "gather_rows");
+    gather_rows_impl(src, rows, dst);
+}
+
+void Backend::scatter_rows(const Tensor& src, const Tensor& rows, const Tensor& dst) {
+    check_rows(dst, rows, src, "scatter_rows");
+    scatter_rows_impl(src, rows, dst);
+}
+
 void Backend::clip_grad_norm(const ClipGradNormArgs& a) {
     for (const Tensor& g : a.grads) check_f32(g, "clip_grad_norm grad");
     if (!a.loss_sum.empty()) QLS_ASSERT(a.loss_sum.dtype == DType::F32 && a.loss_sum.numel() == 1,

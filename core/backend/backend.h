@@ -228,6 +228,11 @@ public:
     void embedding_forward(const EmbeddingArgs& a);
     void cross_entropy(const CrossEntropyArgs& a);
     void add_inplace(const Tensor& dst, const Tensor& src);  // dst += src, F32
+    // Rows by index (I32, each in [0, src rows), validated on the host): gather makes
+    // dst[i] = src[rows[i]]; scatter zeroes dst and sets dst[rows[i]] = src[i] (distinct rows).
+    // The loss only needs the rows that have a target, so the LM head never sees the rest.
+    void gather_rows(const Tensor& src, const Tensor& rows, const Tensor& dst);
+    void scatter_rows(const Tensor& src, const Tensor& rows, const Tensor& dst);
     void clip_grad_norm(const ClipGradNormArgs& a);
     void adamw_step(const AdamWArgs& a);
     // Dense fp32 copy of a base weight (out, in): merged export, inspection, tests.
@@ -262,6 +267,8 @@ protected:
     virtual void embedding_forward_impl(const EmbeddingArgs& a) = 0;
     virtual void cross_entropy_impl(const CrossEntropyArgs& a) = 0;
     virtual void add_inplace_impl(const Tensor& dst, const Tensor& src) = 0;
+    virtual void gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) = 0;
+    virtual void scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) = 0;
     virtual void clip_grad_norm_impl(const ClipGradNormArgs& a) = 0;
     virtual void adamw_step_impl(const AdamWArgs& a) = 0;
     virtual void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) = 0;

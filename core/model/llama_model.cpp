@@ -69,7 +69,7 @@ struct LlamaModel::Plans {
     BufferPlan work;  // reused within a step
     std::vector<std::size_t> inputs, act_ids, work_ids;
     std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, cu_seqlens = 0, tmp = 0;
-    std::size_t attention_workspace = 0;
+    std::size_t attention_workspace = 0, head_rows = 0, head_in = 0;
     std::size_t grads[9] = {};
     std::size_t logits = 0, losses = 0, loss_sum = 0, cos = 0, sin = 0;
 };
@@ -91,6 +91,8 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.targets = p.work.add("targets", DType::I32, {n});
     p.positions = p.work.add("positions", DType::I32, {n});
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
+    p.head_rows = p.work.add("head_rows", DType::I32, {n});
+    p.head_in = p.work.add("head_in", DType::F32, nc);
     // The backend says what its attention needs for the longest sequence a batch may hold.
     const std::size_t attention =
         backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
@@ -134,6 +136,8 @@ void LlamaModel::plan_buffers() {
     m_targets = w(p.targets);
     m_positions = w(p.positions);
     m_cu_seqlens = w(p.cu_seqlens);
+    m_head_rows = w(p.head_rows);
+    m_head_in = w(p.head_in);
     m_attention_workspace = w(p.attention_workspace);
     m_tmp = w(p.tmp);
     m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]),
@@ -170,12 +174,23 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
         QLS_CHECK(DataError, batch.segments[i] >= -1, "segment ", batch.segments[i], " at ", i,
                   " (padding is -1, examples count from 0)");
     }
+    // The loss reads only the rows that have a target: their indices and targets, packed.
+    std::vector<std::int32_t> rows, targets;
+    for (std::size_t i = 0; i < batch.targets.size(); ++i)
+        if (batch.targets[i] != kIgnoreIndex) {
+            rows.push_back(static_cast<std::int32_t>(i));
+            targets.push_back(batch.targets[i]);
+        }
     m_backend.copy_from_host(m_tokens.head(n), as_bytes_of(batch.tokens));
-    m_backend.copy_from_host(m_targets.head(n), as_bytes_of(batch.targets));
+    if (!rows.empty()) {
+        m_backend.copy_from_host(m_head_rows.head(static_cast<std::int64_t>(rows.size())), as_bytes_of(rows));
+        m_backend.copy_from_host(m_targets.head(static_cast<std::int64_t>(targets.size())), as_bytes_of(targets));
+    }
     m_backend.copy_from_host(m_positions.head(n), as_bytes_of(batch.positions));
     const SequenceOffsets seqs = sequence_offsets(batch.batch, batch.seq_len, batch.segments);
     m_backend.copy_from_host(m_cu_seqlens.head(static_cast<std::int64_t>(seqs.cu.size())), as_bytes_of(seqs.cu));
-    return {batch.batch, batch.seq_len, n, static_cast<std::int64_t>(seqs.cu.size()) - 1, seqs.max_len};
+    return {batch.batch, batch.seq_len, n, static_cast<std::int64_t>(seqs.cu.size()) - 1, seqs.max_len,
+            static_cast<std::int64_t>(rows.size())};
 }
 
 const LlamaModel::LayerActs& LlamaModel::acts_for(std::int64_t layer) const {
@@ -198,16 +213,24 @@ void LlamaModel::embed_and_run_layers(const Shapes& s, std::uint64_t dropout_see
     const std::int64_t layers = m_base.config().num_layers;
     for (std::int64_t l = 0; l < layers; ++l)
         layer_forward(l, s, acts_for(l), m_inputs[l], &m_inputs[l + 1], dropout_seed, use_dropout);
-    m_backend.rmsnorm_forward({m_inputs[layers].head(s.n), m_base.final_norm(),
-                               static_cast<float>(m_base.config().rms_norm_eps), m_normf.head(s.n),
-                               m_rstdf.head(s.n)});
 }
 
+// Final norm, LM head and loss over the M rows that have a target only (gathered), in chunks;
+// with backward, d(final hidden) of those rows, zero elsewhere, into m_grads.residual.
 void LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
+    const std::int64_t m = s.trained, layers = m_base.config().num_layers;
+    if (m == 0) {
+        if (backward) m_backend.fill_zero(m_grads.residual.head(s.n));
+        return;
+    }
+    const Tensor rows = m_head_rows.head(m), hidden = m_head_in.head(m);
+    m_backend.gather_rows(m_inputs[layers].head(s.n), rows, hidden);
+    const auto eps = static_cast<float>(m_base.config().rms_norm_eps);
+    m_backend.rmsnorm_forward({hidden, m_base.final_norm(), eps, m_normf.head(m), m_rstdf.head(m)});
     const Tensor targets = m_targets.reshaped({m_targets.numel(), 1});
     const Tensor losses = m_losses.reshaped({m_losses.numel(), 1});
-    for (std::int64_t r = 0; r < s.n; r += m_chunk) {
-        const std::int64_t count = std::min(m_chunk, s.n - r);
+    for (std::int64_t r = 0; r < m; r += m_chunk) {
+        const std::int64_t count = std::min(m_chunk, m - r);
         const Tensor h = m_normf.row_slice(r, count);
         const Tensor logits = m_logits.row_slice(0, count);
         m_backend.linear_forward({h, &m_base.lm_head(), nullptr, logits});
@@ -217,6 +240,11 @@ void LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
             m_backend.linear_backward({h, logits, &m_base.lm_head(), nullptr,
                                        m_grads.norm.row_slice(r, count), GradMode::Overwrite});
     }
+    if (!backward) return;
+    const Tensor dhidden = m_tmp.head(m);
+    m_backend.rmsnorm_backward({hidden, m_base.final_norm(), m_rstdf.head(m), m_grads.norm.head(m), dhidden,
+                                GradMode::Overwrite});
+    m_backend.scatter_rows(dhidden, rows, m_grads.residual.head(s.n));
 }
 
 void LlamaModel::reset_loss() {
@@ -237,9 +265,6 @@ void LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::uin
     head_loss(s, grad_scale, true);
     m_loss_tokens += batch.trained_tokens();
     const std::int64_t layers = m_base.config().num_layers;
-    // Through the final norm into the residual stream.
-    m_backend.rmsnorm_backward({m_inputs[layers].head(s.n), m_base.final_norm(), m_rstdf.head(s.n),
-                                m_grads.norm.head(s.n), m_grads.residual.head(s.n), GradMode::Overwrite});
     for (std::int64_t l = layers - 1; l >= 0; --l) {
         if (m_options.checkpointing)
             layer_forward(l, s, acts_for(l), m_inputs[l], nullptr, dropout_seed, true);
@@ -264,6 +289,9 @@ std::vector<float> LlamaModel::logits(const Batch& batch) {
     const Shapes s = upload_batch(batch);
     embed_and_run_layers(s, 0, false);
     const std::int64_t vocab = m_base.config().vocab_size;
+    m_backend.rmsnorm_forward({m_inputs[m_base.config().num_layers].head(s.n), m_base.final_norm(),
+                               static_cast<float>(m_base.config().rms_norm_eps), m_normf.head(s.n),
+                               m_rstdf.head(s.n)});
     std::vector<float> out(static_cast<std::size_t>(s.n * vocab));
     for (std::int64_t r = 0; r < s.n; r += m_chunk) {
         const std::int64_t count = std::min(m_chunk, s.n - r);

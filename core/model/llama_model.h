@@ -80,6 +80,7 @@ private:
     struct Shapes {
         std::int64_t b, t, n;
         std::int64_t sequences, max_seqlen;  // packed sequences for attention (m_cu_seqlens)
+        std::int64_t trained;                // rows with a target (m_head_rows)
     };
 
     struct Plans;
@@ -97,7 +98,7 @@ private:
                        const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
     void layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                         std::uint64_t dropout_seed, bool use_dropout);
-    // LM head and loss in chunks of rows, the loss added to m_loss_sum.
+    // Final norm, LM head and loss of the rows with a target, the loss added to m_loss_sum.
     void head_loss(const Shapes& s, float grad_scale, bool backward);
     const LayerActs& acts_for(std::int64_t layer) const;
     LoraView lora_view(std::int64_t layer, LoraTarget t, std::uint64_t seed, bool use_dropout,
@@ -110,11 +111,14 @@ private:
     std::int64_t m_chunk = 0;
 
     Buffer m_act_buffer, m_work_buffer;
-    Tensor m_tokens, m_targets, m_positions;  // (N) I32
+    Tensor m_tokens, m_positions;  // (N) I32
+    Tensor m_targets;              // (N) I32: the M targets of m_head_rows, packed
     Tensor m_cu_seqlens;                       // (N + 1) I32, the first sequences + 1 in use
     Tensor m_attention_workspace;              // U8, as the backend asked
+    Tensor m_head_rows;                        // (N) I32: rows with a target, the first M in use
+    Tensor m_head_in;                          // (N, C): their final hidden states, gathered
     std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
-    Tensor m_normf, m_rstdf;        // (N, C), (N)
+    Tensor m_normf, m_rstdf;        // (N, C), (N): the final norm of the loss rows (of all in logits())
     std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with
     Tensor m_tmp;                   // (N, C) attention / MLP output before the residual add
     Grads m_grads;

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -101,6 +102,23 @@ void CpuBackend::add_inplace_impl(const Tensor& dst, const Tensor& src) {
     parallel_for(static_cast<std::size_t>(dst.numel()), 1 << 16, [&](std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) d[i] += s[i];
     });
+}
+
+void CpuBackend::gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) {
+    const std::size_t row_bytes = dst.bytes() / static_cast<std::size_t>(std::max<std::int64_t>(1, dst.rows()));
+    const std::int32_t* r = rows.ptr<const std::int32_t>();
+    for (std::int64_t i = 0; i < rows.numel(); ++i)
+        std::memcpy(dst.data + static_cast<std::size_t>(i) * row_bytes, src.data + static_cast<std::size_t>(r[i]) * row_bytes,
+                    row_bytes);
+}
+
+void CpuBackend::scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) {
+    std::memset(dst.data, 0, dst.bytes());
+    const std::size_t row_bytes = dst.bytes() / static_cast<std::size_t>(std::max<std::int64_t>(1, dst.rows()));
+    const std::int32_t* r = rows.ptr<const std::int32_t>();
+    for (std::int64_t i = 0; i < rows.numel(); ++i)
+        std::memcpy(dst.data + static_cast<std::size_t>(r[i]) * row_bytes, src.data + static_cast<std::size_t>(i) * row_bytes,
+                    row_bytes);
 }
 
 void CpuBackend::clip_grad_norm_impl(const ClipGradNormArgs& a) { cpu::clip_grad_norm(a); }

@@ -46,6 +46,8 @@ protected:
     void embedding_forward_impl(const EmbeddingArgs& a) override;
     void cross_entropy_impl(const CrossEntropyArgs& a) override;
     void add_inplace_impl(const Tensor& dst, const Tensor& src) override;
+    void gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override;
+    void scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override;
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override;
     void adamw_step_impl(const AdamWArgs& a) override;
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
