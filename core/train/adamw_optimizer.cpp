@@ -76,7 +76,7 @@ AdamWOptimizer::AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Par
       m_control(m_control_buffer.whole(DType::F32)) {
     std::int64_t offset = 0;
     for (const auto& p : m_params) {
-        m_offsets.push_back(offset);
+        m_ranges.push_back({p.name, offset, p.value.numel()});
         m_grads.push_back(p.grad);
         offset += p.value.numel();
     }
@@ -94,19 +94,17 @@ OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum) {
     args.weight_decay = static_cast<float>(m_config.weight_decay);
     args.control = m_control;
     args.step = m_step;
-    for (std::size_t i = 0; i < m_params.size(); ++i) {
+    // AdamW is elementwise, so each resident page slice updates on its own; the pager walks
+    // the whole state in page order, moving streamed pages around the updates.
+    m_state.update(m_step, m_ranges, [&](std::size_t i, const PagedState::Slice& s) {
         const auto& p = m_params[i];
-        const std::int64_t offset = m_offsets[i];
-        // AdamW is elementwise, so each resident page slice updates on its own.
-        m_state.update(offset, p.value.numel(), m_step, p.name, [&](const PagedState::Slice& s) {
-            const std::int64_t local = s.begin - offset, count = s.m.numel();
-            args.param = elements(p.value, local, count);
-            args.grad = elements(p.grad, local, count);
-            args.m = s.m;
-            args.v = s.v;
-            m_backend.adamw_step(args);
-        });
-    }
+        const std::int64_t local = s.begin - m_ranges[i].begin, count = s.m.numel();
+        args.param = elements(p.value, local, count);
+        args.grad = elements(p.grad, local, count);
+        args.m = s.m;
+        args.v = s.v;
+        m_backend.adamw_step(args);
+    });
     // The step's one read: loss, norm and whether the device applied the update.
     std::array<float, 4> control{};
     m_backend.copy_to_host(m_control, std::as_writable_bytes(std::span(control)));
@@ -125,7 +123,7 @@ std::vector<OwnedTensor> AdamWOptimizer::export_state() {
         const auto& p = m_params[i];
         std::vector<float> m(static_cast<std::size_t>(p.value.numel()));
         std::vector<float> v(m.size());
-        m_state.read(m_offsets[i], m, v);
+        m_state.read(m_ranges[i].begin, m, v);
         out.push_back({p.name + ".exp_avg", DType::F32, p.value.shape, float_bytes(m)});
         out.push_back({p.name + ".exp_avg_sq", DType::F32, p.value.shape, float_bytes(v)});
     }
@@ -155,7 +153,7 @@ void AdamWOptimizer::import_state(std::span<const OwnedTensor> tensors) {
         std::vector<float> v(m.size());
         std::memcpy(m.data(), found[i].first->data.data(), m.size() * sizeof(float));
         std::memcpy(v.data(), found[i].second->data.data(), v.size() * sizeof(float));
-        m_state.write(m_offsets[i], m, v);
+        m_state.write(m_ranges[i].begin, m, v);
     }
     m_step = step;
 }

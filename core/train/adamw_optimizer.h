@@ -65,8 +65,8 @@ public:
 private:
     Backend& m_backend;
     std::vector<LoraParameters::Param> m_params;
-    std::vector<std::int64_t> m_offsets;  // [param] -> first element in the paged state
-    std::vector<Tensor> m_grads;          // [param] -> its gradient, for the norm
+    std::vector<PagedState::Range> m_ranges;  // [param] -> its elements in the paged state
+    std::vector<Tensor> m_grads;              // [param] -> its gradient, for the norm
     AdamWConfig m_config;
     PagedState m_state;
     Buffer m_control_buffer;

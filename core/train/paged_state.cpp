@@ -13,6 +13,13 @@ constexpr std::int64_t kMaxPageBytes = std::int64_t{1} << 30;
 std::int64_t capacity_for(std::int64_t pages, std::int64_t budget, std::int64_t page_bytes) {
     return budget == 0 ? pages : std::min(pages, budget / page_bytes);
 }
+
+// The name of the range holding `element`.
+const std::string& range_at(std::span<const PagedState::Range> ranges, std::int64_t element) {
+    return std::ranges::partition_point(ranges, [&](const PagedState::Range& r) {
+               return r.begin + r.count <= element;
+           })->name;
+}
 }  // namespace
 
 void PagingConfig::validate() const {
@@ -49,9 +56,9 @@ PagedState::PagedState(Backend& backend, std::int64_t elements, const PagingConf
     m_page_elements = m_page_bytes / kStateBytes;
     const std::int64_t pages = optimizer_page_count(elements, m_page_bytes);
     const std::int64_t capacity = capacity_for(pages, config.device_budget_bytes, m_page_bytes);
+    m_fixed = capacity < pages ? capacity - std::min<std::int64_t>(2, capacity) : pages;
     m_page_slot.assign(static_cast<std::size_t>(pages), -1);
     m_slot_page.resize(static_cast<std::size_t>(capacity));
-    m_slot_used.resize(static_cast<std::size_t>(capacity));
     if (capacity == 0) return;
     m_device = backend.allocate(
         static_cast<std::size_t>(capacity * m_page_bytes), Usage::OptimizerState,
@@ -60,9 +67,7 @@ PagedState::PagedState(Backend& backend, std::int64_t elements, const PagingConf
     for (std::int64_t s = 0; s < capacity; ++s) {
         m_page_slot[static_cast<std::size_t>(s)] = s;
         m_slot_page[static_cast<std::size_t>(s)] = s;
-        m_slot_used[static_cast<std::size_t>(s)] = static_cast<std::uint64_t>(s) + 1;
     }
-    m_tick = static_cast<std::uint64_t>(capacity);
     if (capacity < pages) {
         m_host = backend.allocate(static_cast<std::size_t>(pages * m_page_bytes), Usage::PagedHost,
                                   "optimizer state pages on the host");
@@ -75,67 +80,67 @@ bool PagedState::is_resident(std::int64_t page) const {
     return m_page_slot.at(static_cast<std::size_t>(page)) >= 0;
 }
 
-void PagedState::update(std::int64_t begin, std::int64_t count, std::int64_t step, const std::string& what,
-                        const std::function<void(const Slice&)>& fn) {
-    QLS_ASSERT(begin >= 0 && count >= 0 && begin + count <= m_elements, "paged state update [", begin, ", +",
-               count, ") of ", m_elements);
-    if (count == 0) return;
-    const std::int64_t end = begin + count;
-    const std::int64_t first = begin / m_page_elements, last = (end - 1) / m_page_elements;
-    // A parameter wider than the budget goes through in windows of `capacity` pages.
-    for (std::int64_t w = first; w <= last; w += capacity()) {
-        const std::int64_t wl = std::min(last, w + capacity() - 1);
-        make_resident(w, wl, step, what);
-        for (std::int64_t page = w; page <= wl; ++page) {
-            const std::int64_t lo = std::max(begin, page * m_page_elements);
-            const std::int64_t hi = std::min(end, (page + 1) * m_page_elements);
-            const std::int64_t slot = m_page_slot[static_cast<std::size_t>(page)];
-            m_slot_used[static_cast<std::size_t>(slot)] = ++m_tick;
-            const std::int64_t off = lo - page * m_page_elements;
-            fn({lo, slot_half(slot, 0, off, hi - lo), slot_half(slot, 1, off, hi - lo)});
+void PagedState::update(std::int64_t step, std::span<const Range> ranges,
+                        const std::function<void(std::size_t, const Slice&)>& fn) {
+    std::int64_t at = 0;
+    for (const Range& r : ranges) {
+        QLS_ASSERT(r.begin == at && r.count >= 0, "paged state update: range '", r.name, "' [", r.begin,
+                   ", +", r.count, ") does not start at element ", at);
+        at += r.count;
+    }
+    QLS_ASSERT(at == m_elements, "paged state update: ranges cover ", at, " of ", m_elements, " elements");
+    std::size_t first = 0;  // the first range that reaches into the current page
+    for (std::int64_t page = 0; page < page_count(); ++page) {
+        if (page >= m_fixed) enter_streamed(page, step, ranges);
+        const std::int64_t page_begin = page * m_page_elements;
+        const std::int64_t page_end = std::min(m_elements, page_begin + m_page_elements);
+        const std::int64_t slot = m_page_slot[static_cast<std::size_t>(page)];
+        for (std::size_t i = first; i < ranges.size() && ranges[i].begin < page_end; ++i) {
+            const std::int64_t lo = std::max(ranges[i].begin, page_begin);
+            const std::int64_t hi = std::min(ranges[i].begin + ranges[i].count, page_end);
+            const std::int64_t off = lo - page_begin;
+            if (lo < hi) fn(i, {lo, slot_half(slot, 0, off, hi - lo), slot_half(slot, 1, off, hi - lo)});
         }
+        while (first < ranges.size() && ranges[first].begin + ranges[first].count <= page_end) ++first;
     }
 }
 
-void PagedState::make_resident(std::int64_t first, std::int64_t last, std::int64_t step,
-                               const std::string& what) {
-    std::vector<std::int64_t> missing;
-    for (std::int64_t p = first; p <= last; ++p)
-        if (!is_resident(p)) missing.push_back(p);
-    if (missing.empty()) return;
-    std::vector<std::int64_t> candidates;  // slots whose pages the window does not need
-    for (std::int64_t s = 0; s < capacity(); ++s) {
-        const std::int64_t p = m_slot_page[static_cast<std::size_t>(s)];
-        if (p < first || p > last) candidates.push_back(s);
-    }
-    QLS_ASSERT(candidates.size() >= missing.size(), "paging window of ", last - first + 1,
-               " pages exceeds capacity ", capacity());
-    const auto n = static_cast<std::ptrdiff_t>(missing.size());
-    std::partial_sort(
-        candidates.begin(), candidates.begin() + n, candidates.end(), [this](std::int64_t a, std::int64_t b) {
-            return m_slot_used[static_cast<std::size_t>(a)] < m_slot_used[static_cast<std::size_t>(b)];
-        });
-    // Moves run on the copy stream without a host wait: the copy stream starts after the
-    // updates issued so far (they may still be writing the evicted pages), and updates issued
-    // next start after the fetches. Write-back and fetch of one slot are ordered by the stream.
+void PagedState::enter_streamed(std::int64_t page, std::int64_t step, std::span<const Range> ranges) {
+    // With two windows the page is there already, placed at construction or prefetched while
+    // the previous page updated; a single window cannot fetch ahead.
+    if (!is_resident(page))
+        swap_window(0, page, step, ranges,
+                    str_cat("fetch page ", page, " into window 0 for ",
+                            range_at(ranges, page * m_page_elements)));
+    const std::int64_t window = m_page_slot[static_cast<std::size_t>(page)] - m_fixed;
+    m_backend.wait(Stream::Compute, std::exchange(m_fetched[static_cast<std::size_t>(window)], Event{}));
+    if (windows() < 2) return;
+    const bool wraps = page + 1 == page_count();
+    const std::int64_t next = wraps ? m_fixed : page + 1;
+    if (!is_resident(next))
+        swap_window(1 - window, next, step, ranges,
+                    str_cat("prefetch page ", next, " into window ", 1 - window, " for ",
+                            range_at(ranges, next * m_page_elements), wraps ? " of the next step" : ""));
+}
+
+void PagedState::swap_window(std::int64_t window, std::int64_t page, std::int64_t step,
+                             std::span<const Range> ranges, std::string fetch_reason) {
+    const std::int64_t slot = m_fixed + window;
+    const std::int64_t old = m_slot_page[static_cast<std::size_t>(slot)];
+    // The copy stream starts after the updates issued so far, which may still be writing the
+    // window's page; the write-back and the fetch are then ordered by the stream, and the
+    // compute stream waits for the fetch before the page's first update (enter_streamed).
     m_backend.wait(Stream::Copy, m_backend.record(Stream::Compute));
-    for (std::ptrdiff_t i = 0; i < n; ++i) {  // write back: the state changed since the fetch
-        const std::int64_t slot = candidates[static_cast<std::size_t>(i)];
-        const std::int64_t page = m_slot_page[static_cast<std::size_t>(slot)];
-        m_backend.copy_to_host_async(Stream::Copy, slot_page(slot), host_page(page));
-        m_page_slot[static_cast<std::size_t>(page)] = -1;
-    }
-    log(step, PagingEvent::Direction::ToHost, n,
-        str_cat("evict (capacity ", capacity(), " pages) for update of ", what));
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-        const std::int64_t slot = candidates[static_cast<std::size_t>(i)];
-        const std::int64_t page = missing[static_cast<std::size_t>(i)];
-        m_backend.copy_from_host_async(Stream::Copy, slot_page(slot), host_page(page));
-        m_page_slot[static_cast<std::size_t>(page)] = slot;
-        m_slot_page[static_cast<std::size_t>(slot)] = page;
-    }
-    m_backend.wait(Stream::Compute, m_backend.record(Stream::Copy));
-    log(step, PagingEvent::Direction::ToDevice, n, "fetch for update of " + what);
+    m_backend.copy_to_host_async(Stream::Copy, slot_page(slot), host_page(old));
+    m_page_slot[static_cast<std::size_t>(old)] = -1;
+    const std::int64_t old_last = std::min(m_elements, (old + 1) * m_page_elements) - 1;
+    log(step, PagingEvent::Direction::ToHost,
+        str_cat("write back page ", old, " from window ", window, " after ", range_at(ranges, old_last)));
+    m_backend.copy_from_host_async(Stream::Copy, slot_page(slot), host_page(page));
+    m_page_slot[static_cast<std::size_t>(page)] = slot;
+    m_slot_page[static_cast<std::size_t>(slot)] = page;
+    m_fetched[static_cast<std::size_t>(window)] = m_backend.record(Stream::Copy);
+    log(step, PagingEvent::Direction::ToDevice, std::move(fetch_reason));
 }
 
 void PagedState::for_each_part(std::int64_t begin, std::int64_t count,
@@ -210,9 +215,9 @@ Tensor PagedState::slot_half(std::int64_t slot, int half, std::int64_t offset, s
     return m_device.view(static_cast<std::size_t>(at), DType::F32, {count});
 }
 
-void PagedState::log(std::int64_t step, PagingEvent::Direction d, std::int64_t pages, std::string reason) {
+void PagedState::log(std::int64_t step, PagingEvent::Direction d, std::string reason) {
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_origin).count();
-    m_events.push_back({t, step, d, pages * m_page_bytes, pages, std::move(reason)});
+    m_events.push_back({t, step, d, m_page_bytes, 1, std::move(reason)});
 }
 
 }  // namespace qls
