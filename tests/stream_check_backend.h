@@ -14,15 +14,14 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
-#include <new>
 #include <string>
 #include <vector>
 
-#include "core/backend/cpu/cpu_backend.h"
+#include "delegating_backend.h"
 
 namespace qls::test {
 
-class StreamCheckBackend final : public Backend {
+class StreamCheckBackend final : public DelegatingBackend {
 public:
     std::string name() const override { return "CPU with a lagging copy stream"; }
     const std::vector<std::string>& hazards() const { return m_hazards; }
@@ -30,12 +29,9 @@ public:
     std::size_t pending_copies() const { return m_pending.size(); }
 
 protected:
-    std::byte* allocate_impl(std::size_t bytes, Usage) override {
-        return static_cast<std::byte*>(::operator new(std::max<std::size_t>(bytes, 1), kAlign));
-    }
-    void free_impl(std::byte* p, Usage) noexcept override {
+    void free_impl(std::byte* p, Usage u) noexcept override {
         run_copies(m_issued);  // freeing waits for pending copies, as cudaFree does
-        ::operator delete(p, kAlign);
+        DelegatingBackend::free_impl(p, u);
     }
     void copy_from_host_impl(const Tensor& dst, std::span<const std::byte> src) override {
         compute_op("copy_from_host", {dst});
@@ -76,21 +72,6 @@ protected:
     }
     void wait_host_impl(Event) override { run_copies(m_issued); }
 
-    void linear_forward_impl(const LinearForwardArgs& a) override { m_cpu.linear_forward(a); }
-    void linear_backward_impl(const LinearBackwardArgs& a) override { m_cpu.linear_backward(a); }
-    void rmsnorm_forward_impl(const RmsNormForwardArgs& a) override { m_cpu.rmsnorm_forward(a); }
-    void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) override { m_cpu.rmsnorm_backward(a); }
-    void rope_impl(const RopeArgs& a, bool inverse) override {
-        inverse ? m_cpu.rope_backward(a) : m_cpu.rope_forward(a);
-    }
-    void attention_forward_impl(const AttentionForwardArgs& a) override { m_cpu.attention_forward(a); }
-    void attention_backward_impl(const AttentionBackwardArgs& a) override { m_cpu.attention_backward(a); }
-    void attention_decode_impl(const AttentionDecodeArgs& a) override { m_cpu.attention_decode(a); }
-    void swiglu_forward_impl(const SwigluForwardArgs& a) override { m_cpu.swiglu_forward(a); }
-    void swiglu_backward_impl(const SwigluBackwardArgs& a) override { m_cpu.swiglu_backward(a); }
-    void embedding_forward_impl(const EmbeddingArgs& a) override { m_cpu.embedding_forward(a); }
-    void cross_entropy_impl(const CrossEntropyArgs& a) override { m_cpu.cross_entropy(a); }
-    void add_inplace_impl(const Tensor& dst, const Tensor& src) override { m_cpu.add_inplace(dst, src); }
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override {
         compute_op("clip_grad_norm", {a.out, a.loss_sum});
         m_cpu.clip_grad_norm(a);
@@ -99,12 +80,8 @@ protected:
         compute_op("adamw_step", {a.param, a.grad, a.m, a.v, a.control});
         m_cpu.adamw_step(a);
     }
-    void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
-        m_cpu.dequantize_weight(w, out);
-    }
 
 private:
-    static constexpr std::align_val_t kAlign{256};
     struct Range {
         const std::byte *begin, *end;
         bool overlaps(const Range& o) const { return begin < o.end && o.begin < end; }
@@ -151,7 +128,6 @@ private:
         }
     }
 
-    CpuBackend m_cpu;
     std::deque<Copy> m_pending;      // copy-stream work not yet run
     std::vector<Touch> m_touched;    // compute ops the copy stream has not waited for
     std::uint64_t m_issued = 0;      // copies issued on the copy stream

@@ -3,12 +3,11 @@
 // reference's analytic gradient and central differences, guard bytes, untouched inputs) on
 // the CPU backend. A backend with one fault planted at a time shows that the rows catch it.
 #include <QtTest>
-#include <cstdlib>
-#include <cstring>
 #include <set>
 
 #include "backend_test_rows.h"
 #include "core/backend/cpu/cpu_backend.h"
+#include "delegating_backend.h"
 
 using namespace qls;
 namespace ops = qls::test::ops;
@@ -26,39 +25,13 @@ std::uint64_t seed_of(std::size_t row) {
 
 enum class Fault { WriteAfterEnd, NanInOutput, TouchInput, IgnoreAccumulate, OtherDropoutMask };
 
-// Host memory and a CpuBackend's ops, with one fault planted.
-class FaultyBackend final : public Backend {
+// The CPU backend with one fault planted.
+class FaultyBackend final : public test::DelegatingBackend {
 public:
     explicit FaultyBackend(Fault fault) : m_fault(fault) {}
     std::string name() const override { return "faulty CPU"; }
 
 protected:
-    std::byte* allocate_impl(std::size_t bytes, Usage) override {
-        return static_cast<std::byte*>(std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256));
-    }
-    void free_impl(std::byte* p, Usage) noexcept override { std::free(p); }
-    void copy_from_host_impl(const Tensor& dst, std::span<const std::byte> src) override {
-        std::memcpy(dst.data, src.data(), src.size());
-    }
-    void copy_to_host_impl(const Tensor& src, std::span<std::byte> dst) override {
-        std::memcpy(dst.data(), src.data, dst.size());
-    }
-    void copy_impl(const Tensor& dst, const Tensor& src) override {
-        std::memmove(dst.data, src.data, src.bytes());
-    }
-    void fill_zero_impl(const Tensor& t) override { std::memset(t.data, 0, t.bytes()); }
-    void synchronize_impl() override {}
-    void copy_from_host_async_impl(Stream, const Tensor& dst, std::span<const std::byte> src) override {
-        std::memcpy(dst.data, src.data(), src.size());
-    }
-    void copy_to_host_async_impl(Stream, const Tensor& src, std::span<std::byte> dst) override {
-        std::memcpy(dst.data(), src.data, dst.size());
-    }
-    Event record_impl(Stream) override { return {}; }
-    void wait_impl(Stream, Event) override {}
-    void wait_host_impl(Event) override {}
-
-    void linear_forward_impl(const LinearForwardArgs& a) override { m_cpu.linear_forward(a); }
     void linear_backward_impl(const LinearBackwardArgs& a) override {
         if (m_fault != Fault::OtherDropoutMask || !a.lora) return m_cpu.linear_backward(a);
         LoraView other = *a.lora;
@@ -76,41 +49,17 @@ protected:
         if (m_fault == Fault::IgnoreAccumulate) b.dx_mode = GradMode::Overwrite;
         m_cpu.rmsnorm_backward(b);
     }
-    void rope_impl(const RopeArgs& a, bool inverse) override {
-        inverse ? m_cpu.rope_backward(a) : m_cpu.rope_forward(a);
-    }
-    std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override {
-        return m_cpu.attention_workspace_bytes(s);
-    }
-    void attention_forward_impl(const AttentionForwardArgs& a) override { m_cpu.attention_forward(a); }
-    void attention_backward_impl(const AttentionBackwardArgs& a) override { m_cpu.attention_backward(a); }
-    void attention_decode_impl(const AttentionDecodeArgs& a) override { m_cpu.attention_decode(a); }
     void swiglu_forward_impl(const SwigluForwardArgs& a) override {
         m_cpu.swiglu_forward(a);
         if (m_fault == Fault::NanInOutput) a.out.ptr<float>()[a.out.numel() / 2] = NAN;
     }
-    void swiglu_backward_impl(const SwigluBackwardArgs& a) override { m_cpu.swiglu_backward(a); }
-    void embedding_forward_impl(const EmbeddingArgs& a) override { m_cpu.embedding_forward(a); }
-    void cross_entropy_impl(const CrossEntropyArgs& a) override { m_cpu.cross_entropy(a); }
     void add_inplace_impl(const Tensor& dst, const Tensor& src) override {
         m_cpu.add_inplace(dst, src);
         if (m_fault == Fault::WriteAfterEnd) dst.ptr<float>()[dst.numel()] = 0.0f;
     }
-    void clip_grad_norm_impl(const ClipGradNormArgs& a) override { m_cpu.clip_grad_norm(a); }
-    void gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
-        m_cpu.gather_rows(src, rows, dst);
-    }
-    void scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
-        m_cpu.scatter_rows(src, rows, dst);
-    }
-    void adamw_step_impl(const AdamWArgs& a) override { m_cpu.adamw_step(a); }
-    void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
-        m_cpu.dequantize_weight(w, out);
-    }
 
 private:
     Fault m_fault;
-    CpuBackend m_cpu;
 };
 
 }  // namespace
