@@ -15,6 +15,7 @@
 #include "core/model/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/tokenizer_config.h"
+#include "delegating_backend.h"
 #include "model_test_support.h"
 #include "test_support.h"
 
@@ -52,6 +53,8 @@ private slots:
     void checkpointingGivesSameGradients();
     void packedSegmentsAreIndependent();
     void badBatchIsRefusedOnTheHost();
+    void oneDequantizationPerLayer_data();
+    void oneDequantizationPerLayer();
 };
 
 void TestModel::hfLogits_data() {
@@ -289,6 +292,58 @@ void TestModel::badBatchIsRefusedOnTheHost() {
     bad([](Batch& b) { b.positions[0] = -1; }, "position -1");
     bad([](Batch& b) { b.segments[2] = -2; }, "segment -2");
     QCOMPARE(model.evaluate(good).mean(), loss);
+}
+
+namespace {
+// Counts the base-weight dequantizations (and conversions) the model asks for.
+class DequantCounter final : public test::DelegatingBackend {
+public:
+    std::string name() const override { return "CPU counting dequantizations"; }
+    std::int64_t count = 0;
+
+protected:
+    void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
+        ++count;
+        m_cpu.dequantize_weight(w, out);
+    }
+};
+}  // namespace
+
+void TestModel::oneDequantizationPerLayer_data() {
+    QTest::addColumn<bool>("checkpointing");
+    QTest::newRow("checkpointing") << true;
+    QTest::newRow("no checkpointing") << false;
+}
+
+// A layer's 7 base weights are dequantized once for its forward and once for its recompute and
+// backward together. The layer that ends one pass starts the next without another: the last
+// layer's forward weights serve its backward, layer 0's backward weights the next forward.
+void TestModel::oneDequantizationPerLayer() {
+    QFETCH(bool, checkpointing);
+    constexpr std::int64_t kLayers = 3;
+    DequantCounter be;
+    const LlamaConfig config = test::tiny_config(false, false, kLayers);
+    const Model model = test::tiny_model(config, 3);
+    DeviceBaseModel base(be, model, {QuantType::NF4, true, 64});
+    LoraConfig lc;
+    lc.rank = 2;
+    LoraParameters lora(be, config, lc);
+    LlamaModel llama(be, base, &lora, {1, 8, checkpointing, 0});
+    Batch b;
+    b.batch = 1;
+    b.seq_len = 8;
+    for (int t = 0; t < 8; ++t) {
+        b.tokens.push_back(t + 1);
+        b.targets.push_back(t + 2);
+        b.positions.push_back(t);
+        b.segments.push_back(0);
+    }
+    be.count = 0;
+    llama.forward_backward(b, 0.1f, 1);
+    QCOMPARE(be.count, 7 * (2 * kLayers - 1));
+    be.count = 0;
+    llama.forward_backward(b, 0.1f, 2);
+    QCOMPARE(be.count, 7 * (2 * kLayers - 2));
 }
 
 QTEST_GUILESS_MAIN(TestModel)

@@ -18,7 +18,8 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
                                const Tensor& x_full, const Tensor* out, std::uint64_t seed,
                                bool use_dropout) {
     const LlamaConfig& c = m_base.config();
-    const DeviceLayer& w = m_base.layers()[static_cast<std::size_t>(l)];
+    const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(l)];
+    const LayerWeights& w = materialize(l);
     const std::int64_t n = s.n;
     const Tensor x = x_full.head(n);
     const auto eps = static_cast<float>(c.rms_norm_eps);
@@ -35,7 +36,7 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     const Tensor positions = m_positions.head(n);
     const Tensor cu_seqlens = m_cu_seqlens.head(s.sequences + 1);
 
-    m_backend.rmsnorm_forward({x, w.attn_norm, eps, norm1, a.rstd1.head(n)});
+    m_backend.rmsnorm_forward({x, base.attn_norm, eps, norm1, a.rstd1.head(n)});
     lin(norm1, w.q, LoraTarget::Q, q);
     lin(norm1, w.k, LoraTarget::K, k);
     lin(norm1, w.v, LoraTarget::V, v);
@@ -49,7 +50,7 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     lin(att, w.o, LoraTarget::O, tmp);
     m_backend.copy(h1, x);
     m_backend.add_inplace(h1, tmp);
-    m_backend.rmsnorm_forward({h1, w.mlp_norm, eps, norm2, a.rstd2.head(n)});
+    m_backend.rmsnorm_forward({h1, base.mlp_norm, eps, norm2, a.rstd2.head(n)});
     lin(norm2, w.gate, LoraTarget::Gate, gate);
     lin(norm2, w.up, LoraTarget::Up, up);
     m_backend.swiglu_forward({gate, up, act});
@@ -65,7 +66,8 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
 void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a,
                                 const Tensor& x_full, std::uint64_t seed, bool use_dropout) {
     const LlamaConfig& c = m_base.config();
-    const DeviceLayer& w = m_base.layers()[static_cast<std::size_t>(l)];
+    const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(l)];
+    const LayerWeights& w = materialize(l);
     const std::int64_t n = s.n;
     const bool need_dx = l > 0;
     auto lin_back = [&](const Tensor& in, const Tensor& dout, const LinearWeight& wt, LoraTarget t,
@@ -91,7 +93,7 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     m_backend.swiglu_backward({gate, up, dact, dgate, dup});
     lin_back(norm2, dgate, w.gate, LoraTarget::Gate, dnorm, GradMode::Overwrite);
     lin_back(norm2, dup, w.up, LoraTarget::Up, dnorm, GradMode::Accumulate);
-    m_backend.rmsnorm_backward({h1, w.mlp_norm, a.rstd2.head(n),
+    m_backend.rmsnorm_backward({h1, base.mlp_norm, a.rstd2.head(n),
                                 dnorm, dres, GradMode::Accumulate});
     // Attention: h1 = x + o(att)
     lin_back(att, dres, w.o, LoraTarget::O, datt, GradMode::Overwrite);
@@ -109,7 +111,7 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     lin_back(norm1, dk, w.k, LoraTarget::K, dn, GradMode::Accumulate);
     lin_back(norm1, dv, w.v, LoraTarget::V, dn, GradMode::Accumulate);
     if (need_dx)
-        m_backend.rmsnorm_backward({x, w.attn_norm, a.rstd1.head(n),
+        m_backend.rmsnorm_backward({x, base.attn_norm, a.rstd1.head(n),
                                     dnorm, dres, GradMode::Accumulate});
 }
 

@@ -70,6 +70,7 @@ struct LlamaModel::Plans {
     std::vector<std::size_t> inputs, act_ids, work_ids;
     std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, cu_seqlens = 0, tmp = 0;
     std::size_t attention_workspace = 0, head_rows = 0, head_in = 0;
+    std::size_t layer_weights[7] = {};  // q, k, v, o, gate, up, down
     std::size_t grads[9] = {};
     std::size_t logits = 0, losses = 0, loss_sum = 0, cos = 0, sin = 0;
 };
@@ -93,6 +94,11 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
     p.head_rows = p.work.add("head_rows", DType::I32, {n});
     p.head_in = p.work.add("head_in", DType::F32, nc);
+    const std::int64_t i = c.intermediate_size, h = c.hidden_size;
+    const std::pair<const char*, Shape> weights[7] = {{"w_q", {qd, h}},   {"w_k", {kvd, h}},  {"w_v", {kvd, h}},
+                                                      {"w_o", {h, qd}},   {"w_gate", {i, h}}, {"w_up", {i, h}},
+                                                      {"w_down", {h, i}}};
+    for (std::size_t k = 0; k < 7; ++k) p.layer_weights[k] = p.work.add(weights[k].first, DType::F32, weights[k].second);
     // The backend says what its attention needs for the longest sequence a batch may hold.
     const std::size_t attention =
         backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
@@ -138,6 +144,13 @@ void LlamaModel::plan_buffers() {
     m_cu_seqlens = w(p.cu_seqlens);
     m_head_rows = w(p.head_rows);
     m_head_in = w(p.head_in);
+    LinearWeight* lw[7] = {&m_layer_weights.q,    &m_layer_weights.k,  &m_layer_weights.v,   &m_layer_weights.o,
+                           &m_layer_weights.gate, &m_layer_weights.up, &m_layer_weights.down};
+    for (std::size_t k = 0; k < 7; ++k) {
+        lw[k]->dense = w(p.layer_weights[k]);
+        lw[k]->out = lw[k]->dense.dim(0);
+        lw[k]->in = lw[k]->dense.dim(1);
+    }
     m_attention_workspace = w(p.attention_workspace);
     m_tmp = w(p.tmp);
     m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]),
@@ -191,6 +204,23 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
     m_backend.copy_from_host(m_cu_seqlens.head(static_cast<std::int64_t>(seqs.cu.size())), as_bytes_of(seqs.cu));
     return {batch.batch, batch.seq_len, n, static_cast<std::int64_t>(seqs.cu.size()) - 1, seqs.max_len,
             static_cast<std::int64_t>(rows.size())};
+}
+
+// Each of the layer's base weights dequantized once (a recompute and the backward that follows
+// it share them), in fp32, the CPU backend's compute dtype.
+const LlamaModel::LayerWeights& LlamaModel::materialize(std::int64_t layer) {
+    if (m_materialized == layer) return m_layer_weights;
+    const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(layer)];
+    const std::pair<const LinearWeight*, LinearWeight*> pairs[7] = {
+        {&base.q, &m_layer_weights.q},       {&base.k, &m_layer_weights.k},   {&base.v, &m_layer_weights.v},
+        {&base.o, &m_layer_weights.o},       {&base.gate, &m_layer_weights.gate},
+        {&base.up, &m_layer_weights.up},     {&base.down, &m_layer_weights.down}};
+    for (const auto& [from, to] : pairs) {
+        m_backend.dequantize_weight(*from, to->dense);
+        to->bias = from->bias;
+    }
+    m_materialized = layer;
+    return m_layer_weights;
 }
 
 const LlamaModel::LayerActs& LlamaModel::acts_for(std::int64_t layer) const {

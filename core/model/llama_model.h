@@ -77,6 +77,13 @@ private:
         Tensor att, dq, dk, dv;  // (N, Hq·D) ×2, (N, Hkv·D) ×2
         Tensor act, gate, up;    // (N, I)
     };
+    // One layer's base weights dequantized (or converted) once into the workspace, stacked as
+    // q|k|v and gate|up; every linear of the layer's forward, recompute and backward reads these.
+    struct LayerWeights {
+        LinearWeight q, k, v, o, gate, up, down;  // dense F32 views of m_layer_weights
+    };
+    const LayerWeights& materialize(std::int64_t layer);
+
     struct Shapes {
         std::int64_t b, t, n;
         std::int64_t sequences, max_seqlen;  // packed sequences for attention (m_cu_seqlens)
@@ -117,6 +124,8 @@ private:
     Tensor m_attention_workspace;              // U8, as the backend asked
     Tensor m_head_rows;                        // (N) I32: rows with a target, the first M in use
     Tensor m_head_in;                          // (N, C): their final hidden states, gathered
+    LayerWeights m_layer_weights;              // the workspace views
+    std::int64_t m_materialized = -1;          // the layer they hold, or -1
     std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
     Tensor m_normf, m_rstdf;        // (N, C), (N): the final norm of the loss rows (of all in logits())
     std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with

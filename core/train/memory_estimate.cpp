@@ -14,7 +14,9 @@ namespace {
 
 struct BaseBytes {
     std::int64_t total = 0;
-    std::int64_t largest_converted = 0;  // elements of the largest weight the CPU converts to fp32
+    // Elements of the LM head when the CPU converts it to fp32 on every use (a 16-bit head); the
+    // layers' weights are converted once per layer into the model's own workspace instead.
+    std::int64_t converted_head = 0;
 };
 
 // What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load)
@@ -33,9 +35,8 @@ BaseBytes base_bytes(const Model& model, const BaseWeightsOptions& opt) {
             out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, opt.blocksize, opt.double_quant));
         } else {
             out.total += n * static_cast<std::int64_t>(dtype_size(w.view.dtype));
-            if (w.view.dtype == DType::F32 || (!e.linear && !head)) continue;
+            if (head && w.view.dtype != DType::F32) out.converted_head = n;
         }
-        out.largest_converted = std::max(out.largest_converted, n);
     }
     return out;
 }
@@ -88,8 +89,8 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     set(Usage::Activations, static_cast<std::int64_t>(chosen.activations));
     const std::int64_t n = o.micro_batch * o.seq_len;
     e.logits_workspace = LlamaModel::default_logits_chunk(c, n) * c.vocab_size * 4;
-    // CPU backend scratch: the fp32 copy of a converted weight, dropout(x) and two (N, r) products.
-    const std::int64_t scratch = base.largest_converted * 4 + n * shape.largest_in * 4 + 2 * n * o.lora.rank * 4;
+    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and two (N, r) products.
+    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + 2 * n * o.lora.rank * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)
