@@ -145,14 +145,15 @@ inline void run_linear(Context& ctx, const LinearCase& lc) {
             lv.db = db->tensor();
         }
     }
-    const LoraView* lora = lc.rank ? &lv : nullptr;
+    const LoraPart part{lv, 0};
+    const std::span<const LoraPart> lora = lc.rank ? std::span(&part, 1) : std::span<const LoraPart>{};
     const ref::Vec xd = widen(x);
     // The reference holds the very values the backend does (4-bit ones dequantized on the
     // host), so only fp32 rounding in the GEMMs separates them.
     constexpr double kLimit = 1e-10;
 
     GuardedTensor& out = ts.output_nan("out", {lc.n, lc.out});
-    ctx.backend.linear_forward({xt, &bw.w, lora, out.tensor()});
+    ctx.backend.linear_forward({xt, &bw.w, lora, out.tensor(), {}, {}});
     expect_close(ctx.check, "forward out", out.floats(), rl.forward(xd), kLimit);
 
     const std::vector<float> dy = ctx.normal(static_cast<std::size_t>(lc.n * lc.out), 1.0f);
@@ -162,7 +163,7 @@ inline void run_linear(Context& ctx, const LinearCase& lc) {
     if (lc.want_dx)
         dx = lc.dx_mode == GradMode::Accumulate ? &ts.output("dx", {lc.n, lc.in}, dx0)
                                                 : &ts.output_nan("dx", {lc.n, lc.in});
-    ctx.backend.linear_backward({xt, dyt, &bw.w, lora, dx ? dx->tensor() : Tensor{}, lc.dx_mode});
+    ctx.backend.linear_backward({xt, dyt, &bw.w, lora, {}, false, dx ? dx->tensor() : Tensor{}, lc.dx_mode});
 
     const ref::Vec dyd = widen(dy);
     const ref::Linear::Grads g = rl.backward(xd, dyd);
@@ -221,7 +222,8 @@ inline void run_dropout_mask(Context& ctx) {
     auto forward = [&](std::uint64_t seed) {
         lv.dropout_seed = seed;
         GuardedTensor& out = ts.output_nan("out", {n, c});
-        ctx.backend.linear_forward({x, &w, &lv, out.tensor()});
+        const LoraPart part{lv, 0};
+        ctx.backend.linear_forward({x, &w, std::span(&part, 1), out.tensor(), {}, {}});
         return out.floats();
     };
     const std::vector<float> mask = forward(77);
@@ -242,7 +244,8 @@ inline void run_dropout_mask(Context& ctx) {
     lv.dropout_seed = 77;
     const Tensor dy = ts.input("dout", DType::F32, {n, c}, ones).tensor();
     GuardedTensor& dx = ts.output_nan("dx", {n, c});
-    ctx.backend.linear_backward({x, dy, &w, &lv, dx.tensor(), GradMode::Overwrite});
+    const LoraPart part{lv, 0};
+    ctx.backend.linear_backward({x, dy, &w, std::span(&part, 1), {}, false, dx.tensor(), GradMode::Overwrite});
     ctx.check.expect(dx.floats() == mask, "backward used another mask than forward");
     ts.check(ctx.check);
 }
@@ -253,6 +256,111 @@ inline void run_dequantize(Context& ctx, WeightKind kind, std::int64_t out, std:
     GuardedTensor& got = ts.output_nan("dequantized", {out, in});
     ctx.backend.dequantize_weight(bw.w, got.tensor());
     expect_bits(ctx.check, "dequantize_weight", got.floats(), bw.values);
+    ts.check(ctx.check);
+}
+
+// A stacked linear (three modules along the output; adapters on the first and last, of other
+// ranks, one with dropout; a residual, in place or not; x·Aᵀ kept by forward) against its
+// modules run one by one through the single-adapter path the rows above check against the
+// reference. Only the order of fp32 sums differs, hence the GEMM rows' NMSE limit.
+inline void run_stacked_linear(Context& ctx, bool residual_in_place) {
+    constexpr std::int64_t n = 17, in = 33, total = 26, ranks = 5;
+    constexpr std::int64_t offsets[3] = {0, 12, 17}, outs[3] = {12, 5, 9}, rank[3] = {2, 0, 3};
+    constexpr double kLimit = 1e-10;
+    Tensors ts(ctx.backend);
+    LinearWeight w;
+    w.in = in;
+    w.out = total;
+    w.dense = ts.input("w", DType::F32, {total, in}, ctx.normal(total * in, 0.2f)).tensor();
+    const std::vector<float> x = ctx.normal(n * in, 1.0f), residual = ctx.normal(n * total, 1.0f);
+    const Tensor xt = ts.input("x", DType::F32, {n, in}, x).tensor();
+    // Each adapter twice: the stacked call's and the one-by-one calls' gradients.
+    std::vector<LoraPart> stacked;
+    std::vector<LoraPart> single[3];
+    for (int i = 0; i < 3; ++i) {
+        if (!rank[i]) continue;
+        LoraView lv;
+        lv.a = ts.input(str_cat("a", i), DType::F32, {rank[i], in}, ctx.normal(rank[i] * in, 0.3f)).tensor();
+        lv.b = ts.input(str_cat("b", i), DType::F32, {outs[i], rank[i]}, ctx.normal(outs[i] * rank[i], 0.3f)).tensor();
+        lv.scaling = 0.5f + i;
+        lv.dropout = i == 2 ? 0.2f : 0.0f;
+        lv.dropout_seed = 99 + i;
+        LoraView other = lv;
+        lv.da = ts.output(str_cat("da", i), lv.a.shape, std::vector<float>(lv.a.numel(), 0.0f)).tensor();
+        lv.db = ts.output(str_cat("db", i), lv.b.shape, std::vector<float>(lv.b.numel(), 0.0f)).tensor();
+        other.da = ts.output(str_cat("da one ", i), lv.a.shape, std::vector<float>(lv.a.numel(), 0.0f)).tensor();
+        other.db = ts.output(str_cat("db one ", i), lv.b.shape, std::vector<float>(lv.b.numel(), 0.0f)).tensor();
+        stacked.push_back({lv, offsets[i]});
+        single[i].push_back({other, 0});
+    }
+    auto part_weight = [&](int i) {
+        LinearWeight p = w;
+        p.out = outs[i];
+        p.dense = w.dense.row_slice(offsets[i], outs[i]);
+        return p;
+    };
+    auto host = [&](const Tensor& t) {
+        std::vector<float> v(static_cast<std::size_t>(t.numel()));
+        ctx.backend.copy_to_host(t, std::as_writable_bytes(std::span(v)));
+        return v;
+    };
+
+    GuardedTensor& out = residual_in_place ? ts.output("out", {n, total}, residual) : ts.output_nan("out", {n, total});
+    const Tensor res = residual_in_place ? out.tensor() : ts.input("residual", DType::F32, {n, total}, residual).tensor();
+    GuardedTensor& xa = ts.output_nan("lora_xa", {n, ranks});
+    ctx.backend.linear_forward({xt, &w, stacked, out.tensor(), res, xa.tensor()});
+    std::vector<float> want(static_cast<std::size_t>(n * total));
+    for (int i = 0; i < 3; ++i) {
+        const LinearWeight p = part_weight(i);
+        GuardedTensor& one = ts.output_nan(str_cat("out ", i), {n, outs[i]});
+        ctx.backend.linear_forward({xt, &p, single[i], one.tensor(), {}, {}});
+        const std::vector<float> o = one.floats();
+        for (std::int64_t r = 0; r < n; ++r)
+            for (std::int64_t c = 0; c < outs[i]; ++c)
+                want[r * total + offsets[i] + c] = residual[r * total + offsets[i] + c] + o[r * outs[i] + c];
+    }
+    expect_close(ctx.check, "stacked forward", out.floats(), want, kLimit);
+
+    const std::vector<float> dy = ctx.normal(n * total, 1.0f);
+    const Tensor dyt = ts.input("dout", DType::F32, {n, total}, dy).tensor();
+    GuardedTensor& dx = ts.output_nan("dx", {n, in});
+    ctx.backend.linear_backward({xt, dyt, &w, stacked, xa.tensor(), true, dx.tensor(), GradMode::Overwrite});
+    GuardedTensor& dx_one = ts.output_nan("dx one by one", {n, in});
+    for (int i = 0; i < 3; ++i) {
+        const LinearWeight p = part_weight(i);
+        std::vector<float> dyi;
+        for (std::int64_t r = 0; r < n; ++r)
+            dyi.insert(dyi.end(), dy.begin() + r * total + offsets[i], dy.begin() + r * total + offsets[i] + outs[i]);
+        ctx.backend.linear_backward({xt, ts.input(str_cat("dout ", i), DType::F32, {n, outs[i]}, dyi).tensor(), &p,
+                                     single[i], {}, false, dx_one.tensor(),
+                                     i == 0 ? GradMode::Overwrite : GradMode::Accumulate});
+    }
+    expect_close(ctx.check, "stacked dx", dx.floats(), widen(dx_one.floats()), kLimit);
+    for (std::size_t k = 0, i = 0; i < 3; ++i) {
+        if (!rank[i]) continue;
+        const LoraView& sv = stacked[k++].view;
+        expect_close(ctx.check, str_cat("stacked da ", i), host(sv.da), widen(host(single[i][0].view.da)), kLimit);
+        expect_close(ctx.check, str_cat("stacked db ", i), host(sv.db), widen(host(single[i][0].view.db)), kLimit);
+    }
+    // Without forward's x·Aᵀ the same storage is filled again: the gradients double exactly as
+    // they would with it (accumulation), and the storage holds what forward had put there.
+    const std::vector<float> kept = xa.floats();
+    std::vector<float> first_db;
+    for (const LoraPart& p : stacked) {
+        const std::vector<float> db = host(p.view.db);
+        first_db.insert(first_db.end(), db.begin(), db.end());
+    }
+    GuardedTensor& fresh = ts.output_nan("lora_xa again", {n, ranks});
+    ctx.backend.linear_backward({xt, dyt, &w, stacked, fresh.tensor(), false, {}, GradMode::Overwrite});
+    expect_close(ctx.check, "x·Aᵀ computed in backward", fresh.floats(), widen(kept), kLimit);
+    std::vector<float> second_db;
+    for (const LoraPart& p : stacked) {
+        const std::vector<float> db = host(p.view.db);
+        second_db.insert(second_db.end(), db.begin(), db.end());
+    }
+    ref::Vec doubled;
+    for (float v : first_db) doubled.push_back(2.0 * v);
+    expect_close(ctx.check, "db after a second backward", second_db, doubled, kLimit);
     ts.check(ctx.check);
 }
 
@@ -280,6 +388,8 @@ inline std::vector<Row> linear_rows() {
     for (const LinearCase& lc : {no_dx, no_lora_grads, plain, dropout_acc})
         rows.push_back({lc.name(), [lc](Context& c) { run_linear(c, lc); }});
     rows.push_back({"linear/dropout-mask", run_dropout_mask});
+    rows.push_back({"linear/stacked-3-parts", [](Context& c) { run_stacked_linear(c, false); }});
+    rows.push_back({"linear/stacked-3-parts/residual-in-place", [](Context& c) { run_stacked_linear(c, true); }});
     for (WeightKind kind : kAllWeightKinds)
         for (auto [out, in] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {129, 129}})
             rows.push_back({str_cat("dequantize/", weight_kind_name(kind), "/", out, "x", in),

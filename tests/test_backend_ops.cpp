@@ -33,11 +33,11 @@ public:
 
 protected:
     void linear_backward_impl(const LinearBackwardArgs& a) override {
-        if (m_fault != Fault::OtherDropoutMask || !a.lora) return m_cpu.linear_backward(a);
-        LoraView other = *a.lora;
-        ++other.dropout_seed;
+        if (m_fault != Fault::OtherDropoutMask || a.lora.empty()) return m_cpu.linear_backward(a);
+        std::vector<LoraPart> other(a.lora.begin(), a.lora.end());
+        for (LoraPart& p : other) ++p.view.dropout_seed;
         LinearBackwardArgs b = a;
-        b.lora = &other;
+        b.lora = other;
         m_cpu.linear_backward(b);
     }
     void rmsnorm_forward_impl(const RmsNormForwardArgs& a) override {

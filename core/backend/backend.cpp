@@ -9,10 +9,19 @@ namespace {
 bool is_float16ish(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
 
 void check_f32(const Tensor& t, const char* what) {
-    QLS_ASSERT(!t.empty() && t.dtype == DType::F32, what, ": expected F32, got ", describe(t));
+    QLS_ASSERT(!t.empty() && t.dtype == DType::F32 && t.contiguous(), what, ": expected packed F32, got ",
+               describe(t));
 }
 
-void check_linear(const Tensor& x, const LinearWeight* w, const LoraView* lora, const char* op) {
+// F32 whose rows (dimension 0) may be strided: the ops that read or write column blocks of a
+// stacked activation (q|k|v, gate|up) in place.
+void check_f32_rows(const Tensor& t, const char* what) {
+    QLS_ASSERT(!t.empty() && t.dtype == DType::F32 && t.row_pitch() >= t.row_elements(), what,
+               ": expected F32, got ", describe(t));
+}
+
+void check_linear(const Tensor& x, const LinearWeight* w, std::span<const LoraPart> lora, const Tensor& xa,
+                  const char* op) {
     QLS_ASSERT(w != nullptr, op, ": no weight");
     check_f32(x, op);
     QLS_ASSERT(x.cols() == w->in, op, ": input ", describe(x), " vs weight in=", w->in);
@@ -29,13 +38,22 @@ void check_linear(const Tensor& x, const LinearWeight* w, const LoraView* lora, 
                    ": dense weight ", describe(w->dense), " vs [", w->out, ", ", w->in, "]");
     }
     if (!w->bias.empty()) QLS_ASSERT(w->bias.numel() == w->out, op, ": bias ", describe(w->bias));
-    if (lora) {
-        QLS_ASSERT(lora->a.dtype == DType::F32 && lora->a.shape.size() == 2 &&
-                       lora->a.dim(1) == w->in,
-                   op, ": lora A ", describe(lora->a), " vs in=", w->in);
-        QLS_ASSERT(lora->b.dtype == DType::F32 &&
-                       lora->b.shape == (Shape{w->out, lora->a.dim(0)}),
-                   op, ": lora B ", describe(lora->b));
+    std::int64_t ranks = 0;
+    for (const LoraPart& p : lora) {
+        const LoraView& l = p.view;
+        QLS_ASSERT(l.a.dtype == DType::F32 && l.a.shape.size() == 2 && l.a.dim(1) == w->in, op, ": lora A ",
+                   describe(l.a), " vs in=", w->in);
+        QLS_ASSERT(l.b.dtype == DType::F32 && l.b.shape.size() == 2 && l.b.dim(1) == l.a.dim(0) && p.offset >= 0 &&
+                       p.offset + l.b.dim(0) <= w->out,
+                   op, ": lora B ", describe(l.b), " at output column ", p.offset, " of ", w->out);
+        if (!l.da.empty())
+            QLS_ASSERT(l.da.shape == l.a.shape && l.db.shape == l.b.shape, op, ": lora grads ", describe(l.da), " ",
+                       describe(l.db));
+        ranks += l.a.dim(0);
+    }
+    if (!xa.empty()) {
+        check_f32(xa, op);
+        QLS_ASSERT(xa.shape == (Shape{x.rows(), ranks}), op, ": lora_xa ", describe(xa), " for rank ", ranks);
     }
 }
 
@@ -97,22 +115,24 @@ void Backend::copy(const Tensor& dst, const Tensor& src) {
 void Backend::fill_zero(const Tensor& t) { fill_zero_impl(t); }
 
 void Backend::linear_forward(const LinearForwardArgs& a) {
-    check_linear(a.x, a.weight, a.lora, "linear_forward");
+    check_linear(a.x, a.weight, a.lora, a.lora_xa, "linear_forward");
     check_f32(a.out, "linear_forward out");
     QLS_ASSERT(a.out.rows() == a.x.rows() && a.out.cols() == a.weight->out,
                "linear_forward: out ", describe(a.out));
+    if (!a.residual.empty()) {
+        check_f32(a.residual, "linear_forward residual");
+        QLS_ASSERT(a.residual.shape == a.out.shape, "linear_forward: residual ", describe(a.residual));
+    }
     linear_forward_impl(a);
 }
 
 void Backend::linear_backward(const LinearBackwardArgs& a) {
-    check_linear(a.x, a.weight, a.lora, "linear_backward");
+    check_linear(a.x, a.weight, a.lora, a.lora_xa, "linear_backward");
     check_f32(a.dout, "linear_backward dout");
     QLS_ASSERT(a.dout.rows() == a.x.rows() && a.dout.cols() == a.weight->out,
                "linear_backward: dout ", describe(a.dout));
     if (!a.dx.empty()) QLS_ASSERT(a.dx.shape == a.x.shape, "linear_backward: dx ", describe(a.dx));
-    if (a.lora && !a.lora->da.empty())
-        QLS_ASSERT(a.lora->da.shape == a.lora->a.shape && a.lora->db.shape == a.lora->b.shape,
-                   "linear_backward: lora grads");
+    QLS_ASSERT(!a.lora_xa_ready || !a.lora_xa.empty(), "linear_backward: lora_xa ready but not given");
     linear_backward_impl(a);
 }
 
@@ -137,7 +157,7 @@ void Backend::rmsnorm_backward(const RmsNormBackwardArgs& a) {
 
 namespace {
 void check_rope(const RopeArgs& a) {
-    check_f32(a.x, "rope x");
+    check_f32_rows(a.x, "rope x");
     QLS_ASSERT(a.x.shape.size() == 3 && a.positions.numel() == a.x.dim(0) &&
                    a.positions.dtype == DType::I32 && a.cos.shape == a.sin.shape &&
                    a.cos.cols() * 2 == a.x.dim(2) && a.cos.dtype == DType::F32 && a.sin.dtype == DType::F32,
@@ -158,7 +178,8 @@ void Backend::rope_backward(const RopeArgs& a) {
 namespace {
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu, std::int64_t max_seqlen,
                      const Tensor& out, const Tensor& lse) {
-    for (const Tensor* t : {&q, &k, &v, &out, &lse}) check_f32(*t, "attention");
+    for (const Tensor* t : {&q, &k, &v}) check_f32_rows(*t, "attention");
+    for (const Tensor* t : {&out, &lse}) check_f32(*t, "attention");
     QLS_ASSERT(q.shape.size() == 3 && k.shape.size() == 3 && k.shape == v.shape && q.dim(0) == k.dim(0) &&
                    q.dim(2) == k.dim(2) && k.dim(1) > 0 && q.dim(1) % k.dim(1) == 0,
                "attention: q ", describe(q), " k ", describe(k), " v ", describe(v));
@@ -176,6 +197,8 @@ void Backend::attention_forward(const AttentionForwardArgs& a) {
 
 void Backend::attention_backward(const AttentionBackwardArgs& a) {
     check_attention(a.q, a.k, a.v, a.cu_seqlens, a.max_seqlen, a.out, a.lse);
+    for (const Tensor* t : {&a.dq, &a.dk, &a.dv}) check_f32_rows(*t, "attention_backward");
+    check_f32(a.dout, "attention_backward dout");
     QLS_ASSERT(a.dout.shape == a.q.shape && a.dq.shape == a.q.shape && a.dk.shape == a.k.shape &&
                    a.dv.shape == a.v.shape,
                "attention_backward: grads");
@@ -194,14 +217,16 @@ void Backend::attention_decode(const AttentionDecodeArgs& a) {
 }
 
 void Backend::swiglu_forward(const SwigluForwardArgs& a) {
-    for (const Tensor* t : {&a.gate, &a.up, &a.out}) check_f32(*t, "swiglu");
+    for (const Tensor* t : {&a.gate, &a.up}) check_f32_rows(*t, "swiglu");
+    check_f32(a.out, "swiglu out");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.gate.shape == a.out.shape, "swiglu: ",
                describe(a.gate), " ", describe(a.up), " ", describe(a.out));
     swiglu_forward_impl(a);
 }
 
 void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
-    for (const Tensor* t : {&a.gate, &a.up, &a.dout, &a.dgate, &a.dup}) check_f32(*t, "swiglu_backward");
+    for (const Tensor* t : {&a.gate, &a.up, &a.dgate, &a.dup}) check_f32_rows(*t, "swiglu_backward");
+    check_f32(a.dout, "swiglu_backward dout");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.dout.shape == a.gate.shape &&
                    a.dgate.shape == a.gate.shape && a.dup.shape == a.gate.shape,
                "swiglu_backward: shapes");

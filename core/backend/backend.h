@@ -30,17 +30,29 @@ struct LoraView {
                                      // backward regenerates it instead of storing it
 };
 
+// One adapter of a linear whose weight may stack several modules along its output (q|k|v,
+// gate|up): it adds scaling · B · A · dropout(x) to output columns [offset, offset + B rows).
+struct LoraPart {
+    LoraView view;
+    std::int64_t offset = 0;
+};
+
+// y = residual + x·Wᵀ + bias + Σ adapters. The base weight gets no gradient.
 struct LinearForwardArgs {
     Tensor x;                     // (N, in)
     const LinearWeight* weight = nullptr;
-    const LoraView* lora = nullptr;  // optional
+    std::span<const LoraPart> lora;  // may be empty
     Tensor out;                   // (N, out), overwritten
+    Tensor residual;              // optional (N, out), added (cuBLASLt's C); may be `out` itself
+    Tensor lora_xa;               // optional (N, Σ r): every part's dropout(x)·Aᵀ, kept for backward
 };
 struct LinearBackwardArgs {
     Tensor x;                     // (N, in), the forward input
     Tensor dout;                  // (N, out)
     const LinearWeight* weight = nullptr;
-    const LoraView* lora = nullptr;  // optional; its da/db accumulate
+    std::span<const LoraPart> lora;  // their da/db accumulate
+    Tensor lora_xa;               // optional (N, Σ r): x·Aᵀ storage, as in forward
+    bool lora_xa_ready = false;   // it holds forward's values (else backward computes them there)
     Tensor dx;                    // (N, in); empty when the input needs no gradient
     GradMode dx_mode = GradMode::Overwrite;
 };
@@ -61,7 +73,7 @@ struct RmsNormBackwardArgs {
 
 // HF rotate_half RoPE (formats.md §6.3), in place on x. Backward rotates by the opposite angle.
 struct RopeArgs {
-    Tensor x;          // (N, H, D), rotated in place
+    Tensor x;          // (N, H, D), rotated in place; rows may be strided (q or k of q|k|v)
     Tensor positions;  // (N) I32, each in [0, P) (validated on the host)
     Tensor cos, sin;   // (P, D/2) F32 tables for positions 0..P-1
 };
@@ -81,7 +93,7 @@ struct AttentionShape {
     std::int64_t hq = 0, hkv = 0, d = 0;
 };
 struct AttentionForwardArgs {
-    Tensor q;           // (N, Hq, D)
+    Tensor q;           // (N, Hq, D); q, k, v may be column blocks of q|k|v (strided rows)
     Tensor k, v;        // (N, Hkv, D)
     Tensor cu_seqlens;  // (S + 1) I32: 0 = cu[0] < cu[1] < ... < cu[S] = N (validated on the host)
     std::int64_t max_seqlen = 0;  // max over s of cu[s+1] - cu[s]
@@ -96,7 +108,7 @@ struct AttentionBackwardArgs {
     float scale = 1.0f;
     Tensor out, lse;     // forward's outputs
     Tensor dout;         // (N, Hq, D)
-    Tensor dq, dk, dv;   // overwritten
+    Tensor dq, dk, dv;   // overwritten; may be column blocks of dq|dk|dv
     bool deterministic = true;  // dK/dV summed in a fixed order (the CPU always does)
     Tensor workspace;    // U8
 };
@@ -111,12 +123,13 @@ struct AttentionDecodeArgs {
     Tensor out;               // (B, Tn, Hq, D)
 };
 
+// gate, up and their gradients may be column blocks of the stacked gate|up (strided rows).
 struct SwigluForwardArgs {
     Tensor gate, up;  // (N, I)
-    Tensor out;       // (N, I) = silu(gate) * up
+    Tensor out;       // (N, I) = silu(gate) * up, packed
 };
 struct SwigluBackwardArgs {
-    Tensor gate, up, dout;  // (N, I)
+    Tensor gate, up, dout;  // (N, I); dout packed
     Tensor dgate, dup;      // (N, I), overwritten
 };
 

@@ -98,13 +98,13 @@ void LlamaGenerator::linear(std::int64_t l, LoraTarget t, const Tensor& in, cons
                             const Tensor& out) const {
     const LoraView* adapted = m_lora ? m_lora->view(l, t) : nullptr;
     if (!adapted) {
-        m_backend.linear_forward({in, &w, nullptr, out});
+        m_backend.linear_forward({in, &w, {}, out, {}, {}});
         return;
     }
-    LoraView v = *adapted;  // inference: PEFT's eval mode, no dropout and no gradients
-    v.dropout = 0.0f;
-    v.da = v.db = Tensor{};
-    m_backend.linear_forward({in, &w, &v, out});
+    LoraPart part{*adapted, 0};  // inference: PEFT's eval mode, no dropout and no gradients
+    part.view.dropout = 0.0f;
+    part.view.da = part.view.db = Tensor{};
+    m_backend.linear_forward({in, &w, std::span(&part, 1), out, {}, {}});
 }
 
 // llama_layer.cpp's forward for n new tokens; k and v are written straight into the cache.
@@ -147,7 +147,7 @@ std::vector<float> LlamaGenerator::last_logits(std::int64_t n) {
     const Tensor x = m_s.x.row_slice(n - 1, 1), norm = m_s.norm.row_slice(0, 1);
     m_backend.rmsnorm_forward({x, m_base.final_norm(), static_cast<float>(c.rms_norm_eps), norm,
                                m_s.rstd.reshaped({m_chunk, 1}).row_slice(0, 1)});
-    m_backend.linear_forward({norm, &m_base.lm_head(), nullptr, m_s.logits});
+    m_backend.linear_forward({norm, &m_base.lm_head(), {}, m_s.logits, {}, {}});
     std::vector<float> out(static_cast<std::size_t>(c.vocab_size));
     m_backend.copy_to_host(m_s.logits, std::as_writable_bytes(std::span(out)));
     return out;

@@ -1,7 +1,11 @@
 // One decoder layer, forward and backward (formats.md §6.3, HF LlamaDecoderLayer):
-//   h1  = x + o(attn(rope(q(n1)), rope(k(n1)), v(n1)))     n1 = rmsnorm1(x)
-//   out = h1 + down(silu(gate(n2)) ⊙ up(n2))                n2 = rmsnorm2(h1)
-// Every linear goes through Backend::linear_* with its LoRA view, if adapted.
+//   q|k|v = qkv(n1)                                       n1 = rmsnorm1(x)
+//   h1    = x + o(attn(rope(q), rope(k), v))
+//   g|u   = gate_up(n2)                                   n2 = rmsnorm2(h1)
+//   out   = h1 + down(silu(g) ⊙ u)
+// q|k|v and gate|up are one stacked linear each (the base weights stacked in the layer's
+// workspace, every target's LoRA adding into its own output columns); q, k, v, g and u are
+// column views of the stacked activation. The residual adds happen in the o and down GEMMs.
 #include "core/model/llama_model.h"
 
 #include <cmath>
@@ -9,8 +13,9 @@
 namespace qls {
 
 namespace {
-Tensor heads(const Tensor& t, std::int64_t n, std::int64_t h, std::int64_t d) {
-    return Tensor{t.data, t.dtype, Shape{n, h, d}};
+// (N, H, D) heads of a column block of a stacked activation.
+Tensor heads(const Tensor& columns, std::int64_t h, std::int64_t d) {
+    return columns.reshaped({columns.dim(0), h, d});
 }
 }  // namespace
 
@@ -20,45 +25,35 @@ void LlamaModel::layer_forward(std::int64_t l, const Shapes& s, const LayerActs&
     const LlamaConfig& c = m_base.config();
     const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(l)];
     const LayerWeights& w = materialize(l);
-    const std::int64_t n = s.n;
+    const std::int64_t n = s.n, qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+    const std::int64_t inter = c.intermediate_size;
     const Tensor x = x_full.head(n);
     const auto eps = static_cast<float>(c.rms_norm_eps);
-    auto lin = [&](const Tensor& in, const LinearWeight& wt, LoraTarget t, const Tensor& o) {
-        LoraView v;
-        const bool adapted = m_lora && m_lora->view(l, t);
-        if (adapted) v = lora_view(l, t, seed, use_dropout, false);
-        m_backend.linear_forward({in, &wt, adapted ? &v : nullptr, o});
+    auto lin = [&](const Tensor& in, const LinearWeight& wt, std::initializer_list<std::pair<LoraTarget, std::int64_t>> ts,
+                   const Tensor& o, const Tensor& residual, const Tensor& xa) {
+        const std::vector<LoraPart> parts = lora_parts(l, ts, seed, use_dropout, false);
+        m_backend.linear_forward({in, &wt, parts, o, residual, parts.empty() ? Tensor{} : xa.head(n)});
     };
-    const Tensor norm1 = a.norm1.head(n), q = a.q.head(n), k = a.k.head(n), v = a.v.head(n);
-    const Tensor att = a.att.head(n), h1 = a.h1.head(n), norm2 = a.norm2.head(n);
-    const Tensor gate = a.gate.head(n), up = a.up.head(n), act = a.act.head(n);
+    const Tensor norm1 = a.norm1.head(n), qkv = a.qkv.head(n), att = a.att.head(n), h1 = a.h1.head(n);
+    const Tensor norm2 = a.norm2.head(n), gate_up = a.gate_up.head(n), act = a.act.head(n);
+    const Tensor q = qkv.columns(0, qd), k = qkv.columns(qd, kvd), v = qkv.columns(qd + kvd, kvd);
     const Tensor lse{a.lse.data, DType::F32, {c.num_heads, n}};
     const Tensor positions = m_positions.head(n);
-    const Tensor cu_seqlens = m_cu_seqlens.head(s.sequences + 1);
 
     m_backend.rmsnorm_forward({x, base.attn_norm, eps, norm1, a.rstd1.head(n)});
-    lin(norm1, w.q, LoraTarget::Q, q);
-    lin(norm1, w.k, LoraTarget::K, k);
-    lin(norm1, w.v, LoraTarget::V, v);
-    m_backend.rope_forward({q.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
-    m_backend.rope_forward({k.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
-    m_backend.attention_forward({heads(q, n, c.num_heads, c.head_dim), heads(k, n, c.num_kv_heads, c.head_dim),
-                                 heads(v, n, c.num_kv_heads, c.head_dim), cu_seqlens, s.max_seqlen,
-                                 1.0f / std::sqrt(static_cast<float>(c.head_dim)),
-                                 heads(att, n, c.num_heads, c.head_dim), lse, m_attention_workspace});
-    const Tensor tmp = m_tmp.head(n);
-    lin(att, w.o, LoraTarget::O, tmp);
-    m_backend.copy(h1, x);
-    m_backend.add_inplace(h1, tmp);
+    lin(norm1, w.qkv, {{LoraTarget::Q, 0}, {LoraTarget::K, qd}, {LoraTarget::V, qd + kvd}}, qkv, {}, a.xa_qkv);
+    m_backend.rope_forward({heads(q, c.num_heads, c.head_dim), positions, m_rope_cos, m_rope_sin});
+    m_backend.rope_forward({heads(k, c.num_kv_heads, c.head_dim), positions, m_rope_cos, m_rope_sin});
+    m_backend.attention_forward({heads(q, c.num_heads, c.head_dim), heads(k, c.num_kv_heads, c.head_dim),
+                                 heads(v, c.num_kv_heads, c.head_dim), m_cu_seqlens.head(s.sequences + 1),
+                                 s.max_seqlen, 1.0f / std::sqrt(static_cast<float>(c.head_dim)),
+                                 heads(att, c.num_heads, c.head_dim), lse, m_attention_workspace});
+    lin(att, w.o, {{LoraTarget::O, 0}}, h1, x, a.xa_o);
     m_backend.rmsnorm_forward({h1, base.mlp_norm, eps, norm2, a.rstd2.head(n)});
-    lin(norm2, w.gate, LoraTarget::Gate, gate);
-    lin(norm2, w.up, LoraTarget::Up, up);
-    m_backend.swiglu_forward({gate, up, act});
+    lin(norm2, w.gate_up, {{LoraTarget::Gate, 0}, {LoraTarget::Up, inter}}, gate_up, {}, a.xa_gate_up);
+    m_backend.swiglu_forward({gate_up.columns(0, inter), gate_up.columns(inter, inter), act});
     if (!out) return;
-    const Tensor y = out->head(n);
-    lin(act, w.down, LoraTarget::Down, tmp);
-    m_backend.copy(y, h1);
-    m_backend.add_inplace(y, tmp);
+    lin(act, w.down, {{LoraTarget::Down, 0}}, out->head(n), h1, a.xa_down);
 }
 
 // On entry m_grads.residual holds d(out); on exit d(x). Layer 0 stops at its LoRA gradients:
@@ -68,51 +63,50 @@ void LlamaModel::layer_backward(std::int64_t l, const Shapes& s, const LayerActs
     const LlamaConfig& c = m_base.config();
     const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(l)];
     const LayerWeights& w = materialize(l);
-    const std::int64_t n = s.n;
+    const std::int64_t n = s.n, qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+    const std::int64_t inter = c.intermediate_size;
     const bool need_dx = l > 0;
-    auto lin_back = [&](const Tensor& in, const Tensor& dout, const LinearWeight& wt, LoraTarget t,
+    // Forward left each linear's x·Aᵀ in the layer's acts, except the down projection's when
+    // the recompute (checkpointing) skipped it: backward computes that one in place.
+    auto lin_back = [&](const Tensor& in, const Tensor& dout, const LinearWeight& wt,
+                        std::initializer_list<std::pair<LoraTarget, std::int64_t>> ts, const Tensor& xa, bool ready,
                         const Tensor& dx, GradMode mode) {
-        LoraView v;
-        const bool adapted = m_lora && m_lora->view(l, t);
-        if (adapted) v = lora_view(l, t, seed, use_dropout, true);
-        m_backend.linear_backward({in, dout, &wt, adapted ? &v : nullptr, dx, mode});
+        const std::vector<LoraPart> parts = lora_parts(l, ts, seed, use_dropout, true);
+        m_backend.linear_backward({in, dout, &wt, parts, parts.empty() ? Tensor{} : xa.head(n), ready && !parts.empty(),
+                                   dx, mode});
     };
     const Tensor x = x_full.head(n), dres = m_grads.residual.head(n), dnorm = m_grads.norm.head(n);
-    const Tensor norm1 = a.norm1.head(n), q = a.q.head(n), k = a.k.head(n), v = a.v.head(n);
-    const Tensor att = a.att.head(n), h1 = a.h1.head(n), norm2 = a.norm2.head(n);
-    const Tensor gate = a.gate.head(n), up = a.up.head(n), act = a.act.head(n);
-    const Tensor datt = m_grads.att.head(n), dq = m_grads.dq.head(n), dk = m_grads.dk.head(n),
-                 dv = m_grads.dv.head(n);
-    const Tensor dact = m_grads.act.head(n), dgate = m_grads.gate.head(n), dup = m_grads.up.head(n);
+    const Tensor norm1 = a.norm1.head(n), qkv = a.qkv.head(n), att = a.att.head(n), h1 = a.h1.head(n);
+    const Tensor norm2 = a.norm2.head(n), gate_up = a.gate_up.head(n), act = a.act.head(n);
+    const Tensor q = qkv.columns(0, qd), k = qkv.columns(qd, kvd), v = qkv.columns(qd + kvd, kvd);
+    const Tensor datt = m_grads.att.head(n), dqkv = m_grads.qkv.head(n), dact = m_grads.act.head(n);
+    const Tensor dgate_up = m_grads.gate_up.head(n);
+    const Tensor dq = dqkv.columns(0, qd), dk = dqkv.columns(qd, kvd), dv = dqkv.columns(qd + kvd, kvd);
     const Tensor lse{a.lse.data, DType::F32, {c.num_heads, n}};
     const Tensor positions = m_positions.head(n);
-    const Tensor cu_seqlens = m_cu_seqlens.head(s.sequences + 1);
 
-    // MLP: out = h1 + down(act)
-    lin_back(act, dres, w.down, LoraTarget::Down, dact, GradMode::Overwrite);
-    m_backend.swiglu_backward({gate, up, dact, dgate, dup});
-    lin_back(norm2, dgate, w.gate, LoraTarget::Gate, dnorm, GradMode::Overwrite);
-    lin_back(norm2, dup, w.up, LoraTarget::Up, dnorm, GradMode::Accumulate);
-    m_backend.rmsnorm_backward({h1, base.mlp_norm, a.rstd2.head(n),
-                                dnorm, dres, GradMode::Accumulate});
+    // MLP: out = h1 + down(act); the residual's gradient passes through unchanged.
+    lin_back(act, dres, w.down, {{LoraTarget::Down, 0}}, a.xa_down, !m_options.checkpointing, dact,
+             GradMode::Overwrite);
+    m_backend.swiglu_backward({gate_up.columns(0, inter), gate_up.columns(inter, inter), dact,
+                               dgate_up.columns(0, inter), dgate_up.columns(inter, inter)});
+    lin_back(norm2, dgate_up, w.gate_up, {{LoraTarget::Gate, 0}, {LoraTarget::Up, inter}}, a.xa_gate_up, true,
+             dnorm, GradMode::Overwrite);
+    m_backend.rmsnorm_backward({h1, base.mlp_norm, a.rstd2.head(n), dnorm, dres, GradMode::Accumulate});
     // Attention: h1 = x + o(att)
-    lin_back(att, dres, w.o, LoraTarget::O, datt, GradMode::Overwrite);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    m_backend.attention_backward({heads(q, n, c.num_heads, c.head_dim), heads(k, n, c.num_kv_heads, c.head_dim),
-                                  heads(v, n, c.num_kv_heads, c.head_dim), cu_seqlens, s.max_seqlen, scale,
-                                  heads(att, n, c.num_heads, c.head_dim), lse,
-                                  heads(datt, n, c.num_heads, c.head_dim), heads(dq, n, c.num_heads, c.head_dim),
-                                  heads(dk, n, c.num_kv_heads, c.head_dim), heads(dv, n, c.num_kv_heads, c.head_dim),
-                                  true, m_attention_workspace});
-    m_backend.rope_backward({dq.reshaped({n, c.num_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
-    m_backend.rope_backward({dk.reshaped({n, c.num_kv_heads, c.head_dim}), positions, m_rope_cos, m_rope_sin});
-    const Tensor dn = need_dx ? dnorm : Tensor{};
-    lin_back(norm1, dq, w.q, LoraTarget::Q, dn, GradMode::Overwrite);
-    lin_back(norm1, dk, w.k, LoraTarget::K, dn, GradMode::Accumulate);
-    lin_back(norm1, dv, w.v, LoraTarget::V, dn, GradMode::Accumulate);
+    lin_back(att, dres, w.o, {{LoraTarget::O, 0}}, a.xa_o, true, datt, GradMode::Overwrite);
+    m_backend.attention_backward({heads(q, c.num_heads, c.head_dim), heads(k, c.num_kv_heads, c.head_dim),
+                                  heads(v, c.num_kv_heads, c.head_dim), m_cu_seqlens.head(s.sequences + 1),
+                                  s.max_seqlen, 1.0f / std::sqrt(static_cast<float>(c.head_dim)),
+                                  heads(att, c.num_heads, c.head_dim), lse, heads(datt, c.num_heads, c.head_dim),
+                                  heads(dq, c.num_heads, c.head_dim), heads(dk, c.num_kv_heads, c.head_dim),
+                                  heads(dv, c.num_kv_heads, c.head_dim), true, m_attention_workspace});
+    m_backend.rope_backward({heads(dq, c.num_heads, c.head_dim), positions, m_rope_cos, m_rope_sin});
+    m_backend.rope_backward({heads(dk, c.num_kv_heads, c.head_dim), positions, m_rope_cos, m_rope_sin});
+    lin_back(norm1, dqkv, w.qkv, {{LoraTarget::Q, 0}, {LoraTarget::K, qd}, {LoraTarget::V, qd + kvd}}, a.xa_qkv,
+             true, need_dx ? dnorm : Tensor{}, GradMode::Overwrite);
     if (need_dx)
-        m_backend.rmsnorm_backward({x, base.attn_norm, a.rstd1.head(n),
-                                    dnorm, dres, GradMode::Accumulate});
+        m_backend.rmsnorm_backward({x, base.attn_norm, a.rstd1.head(n), dnorm, dres, GradMode::Accumulate});
 }
 
 }  // namespace qls

@@ -43,24 +43,39 @@ LlamaModel::LayerActs LlamaModel::layer_acts(const BufferPlan& plan, const Buffe
                                              const std::vector<std::size_t>& ids,
                                              std::size_t first) const {
     auto t = [&](std::size_t i) { return plan.tensor(buf, ids[first + i]); };
-    return {t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7), t(8), t(9), t(10), t(11), t(12)};
+    // A group without adapters keeps no x·Aᵀ.
+    auto xa = [&](std::size_t i) { return t(i).cols() ? t(i) : Tensor{}; };
+    return {t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7), t(8), t(9), xa(10), xa(11), xa(12), xa(13)};
 }
 
 namespace {
 
+// LoRA columns of x·Aᵀ each linear of a layer keeps: q|k|v, o, gate|up, down.
+std::array<std::int64_t, 4> lora_ranks(const LoraConfig* lora) {
+    auto r = [&](std::initializer_list<LoraTarget> ts) {
+        std::int64_t sum = 0;
+        for (LoraTarget t : ts) sum += lora && lora->targets_module(t) ? lora->rank : 0;
+        return sum;
+    };
+    return {r({LoraTarget::Q, LoraTarget::K, LoraTarget::V}), r({LoraTarget::O}),
+            r({LoraTarget::Gate, LoraTarget::Up}), r({LoraTarget::Down})};
+}
+
 void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const LlamaConfig& c,
-                    const ModelRunOptions& o) {
+                    const ModelRunOptions& o, const LoraConfig* lora) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
-    const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size}, rows{n};
+    const Shape nc{n, c.hidden_size}, rows{n};
+    const auto r = lora_ranks(lora);
     for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
-             {"norm1", nc}, {"rstd1", rows}, {"q", {n, qd}}, {"k", {n, kvd}}, {"v", {n, kvd}},
-             {"att", {n, qd}}, {"lse", {c.num_heads, n}},
-             {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate", ni}, {"up", ni}, {"act", ni}})
+             {"norm1", nc}, {"rstd1", rows}, {"qkv", {n, qd + 2 * kvd}}, {"att", {n, qd}}, {"lse", {c.num_heads, n}},
+             {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate_up", {n, 2 * c.intermediate_size}},
+             {"act", {n, c.intermediate_size}}, {"xa_qkv", {n, r[0]}}, {"xa_o", {n, r[1]}},
+             {"xa_gate_up", {n, r[2]}}, {"xa_down", {n, r[3]}}})
         ids.push_back(plan.add(name, DType::F32, shape));
 }
 
-constexpr std::size_t kActsPerLayer = 13;
+constexpr std::size_t kActsPerLayer = 14;
 
 }  // namespace
 
@@ -70,13 +85,13 @@ struct LlamaModel::Plans {
     std::vector<std::size_t> inputs, act_ids, work_ids;
     std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, cu_seqlens = 0, tmp = 0;
     std::size_t attention_workspace = 0, head_rows = 0, head_in = 0;
-    std::size_t layer_weights[7] = {};  // q, k, v, o, gate, up, down
-    std::size_t grads[9] = {};
+    std::size_t qkv_weight = 0, o_weight = 0, gate_up_weight = 0, down_weight = 0, qkv_bias = 0;
+    std::size_t grads[6] = {};
     std::size_t logits = 0, losses = 0, loss_sum = 0, cos = 0, sin = 0;
 };
 
 LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o, std::int64_t chunk,
-                                         const Backend& backend) {
+                                         const Backend& backend, const LoraConfig* lora) {
     Plans p;
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
@@ -85,29 +100,30 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.normf = p.act.add("normf", DType::F32, nc);
     p.rstdf = p.act.add("rstdf", DType::F32, {n});
     if (o.checkpointing)
-        add_layer_acts(p.work, p.work_ids, c, o);
+        add_layer_acts(p.work, p.work_ids, c, o, lora);
     else
-        for (std::int64_t l = 0; l < c.num_layers; ++l) add_layer_acts(p.act, p.act_ids, c, o);
+        for (std::int64_t l = 0; l < c.num_layers; ++l) add_layer_acts(p.act, p.act_ids, c, o, lora);
     p.tokens = p.work.add("tokens", DType::I32, {n});
     p.targets = p.work.add("targets", DType::I32, {n});
     p.positions = p.work.add("positions", DType::I32, {n});
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
     p.head_rows = p.work.add("head_rows", DType::I32, {n});
     p.head_in = p.work.add("head_in", DType::F32, nc);
-    const std::int64_t i = c.intermediate_size, h = c.hidden_size;
-    const std::pair<const char*, Shape> weights[7] = {{"w_q", {qd, h}},   {"w_k", {kvd, h}},  {"w_v", {kvd, h}},
-                                                      {"w_o", {h, qd}},   {"w_gate", {i, h}}, {"w_up", {i, h}},
-                                                      {"w_down", {h, i}}};
-    for (std::size_t k = 0; k < 7; ++k) p.layer_weights[k] = p.work.add(weights[k].first, DType::F32, weights[k].second);
+    const std::int64_t inter = c.intermediate_size, h = c.hidden_size;
+    p.qkv_weight = p.work.add("w_qkv", DType::F32, {qd + 2 * kvd, h});
+    p.o_weight = p.work.add("w_o", DType::F32, {h, qd});
+    p.gate_up_weight = p.work.add("w_gate_up", DType::F32, {2 * inter, h});
+    p.down_weight = p.work.add("w_down", DType::F32, {h, inter});
+    if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", DType::F32, {qd + 2 * kvd});
     // The backend says what its attention needs for the longest sequence a batch may hold.
     const std::size_t attention =
         backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
     p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
     p.tmp = p.work.add("tmp", DType::F32, nc);
-    const std::pair<const char*, Shape> grads[9] = {
-        {"d_residual", nc}, {"d_norm", nc}, {"d_att", {n, qd}}, {"dq", {n, qd}}, {"dk", {n, kvd}},
-        {"dv", {n, kvd}}, {"d_act", ni}, {"d_gate", ni}, {"d_up", ni}};
-    for (std::size_t i = 0; i < 9; ++i) p.grads[i] = p.work.add(grads[i].first, DType::F32, grads[i].second);
+    const std::pair<const char*, Shape> grads[6] = {
+        {"d_residual", nc}, {"d_norm", nc}, {"d_att", {n, qd}}, {"d_qkv", {n, qd + 2 * kvd}},
+        {"d_act", ni}, {"d_gate_up", {n, 2 * c.intermediate_size}}};
+    for (std::size_t k = 0; k < 6; ++k) p.grads[k] = p.work.add(grads[k].first, DType::F32, grads[k].second);
     p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
     p.losses = p.work.add("losses", DType::F32, {n});
     p.loss_sum = p.work.add("loss_sum", DType::F32, {1});
@@ -117,15 +133,15 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
 }
 
 LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o,
-                                                   const Backend& backend) {
+                                                   const Backend& backend, const LoraConfig* lora) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
-    const Plans p = make_plans(c, o, chunk, backend);
+    const Plans p = make_plans(c, o, chunk, backend, lora);
     return {p.act.total_bytes(), p.work.total_bytes()};
 }
 
 void LlamaModel::plan_buffers() {
-    const Plans p = make_plans(m_base.config(), m_options, m_chunk, m_backend);
+    const Plans p = make_plans(m_base.config(), m_options, m_chunk, m_backend, m_lora ? &m_lora->config() : nullptr);
     m_act_buffer = p.act.allocate(m_backend, Usage::Activations, "activations");
     m_work_buffer = p.work.allocate(m_backend, Usage::Workspace, "workspace");
     for (std::size_t id : p.inputs) m_inputs.push_back(p.act.tensor(m_act_buffer, id));
@@ -142,19 +158,26 @@ void LlamaModel::plan_buffers() {
     m_targets = w(p.targets);
     m_positions = w(p.positions);
     m_cu_seqlens = w(p.cu_seqlens);
+    m_attention_workspace = w(p.attention_workspace);
     m_head_rows = w(p.head_rows);
     m_head_in = w(p.head_in);
-    LinearWeight* lw[7] = {&m_layer_weights.q,    &m_layer_weights.k,  &m_layer_weights.v,   &m_layer_weights.o,
-                           &m_layer_weights.gate, &m_layer_weights.up, &m_layer_weights.down};
-    for (std::size_t k = 0; k < 7; ++k) {
-        lw[k]->dense = w(p.layer_weights[k]);
-        lw[k]->out = lw[k]->dense.dim(0);
-        lw[k]->in = lw[k]->dense.dim(1);
-    }
-    m_attention_workspace = w(p.attention_workspace);
+    const LlamaConfig& c = m_base.config();
+    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+    auto dense = [](const Tensor& t) {
+        LinearWeight lw;
+        lw.dense = t;
+        lw.out = t.dim(0);
+        lw.in = t.dim(1);
+        return lw;
+    };
+    m_layer_weights.qkv = dense(w(p.qkv_weight));
+    if (c.qkv_bias) m_layer_weights.qkv.bias = w(p.qkv_bias);
+    m_layer_weights.o = dense(w(p.o_weight));
+    m_layer_weights.gate_up = dense(w(p.gate_up_weight));
+    m_layer_weights.down = dense(w(p.down_weight));
+    m_qkv_rows = {0, qd, qd + kvd, qd + 2 * kvd};
     m_tmp = w(p.tmp);
-    m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]),
-               w(p.grads[5]), w(p.grads[6]), w(p.grads[7]), w(p.grads[8])};
+    m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]), w(p.grads[5])};
     m_logits = w(p.logits);
     m_losses = w(p.losses);
     m_loss_sum = w(p.loss_sum);
@@ -211,16 +234,41 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
 const LlamaModel::LayerWeights& LlamaModel::materialize(std::int64_t layer) {
     if (m_materialized == layer) return m_layer_weights;
     const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(layer)];
-    const std::pair<const LinearWeight*, LinearWeight*> pairs[7] = {
-        {&base.q, &m_layer_weights.q},       {&base.k, &m_layer_weights.k},   {&base.v, &m_layer_weights.v},
-        {&base.o, &m_layer_weights.o},       {&base.gate, &m_layer_weights.gate},
-        {&base.up, &m_layer_weights.up},     {&base.down, &m_layer_weights.down}};
-    for (const auto& [from, to] : pairs) {
-        m_backend.dequantize_weight(*from, to->dense);
-        to->bias = from->bias;
+    const std::int64_t inter = m_base.config().intermediate_size;
+    const Tensor qkv = m_layer_weights.qkv.dense, gate_up = m_layer_weights.gate_up.dense;
+    const std::pair<const LinearWeight*, Tensor> parts[7] = {
+        {&base.q, qkv.row_slice(m_qkv_rows[0], m_qkv_rows[1] - m_qkv_rows[0])},
+        {&base.k, qkv.row_slice(m_qkv_rows[1], m_qkv_rows[2] - m_qkv_rows[1])},
+        {&base.v, qkv.row_slice(m_qkv_rows[2], m_qkv_rows[3] - m_qkv_rows[2])},
+        {&base.o, m_layer_weights.o.dense},
+        {&base.gate, gate_up.row_slice(0, inter)},
+        {&base.up, gate_up.row_slice(inter, inter)},
+        {&base.down, m_layer_weights.down.dense}};
+    for (const auto& [from, to] : parts) m_backend.dequantize_weight(*from, to);
+    if (!m_layer_weights.qkv.bias.empty()) {
+        // Qwen2's q, k and v biases, stacked the same way (a 1-row "weight" each, converted).
+        const LinearWeight* linears[3] = {&base.q, &base.k, &base.v};
+        const Tensor bias = m_layer_weights.qkv.bias.reshaped({1, m_qkv_rows[3]});
+        for (std::size_t i = 0; i < 3; ++i) {
+            LinearWeight row;
+            row.in = linears[i]->out;
+            row.out = 1;
+            row.dense = linears[i]->bias.reshaped({1, row.in});
+            m_backend.dequantize_weight(row, bias.reshaped({m_qkv_rows[3], 1}).row_slice(m_qkv_rows[i], row.in));
+        }
     }
     m_materialized = layer;
     return m_layer_weights;
+}
+
+std::vector<LoraPart> LlamaModel::lora_parts(std::int64_t layer,
+                                             std::initializer_list<std::pair<LoraTarget, std::int64_t>> targets,
+                                             std::uint64_t seed, bool use_dropout, bool with_grads) const {
+    std::vector<LoraPart> parts;
+    if (!m_lora) return parts;
+    for (const auto& [t, offset] : targets)
+        if (m_lora->view(layer, t)) parts.push_back({lora_view(layer, t, seed, use_dropout, with_grads), offset});
+    return parts;
 }
 
 const LlamaModel::LayerActs& LlamaModel::acts_for(std::int64_t layer) const {
@@ -263,12 +311,12 @@ void LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
         const std::int64_t count = std::min(m_chunk, m - r);
         const Tensor h = m_normf.row_slice(r, count);
         const Tensor logits = m_logits.row_slice(0, count);
-        m_backend.linear_forward({h, &m_base.lm_head(), nullptr, logits});
+        m_backend.linear_forward({h, &m_base.lm_head(), {}, logits, {}, {}});
         m_backend.cross_entropy({logits, targets.row_slice(r, count), losses.row_slice(r, count), grad_scale,
                                  backward, m_loss_sum});
         if (backward)
-            m_backend.linear_backward({h, logits, &m_base.lm_head(), nullptr,
-                                       m_grads.norm.row_slice(r, count), GradMode::Overwrite});
+            m_backend.linear_backward({h, logits, &m_base.lm_head(), {}, {}, false, m_grads.norm.row_slice(r, count),
+                                       GradMode::Overwrite});
     }
     if (!backward) return;
     const Tensor dhidden = m_tmp.head(m);
@@ -326,7 +374,7 @@ std::vector<float> LlamaModel::logits(const Batch& batch) {
     for (std::int64_t r = 0; r < s.n; r += m_chunk) {
         const std::int64_t count = std::min(m_chunk, s.n - r);
         const Tensor logits = m_logits.row_slice(0, count);
-        m_backend.linear_forward({m_normf.row_slice(r, count), &m_base.lm_head(), nullptr, logits});
+        m_backend.linear_forward({m_normf.row_slice(r, count), &m_base.lm_head(), {}, logits, {}, {}});
         m_backend.copy_to_host(logits, std::as_writable_bytes(std::span(out).subspan(
                                            static_cast<std::size_t>(r * vocab),
                                            static_cast<std::size_t>(count * vocab))));

@@ -4,6 +4,7 @@
 //
 // B batch, T tokens, N = B·T, C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -60,30 +61,33 @@ public:
         std::size_t activations = 0, workspace = 0;
     };
     // The backend says what its ops need beside the model's own tensors (attention workspace).
-    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend);
+    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend,
+                                      const LoraConfig* lora);
 
 private:
     struct LayerActs {
         Tensor norm1, rstd1;     // (N, C), (N)
-        Tensor q, k, v;          // (N, Hq·D), (N, Hkv·D) ×2; q and k after RoPE
+        Tensor qkv;              // (N, Hq·D + 2·Hkv·D): q|k|v, q and k after RoPE
         Tensor att, lse;         // (N, Hq·D), (Hq, N)
         Tensor h1;               // (N, C) residual stream after attention
         Tensor norm2, rstd2;     // (N, C), (N)
-        Tensor gate, up, act;    // (N, I)
+        Tensor gate_up, act;     // (N, 2I): gate|up, (N, I)
+        // x·Aᵀ of each linear's adapters, kept for backward: (N, Σ r) or empty.
+        Tensor xa_qkv, xa_o, xa_gate_up, xa_down;
     };
     struct Grads {
         Tensor residual;         // (N, C) gradient of the residual stream
         Tensor norm;             // (N, C)
-        Tensor att, dq, dk, dv;  // (N, Hq·D) ×2, (N, Hkv·D) ×2
-        Tensor act, gate, up;    // (N, I)
+        Tensor att, qkv;         // (N, Hq·D), (N, Hq·D + 2·Hkv·D)
+        Tensor act, gate_up;     // (N, I), (N, 2I)
     };
     // One layer's base weights dequantized (or converted) once into the workspace, stacked as
-    // q|k|v and gate|up; every linear of the layer's forward, recompute and backward reads these.
+    // q|k|v and gate|up: one GEMM each where the layer had three and two. Every linear of the
+    // layer's forward, recompute and backward reads these.
     struct LayerWeights {
-        LinearWeight q, k, v, o, gate, up, down;  // dense F32 views of m_layer_weights
+        LinearWeight qkv, o, gate_up, down;  // dense F32 views of the workspace
     };
     const LayerWeights& materialize(std::int64_t layer);
-
     struct Shapes {
         std::int64_t b, t, n;
         std::int64_t sequences, max_seqlen;  // packed sequences for attention (m_cu_seqlens)
@@ -92,7 +96,7 @@ private:
 
     struct Plans;
     static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk,
-                            const Backend& backend);
+                            const Backend& backend, const LoraConfig* lora);
     void plan_buffers();
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;
@@ -110,6 +114,9 @@ private:
     const LayerActs& acts_for(std::int64_t layer) const;
     LoraView lora_view(std::int64_t layer, LoraTarget t, std::uint64_t seed, bool use_dropout,
                        bool with_grads) const;
+    // The adapters of a (stacked) linear: each adapted target with its output offset.
+    std::vector<LoraPart> lora_parts(std::int64_t layer, std::initializer_list<std::pair<LoraTarget, std::int64_t>> targets,
+                                     std::uint64_t seed, bool use_dropout, bool with_grads) const;
 
     Backend& m_backend;
     const DeviceBaseModel& m_base;
@@ -125,11 +132,12 @@ private:
     Tensor m_head_rows;                        // (N) I32: rows with a target, the first M in use
     Tensor m_head_in;                          // (N, C): their final hidden states, gathered
     LayerWeights m_layer_weights;              // the workspace views
+    std::array<std::int64_t, 4> m_qkv_rows{};  // where q, k, v start in q|k|v, and its end
     std::int64_t m_materialized = -1;          // the layer they hold, or -1
     std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
     Tensor m_normf, m_rstdf;        // (N, C), (N): the final norm of the loss rows (of all in logits())
     std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with
-    Tensor m_tmp;                   // (N, C) attention / MLP output before the residual add
+    Tensor m_tmp;                   // (N, C) the final norm's input gradient
     Grads m_grads;
     Tensor m_logits, m_losses;            // (chunk, V), (N)
     Tensor m_loss_sum;                    // (1) F32 on the device

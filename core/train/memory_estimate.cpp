@@ -80,17 +80,18 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};
-    const auto with = LlamaModel::planned_bytes(c, run, backend);
+    const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora);
     run.checkpointing = false;
-    const auto without = LlamaModel::planned_bytes(c, run, backend);
+    const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora);
     const auto& chosen = o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
     e.activations_full = static_cast<std::int64_t>(without.activations);
     set(Usage::Activations, static_cast<std::int64_t>(chosen.activations));
     const std::int64_t n = o.micro_batch * o.seq_len;
     e.logits_workspace = LlamaModel::default_logits_chunk(c, n) * c.vocab_size * 4;
-    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and two (N, r) products.
-    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + 2 * n * o.lora.rank * 4;
+    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and the (N, r) input
+    // gradient of one adapter (the model keeps every x·Aᵀ itself).
+    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + n * o.lora.rank * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)

@@ -46,17 +46,23 @@ Timing
     each repeat's figures are printed, and the ratio is taken per pair. The torch model is loaded
     once (GGUF dequantization takes ~30 s) and a fresh peft model is built on a copy for each repeat.
     Threads: QLS_THREADS=N for us; torch.set_num_threads(N) (+ OMP/MKL_NUM_THREADS=N) for torch.
-    Load: other processes slow both sides, and torch's OpenMP pool suffers badly when a core is
-    taken (its barriers wait for a descheduled thread). Each side's row says how many cores OTHER
-    processes used while it ran ("others", from /proc/stat minus our own CPU time: 0.00 = quiet);
-    --wait-idle S waits (at most S seconds) before each side until no other process is runnable.
-    Trust only rows with others ~0.
+    Load: other processes slow both sides, and a 2-thread pool (ours and torch's OpenMP alike)
+    suffers badly when one of the 2 cores is taken: its barriers wait for a descheduled thread, so a
+    step can take 2x (ours) to 7x (torch) longer. So each step gets the cores OTHER processes used
+    while it ran (/proc/stat busy time minus the run's own CPU time; ours is sampled whenever
+    metrics.jsonl gains a step line, torch around each step). A step is "quiet" when others used
+    <= --quiet cores (default 0.25); the table gives, per repeat, the median over all measured
+    steps and the mean load, and a "quiet" row: the median over the quiet steps of all repeats
+    pooled, per side, and their ratio - the figure to quote on a shared machine. --wait-idle S waits
+    (at most S seconds) before each side until no other process is runnable.
+    Not timed on our side: model loading, data preparation, the end-of-run evaluation (on a
+    one-record validation file) and the end-of-run adapter save.
 
 Example
     python tests/bench/cpu_train_vs_torch.py --qlora build/bin/qlora \\
         --model /path/SmolLM2-135M-Instruct.Q4_1.gguf \\
         --data resources/demo/data/pirate_fortunes_train.jsonl \\
-        --threads 2 --steps 8 --warmup 2 --micro-batch 4 --seq-len 256 --rank 16
+        --threads 2 --steps 8 --warmup 2 --micro-batch 2 --seq-len 256 --rank 16 --wait-idle 600
 """
 from __future__ import annotations
 

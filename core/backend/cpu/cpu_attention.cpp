@@ -43,9 +43,13 @@ struct Layout {
     explicit Layout(const Tensor& q, const Tensor& k, const Tensor& cu_seqlens)
         : n(q.dim(0)), hq(q.dim(1)), hkv(k.dim(1)), d(q.dim(2)), group(q.dim(1) / k.dim(1)),
           cu(cu_seqlens.ptr<const std::int32_t>()), sequences(cu_seqlens.numel() - 1) {}
-    std::int64_t q_row() const { return hq * d; }   // stride between tokens of q, out, dout
-    std::int64_t kv_row() const { return hkv * d; }  // ... of k, v
 };
+
+// Head h of token t in a (N, H, D) tensor whose rows may be strided.
+template <typename T>
+T* at(const Tensor& x, std::int64_t t, std::int64_t h, std::int64_t d) {
+    return x.ptr<T>() + t * x.row_pitch() + h * d;
+}
 
 // Runs task(index, slot) for index in [0, count) on up to one thread per workspace slot, each
 // with its own slot; tasks are taken in order from a shared counter (causal blocks differ in
@@ -70,8 +74,8 @@ void run_tasks(std::int64_t count, const Tensor& workspace, std::size_t slot_siz
 void probabilities(const Layout& l, const Tensor& q, const Tensor& k, float scale, std::int64_t base,
                    std::int64_t h, std::int64_t r0, std::int64_t r1, float* p, const float* lse, float* lse_out) {
     const std::int64_t rows = r1 - r0, keys = r1, kvh = h / l.group;
-    gemm1(false, true, rows, keys, l.d, scale, q.ptr<const float>() + (base + r0) * l.q_row() + h * l.d, l.q_row(),
-          k.ptr<const float>() + base * l.kv_row() + kvh * l.d, l.kv_row(), 0.0f, p, keys);
+    gemm1(false, true, rows, keys, l.d, scale, at<const float>(q, base + r0, h, l.d), q.row_pitch(),
+          at<const float>(k, base, kvh, l.d), k.row_pitch(), 0.0f, p, keys);
     for (std::int64_t i = 0; i < rows; ++i) {
         float* row = p + i * keys;
         const std::int64_t visible = r0 + i + 1;  // causal: keys 0..r0+i
@@ -115,9 +119,8 @@ void attention_forward(const AttentionForwardArgs& a) {
         const std::int64_t r1 = std::min(len, r0 + kBlockRows);
         float lse[kBlockRows];
         probabilities(l, a.q, a.k, a.scale, base, h, r0, r1, p, nullptr, lse);
-        gemm1(false, false, r1 - r0, l.d, r1, 1.0f, p, r1,
-              a.v.ptr<const float>() + base * l.kv_row() + (h / l.group) * l.d, l.kv_row(), 0.0f,
-              a.out.ptr<float>() + (base + r0) * l.q_row() + h * l.d, l.q_row());
+        gemm1(false, false, r1 - r0, l.d, r1, 1.0f, p, r1, at<const float>(a.v, base, h / l.group, l.d),
+              a.v.row_pitch(), 0.0f, at<float>(a.out, base + r0, h, l.d), a.out.row_pitch());
         std::copy(lse, lse + (r1 - r0), a.lse.ptr<float>() + h * l.n + base + r0);
     });
 }
@@ -132,36 +135,37 @@ void attention_backward(const AttentionBackwardArgs& a) {
     run_tasks(l.sequences * l.hkv, a.workspace, slot, [&](std::int64_t task, float* p) {
         const std::int64_t s = task / l.hkv, kvh = task % l.hkv;
         const std::int64_t base = l.cu[s], len = l.cu[s + 1] - base;
-        float* dk = a.dk.ptr<float>() + base * l.kv_row() + kvh * l.d;
-        float* dv = a.dv.ptr<float>() + base * l.kv_row() + kvh * l.d;
+        float* dk = at<float>(a.dk, base, kvh, l.d);
+        float* dv = at<float>(a.dv, base, kvh, l.d);
+        const std::int64_t dkp = a.dk.row_pitch(), dvp = a.dv.row_pitch();
         for (std::int64_t t = 0; t < len; ++t) {
-            std::fill(dk + t * l.kv_row(), dk + t * l.kv_row() + l.d, 0.0f);
-            std::fill(dv + t * l.kv_row(), dv + t * l.kv_row() + l.d, 0.0f);
+            std::fill(dk + t * dkp, dk + t * dkp + l.d, 0.0f);
+            std::fill(dv + t * dvp, dv + t * dvp + l.d, 0.0f);
         }
-        const float* k = a.k.ptr<const float>() + base * l.kv_row() + kvh * l.d;
-        const float* v = a.v.ptr<const float>() + base * l.kv_row() + kvh * l.d;
+        const float* k = at<const float>(a.k, base, kvh, l.d);
+        const float* v = at<const float>(a.v, base, kvh, l.d);
+        const std::int64_t qp = a.q.row_pitch(), op = a.out.row_pitch(), dop = a.dout.row_pitch();
         float* dp = p + kBlockRows * a.max_seqlen;
         for (std::int64_t h = kvh * l.group; h < (kvh + 1) * l.group; ++h)
             for (std::int64_t r0 = 0; r0 < len; r0 += kBlockRows) {
                 const std::int64_t r1 = std::min(len, r0 + kBlockRows), rows = r1 - r0;
-                const std::int64_t at = (base + r0) * l.q_row() + h * l.d;
-                const float* q = a.q.ptr<const float>() + at;
-                const float* out = a.out.ptr<const float>() + at;
-                const float* dout = a.dout.ptr<const float>() + at;
+                const float* q = at<const float>(a.q, base + r0, h, l.d);
+                const float* out = at<const float>(a.out, base + r0, h, l.d);
+                const float* dout = at<const float>(a.dout, base + r0, h, l.d);
                 probabilities(l, a.q, a.k, a.scale, base, h, r0, r1, p,
                               a.lse.ptr<const float>() + h * l.n + base + r0, nullptr);
-                gemm1(false, true, rows, r1, l.d, 1.0f, dout, l.q_row(), v, l.kv_row(), 0.0f, dp, r1);
+                gemm1(false, true, rows, r1, l.d, 1.0f, dout, dop, v, a.v.row_pitch(), 0.0f, dp, r1);
                 for (std::int64_t i = 0; i < rows; ++i) {
                     float delta = 0;
-                    for (std::int64_t e = 0; e < l.d; ++e) delta += dout[i * l.q_row() + e] * out[i * l.q_row() + e];
+                    for (std::int64_t e = 0; e < l.d; ++e) delta += dout[i * dop + e] * out[i * op + e];
                     float* dsi = dp + i * r1;
                     const float* pi = p + i * r1;
                     for (std::int64_t j = 0; j < r1; ++j) dsi[j] = pi[j] * (dsi[j] - delta);
                 }
-                gemm1(false, false, rows, l.d, r1, a.scale, dp, r1, k, l.kv_row(), 0.0f,
-                      a.dq.ptr<float>() + at, l.q_row());
-                gemm1(true, false, r1, l.d, rows, a.scale, dp, r1, q, l.q_row(), 1.0f, dk, l.kv_row());
-                gemm1(true, false, r1, l.d, rows, 1.0f, p, r1, dout, l.q_row(), 1.0f, dv, l.kv_row());
+                gemm1(false, false, rows, l.d, r1, a.scale, dp, r1, k, a.k.row_pitch(), 0.0f,
+                      at<float>(a.dq, base + r0, h, l.d), a.dq.row_pitch());
+                gemm1(true, false, r1, l.d, rows, a.scale, dp, r1, q, qp, 1.0f, dk, dkp);
+                gemm1(true, false, r1, l.d, rows, 1.0f, p, r1, dout, dop, 1.0f, dv, dvp);
             }
     });
 }

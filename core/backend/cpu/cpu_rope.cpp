@@ -7,7 +7,7 @@
 namespace qls::cpu {
 
 void rope(const RopeArgs& a, bool inverse) {
-    const std::int64_t n = a.x.dim(0), heads = a.x.dim(1), d = a.x.dim(2), half = d / 2;
+    const std::int64_t n = a.x.dim(0), heads = a.x.dim(1), d = a.x.dim(2), half = d / 2, pitch = a.x.row_pitch();
     const float sign = inverse ? -1.0f : 1.0f;
     parallel_for(static_cast<std::size_t>(n), 16, [&](std::size_t first, std::size_t last) {
         for (std::size_t t = first; t < last; ++t) {
@@ -15,7 +15,7 @@ void rope(const RopeArgs& a, bool inverse) {
             const float* cs = a.cos.ptr<const float>() + pos * half;
             const float* sn = a.sin.ptr<const float>() + pos * half;
             for (std::int64_t h = 0; h < heads; ++h) {
-                float* x = a.x.ptr<float>() + (static_cast<std::int64_t>(t) * heads + h) * d;
+                float* x = a.x.ptr<float>() + static_cast<std::int64_t>(t) * pitch + h * d;
                 for (std::int64_t i = 0; i < half; ++i) {
                     const float x1 = x[i], x2 = x[i + half], c = cs[i], s = sign * sn[i];
                     x[i] = x1 * c - x2 * s;

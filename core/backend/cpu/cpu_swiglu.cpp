@@ -19,25 +19,35 @@ float dsilu(float g) {
 }
 }  // namespace
 
+// Row by row, so that gate and up may be column blocks of the stacked gate|up.
 void swiglu_forward(const SwigluForwardArgs& a) {
-    const float* g = a.gate.ptr<const float>();
-    const float* u = a.up.ptr<const float>();
-    float* y = a.out.ptr<float>();
-    parallel_for(static_cast<std::size_t>(a.out.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) y[i] = silu(g[i]) * u[i];
+    const std::int64_t cols = a.out.cols(), gp = a.gate.row_pitch(), upp = a.up.row_pitch();
+    parallel_for(static_cast<std::size_t>(a.out.dim(0)), 16, [&](std::size_t b, std::size_t e) {
+        for (std::size_t r = b; r < e; ++r) {
+            const float* g = a.gate.ptr<const float>() + static_cast<std::int64_t>(r) * gp;
+            const float* u = a.up.ptr<const float>() + static_cast<std::int64_t>(r) * upp;
+            float* y = a.out.ptr<float>() + static_cast<std::int64_t>(r) * cols;
+            for (std::int64_t i = 0; i < cols; ++i) y[i] = silu(g[i]) * u[i];
+        }
     });
 }
 
 void swiglu_backward(const SwigluBackwardArgs& a) {
-    const float* g = a.gate.ptr<const float>();
-    const float* u = a.up.ptr<const float>();
-    const float* dy = a.dout.ptr<const float>();
-    float* dg = a.dgate.ptr<float>();
-    float* du = a.dup.ptr<float>();
-    parallel_for(static_cast<std::size_t>(a.dout.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) {
-            du[i] = dy[i] * silu(g[i]);
-            dg[i] = dy[i] * u[i] * dsilu(g[i]);
+    const std::int64_t cols = a.dout.cols();
+    const std::int64_t gp = a.gate.row_pitch(), upp = a.up.row_pitch(), dgp = a.dgate.row_pitch(),
+                       dup = a.dup.row_pitch();
+    parallel_for(static_cast<std::size_t>(a.dout.dim(0)), 16, [&](std::size_t b, std::size_t e) {
+        for (std::size_t rr = b; rr < e; ++rr) {
+            const auto r = static_cast<std::int64_t>(rr);
+            const float* g = a.gate.ptr<const float>() + r * gp;
+            const float* u = a.up.ptr<const float>() + r * upp;
+            const float* dy = a.dout.ptr<const float>() + r * cols;
+            float* dg = a.dgate.ptr<float>() + r * dgp;
+            float* du = a.dup.ptr<float>() + r * dup;
+            for (std::int64_t i = 0; i < cols; ++i) {
+                du[i] = dy[i] * silu(g[i]);
+                dg[i] = dy[i] * u[i] * dsilu(g[i]);
+            }
         }
     });
 }
