@@ -1,8 +1,7 @@
 // The optimizer side of the trainer: AdamW against torch's formula computed here by hand and
 // against peft/torch on ../shared/fixtures/ref/lora (clip 0.3, lr 1e-3, wd 0.01), the HF
-// learning-rate schedules, paging (exact event sequence, traffic per step against the budget
-// with a lagging copy stream, bit-identical results under a tiny budget), memory accounting,
-// state export/import and config errors.
+// learning-rate schedules, memory accounting, state export/import and config errors (paging:
+// test_paging.cpp).
 #include <QtTest>
 #include <cmath>
 #include <cstring>
@@ -15,65 +14,11 @@
 #include "core/train/lr_schedule.h"
 #include "adamw_step_bound.h"
 #include "model_test_support.h"
-#include "stream_check_backend.h"
+#include "optimizer_test_support.h"
 #include "test_support.h"
 
 using namespace qls;
-using qls::test::download;
-using qls::test::peft_key;
-using qls::test::ref_dir;
-
-namespace {
-
-// Parameters with gradients in plain backend buffers, laid out like LoraParameters' own.
-struct ToyParams {
-    Buffer values, grads;
-    std::vector<LoraParameters::Param> params;
-
-    ToyParams(Backend& be, const std::vector<std::int64_t>& sizes, std::uint64_t seed) {
-        BufferPlan plan;
-        for (std::int64_t n : sizes) plan.add("p", DType::F32, {n});
-        values = plan.allocate(be, Usage::LoraParams, "toy values");
-        grads = plan.allocate(be, Usage::LoraGrads, "toy grads");
-        std::mt19937 rng(static_cast<std::uint32_t>(seed));
-        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-        for (std::size_t i = 0; i < sizes.size(); ++i) {
-            params.push_back({"layer." + std::to_string(i), plan.tensor(values, i), plan.tensor(grads, i)});
-            std::vector<float> v(static_cast<std::size_t>(sizes[i]));
-            for (float& x : v) x = u(rng);
-            be.copy_from_host(params.back().value, std::as_bytes(std::span(v)));
-        }
-    }
-};
-
-// Gradients that differ per step and per element, the same in every run.
-void set_grads(Backend& be, const std::vector<LoraParameters::Param>& params, int step) {
-    std::mt19937 rng(static_cast<std::uint32_t>(1000 + step));
-    std::normal_distribution<float> n(0.0f, 0.5f);
-    for (const auto& p : params) {
-        std::vector<float> g(static_cast<std::size_t>(p.grad.numel()));
-        for (float& x : g) x = n(rng);
-        be.copy_from_host(p.grad, std::as_bytes(std::span(g)));
-    }
-}
-
-std::vector<std::vector<float>> all_values(Backend& be, const std::vector<LoraParameters::Param>& ps) {
-    std::vector<std::vector<float>> out;
-    for (const auto& p : ps) out.push_back(download(be, p.value));
-    return out;
-}
-
-PagingEvent paging_event(std::int64_t step, PagingEvent::Direction d, std::string reason) {
-    return {0.0, step, d, 1024, 1, std::move(reason)};
-}
-
-std::vector<std::vector<std::byte>> state_bytes(AdamWOptimizer& opt) {
-    std::vector<std::vector<std::byte>> out;
-    for (const OwnedTensor& t : opt.export_state()) out.push_back(t.data);
-    return out;
-}
-
-}  // namespace
+using namespace qls::test;
 
 class TestOptimizer : public QObject {
     Q_OBJECT
@@ -86,10 +31,6 @@ private slots:
     void nonFiniteGradientSkipsStep();
     void scheduleValues();
     void warmupFromRatio();
-    void pagingEventSequence();
-    void pagingTrafficPerBudget_data();
-    void pagingTrafficPerBudget();
-    void pagingIsBitIdentical();
     void memoryAccounting();
     void resumeIsBitIdentical();
     void importRejectsBadState();
@@ -342,175 +283,6 @@ void TestOptimizer::warmupFromRatio() {
     QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.03}, 10).warmup_steps()), std::int64_t{1});
     QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 5, 0.5}, 100).warmup_steps()), std::int64_t{5});
     QCOMPARE((LrSchedule(2e-4, {LrScheduleType::Constant, 0, 0.0}, 100).warmup_steps()), std::int64_t{0});
-}
-
-// Four parameters of 100, 200, 60 and 150 elements in 1 KiB pages (128 elements): page 0
-// [0,128) holds layer.0 and layer.1, page 1 [128,256) layer.1, page 2 [256,384) layer.1,
-// layer.2 and layer.3, page 3 [384,510) layer.3. Three pages fit: page 0 stays, pages 1..3
-// stream through two windows that start with pages 1 and 2. Worked out by hand.
-void TestOptimizer::pagingEventSequence() {
-    test::StreamCheckBackend be;
-    ToyParams toy(be, {100, 200, 60, 150}, 5);
-    AdamWOptimizer opt(be, toy.params, {}, {1024, 3 * 1024});
-    QCOMPARE(opt.state().page_count(), 4);
-    QCOMPARE(opt.state().capacity(), 3);
-    QCOMPARE(opt.state().fixed_pages(), 1);
-    QVERIFY(opt.state().is_resident(0) && opt.state().is_resident(1) && opt.state().is_resident(2) &&
-            !opt.state().is_resident(3));
-    QVERIFY(opt.drain_paging_events().empty());  // initial placement moves nothing
-    for (int step = 1; step <= 2; ++step) {
-        set_grads(be, toy.params, step);
-        QVERIFY(opt.step(1e-3).applied);
-    }
-    const auto out = PagingEvent::Direction::ToHost, in = PagingEvent::Direction::ToDevice;
-    const std::vector<PagingEvent> want = {
-        // step 1: page 1 (window 0) finds page 2 placed in window 1 already; page 2 swaps page
-        // 3 in for page 1, page 3 swaps the next step's page 1 in for page 2.
-        paging_event(1, out, "write back page 1 from window 0 after layer.1"),
-        paging_event(1, in, "prefetch page 3 into window 0 for layer.3"),
-        paging_event(1, out, "write back page 2 from window 1 after layer.3"),
-        paging_event(1, in, "prefetch page 1 into window 1 for layer.1 of the next step"),
-        // step 2: every streamed page once each way.
-        paging_event(2, out, "write back page 3 from window 0 after layer.3"),
-        paging_event(2, in, "prefetch page 2 into window 0 for layer.1"),
-        paging_event(2, out, "write back page 1 from window 1 after layer.1"),
-        paging_event(2, in, "prefetch page 3 into window 1 for layer.3"),
-        paging_event(2, out, "write back page 2 from window 0 after layer.3"),
-        paging_event(2, in, "prefetch page 1 into window 0 for layer.1 of the next step"),
-    };
-    const std::vector<PagingEvent> got = opt.drain_paging_events();
-    QCOMPARE(got.size(), want.size());
-    double last = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        QVERIFY(got[i].time_s >= last);
-        last = got[i].time_s;
-        const auto describe = [](const PagingEvent& e) {
-            return QString("step %1 %2 %3 pages %4 bytes '%5'")
-                .arg(e.step)
-                .arg(e.direction == PagingEvent::Direction::ToHost ? "to host" : "to device")
-                .arg(e.pages)
-                .arg(e.bytes)
-                .arg(QString::fromStdString(e.reason));
-        };
-        QCOMPARE(describe(got[i]), describe(want[i]));
-    }
-    QVERIFY(opt.drain_paging_events().empty());
-    QVERIFY(opt.state().is_resident(0) && opt.state().is_resident(1) && !opt.state().is_resident(2) &&
-            opt.state().is_resident(3));
-    QVERIFY2(be.hazards().empty(), be.first_hazard().c_str());
-}
-
-void TestOptimizer::pagingTrafficPerBudget_data() {
-    QTest::addColumn<qint64>("budgetPages");
-    QTest::addColumn<qint64>("fixedPages");  // R, by hand: all pages when they fit, else C - 2 (0 below 3)
-    // 2019 elements in 512-byte pages of 64 elements: P = 32.
-    QTest::newRow("all fit") << qint64(32) << qint64(32);
-    QTest::newRow("one page short") << qint64(31) << qint64(29);
-    QTest::newRow("half") << qint64(16) << qint64(14);
-    QTest::newRow("two pages") << qint64(2) << qint64(0);
-    QTest::newRow("one page (minimum)") << qint64(1) << qint64(0);
-}
-
-// Paging traffic per step against the budget, with copies that lag until waited for
-// (StreamCheckBackend): from the second step on every streamed page moves once each way,
-// 2·(P - R) pages, where LRU on the optimizer's cyclic walk missed every page, 2·P. The
-// first step moves two pages fewer: the windows start holding pages R and R + 1, and page
-// P - 1 stays in its window for the next step. Results and state equal the unpaged run's bit
-// for bit, and each step still synchronizes the host once.
-void TestOptimizer::pagingTrafficPerBudget() {
-    QFETCH(qint64, budgetPages);
-    QFETCH(qint64, fixedPages);
-    const std::vector<std::int64_t> sizes = {300, 1000, 77, 513, 129};
-    constexpr std::int64_t page = 512, pages = 32, steps = 5;
-    CpuBackend ref_be;
-    ToyParams ref_toy(ref_be, sizes, 11);
-    AdamWOptimizer ref_opt(ref_be, ref_toy.params, {});
-    test::StreamCheckBackend be;
-    ToyParams toy(be, sizes, 11);
-    AdamWOptimizer opt(be, toy.params, {}, {page, budgetPages * page});
-    QCOMPARE(opt.state().page_count(), pages);
-    QCOMPARE(opt.state().fixed_pages(), fixedPages);
-    const std::int64_t streamed = 2 * (pages - fixedPages) * page;
-    for (int s = 1; s <= steps; ++s) {
-        set_grads(ref_be, ref_toy.params, s);
-        set_grads(be, toy.params, s);
-        QVERIFY(ref_opt.step(1e-2).applied);
-        const std::int64_t syncs = be.host_syncs();
-        QVERIFY(opt.step(1e-2).applied);
-        QCOMPARE(be.host_syncs() - syncs, std::int64_t{1});
-        std::int64_t to_device = 0, to_host = 0;
-        for (const PagingEvent& e : opt.drain_paging_events()) {
-            QCOMPARE(e.step, std::int64_t{s});
-            QCOMPARE(e.pages, std::int64_t{1});
-            (e.direction == PagingEvent::Direction::ToDevice ? to_device : to_host) += e.bytes;
-        }
-        QCOMPARE(to_device, to_host);
-        // No host wait: with two windows the step returns while the next step's first page
-        // (and the write-back it replaces) is still on the copy stream.
-        const bool two_windows = fixedPages < pages && budgetPages >= 2;
-        QCOMPARE(be.pending_copies(), std::size_t{two_windows ? 2u : 0u});
-        const std::int64_t want = s == 1 && streamed > 0 ? streamed - 2 * page : streamed;
-        QCOMPARE(to_device + to_host, want);
-        if (s == steps) {
-            const std::int64_t lru = 2 * pages * page;
-            qInfo("budget %lld of %lld pages: %lld fixed, %lld bytes per step (every page missing, as "
-                  "under LRU: %lld)",
-                  static_cast<long long>(budgetPages), static_cast<long long>(pages),
-                  static_cast<long long>(fixedPages), static_cast<long long>(want),
-                  static_cast<long long>(lru));
-            QCOMPARE(want < lru, fixedPages > 0);
-        }
-    }
-    QVERIFY2(be.hazards().empty(), be.first_hazard().c_str());
-    QVERIFY(all_values(be, toy.params) == all_values(ref_be, ref_toy.params));
-    QVERIFY(state_bytes(opt) == state_bytes(ref_opt));
-}
-
-// Five steps under a 3-page budget, with no budget, and as whole-tensor adamw_step calls:
-// the parameters must agree to the bit.
-void TestOptimizer::pagingIsBitIdentical() {
-    const std::vector<std::int64_t> sizes = {300, 1000, 77, 513, 129};
-    std::vector<std::vector<std::vector<float>>> results;
-    std::size_t paged_events = 0;
-    for (std::int64_t budget : {std::int64_t{0}, std::int64_t{3 * 512}}) {
-        CpuBackend be;
-        ToyParams toy(be, sizes, 11);
-        AdamWOptimizer opt(be, toy.params, {}, {512, budget});
-        for (int s = 1; s <= 5; ++s) {
-            set_grads(be, toy.params, s);
-            QVERIFY(opt.step(1e-2).applied);
-        }
-        const std::size_t events = opt.drain_paging_events().size();
-        if (budget == 0)
-            QCOMPARE(events, std::size_t{0});
-        else
-            paged_events = events;
-        results.push_back(all_values(be, toy.params));
-    }
-    QVERIFY(paged_events > 10);
-    CpuBackend be;
-    ToyParams toy(be, sizes, 11);
-    std::vector<Buffer> state;
-    std::vector<Tensor> grads;
-    for (const auto& p : toy.params) {
-        state.push_back(be.allocate(2 * p.value.bytes(), Usage::OptimizerState, "m v"));
-        be.fill_zero(state.back().whole(DType::U8));
-        grads.push_back(p.grad);
-    }
-    const Buffer control = be.allocate(AdamWOptimizer::kControlBytes, Usage::Workspace, "control");
-    for (int s = 1; s <= 5; ++s) {
-        set_grads(be, toy.params, s);
-        be.clip_grad_norm({grads, {}, 1.0f, 0.3f, control.whole(DType::F32)});
-        for (std::size_t i = 0; i < toy.params.size(); ++i) {
-            const auto& p = toy.params[i];
-            be.adamw_step({p.value, p.grad, state[i].view(0, DType::F32, p.value.shape),
-                           state[i].view(p.value.bytes(), DType::F32, p.value.shape), 1e-2f, 0.9f, 0.999f,
-                           1e-8f, 0.0f, 1.0f, control.whole(DType::F32), s});
-        }
-    }
-    results.push_back(all_values(be, toy.params));
-    QVERIFY(results[0] == results[1]);
-    QVERIFY(results[0] == results[2]);
 }
 
 void TestOptimizer::memoryAccounting() {

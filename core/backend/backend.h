@@ -3,6 +3,21 @@
 // and dtypes once, then calls the backend's *_impl. The CPU backend (core/backend/cpu) is the
 // readable fp32 reference; the CUDA backend (kernels/) must match it op by op.
 //
+// The contract every op keeps unless its struct says otherwise:
+// - Shapes and dtypes as commented on each field; activations are F32 today, LoRA weights,
+//   their gradients and optimizer state always F32; base weights F32/BF16/F16 or 4-bit.
+// - Tensors are packed; only the fields marked "may be strided" accept a column block of a
+//   stacked activation (Tensor::row_stride).
+// - Outputs never alias inputs, except where noted (RoPE in place, cross-entropy's gradient
+//   over its logits, a residual that is the output itself).
+// - "Overwritten" outputs need no initial value; "accumulate" adds to what is there.
+// - Data (token ids, targets, positions, sequence offsets) is valid: the model checks it on
+//   the host; ops never check data, so a device never syncs to throw.
+// - Work is ordered on the compute stream and may run asynchronously; the host sees results
+//   only through the synchronizing calls below (see "Ordering").
+// - Scratch an op needs beyond its arguments is either asked for (attention_workspace_bytes)
+//   and planned by the caller, or the backend's own, accounted as Usage::Workspace.
+//
 // N tokens (B·T), C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab, r LoRA rank.
 #pragma once
 #include <cstdint>
