@@ -260,10 +260,12 @@ inline void run_dequantize(Context& ctx, WeightKind kind, std::int64_t out, std:
 }
 
 // A stacked linear (three modules along the output; adapters on the first and last, of other
-// ranks, one with dropout; a residual, in place or not; x·Aᵀ kept by forward) against its
-// modules run one by one through the single-adapter path the rows above check against the
-// reference. Only the order of fp32 sums differs, hence the GEMM rows' NMSE limit.
-inline void run_stacked_linear(Context& ctx, bool residual_in_place) {
+// ranks; a residual, in place or not; x·Aᵀ kept by forward) against its modules run one by
+// one through the single-adapter path the rows above check against the reference. With
+// one_a_block the adapters' A and dA share one block, without dropout (the fused path),
+// else they are apart and one has dropout. Only the order of fp32 sums differs, hence the GEMM
+// rows' NMSE limit.
+inline void run_stacked_linear(Context& ctx, bool residual_in_place, bool one_a_block) {
     constexpr std::int64_t n = 17, in = 33, total = 26, ranks = 5;
     constexpr std::int64_t offsets[3] = {0, 12, 17}, outs[3] = {12, 5, 9}, rank[3] = {2, 0, 3};
     constexpr double kLimit = 1e-10;
@@ -277,16 +279,21 @@ inline void run_stacked_linear(Context& ctx, bool residual_in_place) {
     // Each adapter twice: the stacked call's and the one-by-one calls' gradients.
     std::vector<LoraPart> stacked;
     std::vector<LoraPart> single[3];
-    for (int i = 0; i < 3; ++i) {
+    const Tensor a_block = ts.input("a block", DType::F32, {ranks, in}, ctx.normal(ranks * in, 0.3f)).tensor();
+    const Tensor da_block = ts.output("da block", {ranks, in}, std::vector<float>(ranks * in, 0.0f)).tensor();
+    for (int i = 0, row = 0; i < 3; ++i) {
         if (!rank[i]) continue;
         LoraView lv;
-        lv.a = ts.input(str_cat("a", i), DType::F32, {rank[i], in}, ctx.normal(rank[i] * in, 0.3f)).tensor();
+        lv.a = one_a_block ? a_block.row_slice(row, rank[i])
+                           : ts.input(str_cat("a", i), DType::F32, {rank[i], in}, ctx.normal(rank[i] * in, 0.3f)).tensor();
         lv.b = ts.input(str_cat("b", i), DType::F32, {outs[i], rank[i]}, ctx.normal(outs[i] * rank[i], 0.3f)).tensor();
         lv.scaling = 0.5f + i;
-        lv.dropout = i == 2 ? 0.2f : 0.0f;
+        lv.dropout = i == 2 && !one_a_block ? 0.2f : 0.0f;
         lv.dropout_seed = 99 + i;
         LoraView other = lv;
-        lv.da = ts.output(str_cat("da", i), lv.a.shape, std::vector<float>(lv.a.numel(), 0.0f)).tensor();
+        lv.da = one_a_block ? da_block.row_slice(row, rank[i])
+                            : ts.output(str_cat("da", i), lv.a.shape, std::vector<float>(lv.a.numel(), 0.0f)).tensor();
+        row += static_cast<int>(rank[i]);
         lv.db = ts.output(str_cat("db", i), lv.b.shape, std::vector<float>(lv.b.numel(), 0.0f)).tensor();
         other.da = ts.output(str_cat("da one ", i), lv.a.shape, std::vector<float>(lv.a.numel(), 0.0f)).tensor();
         other.db = ts.output(str_cat("db one ", i), lv.b.shape, std::vector<float>(lv.b.numel(), 0.0f)).tensor();
@@ -388,8 +395,9 @@ inline std::vector<Row> linear_rows() {
     for (const LinearCase& lc : {no_dx, no_lora_grads, plain, dropout_acc})
         rows.push_back({lc.name(), [lc](Context& c) { run_linear(c, lc); }});
     rows.push_back({"linear/dropout-mask", run_dropout_mask});
-    rows.push_back({"linear/stacked-3-parts", [](Context& c) { run_stacked_linear(c, false); }});
-    rows.push_back({"linear/stacked-3-parts/residual-in-place", [](Context& c) { run_stacked_linear(c, true); }});
+    rows.push_back({"linear/stacked-3-parts", [](Context& c) { run_stacked_linear(c, false, false); }});
+    rows.push_back({"linear/stacked-3-parts/residual-in-place", [](Context& c) { run_stacked_linear(c, true, false); }});
+    rows.push_back({"linear/stacked-3-parts/one-a-block", [](Context& c) { run_stacked_linear(c, false, true); }});
     for (WeightKind kind : kAllWeightKinds)
         for (auto [out, in] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {3, 17}, {129, 129}})
             rows.push_back({str_cat("dequantize/", weight_kind_name(kind), "/", out, "x", in),

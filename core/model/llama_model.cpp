@@ -50,28 +50,17 @@ LlamaModel::LayerActs LlamaModel::layer_acts(const BufferPlan& plan, const Buffe
 
 namespace {
 
-// LoRA columns of x·Aᵀ each linear of a layer keeps: q|k|v, o, gate|up, down.
-std::array<std::int64_t, 4> lora_ranks(const LoraConfig* lora) {
-    auto r = [&](std::initializer_list<LoraTarget> ts) {
-        std::int64_t sum = 0;
-        for (LoraTarget t : ts) sum += lora && lora->targets_module(t) ? lora->rank : 0;
-        return sum;
-    };
-    return {r({LoraTarget::Q, LoraTarget::K, LoraTarget::V}), r({LoraTarget::O}),
-            r({LoraTarget::Gate, LoraTarget::Up}), r({LoraTarget::Down})};
-}
-
 void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const LlamaConfig& c,
                     const ModelRunOptions& o, const LoraConfig* lora) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, rows{n};
-    const auto r = lora_ranks(lora);
+    auto r = [&](LinearGroup g) { return lora ? lora->group_rank(g) : std::int64_t{0}; };
     for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
              {"norm1", nc}, {"rstd1", rows}, {"qkv", {n, qd + 2 * kvd}}, {"att", {n, qd}}, {"lse", {c.num_heads, n}},
              {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate_up", {n, 2 * c.intermediate_size}},
-             {"act", {n, c.intermediate_size}}, {"xa_qkv", {n, r[0]}}, {"xa_o", {n, r[1]}},
-             {"xa_gate_up", {n, r[2]}}, {"xa_down", {n, r[3]}}})
+             {"act", {n, c.intermediate_size}}, {"xa_qkv", {n, r(LinearGroup::Qkv)}}, {"xa_o", {n, r(LinearGroup::O)}},
+             {"xa_gate_up", {n, r(LinearGroup::GateUp)}}, {"xa_down", {n, r(LinearGroup::Down)}}})
         ids.push_back(plan.add(name, DType::F32, shape));
 }
 

@@ -7,6 +7,26 @@
 
 namespace qls {
 
+LinearGroup linear_group(LoraTarget t) {
+    switch (t) {
+        case LoraTarget::Q:
+        case LoraTarget::K:
+        case LoraTarget::V: return LinearGroup::Qkv;
+        case LoraTarget::O: return LinearGroup::O;
+        case LoraTarget::Gate:
+        case LoraTarget::Up: return LinearGroup::GateUp;
+        case LoraTarget::Down: return LinearGroup::Down;
+    }
+    return LinearGroup::Down;
+}
+
+std::int64_t LoraConfig::group_rank(LinearGroup g) const {
+    std::int64_t sum = 0;
+    for (LoraTarget t : kAllLoraTargets)
+        if (linear_group(t) == g && targets_module(t)) sum += rank;
+    return sum;
+}
+
 std::string_view lora_target_name(LoraTarget t) {
     switch (t) {
         case LoraTarget::Q: return "q_proj";

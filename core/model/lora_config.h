@@ -18,6 +18,13 @@ inline constexpr std::array<LoraTarget, 7> kAllLoraTargets = {
     LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::O,
     LoraTarget::Gate, LoraTarget::Up, LoraTarget::Down};
 
+// The targets that read the same input (q|k|v, o, gate|up, down): the model stacks each group
+// into one linear, and LoraParameters stacks the group's A matrices.
+enum class LinearGroup : std::uint8_t { Qkv, O, GateUp, Down };
+inline constexpr std::array<LinearGroup, 4> kLinearGroups = {LinearGroup::Qkv, LinearGroup::O,
+                                                              LinearGroup::GateUp, LinearGroup::Down};
+LinearGroup linear_group(LoraTarget t);
+
 std::string_view lora_target_name(LoraTarget t);  // "q_proj", ..., "down_proj"
 // "q_proj" or "q" -> Q; throws ConfigError naming the value otherwise.
 LoraTarget parse_lora_target(std::string_view name);
@@ -35,6 +42,8 @@ struct LoraConfig {
     // alpha / r, or alpha / sqrt(r) with rsLoRA (formats.md §5 "Math").
     double scaling() const;
     bool targets_module(LoraTarget t) const;
+    // Σ rank over the group's adapted targets: the columns of its stacked x·Aᵀ.
+    std::int64_t group_rank(LinearGroup g) const;
     // Throws ConfigError naming the field for r < 1, alpha <= 0, dropout outside [0, 1), no
     // target or a repeated one.
     void validate() const;

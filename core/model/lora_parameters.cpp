@@ -25,23 +25,31 @@ namespace {
 struct Slot {
     std::int64_t layer;
     LoraTarget target;
-    std::size_t a, b;  // indices in the plan
+    std::size_t a, b;     // indices in the plan; a is the layer's A block for the module's input
+    std::int64_t a_row;   // the module's first row in that block
     std::int64_t in, out;
 };
 
-// A and B of every adapted module, layer by layer in target order: the layout of both the
-// weights and the gradients buffer.
 BufferPlan plan_modules(const LlamaConfig& model, const LoraConfig& config, std::vector<Slot>* slots) {
     BufferPlan plan;
-    for (std::int64_t l = 0; l < model.num_layers; ++l)
-        for (LoraTarget t : kAllLoraTargets) {
-            if (!config.targets_module(t)) continue;
-            auto [in, out] = linear_dims(model, t);
-            const std::string name = lora_module_name(l, t);
-            const std::size_t a = plan.add(name + ".lora_A", DType::F32, {config.rank, in});
-            const std::size_t b = plan.add(name + ".lora_B", DType::F32, {out, config.rank});
-            if (slots) slots->push_back({l, t, a, b, in, out});
+    for (std::int64_t l = 0; l < model.num_layers; ++l) {
+        std::vector<Slot> layer;
+        for (LinearGroup g : kLinearGroups) {
+            const std::int64_t rows = config.group_rank(g);
+            if (rows == 0) continue;
+            std::size_t a = 0;
+            std::int64_t row = 0;
+            for (LoraTarget t : kAllLoraTargets) {
+                if (linear_group(t) != g || !config.targets_module(t)) continue;
+                auto [in, out] = linear_dims(model, t);
+                if (row == 0) a = plan.add(str_cat("model.layers.", l, ".lora_A"), DType::F32, {rows, in});
+                const std::size_t b = plan.add(lora_module_name(l, t) + ".lora_B", DType::F32, {out, config.rank});
+                layer.push_back({l, t, a, b, row, in, out});
+                row += config.rank;
+            }
         }
+        if (slots) slots->insert(slots->end(), layer.begin(), layer.end());
+    }
     return plan;
 }
 
@@ -69,9 +77,9 @@ LoraParameters::LoraParameters(Backend& backend, const LlamaConfig& model, const
     std::mt19937_64 rng(m_config.seed);
     for (const Slot& s : slots) {
         LoraView v;
-        v.a = plan.tensor(m_values, s.a);
+        v.a = plan.tensor(m_values, s.a).row_slice(s.a_row, m_config.rank);
         v.b = plan.tensor(m_values, s.b);
-        v.da = plan.tensor(m_grads, s.a);
+        v.da = plan.tensor(m_grads, s.a).row_slice(s.a_row, m_config.rank);
         v.db = plan.tensor(m_grads, s.b);
         v.scaling = static_cast<float>(m_config.scaling());
         v.dropout = static_cast<float>(m_config.dropout);

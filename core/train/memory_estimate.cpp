@@ -89,9 +89,11 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     set(Usage::Activations, static_cast<std::int64_t>(chosen.activations));
     const std::int64_t n = o.micro_batch * o.seq_len;
     e.logits_workspace = LlamaModel::default_logits_chunk(c, n) * c.vocab_size * 4;
-    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and the (N, r) input
-    // gradient of one adapter (the model keeps every x·Aᵀ itself).
-    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + n * o.lora.rank * 4;
+    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and the (N, Σ r) input
+    // gradient of one stacked linear's adapters (the model keeps every x·Aᵀ itself).
+    std::int64_t group_rank = 0;
+    for (LinearGroup g : kLinearGroups) group_rank = std::max(group_rank, o.lora.group_rank(g));
+    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + n * group_rank * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)

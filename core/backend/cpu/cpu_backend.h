@@ -56,6 +56,7 @@ private:
     // An fp32 (out, in) view of a base weight: the weight itself when dense F32, else
     // converted into the Weight scratch.
     const float* weight_f32(const LinearWeight& w);
+    void lora_backward_stacked(const LinearBackwardArgs& a);
 
     std::array<Buffer, static_cast<std::size_t>(Scratch::Count)> m_scratch;
 };

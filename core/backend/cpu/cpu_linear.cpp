@@ -28,6 +28,29 @@ struct XaSlot {
     std::int64_t ld;
 };
 
+// Adapters without dropout whose A (and dA) lie one after another in memory, as LoraParameters
+// stacks the modules that share an input: their x·Aᵀ, dA and dx are one GEMM each, reading x
+// once instead of once per module.
+bool stacked(std::span<const LoraPart> parts) {
+    if (parts.size() < 2) return false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const LoraView& l = parts[i].view;
+        if (l.dropout > 0.0f) return false;
+        if (i == 0) continue;
+        const LoraView& p = parts[i - 1].view;
+        if (l.a.data != p.a.data + p.a.bytes() || l.da.empty() != p.da.empty() ||
+            (!l.da.empty() && l.da.data != p.da.data + p.da.bytes()))
+            return false;
+    }
+    return true;
+}
+
+std::int64_t total_rank(std::span<const LoraPart> parts) {
+    std::int64_t r = 0;
+    for (const LoraPart& p : parts) r += p.view.a.dim(0);
+    return r;
+}
+
 }  // namespace
 
 void CpuBackend::linear_forward_impl(const LinearForwardArgs& a) {
@@ -46,14 +69,21 @@ void CpuBackend::linear_forward_impl(const LinearForwardArgs& a) {
         for (std::int64_t r = 0; r < n; ++r)
             for (std::int64_t c = 0; c < w.out; ++c) y[r * w.out + c] += bias[c];
     }
+    if (a.lora.empty()) return;
+    const bool fused = !a.lora_xa.empty() && stacked(a.lora);
+    if (fused)
+        cpu::gemm(false, true, n, a.lora_xa.cols(), w.in, 1.0f, a.x.ptr<const float>(), w.in,
+                  a.lora.front().view.a.ptr<const float>(), w.in, 0.0f, a.lora_xa.ptr<float>(), a.lora_xa.cols());
     std::int64_t column = 0;
     for (const LoraPart& part : a.lora) {
         const LoraView& l = part.view;
         const std::int64_t rank = l.a.dim(0), outs = l.b.dim(0);
-        const float* xd = lora_input(l, a.x, scratch(Scratch::LoraInput, a.x.numel()));
         const XaSlot xa = a.lora_xa.empty() ? XaSlot{scratch(Scratch::LoraMid, n * rank), rank}
                                             : XaSlot{a.lora_xa.ptr<float>() + column, a.lora_xa.cols()};
-        cpu::gemm(false, true, n, rank, w.in, 1.0f, xd, w.in, l.a.ptr<const float>(), w.in, 0.0f, xa.data, xa.ld);
+        if (!fused) {
+            const float* xd = lora_input(l, a.x, scratch(Scratch::LoraInput, a.x.numel()));
+            cpu::gemm(false, true, n, rank, w.in, 1.0f, xd, w.in, l.a.ptr<const float>(), w.in, 0.0f, xa.data, xa.ld);
+        }
         cpu::gemm(false, true, n, outs, rank, l.scaling, xa.data, xa.ld, l.b.ptr<const float>(), rank, 1.0f,
                   y + part.offset, w.out);
         column += rank;
@@ -69,6 +99,8 @@ void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
         const float beta = a.dx_mode == GradMode::Accumulate ? 1.0f : 0.0f;
         cpu::gemm(false, false, n, w.in, w.out, 1.0f, dout, w.out, weight_f32(w), w.in, beta, dx, w.in);
     }
+    if (a.lora.empty()) return;
+    if (!a.lora_xa.empty() && stacked(a.lora)) return lora_backward_stacked(a);
     std::int64_t column = 0;
     for (const LoraPart& part : a.lora) {
         const LoraView& l = part.view;
@@ -80,7 +112,7 @@ void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
         if (!a.lora_xa_ready && !l.db.empty())  // not kept from forward: compute it again
             cpu::gemm(false, true, n, rank, w.in, 1.0f, xd, w.in, l.a.ptr<const float>(), w.in, 0.0f, xa.data,
                       xa.ld);
-        float* dxa = scratch(Scratch::LoraMid2, n * rank);  // (N, r)
+        float* dxa = scratch(Scratch::LoraMid2, n * total_rank(a.lora));  // (N, r) of it
         cpu::gemm(false, false, n, rank, outs, l.scaling, dpart, w.out, l.b.ptr<const float>(), rank, 0.0f, dxa,
                   rank);
         if (!l.db.empty()) {
@@ -101,6 +133,36 @@ void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
             for (std::size_t i = b; i < e; ++i) dx[i] += dxd[i] * dropout_factor(l.dropout_seed, i, l.dropout);
         });
     }
+}
+
+// The stacked adapters of one input (see stacked()): per module only the B products; x·Aᵀ,
+// dA and dx are one GEMM over the stacked A block.
+void CpuBackend::lora_backward_stacked(const LinearBackwardArgs& a) {
+    const LinearWeight& w = *a.weight;
+    const std::int64_t n = a.x.rows(), ranks = a.lora_xa.cols();
+    const float* x = a.x.ptr<const float>();
+    const float* a_block = a.lora.front().view.a.ptr<const float>();
+    float* xa = a.lora_xa.ptr<float>();
+    const bool grads = !a.lora.front().view.db.empty();
+    if (!a.lora_xa_ready && grads) cpu::gemm(false, true, n, ranks, w.in, 1.0f, x, w.in, a_block, w.in, 0.0f, xa, ranks);
+    float* dxa = scratch(Scratch::LoraMid2, n * ranks);  // (N, Σ r)
+    std::int64_t column = 0;
+    for (const LoraPart& part : a.lora) {
+        const LoraView& l = part.view;
+        const std::int64_t rank = l.a.dim(0), outs = l.b.dim(0);
+        const float* dpart = a.dout.ptr<const float>() + part.offset;
+        cpu::gemm(false, false, n, rank, outs, l.scaling, dpart, w.out, l.b.ptr<const float>(), rank, 0.0f,
+                  dxa + column, ranks);
+        if (grads)
+            cpu::gemm(true, false, outs, rank, n, l.scaling, dpart, w.out, xa + column, ranks, 1.0f, l.db.ptr<float>(),
+                      rank);
+        column += rank;
+    }
+    if (grads)
+        cpu::gemm(true, false, ranks, w.in, n, 1.0f, dxa, ranks, x, w.in, 1.0f, a.lora.front().view.da.ptr<float>(),
+                  w.in);
+    if (!a.dx.empty())
+        cpu::gemm(false, false, n, w.in, ranks, 1.0f, dxa, ranks, a_block, w.in, 1.0f, a.dx.ptr<float>(), w.in);
 }
 
 }  // namespace qls
