@@ -15,6 +15,7 @@ using qls::test::ref_dir;
 class TestEstimate : public QObject {
     Q_OBJECT
 private slots:
+    void planPhasesShareBytes();
     void matchesMeasuredPeak_data();
     void matchesMeasuredPeak();
     void verdict();
@@ -103,6 +104,27 @@ void TestEstimate::verdict() {
     QVERIFY(tight.activations_full > tight.activations_checkpointed);
     o.micro_batch = 0;
     QVERIFY_THROWS_EXCEPTION(ConfigError, estimate_memory(m, o, CpuBackend()));
+}
+
+// Tensors of phases that never live together share bytes: each phase starts where the first
+// began, what follows starts after the longest (offsets 256-aligned as every plan's).
+void TestEstimate::planPhasesShareBytes() {
+    CpuBackend backend;
+    BufferPlan plan;
+    const std::size_t always = plan.add("always", DType::F32, {100});  // 400 bytes, then 256-aligned
+    plan.begin_phases();
+    const std::size_t a1 = plan.add("a1", DType::F32, {1000});
+    const std::size_t a2 = plan.add("a2", DType::F32, {10});
+    plan.next_phase();
+    const std::size_t b1 = plan.add("b1", DType::F32, {64});
+    plan.end_phases();
+    const std::size_t after = plan.add("after", DType::F32, {1});
+    QCOMPARE(plan.total_bytes(), std::size_t(512 + 4096 + 256 + 4));
+    const Buffer buf = plan.allocate(backend, Usage::Workspace, "phases");
+    QCOMPARE(plan.tensor(buf, a1).data, plan.tensor(buf, b1).data);
+    QCOMPARE(plan.tensor(buf, a1).data - plan.tensor(buf, always).data, std::ptrdiff_t(512));
+    QCOMPARE(plan.tensor(buf, a2).data - plan.tensor(buf, a1).data, std::ptrdiff_t(4096));
+    QCOMPARE(plan.tensor(buf, after).data - plan.tensor(buf, a2).data, std::ptrdiff_t(256));
 }
 
 QTEST_GUILESS_MAIN(TestEstimate)

@@ -1,5 +1,7 @@
 #include "core/backend/buffer.h"
 
+#include <algorithm>
+
 #include "core/backend/backend.h"
 #include "core/util/error.h"
 
@@ -51,7 +53,26 @@ std::size_t BufferPlan::add(std::string name, DType dtype, Shape shape) {
     return m_entries.size() - 1;
 }
 
+void BufferPlan::begin_phases() {
+    QLS_ASSERT(!m_in_phases, "begin_phases: already laying out phases");
+    m_in_phases = true;
+    m_phase_start = m_phase_end = m_total;
+}
+
+void BufferPlan::next_phase() {
+    QLS_ASSERT(m_in_phases, "next_phase outside begin_phases/end_phases");
+    m_phase_end = std::max(m_phase_end, m_total);
+    m_total = m_phase_start;
+}
+
+void BufferPlan::end_phases() {
+    QLS_ASSERT(m_in_phases, "end_phases without begin_phases");
+    m_total = std::max(m_phase_end, m_total);
+    m_in_phases = false;
+}
+
 Buffer BufferPlan::allocate(Backend& backend, Usage usage, const std::string& what) const {
+    QLS_ASSERT(!m_in_phases, "allocate: phases not ended");
     return backend.allocate(m_total, usage, what);
 }
 

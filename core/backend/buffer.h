@@ -44,6 +44,12 @@ class BufferPlan {
 public:
     // Returns the index to look the tensor up after allocation.
     std::size_t add(std::string name, DType dtype, Shape shape);
+    // Tensors of phases that never live at the same time share bytes: after begin_phases(),
+    // each next_phase() lays out again from where the first phase began; end_phases() goes on
+    // after the longest phase.
+    void begin_phases();
+    void next_phase();
+    void end_phases();
     std::size_t total_bytes() const { return m_total; }
     Buffer allocate(Backend& backend, Usage usage, const std::string& what) const;
     Tensor tensor(const Buffer& buffer, std::size_t index) const;
@@ -57,6 +63,8 @@ private:
     };
     std::vector<Entry> m_entries;
     std::size_t m_total = 0;
+    std::size_t m_phase_start = 0, m_phase_end = 0;  // while laying out phases
+    bool m_in_phases = false;
 };
 
 }  // namespace qls

@@ -88,36 +88,42 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     for (std::int64_t l = 0; l <= c.num_layers; ++l) p.inputs.push_back(p.act.add("input", DType::F32, nc));
     p.normf = p.act.add("normf", DType::F32, nc);
     p.rstdf = p.act.add("rstdf", DType::F32, {n});
-    if (o.checkpointing)
-        add_layer_acts(p.work, p.work_ids, c, o, lora);
-    else
+    if (!o.checkpointing)
         for (std::int64_t l = 0; l < c.num_layers; ++l) add_layer_acts(p.act, p.act_ids, c, o, lora);
+    // Workspace for the whole step.
     p.tokens = p.work.add("tokens", DType::I32, {n});
     p.targets = p.work.add("targets", DType::I32, {n});
     p.positions = p.work.add("positions", DType::I32, {n});
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
     p.head_rows = p.work.add("head_rows", DType::I32, {n});
-    p.head_in = p.work.add("head_in", DType::F32, nc);
     const std::int64_t inter = c.intermediate_size, h = c.hidden_size;
     p.qkv_weight = p.work.add("w_qkv", DType::F32, {qd + 2 * kvd, h});
     p.o_weight = p.work.add("w_o", DType::F32, {h, qd});
     p.gate_up_weight = p.work.add("w_gate_up", DType::F32, {2 * inter, h});
     p.down_weight = p.work.add("w_down", DType::F32, {h, inter});
     if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", DType::F32, {qd + 2 * kvd});
-    // The backend says what its attention needs for the longest sequence a batch may hold.
-    const std::size_t attention =
-        backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
-    p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
     p.tmp = p.work.add("tmp", DType::F32, nc);
-    const std::pair<const char*, Shape> grads[6] = {
-        {"d_residual", nc}, {"d_norm", nc}, {"d_att", {n, qd}}, {"d_qkv", {n, qd + 2 * kvd}},
-        {"d_act", ni}, {"d_gate_up", {n, 2 * c.intermediate_size}}};
-    for (std::size_t k = 0; k < 6; ++k) p.grads[k] = p.work.add(grads[k].first, DType::F32, grads[k].second);
-    p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
+    p.grads[0] = p.work.add("d_residual", DType::F32, nc);
+    p.grads[1] = p.work.add("d_norm", DType::F32, nc);
     p.losses = p.work.add("losses", DType::F32, {n});
     p.loss_sum = p.work.add("loss_sum", DType::F32, {1});
     p.cos = p.work.add("rope_cos", DType::F32, {o.max_seq, c.head_dim / 2});
     p.sin = p.work.add("rope_sin", DType::F32, {o.max_seq, c.head_dim / 2});
+    // The layers' scratch and the LM head's never live at the same time: they share bytes.
+    p.work.begin_phases();
+    if (o.checkpointing) add_layer_acts(p.work, p.work_ids, c, o, lora);
+    // The backend says what its attention needs for the longest sequence a batch may hold.
+    const std::size_t attention =
+        backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
+    p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
+    p.grads[2] = p.work.add("d_att", DType::F32, {n, qd});
+    p.grads[3] = p.work.add("d_qkv", DType::F32, {n, qd + 2 * kvd});
+    p.grads[4] = p.work.add("d_act", DType::F32, ni);
+    p.grads[5] = p.work.add("d_gate_up", DType::F32, {n, 2 * inter});
+    p.work.next_phase();
+    p.head_in = p.work.add("head_in", DType::F32, nc);
+    p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
+    p.work.end_phases();
     return p;
 }
 
