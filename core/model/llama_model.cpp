@@ -243,13 +243,13 @@ const LlamaModel::LayerWeights& LlamaModel::materialize(std::int64_t layer) {
     if (!m_layer_weights.qkv.bias.empty()) {
         // Qwen2's q, k and v biases, stacked the same way (a 1-row "weight" each, converted).
         const LinearWeight* linears[3] = {&base.q, &base.k, &base.v};
-        const Tensor bias = m_layer_weights.qkv.bias.reshaped({1, m_qkv_rows[3]});
+        const Tensor bias = m_layer_weights.qkv.bias.reshaped({m_qkv_rows[3], 1});
         for (std::size_t i = 0; i < 3; ++i) {
             LinearWeight row;
             row.in = linears[i]->out;
             row.out = 1;
             row.dense = linears[i]->bias.reshaped({1, row.in});
-            m_backend.dequantize_weight(row, bias.reshaped({m_qkv_rows[3], 1}).row_slice(m_qkv_rows[i], row.in));
+            m_backend.dequantize_weight(row, bias.row_slice(m_qkv_rows[i], row.in));
         }
     }
     m_materialized = layer;
