@@ -14,6 +14,7 @@
 #include "core/data/batch.h"
 #include "core/model/device_base_model.h"
 #include "core/model/llama_tensors.h"
+#include "core/model/lora_parameters.h"
 #include "core/model/model_loader.h"
 #include "core/io/safetensors_reader.h"
 #include "core/util/tensor_view.h"
@@ -115,6 +116,38 @@ inline Model tiny_model(const LlamaConfig& c, std::uint64_t seed) {
     }
     check_model_weights(c, m.weights, m.name);
     return m;
+}
+
+// A tiny random Llama of `layers` layers in NF4 with rank-2 LoRA on every module, on `backend`.
+struct TinyLora {
+    LlamaConfig config;
+    Model model;
+    DeviceBaseModel base;
+    LoraParameters lora;
+    TinyLora(Backend& backend, std::int64_t layers, std::uint64_t seed)
+        : config(tiny_config(false, false, layers)), model(tiny_model(config, seed)),
+          base(backend, model, {QuantType::NF4, true, 64}), lora(backend, config, rank2()) {}
+
+private:
+    static LoraConfig rank2() {
+        LoraConfig c;
+        c.rank = 2;
+        return c;
+    }
+};
+
+// `rows` unpacked rows of `seq` tokens with a fixed pattern of ids, every fourth target ignored.
+inline Batch pattern_batch(std::int64_t rows, std::int64_t seq, std::int32_t vocab) {
+    Batch b;
+    b.batch = rows;
+    b.seq_len = seq;
+    for (std::int64_t i = 0; i < rows * seq; ++i) {
+        b.tokens.push_back(static_cast<std::int32_t>((i * 7 + 3) % vocab));
+        b.targets.push_back(i % 4 == 0 ? kIgnoreIndex : static_cast<std::int32_t>((i * 5 + 1) % vocab));
+        b.positions.push_back(static_cast<std::int32_t>(i % seq));
+        b.segments.push_back(0);
+    }
+    return b;
 }
 
 // max |a - b| / max |b|

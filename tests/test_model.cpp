@@ -322,22 +322,9 @@ void TestModel::oneDequantizationPerLayer() {
     QFETCH(bool, checkpointing);
     constexpr std::int64_t kLayers = 3;
     DequantCounter be;
-    const LlamaConfig config = test::tiny_config(false, false, kLayers);
-    const Model model = test::tiny_model(config, 3);
-    DeviceBaseModel base(be, model, {QuantType::NF4, true, 64});
-    LoraConfig lc;
-    lc.rank = 2;
-    LoraParameters lora(be, config, lc);
-    LlamaModel llama(be, base, &lora, {1, 8, checkpointing, 0});
-    Batch b;
-    b.batch = 1;
-    b.seq_len = 8;
-    for (int t = 0; t < 8; ++t) {
-        b.tokens.push_back(t + 1);
-        b.targets.push_back(t + 2);
-        b.positions.push_back(t);
-        b.segments.push_back(0);
-    }
+    test::TinyLora tiny(be, kLayers, 3);
+    LlamaModel llama(be, tiny.base, &tiny.lora, {1, 8, checkpointing, 0});
+    const Batch b = test::pattern_batch(1, 8, 37);
     be.count = 0;
     llama.forward_backward(b, 0.1f, 1);
     QCOMPARE(be.count, 7 * (2 * kLayers - 1));

@@ -222,27 +222,14 @@ void TestTrainer::oneHostReadPerStep_data() {
 void TestTrainer::oneHostReadPerStep() {
     QFETCH(int, layers);
     CpuBackend backend;
-    const LlamaConfig config = test::tiny_config(false, false, layers);
-    const Model model = test::tiny_model(config, 5);
-    DeviceBaseModel base(backend, model, {QuantType::NF4, true, 64});
-    LoraConfig lc;
-    lc.rank = 2;
-    LoraParameters lora(backend, config, lc);
-    LlamaModel llama(backend, base, &lora, {2, 12, true, 0});
+    test::TinyLora tiny(backend, layers, 5);
+    LlamaModel llama(backend, tiny.base, &tiny.lora, {2, 12, true, 0});
     const PagingConfig paging{1024, 2048};  // 2 of many pages resident
-    AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, paging);
-    Batch b;
-    b.batch = 2;
-    b.seq_len = 12;
-    for (int i = 0; i < 24; ++i) {
-        b.tokens.push_back((i * 7 + 3) % 37);
-        b.targets.push_back(i % 4 == 0 ? kIgnoreIndex : (i * 5 + 1) % 37);
-        b.positions.push_back(i % 12);
-        b.segments.push_back(0);
-    }
+    AdamWOptimizer optimizer(backend, tiny.lora.params(), AdamWConfig{}, paging);
+    const Batch b = test::pattern_batch(2, 12, 37);
     for (int step = 0; step < 3; ++step) {
         const std::int64_t before = backend.host_syncs();
-        lora.zero_grads();
+        tiny.lora.zero_grads();
         llama.reset_loss();
         llama.forward_backward(b, 0.01f, 1);
         llama.forward_backward(b, 0.01f, 2);
