@@ -187,7 +187,8 @@ void TestOptimizer::loraReferenceStep() {
         AdamWOptimizer opt(be, lora.params(), cfg, {4096, budget});
         const OptimizerStepResult r = opt.step(cfg.lr, lm.loss_sum());
         QVERIFY(r.applied);
-        // Our gradients equal peft's to about 1e-5 relative (test_model), their norm likewise.
+        // Bound from the fp32 model parity: our gradients equal peft's to about 1e-5 relative
+        // (test_model), so their norm does too; 1e-4 is that parity bound (PRODUCT.md).
         QVERIFY2(std::fabs(r.grad_norm - ref_norm) < 1e-4 * ref_norm,
                  qPrintable(QString("%1 vs %2").arg(r.grad_norm).arg(ref_norm)));
         const double ref_loss = ref.tensor("loss").as<float>()[0];
