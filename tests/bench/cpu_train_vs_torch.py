@@ -277,10 +277,11 @@ def run_ours(a, workdir: Path, train_jsonl: Path, valid_jsonl: Path, rep: int) -
         so.seek(0), se.seek(0)
         stdout, stderr = so.read().decode(errors="replace"), se.read().decode(errors="replace")
     r = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-    others = {}  # step -> cores used by other processes during it
+    others, owncores = {}, {}  # step -> cores used by other processes / by this run during it
     for (n0, b0, c0, w0), (n1, b1, c1, w1) in zip(samples, samples[1:]):
         if n1 == n0 + 1 and n0 >= 1 and c0 is not None and c1 is not None:
             others[n1] = max(0.0, (b1 - b0 - (c1 - c0)) / (w1 - w0))
+            owncores[n1] = (c1 - c0) / (w1 - w0)
     (workdir / f"ours_{rep}.log").write_text(r.stdout + r.stderr)
     if r.returncode != 0:
         sys.exit(f"qlora train failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
@@ -298,6 +299,7 @@ def run_ours(a, workdir: Path, train_jsonl: Path, valid_jsonl: Path, rep: int) -
     step_others = [others.get(s["step"]) for s in meas]
     return {
         **quiet_summary([s["tokens_per_s"] for s in meas], step_others, a.quiet),
+        "step_own_cores": [owncores.get(s["step"]) for s in meas],
         "tokens_per_s_median": statistics.median(s["tokens_per_s"] for s in meas),
         "tokens_per_s_total": sum(s["tokens"] for s in meas) / span if a.warmup > 0 else None,
         "step_s_median": statistics.median(s["tokens"] / s["tokens_per_s"] for s in meas),
@@ -342,7 +344,7 @@ def run_torch(a, base, batches) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     times, losses = [], []
-    step_others = []
+    step_others, step_own = [], []
     for ids in batches:
         x = torch.tensor(ids, dtype=torch.long)
         b0, c0 = cpu_busy_s(), os.times()
@@ -356,12 +358,14 @@ def run_torch(a, base, batches) -> dict:
         b1, c1 = cpu_busy_s(), os.times()
         own = (c1.user + c1.system) - (c0.user + c0.system)
         step_others.append(max(0.0, (b1 - b0 - own) / times[-1]))
+        step_own.append(own / times[-1])
         losses.append(out.loss.item())
     meas = times[a.warmup:]
     step = statistics.median(meas)
     n = a.micro_batch * a.seq_len
     return {**quiet_summary([n / t for t in meas], step_others[a.warmup:], a.quiet),
-            "tokens_per_s_median": n / step, "step_tokens_per_s": [n / t for t in meas], "tokens_per_s_total": n * len(meas) / sum(meas),
+            "tokens_per_s_median": n / step, "step_tokens_per_s": [n / t for t in meas],
+            "step_own_cores": step_own[a.warmup:], "tokens_per_s_total": n * len(meas) / sum(meas),
             "step_s_median": step, "losses": losses, "attn_implementation": model.config._attn_implementation}
 
 
@@ -394,22 +398,15 @@ def quiet_summary(tok_s: list[float], others: list, limit: float) -> dict:
             "tokens_per_s_quiet_median": statistics.median(quiet) if quiet else None}
 
 
-def procs_running() -> int:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("procs_running"):
-            return int(line.split()[1])
-    return 0
-
-
 def wait_idle(max_s: float):
-    """Until no other process is runnable for 5 samples in a row (1 s apart), at most max_s."""
-    if max_s <= 0:
-        return
+    """Until the machine is idle (at least 90% of every core idle) for 5 s in a row, at most max_s."""
     t0, quiet = time.time(), 0
-    while quiet < 5 and time.time() - t0 < max_s:
-        quiet = quiet + 1 if procs_running() <= 1 else 0
+    cores = os.cpu_count() or 1
+    while max_s > 0 and quiet < 5 and time.time() - t0 < max_s:
+        b0 = cpu_busy_s()
         time.sleep(1)
-    if quiet < 5:
+        quiet = quiet + 1 if cpu_busy_s() - b0 <= 0.1 * cores else 0
+    if max_s > 0 and quiet < 5:
         print(f"  (machine still busy after {max_s:.0f} s; measuring anyway)", flush=True)
 
 
@@ -503,7 +500,8 @@ def main():
         print(f"  rep {rep}: {side:<5} {r['tokens_per_s_median']:8.1f} tok/s median of all measured steps "
               f"(median step {r['step_s_median']:.3f} s); quiet steps {r['quiet_steps']}/{a.steps}: "
               f"{fmt(r['tokens_per_s_quiet_median'])} tok/s; other processes {fmt(r['others_cores'], '.2f')} cores "
-              f"(per step: {' '.join(fmt(o, '.2f') for o in r['step_others_cores'])})", flush=True)
+              f"(per step: {' '.join(fmt(o, '.2f') for o in r['step_others_cores'])}); "
+              f"its own cores per step: {' '.join(fmt(o, '.2f') for o in r['step_own_cores'])}", flush=True)
 
     reps = []
     for rep in range(a.repeats):
