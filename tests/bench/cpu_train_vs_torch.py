@@ -46,15 +46,17 @@ Timing
     each repeat's figures are printed, and the ratio is taken per pair. The torch model is loaded
     once (GGUF dequantization takes ~30 s) and a fresh peft model is built on a copy for each repeat.
     Threads: QLS_THREADS=N for us; torch.set_num_threads(N) (+ OMP/MKL_NUM_THREADS=N) for torch.
-    Load: other processes slow both sides, and a 2-thread pool (ours and torch's OpenMP alike)
-    suffers badly when one of the 2 cores is taken: its barriers wait for a descheduled thread, so a
-    step can take 2x (ours) to 7x (torch) longer. So each step gets the cores OTHER processes used
+    Load: other processes slow both sides, and a 2-thread run suffers badly when one of the 2 cores
+    is taken: ours drops to about one core's speed (2x slower), torch's OpenMP barriers wait for a
+    descheduled thread (up to 7x slower, seen here). So each step gets the cores OTHER processes used
     while it ran (/proc/stat busy time minus the run's own CPU time; ours is sampled whenever
     metrics.jsonl gains a step line, torch around each step). A step is "quiet" when others used
     <= --quiet cores (default 0.25); the table gives, per repeat, the median over all measured
     steps and the mean load, and a "quiet" row: the median over the quiet steps of all repeats
     pooled, per side, and their ratio - the figure to quote on a shared machine. --wait-idle S waits
-    (at most S seconds) before each side until no other process is runnable.
+    (at most S seconds) before each side until the machine has been idle
+    (>= 90% of every core idle) for 5 s. Each step also records the cores the run itself used
+    ("own cores"; ~N when it got its N threads).
     Not timed on our side: model loading, data preparation, the end-of-run evaluation (on a
     one-record validation file) and the end-of-run adapter save.
 
@@ -437,7 +439,7 @@ def main():
     p.add_argument("--check-all-tokens", action="store_true", help="compare token ids of every record, not just batch 1")
     p.add_argument("--workdir", type=Path, default=None, help="keep data and runs here (default: a temp folder)")
     p.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                   help="before each side, wait up to S seconds until no other process is runnable")
+                   help="before each side, wait up to S seconds until the machine is idle (>= 90% of every core) for 5 s")
     p.add_argument("--quiet", type=float, default=0.25, metavar="CORES",
                    help="a step is 'quiet' when other processes used at most this many cores during it")
     p.add_argument("--json", type=Path, default=None, help="write the results here")

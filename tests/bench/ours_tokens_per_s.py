@@ -60,7 +60,7 @@ def main():
     p.add_argument("--max-seq-len", type=int, default=128)
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                   help="before each run, wait up to S seconds until no other process is runnable")
+                   help="before each run, wait up to S seconds until the machine is idle (>= 90% of every core) for 5 s")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("extra", nargs="*", help="more `qlora train` options, after --")
     a = p.parse_args()
