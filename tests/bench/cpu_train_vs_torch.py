@@ -439,7 +439,7 @@ def main():
     p.add_argument("--check-all-tokens", action="store_true", help="compare token ids of every record, not just batch 1")
     p.add_argument("--workdir", type=Path, default=None, help="keep data and runs here (default: a temp folder)")
     p.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                   help="before each side, wait up to S seconds until the machine is idle (>= 90% of every core) for 5 s")
+                   help="before each side, wait up to S seconds until the machine is idle (>= 90%% of every core) for 5 s")
     p.add_argument("--quiet", type=float, default=0.25, metavar="CORES",
                    help="a step is 'quiet' when other processes used at most this many cores during it")
     p.add_argument("--json", type=Path, default=None, help="write the results here")

@@ -28,22 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def cpu_busy_s() -> float:
-    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_idle(max_s: float):
-    """Until the machine is idle (at least 90% of every core idle) for 5 s in a row, at most max_s."""
-    t0, quiet = time.time(), 0
-    cores = os.cpu_count() or 1
-    while max_s > 0 and quiet < 5 and time.time() - t0 < max_s:
-        b0 = cpu_busy_s()
-        time.sleep(1)
-        quiet = quiet + 1 if cpu_busy_s() - b0 <= 0.1 * cores else 0
-    if max_s > 0 and quiet < 5:
-        print(f"  (machine still busy after {max_s:.0f} s; measuring anyway)", flush=True)
+# The load helpers of the side-by-side script beside this one (it imports torch lazily).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_train_vs_torch import cpu_busy_s, wait_idle  # noqa: E402
 
 
 def main():
@@ -60,7 +47,7 @@ def main():
     p.add_argument("--max-seq-len", type=int, default=128)
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--wait-idle", type=float, default=0, metavar="S",
-                   help="before each run, wait up to S seconds until the machine is idle (>= 90% of every core) for 5 s")
+                   help="before each run, wait up to S seconds until the machine is idle (>= 90%% of every core) for 5 s")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("extra", nargs="*", help="more `qlora train` options, after --")
     a = p.parse_args()
