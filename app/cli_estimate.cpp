@@ -9,6 +9,7 @@
 #include "app/cli_train_options.h"
 #include "core/model/model_loader.h"
 #include "core/train/memory_estimate.h"
+#include "core/util/compute_dtype.h"
 
 namespace qls::cli {
 
@@ -34,6 +35,7 @@ int run_estimate(const std::vector<std::string>& raw) {
     const Model model = load_model(args.positional()[0]);
     EstimateOptions o;
     o.base = c.base;
+    o.base.compute = resolve_compute_dtype(c.compute_dtype, *device.backend);
     o.lora = c.lora;
     o.micro_batch = c.micro_batch;
     o.seq_len = static_cast<std::int64_t>(c.data.max_seq_len);
@@ -58,13 +60,15 @@ int run_estimate(const std::vector<std::string>& raw) {
         j["fits"] = e.fits;
         j["verdict"] = e.verdict;
         j["device"] = device.device;
+        j["compute_dtype"] = compute_dtype_name(o.base.compute);
         std::cout << j.dump(2) << '\n';
         return e.fits ? 0 : 3;
     }
-    std::printf("Memory estimate for %s: micro-batch %lld x %lld tokens, LoRA r=%lld, base %s, checkpointing %s\n",
+    std::printf("Memory estimate for %s: micro-batch %lld x %lld tokens, LoRA r=%lld, base %s, %s compute, "
+                "checkpointing %s\n",
                 model.name.c_str(), (long long)o.micro_batch, (long long)o.seq_len, (long long)o.lora.rank,
                 o.base.quant ? std::string(quant_type_name(*o.base.quant)).c_str() : "16-bit",
-                o.checkpointing ? "on" : "off");
+                compute_dtype_name(o.base.compute).c_str(), o.checkpointing ? "on" : "off");
     for (Usage u : kAllUsages)
         std::printf("  %-18s %12s%s\n", std::string(usage_name(u)).c_str(), format_bytes(e.of(u)).c_str(),
                     usage_on_device(u) ? "" : "  (host)");

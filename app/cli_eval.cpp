@@ -62,6 +62,7 @@ int run_eval(const std::vector<std::string>& raw) {
     const Tokenizer tokenizer = load_model_tokenizer(model);
     const BackendChoice device = choose_backend(c.device);
     Backend& backend = *device.backend;
+    c.base.compute = resolve_compute_dtype(c.compute_dtype, backend);
     DeviceBaseModel base(backend, model, c.base);
     std::unique_ptr<LoraParameters> lora;
     if (auto dir = args.option("adapter"))
@@ -92,7 +93,7 @@ int run_eval(const std::vector<std::string>& raw) {
         units = data.train.size();
         skipped = data.issues.size();
     }
-    LlamaModel llama(backend, base, lora.get(), {c.micro_batch, seq_len, true, 0});
+    LlamaModel llama(backend, base, lora.get(), {c.micro_batch, seq_len, true, 0, c.base.compute});
     const LossSum sum = evaluate_all(llama, batches);
     const double loss = sum.mean();
     if (args.flag("json")) {

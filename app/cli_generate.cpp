@@ -25,12 +25,14 @@ const char* const kGenerateUsage =
     "  --top-k K --top-p P --repetition-penalty R --seed S\n"
     "  --quant nf4|fp4|none  the base as in training (default nf4)\n"
     "  --device auto|cpu|cuda[:N]  where to run (default auto)\n"
+    "  --compute-dtype auto|fp32|bf16|fp16  activations and the KV cache (default auto: the\n"
+    "                    device's preferred dtype, fp32 on the CPU)\n"
     "  The reply streams to stdout; statistics go to stderr.\n";
 
 int run_generate(const std::vector<std::string>& raw) {
     const Args args(raw, {"chat"},
                     {"adapter", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed",
-                     "quant", "device"});
+                     "quant", "device", "compute-dtype"});
     args.expect_positional(1);
     auto prompt_text = args.option("prompt");
     if (!prompt_text) throw UsageError("--prompt is required");
@@ -57,6 +59,7 @@ int run_generate(const std::vector<std::string>& raw) {
     const Tokenizer tokenizer = load_model_tokenizer(model);
     const BackendChoice device = choose_backend(args.option("device").value_or("auto"));
     Backend& backend = *device.backend;
+    base_options.compute = resolve_compute_dtype(args.option("compute-dtype").value_or("auto"), backend);
     DeviceBaseModel base(backend, model, base_options);
     std::unique_ptr<LoraParameters> lora;
     if (auto dir = args.option("adapter"))

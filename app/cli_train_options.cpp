@@ -18,7 +18,7 @@ const std::vector<std::string>& train_options() {
         "blocksize", "rank", "alpha", "dropout", "targets", "lr", "weight-decay", "max-grad-norm", "adam-beta1",
         "adam-beta2", "adam-eps", "schedule", "warmup-steps", "warmup-ratio", "micro-batch", "grad-accum", "epochs",
         "max-steps", "seed", "eval-every", "save-every", "keep-checkpoints", "early-stop-patience",
-        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device"};
+        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device", "compute-dtype"};
     return o;
 }
 
@@ -95,6 +95,10 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     if (auto v = a.option("device")) {
         parse_device(*v);  // refused here, before anything loads
         c.device = *v;
+    }
+    if (auto v = a.option("compute-dtype")) {
+        check_compute_dtype(*v);
+        c.compute_dtype = *v;
     }
     if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = parse_number<std::int64_t>("device-limit-mib", *v) << 20;
 }

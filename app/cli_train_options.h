@@ -37,6 +37,9 @@
     "  device and memory:\n" \
     "    --device auto|cpu|cuda[:N]  where to run (default auto: a CUDA device when this build has a\n" \
     "                              CUDA backend and one is present, else the CPU; it says which)\n" \
+    "    --compute-dtype auto|fp32|bf16|fp16  activations and dequantized weights (default auto: bf16\n" \
+    "                              on GPUs that have it, fp16 on older ones, fp32 on the CPU; fp16\n" \
+    "                              scales the loss dynamically and skips steps that overflow)\n" \
     "    --optimizer-budget-mib N  device memory for optimizer state; the rest is paged to the host\n" \
     "    --page-kib N              optimizer page size (default 1024)\n" \
     "    --device-limit-mib N      simulated device size (CPU backend)\n"

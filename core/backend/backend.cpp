@@ -13,17 +13,34 @@ void check_f32(const Tensor& t, const char* what) {
                describe(t));
 }
 
-// F32 whose rows (dimension 0) may be strided: the ops that read or write column blocks of a
-// stacked activation (q|k|v, gate|up) in place.
-void check_f32_rows(const Tensor& t, const char* what) {
-    QLS_ASSERT(!t.empty() && t.dtype == DType::F32 && t.row_pitch() >= t.row_elements(), what,
-               ": expected F32, got ", describe(t));
+// An activation or activation gradient: packed, in the run's compute dtype (F32, BF16 or F16).
+void check_act(const Tensor& t, const char* what) {
+    QLS_ASSERT(!t.empty() && is_float16ish(t.dtype) && t.contiguous(), what,
+               ": expected a packed F32/BF16/F16 activation, got ", describe(t));
+}
+
+// An activation whose rows (dimension 0) may be strided: the ops that read or write column
+// blocks of a stacked activation (q|k|v, gate|up) in place.
+void check_act_rows(const Tensor& t, const char* what) {
+    QLS_ASSERT(!t.empty() && is_float16ish(t.dtype) && t.row_pitch() >= t.row_elements(), what,
+               ": expected an F32/BF16/F16 activation, got ", describe(t));
+}
+
+// The activations of one op share one dtype (the compute dtype); empty tensors are skipped.
+void check_same_dtype(std::initializer_list<const Tensor*> ts, const char* what) {
+    const Tensor* first = nullptr;
+    for (const Tensor* t : ts) {
+        if (t->empty()) continue;
+        if (!first) first = t;
+        QLS_ASSERT(t->dtype == first->dtype, what, ": activations in ", dtype_name(first->dtype), " and ",
+                   describe(*t));
+    }
 }
 
 void check_linear(const Tensor& x, const LinearWeight* w, std::span<const LoraPart> lora, const Tensor& xa,
                   const char* op) {
     QLS_ASSERT(w != nullptr, op, ": no weight");
-    check_f32(x, op);
+    check_act(x, op);
     QLS_ASSERT(x.cols() == w->in, op, ": input ", describe(x), " vs weight in=", w->in);
     if (w->quantized()) {
         const Quant4View& q = *w->quant;
@@ -116,11 +133,12 @@ void Backend::fill_zero(const Tensor& t) { fill_zero_impl(t); }
 
 void Backend::linear_forward(const LinearForwardArgs& a) {
     check_linear(a.x, a.weight, a.lora, a.lora_xa, "linear_forward");
-    check_f32(a.out, "linear_forward out");
+    check_act(a.out, "linear_forward out");
     QLS_ASSERT(a.out.rows() == a.x.rows() && a.out.cols() == a.weight->out,
                "linear_forward: out ", describe(a.out));
+    check_same_dtype({&a.x, &a.out, &a.residual}, "linear_forward");
     if (!a.residual.empty()) {
-        check_f32(a.residual, "linear_forward residual");
+        check_act(a.residual, "linear_forward residual");
         QLS_ASSERT(a.residual.shape == a.out.shape, "linear_forward: residual ", describe(a.residual));
     }
     linear_forward_impl(a);
@@ -128,7 +146,9 @@ void Backend::linear_forward(const LinearForwardArgs& a) {
 
 void Backend::linear_backward(const LinearBackwardArgs& a) {
     check_linear(a.x, a.weight, a.lora, a.lora_xa, "linear_backward");
-    check_f32(a.dout, "linear_backward dout");
+    check_act(a.dout, "linear_backward dout");
+    if (!a.dx.empty()) check_act(a.dx, "linear_backward dx");
+    check_same_dtype({&a.x, &a.dout, &a.dx}, "linear_backward");
     QLS_ASSERT(a.dout.rows() == a.x.rows() && a.dout.cols() == a.weight->out,
                "linear_backward: dout ", describe(a.dout));
     if (!a.dx.empty()) QLS_ASSERT(a.dx.shape == a.x.shape, "linear_backward: dx ", describe(a.dx));
@@ -137,8 +157,9 @@ void Backend::linear_backward(const LinearBackwardArgs& a) {
 }
 
 void Backend::rmsnorm_forward(const RmsNormForwardArgs& a) {
-    check_f32(a.x, "rmsnorm x");
-    check_f32(a.out, "rmsnorm out");
+    check_act(a.x, "rmsnorm x");
+    check_act(a.out, "rmsnorm out");
+    check_same_dtype({&a.x, &a.out}, "rmsnorm");
     check_f32(a.rstd, "rmsnorm rstd");
     QLS_ASSERT(a.x.shape == a.out.shape && a.weight.numel() == a.x.cols() &&
                    a.rstd.numel() == a.x.rows() && is_float16ish(a.weight.dtype),
@@ -147,7 +168,9 @@ void Backend::rmsnorm_forward(const RmsNormForwardArgs& a) {
 }
 
 void Backend::rmsnorm_backward(const RmsNormBackwardArgs& a) {
-    for (const Tensor* t : {&a.x, &a.rstd, &a.dout, &a.dx}) check_f32(*t, "rmsnorm_backward");
+    for (const Tensor* t : {&a.x, &a.dout, &a.dx}) check_act(*t, "rmsnorm_backward");
+    check_same_dtype({&a.x, &a.dout, &a.dx}, "rmsnorm_backward");
+    check_f32(a.rstd, "rmsnorm_backward rstd");
     QLS_ASSERT(is_float16ish(a.weight.dtype), "rmsnorm_backward: weight ", describe(a.weight));
     QLS_ASSERT(a.x.shape == a.dout.shape && a.x.shape == a.dx.shape &&
                    a.weight.numel() == a.x.cols() && a.rstd.numel() == a.x.rows(),
@@ -157,7 +180,7 @@ void Backend::rmsnorm_backward(const RmsNormBackwardArgs& a) {
 
 namespace {
 void check_rope(const RopeArgs& a) {
-    check_f32_rows(a.x, "rope x");
+    check_act_rows(a.x, "rope x");
     QLS_ASSERT(a.x.shape.size() == 3 && a.positions.numel() == a.x.dim(0) &&
                    a.positions.dtype == DType::I32 && a.cos.shape == a.sin.shape &&
                    a.cos.cols() * 2 == a.x.dim(2) && a.cos.dtype == DType::F32 && a.sin.dtype == DType::F32,
@@ -178,8 +201,10 @@ void Backend::rope_backward(const RopeArgs& a) {
 namespace {
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu, std::int64_t max_seqlen,
                      const Tensor& out, const Tensor& lse) {
-    for (const Tensor* t : {&q, &k, &v}) check_f32_rows(*t, "attention");
-    for (const Tensor* t : {&out, &lse}) check_f32(*t, "attention");
+    for (const Tensor* t : {&q, &k, &v}) check_act_rows(*t, "attention");
+    check_act(out, "attention out");
+    check_same_dtype({&q, &k, &v, &out}, "attention");
+    check_f32(lse, "attention lse");
     QLS_ASSERT(q.shape.size() == 3 && k.shape.size() == 3 && k.shape == v.shape && q.dim(0) == k.dim(0) &&
                    q.dim(2) == k.dim(2) && k.dim(1) > 0 && q.dim(1) % k.dim(1) == 0,
                "attention: q ", describe(q), " k ", describe(k), " v ", describe(v));
@@ -197,8 +222,9 @@ void Backend::attention_forward(const AttentionForwardArgs& a) {
 
 void Backend::attention_backward(const AttentionBackwardArgs& a) {
     check_attention(a.q, a.k, a.v, a.cu_seqlens, a.max_seqlen, a.out, a.lse);
-    for (const Tensor* t : {&a.dq, &a.dk, &a.dv}) check_f32_rows(*t, "attention_backward");
-    check_f32(a.dout, "attention_backward dout");
+    for (const Tensor* t : {&a.dq, &a.dk, &a.dv}) check_act_rows(*t, "attention_backward");
+    check_act(a.dout, "attention_backward dout");
+    check_same_dtype({&a.q, &a.dout, &a.dq, &a.dk, &a.dv}, "attention_backward");
     QLS_ASSERT(a.dout.shape == a.q.shape && a.dq.shape == a.q.shape && a.dk.shape == a.k.shape &&
                    a.dv.shape == a.v.shape,
                "attention_backward: grads");
@@ -206,7 +232,8 @@ void Backend::attention_backward(const AttentionBackwardArgs& a) {
 }
 
 void Backend::attention_decode(const AttentionDecodeArgs& a) {
-    for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache, &a.out}) check_f32(*t, "attention_decode");
+    for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache, &a.out}) check_act(*t, "attention_decode");
+    check_same_dtype({&a.q, &a.k_cache, &a.v_cache, &a.out}, "attention_decode");
     QLS_ASSERT(a.k_cache.shape.size() == 4 && a.k_cache.dim(2) > 0, "attention_decode: cache ", describe(a.k_cache));
     QLS_ASSERT(a.q.shape.size() == 4 && a.k_cache.shape.size() == 4 && a.k_cache.shape == a.v_cache.shape &&
                    a.q.dim(0) == a.k_cache.dim(0) && a.q.dim(3) == a.k_cache.dim(3) &&
@@ -217,16 +244,18 @@ void Backend::attention_decode(const AttentionDecodeArgs& a) {
 }
 
 void Backend::swiglu_forward(const SwigluForwardArgs& a) {
-    for (const Tensor* t : {&a.gate, &a.up}) check_f32_rows(*t, "swiglu");
-    check_f32(a.out, "swiglu out");
+    for (const Tensor* t : {&a.gate, &a.up}) check_act_rows(*t, "swiglu");
+    check_act(a.out, "swiglu out");
+    check_same_dtype({&a.gate, &a.up, &a.out}, "swiglu");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.gate.shape == a.out.shape, "swiglu: ",
                describe(a.gate), " ", describe(a.up), " ", describe(a.out));
     swiglu_forward_impl(a);
 }
 
 void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
-    for (const Tensor* t : {&a.gate, &a.up, &a.dgate, &a.dup}) check_f32_rows(*t, "swiglu_backward");
-    check_f32(a.dout, "swiglu_backward dout");
+    for (const Tensor* t : {&a.gate, &a.up, &a.dgate, &a.dup}) check_act_rows(*t, "swiglu_backward");
+    check_act(a.dout, "swiglu_backward dout");
+    check_same_dtype({&a.gate, &a.up, &a.dout, &a.dgate, &a.dup}, "swiglu_backward");
     QLS_ASSERT(a.gate.shape == a.up.shape && a.dout.shape == a.gate.shape &&
                    a.dgate.shape == a.gate.shape && a.dup.shape == a.gate.shape,
                "swiglu_backward: shapes");
@@ -236,15 +265,15 @@ void Backend::swiglu_backward(const SwigluBackwardArgs& a) {
 void Backend::embedding_forward(const EmbeddingArgs& a) {
     QLS_ASSERT(a.tokens.dtype == DType::I32 && a.table.shape.size() == 2 &&
                    is_float16ish(a.table.dtype) && a.out.rows() == a.tokens.numel() &&
-                   a.out.cols() == a.table.dim(1) && a.out.dtype == DType::F32,
+                   a.out.cols() == a.table.dim(1) && is_float16ish(a.out.dtype) && a.out.contiguous(),
                "embedding: ", describe(a.tokens), " ", describe(a.table), " ", describe(a.out));
     embedding_forward_impl(a);
 }
 
 void Backend::cross_entropy(const CrossEntropyArgs& a) {
-    check_f32(a.logits, "cross_entropy logits");
+    check_act(a.logits, "cross_entropy logits");
     QLS_ASSERT(a.targets.dtype == DType::I32 && a.targets.numel() == a.logits.rows() &&
-                   a.losses.numel() == a.logits.rows() &&
+                   a.losses.dtype == DType::F32 && a.losses.numel() == a.logits.rows() &&
                    (a.loss_sum.empty() || (a.loss_sum.dtype == DType::F32 && a.loss_sum.numel() == 1)),
                "cross_entropy: ", describe(a.logits), " ", describe(a.targets), " ",
                describe(a.losses), " ", describe(a.loss_sum));
@@ -252,7 +281,8 @@ void Backend::cross_entropy(const CrossEntropyArgs& a) {
 }
 
 void Backend::add_inplace(const Tensor& dst, const Tensor& src) {
-    QLS_ASSERT(dst.dtype == DType::F32 && src.dtype == DType::F32 && dst.numel() == src.numel(),
+    QLS_ASSERT(is_float16ish(dst.dtype) && dst.contiguous() && src.dtype == dst.dtype && src.contiguous() &&
+                   dst.numel() == src.numel(),
                "add_inplace: ", describe(dst), " += ", describe(src));
     add_inplace_impl(dst, src);
 }
@@ -299,7 +329,7 @@ void Backend::adamw_step(const AdamWArgs& a) {
 }
 
 void Backend::dequantize_weight(const LinearWeight& w, const Tensor& out) {
-    check_f32(out, "dequantize_weight out");
+    check_act(out, "dequantize_weight out");
     QLS_ASSERT(out.numel() == w.in * w.out, "dequantize_weight: ", describe(out), " for [", w.out,
                ", ", w.in, "]");
     dequantize_weight_impl(w, out);

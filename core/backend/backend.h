@@ -1,11 +1,20 @@
 // The one interface the model is written against (STYLE.md §2). Each op is a pair
 // <op>_forward / <op>_backward with an argument struct; the non-virtual method checks shapes
 // and dtypes once, then calls the backend's *_impl. The CPU backend (core/backend/cpu) is the
-// readable fp32 reference; the CUDA backend (kernels/) must match it op by op.
+// readable reference; the CUDA backend (kernels/) must match it op by op.
+//
+// Precision. A run has a compute dtype A (F32, BF16 or F16; util/compute_dtype.h). Fields
+// written "A" below are activations or their gradients: every A tensor of one op has the same
+// dtype. An op reads its A inputs, computes in fp32 (GEMM accumulation, RMSNorm statistics,
+// softmax max/sum and log-sum-exp, cross-entropy, SwiGLU, RoPE) and rounds each A output once,
+// to nearest even, when it stores it; an accumulating output is read, added to in fp32 and
+// rounded once. The CPU backend does exactly this (cpu_twin.h), so a device kernel matches it
+// up to fp32 summation order and one rounding of A. Always F32: norm statistics (rstd), the
+// log-sum-exp, losses, LoRA weights, their x·Aᵀ, their gradients and optimizer state. Frozen
+// weights are F32/BF16/F16 or 4-bit in whatever dtype they are stored.
 //
 // The contract every op keeps unless its struct says otherwise:
-// - Shapes and dtypes as commented on each field; activations are F32 today, LoRA weights,
-//   their gradients and optimizer state always F32; base weights F32/BF16/F16 or 4-bit.
+// - Shapes and dtypes as commented on each field.
 // - Tensors are packed; only the fields marked "may be strided" accept a column block of a
 //   stacked activation (Tensor::row_stride).
 // - Outputs never alias inputs, except where noted (RoPE in place, cross-entropy's gradient
@@ -54,41 +63,41 @@ struct LoraPart {
 
 // y = residual + x·Wᵀ + bias + Σ adapters. The base weight gets no gradient.
 struct LinearForwardArgs {
-    Tensor x;                     // (N, in)
+    Tensor x;                     // A (N, in)
     const LinearWeight* weight = nullptr;
     std::span<const LoraPart> lora;  // may be empty
-    Tensor out;                   // (N, out), overwritten
-    Tensor residual;              // optional (N, out), added (cuBLASLt's C); may be `out` itself
-    Tensor lora_xa;               // optional (N, Σ r): every part's dropout(x)·Aᵀ, kept for backward
+    Tensor out;                   // A (N, out), overwritten: one rounding of the whole sum
+    Tensor residual;              // optional A (N, out), added (cuBLASLt's C); may be `out` itself
+    Tensor lora_xa;               // optional F32 (N, Σ r): every part's dropout(x)·Aᵀ, kept for backward
 };
 struct LinearBackwardArgs {
-    Tensor x;                     // (N, in), the forward input
-    Tensor dout;                  // (N, out)
+    Tensor x;                     // A (N, in), the forward input
+    Tensor dout;                  // A (N, out)
     const LinearWeight* weight = nullptr;
-    std::span<const LoraPart> lora;  // their da/db accumulate
-    Tensor lora_xa;               // optional (N, Σ r): x·Aᵀ storage, as in forward
+    std::span<const LoraPart> lora;  // their da/db accumulate (F32)
+    Tensor lora_xa;               // optional F32 (N, Σ r): x·Aᵀ storage, as in forward
     bool lora_xa_ready = false;   // it holds forward's values (else backward computes them there)
-    Tensor dx;                    // (N, in); empty when the input needs no gradient
+    Tensor dx;                    // A (N, in); empty when the input needs no gradient
     GradMode dx_mode = GradMode::Overwrite;
 };
 
 struct RmsNormForwardArgs {
-    Tensor x;       // (N, C)
+    Tensor x;       // A (N, C)
     Tensor weight;  // (C) F32/BF16/F16, frozen
     float eps = 1e-6f;
-    Tensor out;     // (N, C)
+    Tensor out;     // A (N, C)
     Tensor rstd;    // (N) F32, saved for backward
 };
 struct RmsNormBackwardArgs {
     Tensor x, weight, rstd;  // as in forward
-    Tensor dout;             // (N, C)
-    Tensor dx;               // (N, C)
+    Tensor dout;             // A (N, C)
+    Tensor dx;               // A (N, C)
     GradMode dx_mode = GradMode::Overwrite;
 };
 
 // HF rotate_half RoPE (formats.md §6.3), in place on x. Backward rotates by the opposite angle.
 struct RopeArgs {
-    Tensor x;          // (N, H, D), rotated in place; rows may be strided (q or k of q|k|v)
+    Tensor x;          // A (N, H, D), rotated in place; rows may be strided (q or k of q|k|v)
     Tensor positions;  // (N) I32, each in [0, P) (validated on the host)
     Tensor cos, sin;   // (P, D/2) F32 tables for positions 0..P-1
 };
@@ -108,12 +117,12 @@ struct AttentionShape {
     std::int64_t hq = 0, hkv = 0, d = 0;
 };
 struct AttentionForwardArgs {
-    Tensor q;           // (N, Hq, D); q, k, v may be column blocks of q|k|v (strided rows)
-    Tensor k, v;        // (N, Hkv, D)
+    Tensor q;           // A (N, Hq, D); q, k, v may be column blocks of q|k|v (strided rows)
+    Tensor k, v;        // A (N, Hkv, D)
     Tensor cu_seqlens;  // (S + 1) I32: 0 = cu[0] < cu[1] < ... < cu[S] = N (validated on the host)
     std::int64_t max_seqlen = 0;  // max over s of cu[s+1] - cu[s]
     float scale = 1.0f;  // D^-0.5
-    Tensor out;          // (N, Hq, D)
+    Tensor out;          // A (N, Hq, D)
     Tensor lse;          // (Hq, N) F32, saved for backward
     Tensor workspace;    // U8
 };
@@ -122,8 +131,8 @@ struct AttentionBackwardArgs {
     std::int64_t max_seqlen = 0;
     float scale = 1.0f;
     Tensor out, lse;     // forward's outputs
-    Tensor dout;         // (N, Hq, D)
-    Tensor dq, dk, dv;   // overwritten; may be column blocks of dq|dk|dv
+    Tensor dout;         // A (N, Hq, D)
+    Tensor dq, dk, dv;   // A, overwritten; may be column blocks of dq|dk|dv
     bool deterministic = true;  // dK/dV summed in a fixed order (the CPU always does)
     Tensor workspace;    // U8
 };
@@ -131,35 +140,36 @@ struct AttentionBackwardArgs {
 // Incremental decoding with a KV cache: the Tn new queries sit at positions past..past+Tn-1
 // and attend to cache rows 0..past+Tn-1 (the caller wrote the new keys/values there first).
 struct AttentionDecodeArgs {
-    Tensor q;                 // (B, Tn, Hq, D)
-    Tensor k_cache, v_cache;  // (B, P, Hkv, D), P >= past + Tn
+    Tensor q;                 // A (B, Tn, Hq, D)
+    Tensor k_cache, v_cache;  // A (B, P, Hkv, D), P >= past + Tn
     std::int64_t past = 0;
     float scale = 1.0f;
-    Tensor out;               // (B, Tn, Hq, D)
+    Tensor out;               // A (B, Tn, Hq, D)
 };
 
 // gate, up and their gradients may be column blocks of the stacked gate|up (strided rows).
 struct SwigluForwardArgs {
-    Tensor gate, up;  // (N, I)
-    Tensor out;       // (N, I) = silu(gate) * up, packed
+    Tensor gate, up;  // A (N, I)
+    Tensor out;       // A (N, I) = silu(gate) * up, packed
 };
 struct SwigluBackwardArgs {
-    Tensor gate, up, dout;  // (N, I); dout packed
-    Tensor dgate, dup;      // (N, I), overwritten
+    Tensor gate, up, dout;  // A (N, I); dout packed
+    Tensor dgate, dup;      // A (N, I), overwritten
 };
 
 struct EmbeddingArgs {
     Tensor tokens;  // (N) I32, each in [0, V) (validated on the host)
     Tensor table;   // (V, C) F32/BF16/F16
-    Tensor out;     // (N, C)
+    Tensor out;     // A (N, C)
 };
 
-// Fused softmax cross-entropy over the vocabulary. Rows whose target is kIgnoreIndex give
-// loss 0 and gradient 0. With compute_grad, logits are replaced by
-// grad_scale · (softmax(logits) - onehot(target)). Targets must be kIgnoreIndex or in [0, V)
+// Fused softmax cross-entropy over the vocabulary, in fp32 from the stored logits. Rows whose
+// target is kIgnoreIndex give loss 0 and gradient 0. With compute_grad, logits are replaced by
+// grad_scale · (softmax(logits) - onehot(target)), rounded to A (grad_scale carries fp16's loss
+// scale, so small probabilities do not flush to zero). Targets must be kIgnoreIndex or in [0, V)
 // (the model validates each batch on the host; ops never check data).
 struct CrossEntropyArgs {
-    Tensor logits;   // (N, V) F32
+    Tensor logits;   // A (N, V)
     Tensor targets;  // (N) I32
     Tensor losses;   // (N) F32, -log softmax(logits)[target]
     float grad_scale = 1.0f;
@@ -210,6 +220,10 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
+    // The compute dtype "auto" picks here: what the device computes fastest at full range (bf16
+    // on GPUs with bf16 tensor cores, fp16 on older ones); the CPU backend, which only emulates
+    // 16-bit storage, says fp32.
+    virtual DType preferred_compute_dtype() const { return DType::F32; }
 
     MemoryAccountant& memory() { return m_memory; }
     const MemoryAccountant& memory() const { return m_memory; }
@@ -255,7 +269,7 @@ public:
     void swiglu_backward(const SwigluBackwardArgs& a);
     void embedding_forward(const EmbeddingArgs& a);
     void cross_entropy(const CrossEntropyArgs& a);
-    void add_inplace(const Tensor& dst, const Tensor& src);  // dst += src, F32
+    void add_inplace(const Tensor& dst, const Tensor& src);  // dst += src, both the same float dtype
     // Rows by index (I32, each in [0, src rows), validated on the host): gather makes
     // dst[i] = src[rows[i]]; scatter zeroes dst and sets dst[rows[i]] = src[i] (distinct rows).
     // The loss only needs the rows that have a target, so the LM head never sees the rest.
@@ -263,7 +277,8 @@ public:
     void scatter_rows(const Tensor& src, const Tensor& rows, const Tensor& dst);
     void clip_grad_norm(const ClipGradNormArgs& a);
     void adamw_step(const AdamWArgs& a);
-    // Dense fp32 copy of a base weight (out, in): merged export, inspection, tests.
+    // Dense copy of a base weight (out, in) into F32, BF16 or F16 (rounded once): the layer's
+    // weights in the compute dtype for training, fp32 for merged export, inspection, tests.
     void dequantize_weight(const LinearWeight& w, const Tensor& out);
 
 protected:

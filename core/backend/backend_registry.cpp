@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/util/compute_dtype.h"
 #include "core/util/parallel.h"
 
 namespace qls {
@@ -120,6 +121,16 @@ std::vector<DeviceOption> device_options() {
         for (int i = 0, n = cuda->device_count(); i < n; ++i)
             out.push_back({str_cat("cuda:", i), str_cat(cuda->device_name(i), " (cuda:", i, ")")});
     return out;
+}
+
+void check_compute_dtype(std::string_view spec) {
+    QLS_CHECK(ConfigError, spec == "auto" || parse_compute_dtype(spec).has_value(), "compute dtype '", spec,
+              "': expected auto, fp32, bf16 or fp16");
+}
+
+DType resolve_compute_dtype(std::string_view spec, const Backend& backend) {
+    check_compute_dtype(spec);
+    return spec == "auto" ? backend.preferred_compute_dtype() : *parse_compute_dtype(spec);
 }
 
 }  // namespace qls

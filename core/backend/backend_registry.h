@@ -52,6 +52,12 @@ struct AutoDevice {
 };
 AutoDevice auto_device();
 
+// "auto" (the backend's preferred_compute_dtype), "fp32", "bf16" or "fp16"; ConfigError naming
+// the accepted values otherwise.
+DType resolve_compute_dtype(std::string_view spec, const Backend& backend);
+// ConfigError unless `spec` is one of those names.
+void check_compute_dtype(std::string_view spec);
+
 // Every choice a user can make now, for a device menu: auto, cpu, then each device.
 struct DeviceOption {
     std::string spec;   // "auto", "cpu", "cuda:0"

@@ -1,7 +1,10 @@
 #include "core/model/device_base_model.h"
 
+#include <cstring>
+
 #include "core/quant/dequantize_4bit.h"
 #include "core/quant/quantize_4bit.h"
+#include "core/util/half.h"
 
 namespace qls {
 
@@ -12,7 +15,22 @@ std::span<const std::byte> bytes_of(const std::vector<T>& v) {
     return std::as_bytes(std::span<const T>(v));
 }
 
+// The values of a float view in `to` (F32, BF16 or F16), each rounded to nearest even once.
+std::vector<std::byte> converted(const TensorView& v, DType to) {
+    const std::vector<float> f = to_f32(v);
+    std::vector<std::byte> out(f.size() * dtype_size(to));
+    if (to == DType::F32) {
+        std::memcpy(out.data(), f.data(), out.size());
+        return out;
+    }
+    auto* o = reinterpret_cast<std::uint16_t*>(out.data());
+    for (std::size_t i = 0; i < f.size(); ++i) o[i] = to == DType::BF16 ? f32_to_bf16(f[i]) : f32_to_f16(f[i]);
+    return out;
+}
+
 }  // namespace
+
+DType head_dtype(DType stored, DType compute) { return compute == DType::F32 ? stored : compute; }
 
 bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant) {
     if (name == "none") quant.reset();
@@ -27,12 +45,17 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
     : m_backend(backend), m_config(model.config), m_options(options) {
     const ModelWeights& w = model.weights;
     const LlamaConfig& c = m_config;
-    m_embed = upload_dense(w.get("model.embed_tokens.weight"), "embed_tokens");
+    const Weight& embed = w.get("model.embed_tokens.weight");
+    m_embed = upload_dense(embed, "embed_tokens", head_dtype(embed.view.dtype, options.compute));
     m_final_norm = upload_dense(w.get("model.norm.weight"), "model.norm");
     m_lm_head.in = c.hidden_size;
     m_lm_head.out = c.vocab_size;
-    m_lm_head.dense = c.tie_word_embeddings ? m_embed
-                                            : upload_dense(w.get("lm_head.weight"), "lm_head");
+    if (c.tie_word_embeddings) {
+        m_lm_head.dense = m_embed;
+    } else {
+        const Weight& head = w.get("lm_head.weight");
+        m_lm_head.dense = upload_dense(head, "lm_head", head_dtype(head.view.dtype, options.compute));
+    }
     for (std::int64_t l = 0; l < c.num_layers; ++l) {
         report_progress(progress, static_cast<std::size_t>(l), static_cast<std::size_t>(c.num_layers));
         const std::string p = str_cat("model.layers.", l, ".");
@@ -61,13 +84,15 @@ Tensor DeviceBaseModel::upload_bytes(std::span<const std::byte> bytes, DType dty
     return t;
 }
 
-Tensor DeviceBaseModel::upload_dense(const Weight& w, const std::string& name) {
+Tensor DeviceBaseModel::upload_dense(const Weight& w, const std::string& name, std::optional<DType> as) {
     QLS_CHECK(FormatError, !w.is_quantized(), "tensor ", name,
               " is 4-bit, but only linear layers may be quantized");
     QLS_CHECK(FormatError, w.view.dtype == DType::F32 || w.view.dtype == DType::BF16 ||
                                w.view.dtype == DType::F16,
               "tensor ", name, ": expected F32, BF16 or F16, got ", dtype_name(w.view.dtype));
-    return upload_bytes(w.view.data, w.view.dtype, w.shape, name);
+    if (!as || *as == w.view.dtype) return upload_bytes(w.view.data, w.view.dtype, w.shape, name);
+    const std::vector<std::byte> bytes = converted(w.view, *as);
+    return upload_bytes(bytes, *as, w.shape, name);
 }
 
 LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const std::string& prefix) {

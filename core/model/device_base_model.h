@@ -4,6 +4,8 @@
 // (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
 #pragma once
 #include <optional>
+
+#include "core/util/dtype.h"
 #include <string_view>
 #include <vector>
 
@@ -18,7 +20,13 @@ struct BaseWeightsOptions {
     std::optional<QuantType> quant = QuantType::NF4;  // nullopt: keep the linear weights dense
     bool double_quant = true;
     int blocksize = 64;
+    // The run's compute dtype (backend.h "Precision"). With BF16 or F16 the embedding and the
+    // LM head are held in it, as a GPU GEMM needs them; other dense tensors stay as stored.
+    DType compute = DType::F32;
 };
+
+// The dtype DeviceBaseModel holds the embedding and LM head in, given how they are stored.
+DType head_dtype(DType stored, DType compute);
 
 // "nf4", "fp4" or "none" (a dense base) into `quant`; false for any other name.
 bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant);
@@ -42,7 +50,8 @@ public:
     const std::vector<DeviceLayer>& layers() const { return m_layers; }
 
 private:
-    Tensor upload_dense(const Weight& w, const std::string& name);
+    // `as`: the dtype to hold it in (converted, rounded to nearest even, when it differs).
+    Tensor upload_dense(const Weight& w, const std::string& name, std::optional<DType> as = std::nullopt);
     LinearWeight upload_linear(const ModelWeights& weights, const std::string& prefix);
     Tensor upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape,
                         const std::string& name);

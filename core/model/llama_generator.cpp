@@ -27,21 +27,22 @@ void LlamaGenerator::plan_buffers() {
     const LlamaConfig& c = m_base.config();
     const std::int64_t n = m_chunk, qd = c.num_heads * c.head_dim;
     const Shape cache_shape{1, m_max_context, c.num_kv_heads, c.head_dim};
+    const DType a = m_base.options().compute;  // the cache and activations (backend.h "Precision")
     BufferPlan cache;
     std::vector<std::size_t> cache_ids;
     for (std::int64_t l = 0; l < c.num_layers; ++l) {
-        cache_ids.push_back(cache.add("k_cache", DType::F32, cache_shape));
-        cache_ids.push_back(cache.add("v_cache", DType::F32, cache_shape));
+        cache_ids.push_back(cache.add("k_cache", a, cache_shape));
+        cache_ids.push_back(cache.add("v_cache", a, cache_shape));
     }
     BufferPlan work;
     const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size};
     const std::size_t ids[] = {
-        work.add("x", DType::F32, nc),          work.add("norm", DType::F32, nc),
-        work.add("rstd", DType::F32, {n}),      work.add("q", DType::F32, {n, qd}),
-        work.add("att", DType::F32, {n, qd}),   work.add("tmp", DType::F32, nc),
-        work.add("gate", DType::F32, ni),       work.add("up", DType::F32, ni),
-        work.add("act", DType::F32, ni),        work.add("tokens", DType::I32, {n}),
-        work.add("positions", DType::I32, {n}), work.add("logits", DType::F32, {1, c.vocab_size}),
+        work.add("x", a, nc),          work.add("norm", a, nc),
+        work.add("rstd", DType::F32, {n}),      work.add("q", a, {n, qd}),
+        work.add("att", a, {n, qd}),   work.add("tmp", a, nc),
+        work.add("gate", a, ni),       work.add("up", a, ni),
+        work.add("act", a, ni),        work.add("tokens", DType::I32, {n}),
+        work.add("positions", DType::I32, {n}), work.add("logits", a, {1, c.vocab_size}),
         work.add("rope_cos", DType::F32, {m_max_context, c.head_dim / 2}),
         work.add("rope_sin", DType::F32, {m_max_context, c.head_dim / 2})};
 
@@ -148,9 +149,9 @@ std::vector<float> LlamaGenerator::last_logits(std::int64_t n) {
     m_backend.rmsnorm_forward({x, m_base.final_norm(), static_cast<float>(c.rms_norm_eps), norm,
                                m_s.rstd.reshaped({m_chunk, 1}).row_slice(0, 1)});
     m_backend.linear_forward({norm, &m_base.lm_head(), {}, m_s.logits, {}, {}});
-    std::vector<float> out(static_cast<std::size_t>(c.vocab_size));
-    m_backend.copy_to_host(m_s.logits, std::as_writable_bytes(std::span(out)));
-    return out;
+    std::vector<std::byte> stored(m_s.logits.bytes());
+    m_backend.copy_to_host(m_s.logits, stored);
+    return to_f32(TensorView{m_s.logits.dtype, m_s.logits.shape, stored});
 }
 
 }  // namespace qls

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "core/backend/dropout_mask.h"
 #include "core/model/rope_table.h"
@@ -17,9 +18,9 @@ std::span<const std::byte> as_bytes_of(const std::vector<std::int32_t>& v) {
 }  // namespace
 
 std::int64_t LlamaModel::default_logits_chunk(const LlamaConfig& c, std::int64_t rows) {
-    // At most 32 MiB of fp32 logits at once: the full (N, V) matrix of a 128k vocabulary would
-    // dwarf the rest of a QLoRA step.
-    const std::int64_t cap = std::max<std::int64_t>(1, (32 << 20) / (4 * c.vocab_size));
+    // At most 8M logits (32 MiB in fp32) at once: the full (N, V) matrix of a 128k vocabulary
+    // would dwarf the rest of a QLoRA step.
+    const std::int64_t cap = std::max<std::int64_t>(1, (8 << 20) / c.vocab_size);
     return std::min(rows, cap);
 }
 
@@ -29,6 +30,9 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
     QLS_CHECK(ConfigError, options.max_batch >= 1 && options.max_seq >= 1,
               "micro-batch and sequence length must be at least 1, got ", options.max_batch,
               " and ", options.max_seq);
+    QLS_ASSERT(options.compute == base.options().compute, "the model computes in ",
+               dtype_name(options.compute), " but its base weights were prepared for ",
+               dtype_name(base.options().compute));
     const std::int64_t n = options.max_batch * options.max_seq;
     m_chunk = options.logits_chunk > 0 ? std::min(options.logits_chunk, n)
                                        : default_logits_chunk(base.config(), n);
@@ -56,12 +60,15 @@ void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const Llama
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, rows{n};
     auto r = [&](LinearGroup g) { return lora ? lora->group_rank(g) : std::int64_t{0}; };
-    for (const auto& [name, shape] : std::initializer_list<std::pair<const char*, Shape>>{
-             {"norm1", nc}, {"rstd1", rows}, {"qkv", {n, qd + 2 * kvd}}, {"att", {n, qd}}, {"lse", {c.num_heads, n}},
-             {"h1", nc}, {"norm2", nc}, {"rstd2", rows}, {"gate_up", {n, 2 * c.intermediate_size}},
-             {"act", {n, c.intermediate_size}}, {"xa_qkv", {n, r(LinearGroup::Qkv)}}, {"xa_o", {n, r(LinearGroup::O)}},
-             {"xa_gate_up", {n, r(LinearGroup::GateUp)}}, {"xa_down", {n, r(LinearGroup::Down)}}})
-        ids.push_back(plan.add(name, DType::F32, shape));
+    // Activations in the compute dtype; norm statistics, log-sum-exp and LoRA's x·Aᵀ in fp32.
+    const DType a = o.compute, f = DType::F32;
+    for (const auto& [name, dtype, shape] : std::initializer_list<std::tuple<const char*, DType, Shape>>{
+             {"norm1", a, nc}, {"rstd1", f, rows}, {"qkv", a, {n, qd + 2 * kvd}}, {"att", a, {n, qd}},
+             {"lse", f, {c.num_heads, n}}, {"h1", a, nc}, {"norm2", a, nc}, {"rstd2", f, rows},
+             {"gate_up", a, {n, 2 * c.intermediate_size}}, {"act", a, {n, c.intermediate_size}},
+             {"xa_qkv", f, {n, r(LinearGroup::Qkv)}}, {"xa_o", f, {n, r(LinearGroup::O)}},
+             {"xa_gate_up", f, {n, r(LinearGroup::GateUp)}}, {"xa_down", f, {n, r(LinearGroup::Down)}}})
+        ids.push_back(plan.add(name, dtype, shape));
 }
 
 constexpr std::size_t kActsPerLayer = 14;
@@ -85,8 +92,9 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size};
-    for (std::int64_t l = 0; l <= c.num_layers; ++l) p.inputs.push_back(p.act.add("input", DType::F32, nc));
-    p.normf = p.act.add("normf", DType::F32, nc);
+    const DType a = o.compute;  // activations, their gradients and the layer's weights
+    for (std::int64_t l = 0; l <= c.num_layers; ++l) p.inputs.push_back(p.act.add("input", a, nc));
+    p.normf = p.act.add("normf", a, nc);
     p.rstdf = p.act.add("rstdf", DType::F32, {n});
     if (!o.checkpointing)
         for (std::int64_t l = 0; l < c.num_layers; ++l) add_layer_acts(p.act, p.act_ids, c, o, lora);
@@ -97,14 +105,14 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
     p.head_rows = p.work.add("head_rows", DType::I32, {n});
     const std::int64_t inter = c.intermediate_size, h = c.hidden_size;
-    p.qkv_weight = p.work.add("w_qkv", DType::F32, {qd + 2 * kvd, h});
-    p.o_weight = p.work.add("w_o", DType::F32, {h, qd});
-    p.gate_up_weight = p.work.add("w_gate_up", DType::F32, {2 * inter, h});
-    p.down_weight = p.work.add("w_down", DType::F32, {h, inter});
-    if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", DType::F32, {qd + 2 * kvd});
-    p.tmp = p.work.add("tmp", DType::F32, nc);
-    p.grads[0] = p.work.add("d_residual", DType::F32, nc);
-    p.grads[1] = p.work.add("d_norm", DType::F32, nc);
+    p.qkv_weight = p.work.add("w_qkv", a, {qd + 2 * kvd, h});
+    p.o_weight = p.work.add("w_o", a, {h, qd});
+    p.gate_up_weight = p.work.add("w_gate_up", a, {2 * inter, h});
+    p.down_weight = p.work.add("w_down", a, {h, inter});
+    if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", a, {qd + 2 * kvd});
+    p.tmp = p.work.add("tmp", a, nc);
+    p.grads[0] = p.work.add("d_residual", a, nc);
+    p.grads[1] = p.work.add("d_norm", a, nc);
     p.losses = p.work.add("losses", DType::F32, {n});
     p.loss_sum = p.work.add("loss_sum", DType::F32, {1});
     p.cos = p.work.add("rope_cos", DType::F32, {o.max_seq, c.head_dim / 2});
@@ -116,13 +124,13 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     const std::size_t attention =
         backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
     p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
-    p.grads[2] = p.work.add("d_att", DType::F32, {n, qd});
-    p.grads[3] = p.work.add("d_qkv", DType::F32, {n, qd + 2 * kvd});
-    p.grads[4] = p.work.add("d_act", DType::F32, ni);
-    p.grads[5] = p.work.add("d_gate_up", DType::F32, {n, 2 * inter});
+    p.grads[2] = p.work.add("d_att", a, {n, qd});
+    p.grads[3] = p.work.add("d_qkv", a, {n, qd + 2 * kvd});
+    p.grads[4] = p.work.add("d_act", a, ni);
+    p.grads[5] = p.work.add("d_gate_up", a, {n, 2 * inter});
     p.work.next_phase();
-    p.head_in = p.work.add("head_in", DType::F32, nc);
-    p.logits = p.work.add("logits", DType::F32, {chunk, c.vocab_size});
+    p.head_in = p.work.add("head_in", a, nc);
+    p.logits = p.work.add("logits", a, {chunk, c.vocab_size});
     p.work.end_phases();
     return p;
 }
@@ -225,7 +233,7 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
 }
 
 // Each of the layer's base weights dequantized once (a recompute and the backward that follows
-// it share them), in fp32, the CPU backend's compute dtype.
+// it share them), in the compute dtype.
 const LlamaModel::LayerWeights& LlamaModel::materialize(std::int64_t layer) {
     if (m_materialized == layer) return m_layer_weights;
     const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(layer)];
@@ -362,6 +370,8 @@ std::vector<float> LlamaModel::logits(const Batch& batch) {
     const Shapes s = upload_batch(batch);
     embed_and_run_layers(s, 0, false);
     const std::int64_t vocab = m_base.config().vocab_size;
+    const DType a = m_options.compute;
+    std::vector<std::byte> stored(static_cast<std::size_t>(m_chunk * vocab) * dtype_size(a));
     m_backend.rmsnorm_forward({m_inputs[m_base.config().num_layers].head(s.n), m_base.final_norm(),
                                static_cast<float>(m_base.config().rms_norm_eps), m_normf.head(s.n),
                                m_rstdf.head(s.n)});
@@ -370,9 +380,10 @@ std::vector<float> LlamaModel::logits(const Batch& batch) {
         const std::int64_t count = std::min(m_chunk, s.n - r);
         const Tensor logits = m_logits.row_slice(0, count);
         m_backend.linear_forward({m_normf.row_slice(r, count), &m_base.lm_head(), {}, logits, {}, {}});
-        m_backend.copy_to_host(logits, std::as_writable_bytes(std::span(out).subspan(
-                                           static_cast<std::size_t>(r * vocab),
-                                           static_cast<std::size_t>(count * vocab))));
+        const std::span<std::byte> bytes(stored.data(), logits.bytes());
+        m_backend.copy_to_host(logits, bytes);
+        to_f32(TensorView{a, {count, vocab}, bytes},
+               std::span(out).subspan(static_cast<std::size_t>(r * vocab), static_cast<std::size_t>(count * vocab)));
     }
     return out;
 }

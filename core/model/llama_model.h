@@ -21,6 +21,9 @@ struct ModelRunOptions {
     std::int64_t max_seq = 512;   // largest T
     bool checkpointing = true;
     std::int64_t logits_chunk = 0;  // rows of logits materialized at once; 0: automatic
+    // Activations, their gradients and the layer's dequantized weights (backend.h "Precision");
+    // the same as the base model's BaseWeightsOptions::compute.
+    DType compute = DType::F32;
 };
 
 struct LossSum {
@@ -51,7 +54,7 @@ public:
     void add_loss(const Batch& batch);
     // reset_loss, add_loss, read_loss: the loss of one batch.
     LossSum evaluate(const Batch& batch);
-    // (B, T, V) logits, no dropout.
+    // (B, T, V) logits, no dropout, as stored in the compute dtype, widened to fp32.
     std::vector<float> logits(const Batch& batch);
 
     static std::int64_t default_logits_chunk(const LlamaConfig& c, std::int64_t rows);
@@ -85,7 +88,7 @@ private:
     // q|k|v and gate|up: one GEMM each where the layer had three and two. Every linear of the
     // layer's forward, recompute and backward reads these.
     struct LayerWeights {
-        LinearWeight qkv, o, gate_up, down;  // dense F32 views of the workspace
+        LinearWeight qkv, o, gate_up, down;  // dense views of the workspace, in the compute dtype
     };
     const LayerWeights& materialize(std::int64_t layer);
     struct Shapes {

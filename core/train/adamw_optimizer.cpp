@@ -82,9 +82,9 @@ AdamWOptimizer::AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Par
     }
 }
 
-OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum) {
+OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum, float grad_scale) {
     QLS_ASSERT(std::isfinite(lr) && lr >= 0, "optimizer step at learning rate ", lr);
-    m_backend.clip_grad_norm({m_grads, loss_sum, 1.0f, static_cast<float>(m_config.max_grad_norm), m_control});
+    m_backend.clip_grad_norm({m_grads, loss_sum, grad_scale, static_cast<float>(m_config.max_grad_norm), m_control});
     ++m_step;
     AdamWArgs args;
     args.lr = static_cast<float>(lr);
@@ -111,7 +111,7 @@ OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum) {
     OptimizerStepResult result;
     result.loss_sum = control[0];
     result.grad_norm = std::sqrt(static_cast<double>(control[1]));
-    result.clip_coef = control[2];
+    result.clip_coef = control[2] / grad_scale;
     result.applied = control[3] != 0.0f;
     if (!result.applied) --m_step;  // the device left parameters and state untouched
     return result;

@@ -45,8 +45,9 @@ public:
     // then reads the step's loss, norm and outcome back in one host read. When `loss_sum`
     // (F32 (1) on the device, optional) or the gradient norm is not finite, the device leaves
     // parameters and state untouched, applied is false and the step count stays; the trainer
-    // then stops ("loss/gradient became NaN/Inf at step N; lower the learning rate").
-    OptimizerStepResult step(double lr, const Tensor& loss_sum = {});
+    // then stops ("loss/gradient became NaN/Inf at step N; lower the learning rate"), or with
+    // fp16's loss scaling skips the step. grad_scale divides a loss scale out of the gradients.
+    OptimizerStepResult step(double lr, const Tensor& loss_sum = {}, float grad_scale = 1.0f);
     // Updates done so far (torch's state["step"]).
     std::int64_t step_count() const { return m_step; }
 

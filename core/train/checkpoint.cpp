@@ -18,7 +18,8 @@ nlohmann::json TrainerProgress::to_json() const {
                         {"evals_without_improvement", evals_without_improvement},
                         {"elapsed_s", elapsed_s},
                         {"tokens_seen", tokens_seen},
-                        {"last_train_loss", last_train_loss}};
+                        {"last_train_loss", last_train_loss},
+                        {"loss_scale", loss_scale.to_json()}};
     j["best_valid_loss"] = best_valid_loss ? nlohmann::json(*best_valid_loss) : nlohmann::json(nullptr);
     return j;
 }
@@ -34,6 +35,8 @@ TrainerProgress TrainerProgress::from_json(const nlohmann::json& j) {
         p.elapsed_s = j.at("elapsed_s").get<double>();
         p.tokens_seen = j.at("tokens_seen").get<std::int64_t>();
         p.last_train_loss = j.at("last_train_loss").get<double>();
+        // Checkpoints written before fp16 compute have none: scale 1.
+        if (j.contains("loss_scale")) p.loss_scale = LossScaleState::from_json(j.at("loss_scale"));
         return p;
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(str_cat("trainer_state.json: ", e.what()));

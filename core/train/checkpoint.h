@@ -11,6 +11,7 @@
 #include "core/data/batch_sampler.h"
 #include "core/io/named_tensor.h"
 #include "core/model/lora_config.h"
+#include "core/train/loss_scaler.h"
 
 namespace qls {
 
@@ -23,6 +24,7 @@ struct TrainerProgress {
     double elapsed_s = 0;
     std::int64_t tokens_seen = 0;
     double last_train_loss = 0;
+    LossScaleState loss_scale;  // fp16's dynamic loss scale (scale 1 otherwise)
 
     nlohmann::json to_json() const;
     static TrainerProgress from_json(const nlohmann::json& j);  // FormatError when malformed

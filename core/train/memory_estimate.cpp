@@ -14,8 +14,7 @@ namespace {
 
 struct BaseBytes {
     std::int64_t total = 0;
-    // Elements of the LM head when the CPU converts it to fp32 on every use (a 16-bit head); the
-    // layers' weights are converted once per layer into the model's own workspace instead.
+    // Elements of the LM head when the CPU converts it to fp32 on every use (a 16-bit head).
     std::int64_t converted_head = 0;
 };
 
@@ -34,8 +33,11 @@ BaseBytes base_bytes(const Model& model, const BaseWeightsOptions& opt) {
         } else if (e.linear && opt.quant) {
             out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, opt.blocksize, opt.double_quant));
         } else {
-            out.total += n * static_cast<std::int64_t>(dtype_size(w.view.dtype));
-            if (head && w.view.dtype != DType::F32) out.converted_head = n;
+            // DeviceBaseModel holds the embedding and head in the compute dtype (head_dtype).
+            const bool big = e.name == "lm_head.weight" || e.name == "model.embed_tokens.weight";
+            const DType held = big ? head_dtype(w.view.dtype, opt.compute) : w.view.dtype;
+            out.total += n * static_cast<std::int64_t>(dtype_size(held));
+            if (head && held != DType::F32) out.converted_head = n;
         }
     }
     return out;
@@ -55,6 +57,34 @@ LoraShape lora_shape(const LlamaConfig& c, const LoraConfig& lora) {
             s.largest_in = std::max(s.largest_in, in);
         }
     return s;
+}
+
+// Elements of the largest stacked weight of a layer, which the CPU converts to fp32 on every use
+// when the model's workspace holds it in a 16-bit compute dtype.
+std::int64_t largest_layer_weight(const LlamaConfig& c) {
+    const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
+    const std::int64_t qkv = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+    return std::max({qkv * h, c.num_heads * c.head_dim * h, 2 * inter * h});
+}
+
+// With a 16-bit compute dtype the CPU backend gives each op fp32 copies of its activations
+// (cpu_twin.h); the arena grows to the op that has the most of them. N rows, `chunk` logits rows.
+std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t chunk) {
+    const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
+    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim, qkv = qd + 2 * kvd;
+    return std::max({
+        3 * n * h,                          // RMSNorm backward: x, dy, dx
+        n * h + n * qkv + n * h,            // q|k|v backward: x, dout, dx
+        2 * n * qd + n * h,                 // o: backward x, dout, dx (forward: x, out, residual)
+        n * qd + 2 * n * h,
+        2 * n * h + 2 * n * inter,          // gate|up backward
+        2 * n * inter + n * h,              // down backward (forward: x, out, residual)
+        n * inter + 2 * n * h,
+        2 * chunk * h + chunk * v,          // LM head backward: x, dlogits, dx
+        4 * n * qd + 4 * n * kvd,           // attention backward: q, k, v, out, dout, dq, dk, dv
+        5 * n * inter,                      // SwiGLU backward: gate, up, dout, dgate, dup
+        largest_layer_weight(c),            // dequantize_weight into the layer's workspace
+    });
 }
 
 }  // namespace
@@ -79,7 +109,7 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
             static_cast<std::int64_t>(AdamWOptimizer::kControlBytes));
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
-    ModelRunOptions run{o.micro_batch, o.seq_len, true, 0};
+    ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute};
     const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora);
     run.checkpointing = false;
     const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora);
@@ -88,12 +118,17 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     e.activations_full = static_cast<std::int64_t>(without.activations);
     set(Usage::Activations, static_cast<std::int64_t>(chosen.activations));
     const std::int64_t n = o.micro_batch * o.seq_len;
-    e.logits_workspace = LlamaModel::default_logits_chunk(c, n) * c.vocab_size * 4;
-    // CPU backend scratch: the fp32 copy of a 16-bit LM head, dropout(x) and the (N, Σ r) input
-    // gradient of one stacked linear's adapters (the model keeps every x·Aᵀ itself).
+    const std::int64_t chunk = LlamaModel::default_logits_chunk(c, n);
+    e.logits_workspace = chunk * c.vocab_size * static_cast<std::int64_t>(dtype_size(o.base.compute));
+    // CPU backend scratch: the fp32 copy of a 16-bit weight (the LM head; with a 16-bit compute
+    // dtype the layer's weights too), dropout(x) and the (N, Σ r) input gradient of one stacked
+    // linear's adapters (the model keeps every x·Aᵀ itself), and the fp32 twin's copies.
     std::int64_t group_rank = 0;
     for (LinearGroup g : kLinearGroups) group_rank = std::max(group_rank, o.lora.group_rank(g));
-    const std::int64_t scratch = base.converted_head * 4 + n * shape.largest_in * 4 + n * group_rank * 4;
+    const bool wide = o.base.compute == DType::F32;
+    const std::int64_t converted = std::max(base.converted_head, wide ? 0 : largest_layer_weight(c));
+    const std::int64_t twin = wide ? 0 : cpu_twin_floats(c, n, chunk);
+    const std::int64_t scratch = (converted + n * shape.largest_in + n * group_rank + twin) * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)

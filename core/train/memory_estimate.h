@@ -40,8 +40,9 @@ struct MemoryEstimate {
 };
 
 // For the backend that would run it: the CPU backend's own scratch (a dense fp32 copy of the
-// largest 16-bit or 4-bit weight, LoRA intermediates) is included, as the accountant sees it,
-// and the backend's attention workspace.
+// largest 16-bit weight it multiplies by, LoRA intermediates, and with a 16-bit compute dtype the
+// fp32 copies of the largest op's activations, cpu_twin.h) is included, as the accountant sees
+// it, and the backend's attention workspace.
 MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const Backend& backend);
 
 }  // namespace qls

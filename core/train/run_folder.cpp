@@ -112,7 +112,7 @@ nlohmann::json event_to_json(const TrainEvent& e) {
                 return {{"type", "step"}, {"step", v.step}, {"epoch", v.epoch}, {"loss", v.loss}, {"lr", v.lr},
                         {"grad_norm", v.grad_norm}, {"tokens", v.tokens}, {"trained_tokens", v.trained_tokens},
                         {"tokens_per_s", v.tokens_per_s}, {"elapsed_s", v.elapsed_s},
-                        {"host_syncs", v.host_syncs}};
+                        {"host_syncs", v.host_syncs}, {"loss_scale", v.loss_scale}, {"skipped", v.skipped}};
             else if constexpr (std::is_same_v<T, EvalResult>)
                 return {{"type", "eval"}, {"step", v.step}, {"loss", v.loss}, {"perplexity", v.perplexity},
                         {"tokens", v.tokens}, {"best", v.best}};

@@ -28,6 +28,7 @@ void TrainConfig::validate() const {
               "valid_fraction: expected 0 <= f < 1, got ", data.valid_fraction);
     if (base.quant) check_quant_blocksize(base.blocksize);
     parse_device(device);
+    check_compute_dtype(compute_dtype);
 }
 
 namespace {
@@ -66,7 +67,8 @@ nlohmann::json to_json(const TrainConfig& c) {
         {"max_steps", c.max_steps}, {"eval_every", c.eval_every}, {"save_every", c.save_every},
         {"keep_checkpoints", c.keep_checkpoints}, {"early_stop_patience", c.early_stop_patience},
         {"early_stop_min_delta", c.early_stop_min_delta}, {"gradient_checkpointing", c.checkpointing},
-        {"seed", c.seed}, {"device", c.device}, {"device_limit_bytes", c.device_limit_bytes}};
+        {"seed", c.seed}, {"device", c.device}, {"compute_dtype", c.compute_dtype},
+        {"device_limit_bytes", c.device_limit_bytes}};
 }
 
 namespace {
@@ -95,7 +97,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     TrainConfig c;
     check_keys(j, {"model", "run_dir", "base", "lora", "data", "optim", "micro_batch", "grad_accum", "epochs", "max_steps",
                    "eval_every", "save_every", "keep_checkpoints", "early_stop_patience", "early_stop_min_delta",
-                   "gradient_checkpointing", "seed", "device", "device_limit_bytes"},
+                   "gradient_checkpointing", "seed", "device", "compute_dtype", "device_limit_bytes"},
                "");
     std::string model = c.model.string(), run_dir = c.run_dir.string();
     read(j, "model", model, "");
@@ -197,6 +199,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     read(j, "gradient_checkpointing", c.checkpointing, "");
     read(j, "seed", c.seed, "");
     read(j, "device", c.device, "");
+    read(j, "compute_dtype", c.compute_dtype, "");
     read(j, "device_limit_bytes", c.device_limit_bytes, "");
     return c;
 }

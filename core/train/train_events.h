@@ -25,6 +25,8 @@ struct StepMetrics {
     double tokens_per_s = 0;
     double elapsed_s = 0, eta_s = 0;
     std::int64_t host_syncs = 0;             // device→host reads and waits the step needed
+    double loss_scale = 1;                   // fp16's dynamic loss scale the step ran with
+    bool skipped = false;                    // fp16 gradients overflowed: no update, scale backed off
 };
 
 struct EvalResult {
@@ -65,7 +67,7 @@ struct StateChange {
 struct RunDevice {
     std::string backend;        // "cpu" or "cuda"
     std::string device;         // "CPU (2 threads)", "NVIDIA H200 (cuda:0)"
-    std::string compute_dtype;  // what activations are computed in: "fp32"
+    std::string compute_dtype;  // what activations are computed in: "fp32", "bf16", "fp16"
     std::int64_t threads = 0;
     std::string reason;         // "asked for", or why auto chose it
 };

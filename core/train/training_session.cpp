@@ -6,6 +6,7 @@
 #include "core/backend/dropout_mask.h"
 #include "core/export/peft_adapter.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/util/compute_dtype.h"
 
 namespace qls {
 
@@ -40,8 +41,10 @@ void TrainingSession::load() {
     emit(LogLine{LogLine::Level::Info,
                  str_cat(m_data.train.size(), " training and ", m_data.valid.size(), " validation examples (",
                          m_data.issues.size(), " skipped)")});
-    // The CPU computes in fp32 throughout; the precision policy will make this a setting.
-    const RunDevice device{m_device.kind, m_device.device, "fp32", m_device.threads, m_device.reason};
+    m_compute = resolve_compute_dtype(m_config.compute_dtype, *m_backend);
+    m_scaler = LossScaler(m_compute == DType::F16);
+    const RunDevice device{m_device.kind, m_device.device, compute_dtype_name(m_compute), m_device.threads,
+                           m_device.reason};
     if (m_trainer.m_resume) {
         const nlohmann::json run = RunFolder::read_run_json(m_config.run_dir);
         QLS_CHECK(ConfigError, run.value("dataset_fingerprint", nlohmann::json()) == fingerprint(m_config.data.path),
@@ -51,16 +54,19 @@ void TrainingSession::load() {
         m_folder.create(m_config, device, fingerprint(m_config.model), fingerprint(m_config.data.path));
     }
     m_backend->memory().set_device_limit(m_config.device_limit_bytes);
-    m_base = std::make_unique<DeviceBaseModel>(*m_backend, m_model, m_config.base, cancel_check);
+    BaseWeightsOptions base = m_config.base;
+    base.compute = m_compute;
+    m_base = std::make_unique<DeviceBaseModel>(*m_backend, m_model, base, cancel_check);
     m_lora = std::make_unique<LoraParameters>(*m_backend, m_model.config, m_config.lora);
     emit(LogLine{LogLine::Level::Info,
                  str_cat("LoRA r=", m_config.lora.rank, " on ", m_config.lora.targets.size(), " module kinds: ",
                          m_lora->parameter_count(), " trainable parameters; base ",
                          m_config.base.quant ? quant_type_name(*m_config.base.quant) : "16-bit", " on ",
-                         m_backend->name())});
+                         m_backend->name(), ", computing in ", compute_dtype_name(m_compute),
+                         m_scaler.enabled() ? " with dynamic loss scaling" : "")});
     const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
     m_llama = std::make_unique<LlamaModel>(*m_backend, *m_base, m_lora.get(),
-                                           ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0});
+                                           ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute});
     m_optimizer = std::make_unique<AdamWOptimizer>(*m_backend, m_lora->params(), m_config.optim.adamw,
                                                    m_config.optim.paging);
     m_optimizer->set_time_origin(m_start);
@@ -95,6 +101,7 @@ void TrainingSession::restore_latest() {
     m_optimizer->import_state(c.optimizer);
     m_sampler->seek(c.progress.data);
     m_progress = c.progress;
+    m_scaler.restore(c.progress.loss_scale);
     m_elapsed_before = c.progress.elapsed_s;
     m_last_saved = c.progress.step;
     m_folder.reopen(c.progress.step);
@@ -115,16 +122,26 @@ bool TrainingSession::train_step() {
     m_lora->zero_grads();
     m_llama->reset_loss();
     // Loss normalised by the trained tokens of the whole accumulated batch, so accumulation
-    // equals the bigger batch.
-    const float scale = trained > 0 ? 1.0f / static_cast<float>(trained) : 0.0f;
+    // equals the bigger batch; in fp16 times the loss scale, which the optimizer divides out.
+    const double loss_scale = m_scaler.scale();
+    const float scale = trained > 0 ? static_cast<float>(loss_scale / static_cast<double>(trained)) : 0.0f;
     for (std::size_t m = 0; m < micro.size(); ++m)
         m_llama->forward_backward(micro[m], scale, dropout_seed(m_progress.step, static_cast<std::int64_t>(m)));
     const double lr = m_schedule->lr_at(m_progress.step);
     // Everything above and the update run without a host read; the step reads back once.
-    const OptimizerStepResult r = m_optimizer->step(lr, m_llama->loss_sum());
+    const OptimizerStepResult r =
+        m_optimizer->step(lr, m_llama->loss_sum(), static_cast<float>(1.0 / loss_scale));
     const double loss = trained > 0 ? r.loss_sum / static_cast<double>(trained) : 0.0;
     for (PagingEvent& p : m_optimizer->drain_paging_events()) emit(std::move(p));
-    if (!r.applied) {
+    // fp16: gradients that overflowed at this scale skip the update (the device already did) and
+    // the scale backs off. A non-finite loss is not the scale's doing: it stops the run.
+    const bool skipped = !r.applied && m_scaler.enabled() && std::isfinite(loss);
+    m_scaler.update(r.applied);
+    if (skipped)
+        emit(LogLine{LogLine::Level::Warning,
+                     str_cat("step ", m_progress.step + 1, " skipped: fp16 gradients overflowed at loss scale ",
+                             loss_scale, "; the scale is now ", m_scaler.scale())});
+    if (!r.applied && !skipped) {
         emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
                                m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm, ")"),
                        "lower the learning rate (now " + std::to_string(lr) +
@@ -133,6 +150,7 @@ bool TrainingSession::train_step() {
         return false;
     }
     ++m_progress.step;
+    m_progress.loss_scale = m_scaler.state();
     m_progress.data = m_sampler->position();
     m_progress.tokens_seen += tokens;
     m_progress.last_train_loss = loss;
@@ -149,6 +167,8 @@ bool TrainingSession::train_step() {
     s.trained_tokens = trained;
     s.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
     s.host_syncs = m_backend->host_syncs() - syncs_before;
+    s.loss_scale = loss_scale;
+    s.skipped = skipped;
     s.elapsed_s = elapsed();
     s.eta_s = s.elapsed_s / static_cast<double>(m_progress.step) * static_cast<double>(m_total_steps - m_progress.step);
     m_folder.append_metrics(event_to_json(s));

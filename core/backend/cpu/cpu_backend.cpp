@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/backend/cpu/cpu_ops.h"
+#include "core/backend/cpu/cpu_twin.h"
 #include "core/util/parallel.h"
 
 namespace qls {
@@ -71,37 +72,134 @@ const float* CpuBackend::weight_f32(const LinearWeight& w) {
 }
 
 void CpuBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out) {
+    cpu::Fp32Twin twin(*this, {&out});
+    const Tensor f = twin.write(out);
     if (w.quantized())
-        cpu::dequantize_4bit(*w.quant, w.in * w.out, out.ptr<float>());
+        cpu::dequantize_4bit(*w.quant, w.in * w.out, f.ptr<float>());
     else
-        cpu::to_f32(w.dense, out.ptr<float>(), 0, w.in * w.out);
+        cpu::to_f32(w.dense, f.ptr<float>(), 0, w.in * w.out);
+    twin.store();
 }
 
-void CpuBackend::rmsnorm_forward_impl(const RmsNormForwardArgs& a) { cpu::rmsnorm_forward(a); }
-void CpuBackend::rmsnorm_backward_impl(const RmsNormBackwardArgs& a) { cpu::rmsnorm_backward(a); }
-void CpuBackend::rope_impl(const RopeArgs& a, bool inverse) { cpu::rope(a, inverse); }
+// Each op below runs its fp32 kernel on fp32 copies of any 16-bit tensor (cpu_twin.h).
+
+void CpuBackend::rmsnorm_forward_impl(const RmsNormForwardArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.x, &a.out});
+    RmsNormForwardArgs f = a;
+    f.x = twin.read(a.x);
+    f.out = twin.write(a.out);
+    cpu::rmsnorm_forward(f);
+    twin.store();
+}
+
+void CpuBackend::rmsnorm_backward_impl(const RmsNormBackwardArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.x, &a.dout, &a.dx});
+    RmsNormBackwardArgs f = a;
+    f.x = twin.read(a.x);
+    f.dout = twin.read(a.dout);
+    f.dx = twin.write(a.dx, a.dx_mode == GradMode::Accumulate);
+    cpu::rmsnorm_backward(f);
+    twin.store();
+}
+
+void CpuBackend::rope_impl(const RopeArgs& a, bool inverse) {
+    cpu::Fp32Twin twin(*this, {&a.x});
+    RopeArgs f = a;
+    f.x = twin.write(a.x, true);
+    cpu::rope(f, inverse);
+    twin.store();
+}
+
 std::size_t CpuBackend::attention_workspace_bytes_impl(const AttentionShape& s) const {
     return cpu::attention_workspace_bytes(s);
 }
+
 void CpuBackend::attention_forward_impl(const AttentionForwardArgs& a) {
-    cpu::attention_forward(a);
+    cpu::Fp32Twin twin(*this, {&a.q, &a.k, &a.v, &a.out});
+    AttentionForwardArgs f = a;
+    f.q = twin.read(a.q);
+    f.k = twin.read(a.k);
+    f.v = twin.read(a.v);
+    f.out = twin.write(a.out);
+    cpu::attention_forward(f);
+    twin.store();
 }
+
 void CpuBackend::attention_backward_impl(const AttentionBackwardArgs& a) {
-    cpu::attention_backward(a);
+    cpu::Fp32Twin twin(*this, {&a.q, &a.k, &a.v, &a.out, &a.dout, &a.dq, &a.dk, &a.dv});
+    AttentionBackwardArgs f = a;
+    f.q = twin.read(a.q);
+    f.k = twin.read(a.k);
+    f.v = twin.read(a.v);
+    f.out = twin.read(a.out);
+    f.dout = twin.read(a.dout);
+    f.dq = twin.write(a.dq);
+    f.dk = twin.write(a.dk);
+    f.dv = twin.write(a.dv);
+    cpu::attention_backward(f);
+    twin.store();
 }
-void CpuBackend::attention_decode_impl(const AttentionDecodeArgs& a) { cpu::attention_decode(a); }
-void CpuBackend::swiglu_forward_impl(const SwigluForwardArgs& a) { cpu::swiglu_forward(a); }
-void CpuBackend::swiglu_backward_impl(const SwigluBackwardArgs& a) { cpu::swiglu_backward(a); }
-void CpuBackend::embedding_forward_impl(const EmbeddingArgs& a) { cpu::embedding_forward(a); }
-void CpuBackend::cross_entropy_impl(const CrossEntropyArgs& a) { cpu::cross_entropy(a); }
+
+void CpuBackend::attention_decode_impl(const AttentionDecodeArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.q, &a.k_cache, &a.v_cache, &a.out});
+    AttentionDecodeArgs f = a;
+    f.q = twin.read(a.q);
+    f.k_cache = twin.read(a.k_cache);
+    f.v_cache = twin.read(a.v_cache);
+    f.out = twin.write(a.out);
+    cpu::attention_decode(f);
+    twin.store();
+}
+
+void CpuBackend::swiglu_forward_impl(const SwigluForwardArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.gate, &a.up, &a.out});
+    SwigluForwardArgs f = a;
+    f.gate = twin.read(a.gate);
+    f.up = twin.read(a.up);
+    f.out = twin.write(a.out);
+    cpu::swiglu_forward(f);
+    twin.store();
+}
+
+void CpuBackend::swiglu_backward_impl(const SwigluBackwardArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.gate, &a.up, &a.dout, &a.dgate, &a.dup});
+    SwigluBackwardArgs f = a;
+    f.gate = twin.read(a.gate);
+    f.up = twin.read(a.up);
+    f.dout = twin.read(a.dout);
+    f.dgate = twin.write(a.dgate);
+    f.dup = twin.write(a.dup);
+    cpu::swiglu_backward(f);
+    twin.store();
+}
+
+void CpuBackend::embedding_forward_impl(const EmbeddingArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.out});
+    EmbeddingArgs f = a;
+    f.out = twin.write(a.out);
+    cpu::embedding_forward(f);
+    twin.store();
+}
+
+void CpuBackend::cross_entropy_impl(const CrossEntropyArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.logits});
+    CrossEntropyArgs f = a;
+    f.logits = a.compute_grad ? twin.write(a.logits, true) : twin.read(a.logits);
+    cpu::cross_entropy(f);
+    twin.store();
+}
+
 void CpuBackend::adamw_step_impl(const AdamWArgs& a) { cpu::adamw_step(a); }
 
 void CpuBackend::add_inplace_impl(const Tensor& dst, const Tensor& src) {
-    float* d = dst.ptr<float>();
-    const float* s = src.ptr<const float>();
-    parallel_for(static_cast<std::size_t>(dst.numel()), 1 << 16, [&](std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) d[i] += s[i];
+    cpu::Fp32Twin twin(*this, {&dst, &src});
+    const Tensor d = twin.write(dst, true), s = twin.read(src);
+    float* dp = d.ptr<float>();
+    const float* sp = s.ptr<const float>();
+    parallel_for(static_cast<std::size_t>(d.numel()), 1 << 16, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) dp[i] += sp[i];
     });
+    twin.store();
 }
 
 void CpuBackend::gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) {

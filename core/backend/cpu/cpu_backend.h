@@ -1,5 +1,6 @@
-// The readable fp32 reference backend: host memory, OpenBLAS GEMMs, parallel_for elsewhere.
-// Every other backend is tested against it op by op.
+// The readable reference backend: host memory, OpenBLAS GEMMs, parallel_for elsewhere. It
+// computes in fp32 and stores 16-bit activations rounded where a GPU rounds (cpu_twin.h), so
+// every other backend is tested against it op by op, in every compute dtype.
 #pragma once
 #include <array>
 
@@ -12,9 +13,9 @@ public:
     CpuBackend();
     std::string name() const override;
 
-    // Scratch that lives across ops (dequantized weight, LoRA intermediates), grown on demand
-    // and accounted as Workspace like a device backend's would be.
-    enum class Scratch : std::uint8_t { Weight, LoraInput, LoraMid, LoraMid2, Count };
+    // Scratch that lives across ops (dequantized weight, LoRA intermediates, the fp32 copies of
+    // 16-bit tensors), grown on demand and accounted as Workspace like a device backend's would be.
+    enum class Scratch : std::uint8_t { Weight, LoraInput, LoraMid, LoraMid2, Twin, Count };
     float* scratch(Scratch slot, std::int64_t floats);
 
 protected:
@@ -56,6 +57,9 @@ private:
     // An fp32 (out, in) view of a base weight: the weight itself when dense F32, else
     // converted into the Weight scratch.
     const float* weight_f32(const LinearWeight& w);
+    // The linear layer on fp32 tensors (cpu_linear.cpp); the *_impl wrap them in Fp32Twin.
+    void linear_forward_f32(const LinearForwardArgs& a);
+    void linear_backward_f32(const LinearBackwardArgs& a);
     void lora_backward_stacked(const LinearBackwardArgs& a);
 
     std::array<Buffer, static_cast<std::size_t>(Scratch::Count)> m_scratch;

@@ -5,6 +5,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_ops.h"
+#include "core/backend/cpu/cpu_twin.h"
 #include "core/backend/dropout_mask.h"
 #include "core/util/parallel.h"
 
@@ -54,6 +55,28 @@ std::int64_t total_rank(std::span<const LoraPart> parts) {
 }  // namespace
 
 void CpuBackend::linear_forward_impl(const LinearForwardArgs& a) {
+    const bool aliased = !a.residual.empty() && a.residual.data == a.out.data;
+    const Tensor none;
+    cpu::Fp32Twin twin(*this, {&a.x, &a.out, aliased ? &none : &a.residual});
+    LinearForwardArgs f = a;
+    f.x = twin.read(a.x);
+    f.out = twin.write(a.out, aliased);
+    f.residual = aliased ? f.out : twin.read(a.residual);
+    linear_forward_f32(f);
+    twin.store();
+}
+
+void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
+    cpu::Fp32Twin twin(*this, {&a.x, &a.dout, &a.dx});
+    LinearBackwardArgs f = a;
+    f.x = twin.read(a.x);
+    f.dout = twin.read(a.dout);
+    f.dx = twin.write(a.dx, a.dx_mode == GradMode::Accumulate);
+    linear_backward_f32(f);
+    twin.store();
+}
+
+void CpuBackend::linear_forward_f32(const LinearForwardArgs& a) {
     const LinearWeight& w = *a.weight;
     const std::int64_t n = a.x.rows();
     float* y = a.out.ptr<float>();
@@ -90,7 +113,7 @@ void CpuBackend::linear_forward_impl(const LinearForwardArgs& a) {
     }
 }
 
-void CpuBackend::linear_backward_impl(const LinearBackwardArgs& a) {
+void CpuBackend::linear_backward_f32(const LinearBackwardArgs& a) {
     const LinearWeight& w = *a.weight;
     const std::int64_t n = a.x.rows();
     const float* dout = a.dout.ptr<const float>();
