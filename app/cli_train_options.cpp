@@ -18,7 +18,7 @@ const std::vector<std::string>& train_options() {
         "blocksize", "rank", "alpha", "dropout", "targets", "lr", "weight-decay", "max-grad-norm", "adam-beta1",
         "adam-beta2", "adam-eps", "schedule", "warmup-steps", "warmup-ratio", "micro-batch", "grad-accum", "epochs",
         "max-steps", "seed", "eval-every", "save-every", "keep-checkpoints", "early-stop-patience",
-        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device", "compute-dtype"};
+        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device", "compute-dtype", "initial-loss-scale"};
     return o;
 }
 
@@ -100,6 +100,7 @@ void apply_train_options(const Args& a, TrainConfig& c) {
         check_compute_dtype(*v);
         c.compute_dtype = *v;
     }
+    if (auto v = a.option("initial-loss-scale")) c.initial_loss_scale = parse_number<double>("initial-loss-scale", *v);
     if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = parse_number<std::int64_t>("device-limit-mib", *v) << 20;
 }
 

@@ -40,6 +40,7 @@
     "    --compute-dtype auto|fp32|bf16|fp16  activations and dequantized weights (default auto: bf16\n" \
     "                              on GPUs that have it, fp16 on older ones, fp32 on the CPU; fp16\n" \
     "                              scales the loss dynamically and skips steps that overflow)\n" \
+    "    --initial-loss-scale X    fp16's loss scale at the start (default 65536)\n" \
     "    --optimizer-budget-mib N  device memory for optimizer state; the rest is paged to the host\n" \
     "    --page-kib N              optimizer page size (default 1024)\n" \
     "    --device-limit-mib N      simulated device size (CPU backend)\n"

@@ -85,6 +85,8 @@ private slots:
     void oneHostReadPerStep();
     void trainerStepsReadOnce();
     void nanStopsCleanly();
+    void fp16SkipsOverflowingSteps();
+    void fp16ResumeKeepsTheScale();
     void outOfMemoryIsReported();
     void unusableDataIsRefused();
     void configRoundTrip();
@@ -373,6 +375,85 @@ void TestTrainer::unusableDataIsRefused() {
     QCOMPARE(o.state, TrainerState::Failed);
     QVERIFY2(o.error.find("bad.jsonl") != std::string::npos, o.error.c_str());
     QVERIFY(!std::filesystem::exists(c.run_dir / "checkpoints"));
+}
+
+// fp16 with a loss scale far too big: every scaled loss gradient overflows fp16 (65504) when it
+// is stored, so steps are skipped on the device and the scale halves until the gradients fit;
+// then training goes on (the device-side no-op itself: the adamw_step rows of test_backend_ops).
+void TestTrainer::fp16SkipsOverflowingSteps() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.compute_dtype = "fp16";
+    c.initial_loss_scale = 0x1p40;
+    c.max_steps = 40;
+    c.eval_every = 0;
+    c.save_every = 0;
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Finished);
+    std::vector<StepMetrics> steps;
+    for (const TrainEvent& e : o.all)
+        if (const auto* s = std::get_if<StepMetrics>(&e)) steps.push_back(*s);
+    QCOMPARE(steps.size(), std::size_t(40));
+    QVERIFY(steps.front().skipped);
+    std::size_t skipped = 0;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        skipped += steps[i].skipped;
+        QVERIFY(std::isfinite(steps[i].loss));
+        if (i == 0) continue;
+        // Halved after a skip, unchanged otherwise (growth comes only after 2000 good steps).
+        QCOMPARE(steps[i].loss_scale, steps[i - 1].loss_scale * (steps[i - 1].skipped ? 0.5 : 1.0));
+    }
+    qInfo() << skipped << "of 40 steps skipped; final scale" << steps.back().loss_scale;
+    QVERIFY(skipped >= 1);
+    QVERIFY(!steps.back().skipped);
+    const auto warning = std::find_if(o.all.begin(), o.all.end(), [](const TrainEvent& e) {
+        const auto* l = std::get_if<LogLine>(&e);
+        return l && l->text.find("skipped: fp16 gradients overflowed") != std::string::npos;
+    });
+    QVERIFY(warning != o.all.end());
+    const nlohmann::json run = RunFolder::read_run_json(c.run_dir);
+    QCOMPARE(run.at("device").at("compute_dtype").get<std::string>(), std::string("fp16"));
+}
+
+// The loss scale is part of a checkpoint: a resumed fp16 run goes on as the uninterrupted one.
+void TestTrainer::fp16ResumeKeepsTheScale() {
+    ScratchDir a, b;
+    auto config = [](const std::filesystem::path& dir) {
+        TrainConfig c = small_config(dir);
+        c.compute_dtype = "fp16";
+        c.initial_loss_scale = 0x1p30;  // overflows at first: the scale has changed by step 3
+        c.eval_every = 0;
+        return c;
+    };
+    Trainer straight(config(a.path()));
+    const Outcome full = run_to_end(straight);
+    QCOMPARE(full.state, TrainerState::Finished);
+    {
+        Trainer t(config(b.path()));
+        t.start();
+        std::vector<TrainEvent> seen;
+        for (bool stopped = false; !stopped;) {
+            t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
+            for (const TrainEvent& e : seen)
+                if (auto* s = std::get_if<StepMetrics>(&e); s && s->step == 3 && !stopped) {
+                    t.stop();
+                    stopped = true;
+                }
+            if (!t.running() && t.state() != TrainerState::Idle) break;
+        }
+        t.wait();
+    }
+    const auto saved = list_checkpoints(b.path() / "run");
+    QVERIFY(!saved.empty());
+    TrainConfig again;
+    again.run_dir = b.path() / "run";
+    Trainer resumed(again, true);
+    const Outcome rest = run_to_end(resumed);
+    QCOMPARE(rest.state, TrainerState::Finished);
+    const auto done = static_cast<std::size_t>(saved.back());
+    QCOMPARE(rest.losses.size(), full.losses.size() - done);
+    for (std::size_t i = 0; i < rest.losses.size(); ++i) QCOMPARE(rest.losses[i], full.losses[done + i]);
 }
 
 void TestTrainer::configRoundTrip() {

@@ -12,13 +12,21 @@ const Tokenizer& SharedModel::tokenizer() {
     return *m_tokenizer;
 }
 
+namespace {
+// Chat runs in the device's preferred compute dtype (fp32 on the CPU).
+BaseWeightsOptions with_compute(BaseWeightsOptions o, DType compute) {
+    o.compute = compute;
+    return o;
+}
+}  // namespace
+
 GenerationEngine::GenerationEngine(std::shared_ptr<SharedModel> model, const BaseWeightsOptions& options,
                                    const ProgressFn& progress)
     : m_model(std::move(model)),
       m_options(options),
       m_device(make_backend(DeviceSpec{})),
       m_backend(*m_device.backend),
-      m_base(m_backend, m_model->model(), options, progress) {}
+      m_base(m_backend, m_model->model(), with_compute(options, m_backend.preferred_compute_dtype()), progress) {}
 
 bool GenerationEngine::serves(const SharedModel* model, const BaseWeightsOptions& options) const {
     return model == m_model.get() && options.quant == m_options.quant &&

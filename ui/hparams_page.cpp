@@ -138,6 +138,7 @@ TrainConfig HparamsPage::config(TrainConfig c) const {
     c.checkpointing = m_checkpointing->isChecked();
     c.device_limit_bytes = std::int64_t(std::llround(m_deviceLimitGiB->value() * kGiB));
     c.device = m_device->currentData().toString().toStdString();
+    c.compute_dtype = m_computeDtype->currentData().toString().toStdString();
     return c;
 }
 
@@ -178,6 +179,7 @@ void HparamsPage::setConfig(const TrainConfig& c) {
         m_device->addItem(tr("%1 (not available here)").arg(QString::fromStdString(c.device)),
                           QString::fromStdString(c.device));
     m_device->setCurrentIndex(m_device->findData(QString::fromStdString(c.device)));
+    m_computeDtype->setCurrentIndex(std::max(0, m_computeDtype->findData(QString::fromStdString(c.compute_dtype))));
     m_loading = false;
     onChanged();
 }
@@ -247,6 +249,7 @@ void HparamsPage::updateEstimate() {
     try {
         // For the backend the run would get (a device this machine lacks says so here).
         const BackendChoice device = make_backend(parse_device(c.device));
+        o.base.compute = resolve_compute_dtype(c.compute_dtype, *device.backend);
         const MemoryEstimate e = estimate_memory(*m_session->model(), o, *device.backend);
         m_estimate->setRowCount(0);
         auto addRow = [this](const QString& name, double bytes) {

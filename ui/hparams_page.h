@@ -110,6 +110,7 @@ private:
     QSpinBox* m_pageKiB;
     QDoubleSpinBox* m_deviceLimitGiB;
     QComboBox* m_device;
+    QComboBox* m_computeDtype;
     QTableWidget* m_estimate;
     QLabel* m_verdict;
 };

@@ -179,6 +179,18 @@ QWidget* HparamsPage::buildMemory() {
              tr("Where the run trains; auto takes a CUDA device when this build has a CUDA backend and one is "
                 "present, else the CPU"),
              {"device"});
+    m_computeDtype = new QComboBox(box);
+    m_computeDtype->setObjectName("computeDtypeChoice");
+    m_computeDtype->addItem(tr("auto (bf16 on GPUs that have it, fp32 on the CPU)"), QStringLiteral("auto"));
+    m_computeDtype->addItem(tr("bf16"), QStringLiteral("bf16"));
+    m_computeDtype->addItem(tr("fp16 (dynamic loss scaling)"), QStringLiteral("fp16"));
+    m_computeDtype->addItem(tr("fp32"), QStringLiteral("fp32"));
+    connect(m_computeDtype, &QComboBox::currentIndexChanged, this, &HparamsPage::onChanged);
+    addField(form, tr("Compute dtype"), m_computeDtype,
+             tr("What activations and the dequantized weights are stored in; LoRA weights, their gradients and "
+                "the optimizer stay fp32. bf16 halves activation memory; fp16 scales the loss and skips steps "
+                "whose gradients overflow"),
+             {"compute_dtype"});
     m_budgetMiB = dspin(box, 0, 1 << 24, 1, 16);
     m_budgetMiB->setSpecialValueText(tr("no limit"));
     m_pageKiB = spin(box, 0, 1 << 20);

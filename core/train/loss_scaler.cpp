@@ -26,8 +26,8 @@ LossScaleState LossScaleState::from_json(const nlohmann::json& j) {
     }
 }
 
-LossScaler::LossScaler(bool enabled) : m_enabled(enabled) {
-    if (enabled) m_state.scale = kInitialScale;
+LossScaler::LossScaler(bool enabled, double initial_scale) : m_enabled(enabled) {
+    if (enabled) m_state.scale = initial_scale;
 }
 
 void LossScaler::restore(const LossScaleState& s) {

@@ -21,11 +21,11 @@ struct LossScaleState {
 
 class LossScaler {
 public:
-    // torch's defaults: 2^16, ×2 every 2000 good steps, ×0.5 on overflow.
-    static constexpr double kInitialScale = 65536.0, kGrowth = 2.0, kBackoff = 0.5;
+    // torch's defaults: ×2 every 2000 good steps, ×0.5 on overflow (and 2^16 to start).
+    static constexpr double kGrowth = 2.0, kBackoff = 0.5;
     static constexpr std::int64_t kGrowthInterval = 2000;
 
-    explicit LossScaler(bool enabled);
+    LossScaler(bool enabled, double initial_scale);
     bool enabled() const { return m_enabled; }
     double scale() const { return m_state.scale; }
     const LossScaleState& state() const { return m_state; }

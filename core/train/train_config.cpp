@@ -29,6 +29,8 @@ void TrainConfig::validate() const {
     if (base.quant) check_quant_blocksize(base.blocksize);
     parse_device(device);
     check_compute_dtype(compute_dtype);
+    QLS_CHECK(ConfigError, std::isfinite(initial_loss_scale) && initial_loss_scale >= 1,
+              "initial_loss_scale: expected a finite number >= 1, got ", initial_loss_scale);
 }
 
 namespace {
@@ -67,7 +69,7 @@ nlohmann::json to_json(const TrainConfig& c) {
         {"max_steps", c.max_steps}, {"eval_every", c.eval_every}, {"save_every", c.save_every},
         {"keep_checkpoints", c.keep_checkpoints}, {"early_stop_patience", c.early_stop_patience},
         {"early_stop_min_delta", c.early_stop_min_delta}, {"gradient_checkpointing", c.checkpointing},
-        {"seed", c.seed}, {"device", c.device}, {"compute_dtype", c.compute_dtype},
+        {"seed", c.seed}, {"device", c.device}, {"compute_dtype", c.compute_dtype}, {"initial_loss_scale", c.initial_loss_scale},
         {"device_limit_bytes", c.device_limit_bytes}};
 }
 
@@ -97,7 +99,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     TrainConfig c;
     check_keys(j, {"model", "run_dir", "base", "lora", "data", "optim", "micro_batch", "grad_accum", "epochs", "max_steps",
                    "eval_every", "save_every", "keep_checkpoints", "early_stop_patience", "early_stop_min_delta",
-                   "gradient_checkpointing", "seed", "device", "compute_dtype", "device_limit_bytes"},
+                   "gradient_checkpointing", "seed", "device", "compute_dtype", "initial_loss_scale", "device_limit_bytes"},
                "");
     std::string model = c.model.string(), run_dir = c.run_dir.string();
     read(j, "model", model, "");
@@ -200,6 +202,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     read(j, "seed", c.seed, "");
     read(j, "device", c.device, "");
     read(j, "compute_dtype", c.compute_dtype, "");
+    read(j, "initial_loss_scale", c.initial_loss_scale, "");
     read(j, "device_limit_bytes", c.device_limit_bytes, "");
     return c;
 }

@@ -42,6 +42,7 @@ struct TrainConfig {
     std::uint64_t seed = 0;
     std::string device = "auto";          // auto | cpu | cuda | cuda:N (backend_registry.h)
     std::string compute_dtype = "auto";   // auto | fp32 | bf16 | fp16 (backend.h "Precision")
+    double initial_loss_scale = 65536;    // fp16's dynamic loss scale at the start (loss_scaler.h)
     std::int64_t device_limit_bytes = 0;  // simulated device size on the CPU backend; 0: none
 
     // ConfigError naming the field for anything impossible.

@@ -42,7 +42,7 @@ void TrainingSession::load() {
                  str_cat(m_data.train.size(), " training and ", m_data.valid.size(), " validation examples (",
                          m_data.issues.size(), " skipped)")});
     m_compute = resolve_compute_dtype(m_config.compute_dtype, *m_backend);
-    m_scaler = LossScaler(m_compute == DType::F16);
+    m_scaler = LossScaler(m_compute == DType::F16, m_config.initial_loss_scale);
     const RunDevice device{m_device.kind, m_device.device, compute_dtype_name(m_compute), m_device.threads,
                            m_device.reason};
     if (m_trainer.m_resume) {

@@ -49,7 +49,7 @@ private:
     BackendChoice m_device;  // from the registry, before anything that lives on it
     Backend* m_backend = nullptr;
     DType m_compute = DType::F32;  // the resolved compute dtype
-    LossScaler m_scaler{false};    // fp16 only
+    LossScaler m_scaler{false, 1};  // fp16 only
     std::unique_ptr<DeviceBaseModel> m_base;
     std::unique_ptr<LoraParameters> m_lora;
     std::unique_ptr<LlamaModel> m_llama;
