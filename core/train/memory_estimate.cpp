@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/backend/memory_accountant.h"
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/inspect/weight_memory.h"
 #include "core/model/llama_tensors.h"
 #include "core/model/lora_parameters.h"
@@ -14,7 +15,7 @@ namespace {
 
 struct BaseBytes {
     std::int64_t total = 0;
-    // Elements of the LM head when the CPU converts it to fp32 on every use (a 16-bit head).
+    // Elements of the LM head the CPU converts to fp32 at a time (a 16-bit head).
     std::int64_t converted_head = 0;
 };
 
@@ -37,7 +38,8 @@ BaseBytes base_bytes(const Model& model, const BaseWeightsOptions& opt) {
             const bool big = e.name == "lm_head.weight" || e.name == "model.embed_tokens.weight";
             const DType held = big ? head_dtype(w.view.dtype, opt.compute) : w.view.dtype;
             out.total += n * static_cast<std::int64_t>(dtype_size(held));
-            if (head && held != DType::F32) out.converted_head = n;
+            if (head && held != DType::F32)
+                out.converted_head = CpuBackend::converted_weight_elements(w.shape.at(0), w.shape.at(1));
         }
     }
     return out;
@@ -65,6 +67,15 @@ std::int64_t largest_layer_weight(const LlamaConfig& c) {
     const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
     const std::int64_t qkv = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
     return std::max({qkv * h, c.num_heads * c.head_dim * h, 2 * inter * h});
+}
+
+// Elements of the Weight scratch for the layer's 16-bit weights: converted a block at a time.
+std::int64_t converted_layer_weight(const LlamaConfig& c) {
+    const std::int64_t h = c.hidden_size, inter = c.intermediate_size, qd = c.num_heads * c.head_dim;
+    const std::int64_t qkv = qd + 2 * c.num_kv_heads * c.head_dim;
+    return std::max({CpuBackend::converted_weight_elements(qkv, h), CpuBackend::converted_weight_elements(h, qd),
+                     CpuBackend::converted_weight_elements(2 * inter, h),
+                     CpuBackend::converted_weight_elements(h, inter)});
 }
 
 // With a 16-bit compute dtype the CPU backend gives each op fp32 copies of its activations
@@ -126,7 +137,7 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     std::int64_t group_rank = 0;
     for (LinearGroup g : kLinearGroups) group_rank = std::max(group_rank, o.lora.group_rank(g));
     const bool wide = o.base.compute == DType::F32;
-    const std::int64_t converted = std::max(base.converted_head, wide ? 0 : largest_layer_weight(c));
+    const std::int64_t converted = std::max(base.converted_head, wide ? 0 : converted_layer_weight(c));
     const std::int64_t twin = wide ? 0 : cpu_twin_floats(c, n, chunk);
     const std::int64_t scratch = (converted + n * shape.largest_in + n * group_rank + twin) * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);

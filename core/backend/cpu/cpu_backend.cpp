@@ -61,14 +61,26 @@ float* CpuBackend::scratch(Scratch slot, std::int64_t floats) {
     return reinterpret_cast<float*>(b.data());
 }
 
-const float* CpuBackend::weight_f32(const LinearWeight& w) {
-    if (!w.quantized() && w.dense.dtype == DType::F32) return w.dense.ptr<const float>();
-    float* out = scratch(Scratch::Weight, w.in * w.out);
-    if (w.quantized())
-        cpu::dequantize_4bit(*w.quant, w.in * w.out, out);
-    else
-        cpu::to_f32(w.dense, out, 0, w.in * w.out);
-    return out;
+std::int64_t CpuBackend::converted_weight_elements(std::int64_t out, std::int64_t in) {
+    const std::int64_t rows = std::clamp<std::int64_t>(kWeightBlockElements / std::max<std::int64_t>(1, in), 1, out);
+    return rows * in;
+}
+
+void CpuBackend::for_weight_blocks(const LinearWeight& w,
+                                   const std::function<void(const float*, std::int64_t, std::int64_t)>& fn) {
+    if (!w.quantized() && w.dense.dtype == DType::F32) return fn(w.dense.ptr<const float>(), 0, w.out);
+    if (w.quantized()) {
+        float* all = scratch(Scratch::Weight, w.in * w.out);
+        cpu::dequantize_4bit(*w.quant, w.in * w.out, all);
+        return fn(all, 0, w.out);
+    }
+    const std::int64_t rows = converted_weight_elements(w.out, w.in) / w.in;
+    float* block = scratch(Scratch::Weight, rows * w.in);
+    for (std::int64_t first = 0; first < w.out; first += rows) {
+        const std::int64_t count = std::min(rows, w.out - first);
+        cpu::to_f32(w.dense, block, first * w.in, count * w.in);
+        fn(block, first, count);
+    }
 }
 
 void CpuBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out) {

@@ -3,6 +3,7 @@
 // every other backend is tested against it op by op, in every compute dtype.
 #pragma once
 #include <array>
+#include <functional>
 
 #include "core/backend/backend.h"
 
@@ -17,6 +18,10 @@ public:
     // 16-bit tensors), grown on demand and accounted as Workspace like a device backend's would be.
     enum class Scratch : std::uint8_t { Weight, LoraInput, LoraMid, LoraMid2, Twin, Count };
     float* scratch(Scratch slot, std::int64_t floats);
+    // A 16-bit base weight is converted to fp32 this many elements (whole rows) at a time, so a
+    // large LM head needs no full fp32 copy; the elements of the Weight scratch it takes.
+    static constexpr std::int64_t kWeightBlockElements = std::int64_t{1} << 22;
+    static std::int64_t converted_weight_elements(std::int64_t out, std::int64_t in);
 
 protected:
     std::byte* allocate_impl(std::size_t bytes, Usage usage) override;
@@ -54,9 +59,11 @@ protected:
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
 
 private:
-    // An fp32 (out, in) view of a base weight: the weight itself when dense F32, else
-    // converted into the Weight scratch.
-    const float* weight_f32(const LinearWeight& w);
+    // Calls fn(rows, first, count) over blocks of the base weight's output rows in fp32: the
+    // weight itself when dense F32 (one block); else converted into the Weight scratch, a 4-bit
+    // weight whole, a 16-bit one converted_weight_elements() at a time.
+    void for_weight_blocks(const LinearWeight& w,
+                           const std::function<void(const float*, std::int64_t, std::int64_t)>& fn);
     // The linear layer on fp32 tensors (cpu_linear.cpp); the *_impl wrap them in Fp32Twin.
     void linear_forward_f32(const LinearForwardArgs& a);
     void linear_backward_f32(const LinearBackwardArgs& a);

@@ -85,7 +85,9 @@ void CpuBackend::linear_forward_f32(const LinearForwardArgs& a) {
         if (a.residual.data != a.out.data) std::memcpy(a.out.data, a.residual.data, a.out.bytes());
         beta = 1.0f;
     }
-    cpu::gemm(false, true, n, w.out, w.in, 1.0f, a.x.ptr<const float>(), w.in, weight_f32(w), w.in, beta, y, w.out);
+    for_weight_blocks(w, [&](const float* rows, std::int64_t first, std::int64_t count) {
+        cpu::gemm(false, true, n, count, w.in, 1.0f, a.x.ptr<const float>(), w.in, rows, w.in, beta, y + first, w.out);
+    });
     if (!w.bias.empty()) {
         std::vector<float> bias(static_cast<std::size_t>(w.out));
         cpu::to_f32(w.bias, bias.data(), 0, w.out);
@@ -120,7 +122,10 @@ void CpuBackend::linear_backward_f32(const LinearBackwardArgs& a) {
     float* dx = a.dx.empty() ? nullptr : a.dx.ptr<float>();
     if (dx) {
         const float beta = a.dx_mode == GradMode::Accumulate ? 1.0f : 0.0f;
-        cpu::gemm(false, false, n, w.in, w.out, 1.0f, dout, w.out, weight_f32(w), w.in, beta, dx, w.in);
+        for_weight_blocks(w, [&](const float* rows, std::int64_t first, std::int64_t count) {
+            cpu::gemm(false, false, n, w.in, count, 1.0f, dout + first, w.out, rows, w.in, first == 0 ? beta : 1.0f,
+                      dx, w.in);
+        });
     }
     if (a.lora.empty()) return;
     if (!a.lora_xa.empty() && stacked(a.lora)) return lora_backward_stacked(a);
