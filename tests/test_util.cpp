@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "core/backend/cpu/cpu_exp.h"
 #include "core/util/atomic_file.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
@@ -46,6 +47,29 @@ private slots:
         QCOMPARE(f32_to_f16(65519.0f), std::uint16_t(0x7bff));   // max half
         QCOMPARE(f32_to_f16(std::ldexp(1.0f, -25)), std::uint16_t(0));  // tie to even (0)
         QCOMPARE(f32_to_f16(std::ldexp(3.0f, -25)), std::uint16_t(2));  // 1.5 ulp -> 2
+    }
+    // exp_f32 against the correctly rounded value (std::exp in double, rounded once): every
+    // 64th fp32 in the normal range and all the edges. 2 ulp is Cephes' stated bound.
+    void expWithinTwoUlp() {
+        auto ulps = [](float got, double exact) {
+            const auto want = static_cast<float>(exact);
+            const float ulp = std::nextafter(want, INFINITY) - want;
+            return std::fabs(double(got) - exact) / ulp;
+        };
+        double worst = 0;
+        for (std::uint32_t bits = 0; bits < 0xffffffffu - 64; bits += 64) {
+            const float x = std::bit_cast<float>(bits);
+            if (!(x > -87.3f && x < 88.7f)) continue;  // results normal and finite
+            worst = std::max(worst, ulps(cpu::exp_f32(x), std::exp(double(x))));
+        }
+        qInfo() << "exp_f32 worst error" << worst << "ulp";
+        QVERIFY2(worst <= 2.0, qPrintable(QString::number(worst)));
+        QCOMPARE(cpu::exp_f32(0.0f), 1.0f);
+        QCOMPARE(cpu::exp_f32(INFINITY), INFINITY);
+        QCOMPARE(cpu::exp_f32(89.0f), INFINITY);
+        QCOMPARE(cpu::exp_f32(-INFINITY), 0.0f);
+        QCOMPARE(cpu::exp_f32(-100.0f), 0.0f);
+        QVERIFY(std::isnan(cpu::exp_f32(NAN)));
     }
     void atomicWriteReplacesOnlyOnCommit() {
         test::ScratchDir dir;

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/backend/cpu/cpu_exp.h"
 #include "core/backend/cpu/cpu_ops.h"
 #include "core/util/parallel.h"
 
@@ -81,15 +82,13 @@ void probabilities(const Layout& l, const Tensor& q, const Tensor& k, float scal
         const std::int64_t visible = r0 + i + 1;  // causal: keys 0..r0+i
         std::fill(row + visible, row + keys, 0.0f);
         if (lse) {
-            for (std::int64_t j = 0; j < visible; ++j) row[j] = std::exp(row[j] - lse[i]);
+            for (std::int64_t j = 0; j < visible; ++j) row[j] = exp_f32(row[j] - lse[i]);
             continue;
         }
         const float m = *std::max_element(row, row + visible);
+        for (std::int64_t j = 0; j < visible; ++j) row[j] = exp_f32(row[j] - m);  // vectorized
         double sum = 0;
-        for (std::int64_t j = 0; j < visible; ++j) {
-            row[j] = std::exp(row[j] - m);
-            sum += row[j];
-        }
+        for (std::int64_t j = 0; j < visible; ++j) sum += row[j];
         const auto inv = static_cast<float>(1.0 / sum);
         for (std::int64_t j = 0; j < visible; ++j) row[j] *= inv;
         lse_out[i] = m + static_cast<float>(std::log(sum));

@@ -2,6 +2,7 @@
 // fused_classifier): the logits row is overwritten by grad_scale·(softmax − onehot).
 #include <cmath>
 
+#include "core/backend/cpu/cpu_exp.h"
 #include "core/backend/cpu/cpu_ops.h"
 #include "core/data/batch.h"
 #include "core/util/parallel.h"
@@ -22,13 +23,26 @@ void cross_entropy(const CrossEntropyArgs& a) {
             }
             float m = z[0];
             for (std::int64_t i = 1; i < vocab; ++i) m = std::max(m, z[i]);
+            // Σ e^(z - m) in double, the exponentials a vectorized pass of their own: in place when
+            // they become the gradient, else a block at a time beside the row.
             double sum = 0;
-            for (std::int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(z[i] - m));
-            const double lse = m + std::log(sum);
-            *loss = static_cast<float>(lse - z[target]);
+            const float zt = z[target];
+            if (a.compute_grad) {
+                for (std::int64_t i = 0; i < vocab; ++i) z[i] = exp_f32(z[i] - m);
+                for (std::int64_t i = 0; i < vocab; ++i) sum += z[i];
+            } else {
+                float block[256];
+                for (std::int64_t i0 = 0; i0 < vocab; i0 += 256) {
+                    const std::int64_t count = std::min<std::int64_t>(256, vocab - i0);
+                    for (std::int64_t i = 0; i < count; ++i) block[i] = exp_f32(z[i0 + i] - m);
+                    for (std::int64_t i = 0; i < count; ++i) sum += block[i];
+                }
+            }
+            *loss = static_cast<float>(m + std::log(sum) - zt);
             if (!a.compute_grad) continue;
-            for (std::int64_t i = 0; i < vocab; ++i)
-                z[i] = a.grad_scale * static_cast<float>(std::exp(z[i] - lse));
+            // softmax = e^(z - m) / Σ
+            const auto k = static_cast<float>(a.grad_scale / sum);
+            for (std::int64_t i = 0; i < vocab; ++i) z[i] *= k;
             z[target] -= a.grad_scale;
         }
     });

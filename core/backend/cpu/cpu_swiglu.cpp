@@ -1,15 +1,16 @@
 // LlamaMLP's activation (formats.md §6.3): silu(gate) ⊙ up.
 #include <cmath>
 
+#include "core/backend/cpu/cpu_exp.h"
 #include "core/backend/cpu/cpu_ops.h"
 #include "core/util/parallel.h"
 
 namespace qls::cpu {
 
 namespace {
-float sigmoid(float g) { return 1.0f / (1.0f + std::exp(-g)); }
+float sigmoid(float g) { return 1.0f / (1.0f + exp_f32(-g)); }
 // g·σ(g) written so that g = -inf gives 0 (the limit) instead of -inf·0.
-float silu(float g) { return g / (1.0f + std::exp(-g)); }
+float silu(float g) { return g / (1.0f + exp_f32(-g)); }
 // σ(g)·(1 + g·(1 − σ(g))), with its limits (1 and 0) where g·(1 − σ) would be inf·0.
 float dsilu(float g) {
     if (g > 88.0f) return 1.0f;
