@@ -15,6 +15,7 @@
 #include "core/model/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/tokenizer_config.h"
+#include "core/util/half.h"
 #include "delegating_backend.h"
 #include "model_test_support.h"
 #include "test_support.h"
@@ -55,6 +56,7 @@ private slots:
     void badBatchIsRefusedOnTheHost();
     void oneDequantizationPerLayer_data();
     void oneDequantizationPerLayer();
+    void denseBaseInComputeDtypeIsUsedInPlace();
 };
 
 void TestModel::hfLogits_data() {
@@ -331,6 +333,65 @@ void TestModel::oneDequantizationPerLayer() {
     be.count = 0;
     llama.forward_backward(b, 0.1f, 2);
     QCOMPARE(be.count, 7 * (2 * kLayers - 2));
+}
+
+// A dense base already in the compute dtype is stacked at load and multiplied where it lies: no
+// copy per layer and no workspace for it; in another dtype it is converted once per layer, as a
+// 4-bit one is dequantized. With the same values the two give the same gradients, bit for bit.
+void TestModel::denseBaseInComputeDtypeIsUsedInPlace() {
+    const LlamaConfig c = test::tiny_config(true, false, 2);  // Qwen2: stacked biases too
+    const Model random = test::tiny_model(c, 5);
+    // The same bf16-representable values, stored as F32 and as BF16.
+    auto stored_as = [&](DType t) {
+        Model m = random;
+        for (auto& [name, w] : m.weights.tensors) {
+            std::vector<float> v = to_f32(w.view);
+            auto bytes = std::make_shared<std::vector<std::byte>>(v.size() * dtype_size(t));
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                const std::uint16_t h = f32_to_bf16(v[i]);
+                const float f = bf16_to_f32(h);
+                if (t == DType::F32) std::memcpy(bytes->data() + 4 * i, &f, 4);
+                else std::memcpy(bytes->data() + 2 * i, &h, 2);
+            }
+            w.view = TensorView{t, w.shape, std::span<const std::byte>(*bytes)};
+            w.owned = std::move(bytes);
+        }
+        return m;
+    };
+    const Model f32 = stored_as(DType::F32), bf16 = stored_as(DType::BF16);
+    QVERIFY(layers_in_compute_dtype(f32, {std::nullopt, true, 64, DType::F32}));
+    QVERIFY(!layers_in_compute_dtype(bf16, {std::nullopt, true, 64, DType::F32}));
+    QVERIFY(layers_in_compute_dtype(bf16, {std::nullopt, true, 64, DType::BF16}));
+    QVERIFY(!layers_in_compute_dtype(f32, {QuantType::NF4, true, 64, DType::F32}));
+    const Batch b = test::pattern_batch(1, 8, c.vocab_size);
+    auto grads = [&](const Model& m, DequantCounter& be, bool in_place) {
+        DeviceBaseModel base(be, m, {std::nullopt, true, 64, DType::F32});
+        if (base.layers_in_compute_dtype() != in_place) return std::vector<float>{};
+        LoraConfig rank2;
+        rank2.rank = 2;
+        LoraParameters lora(be, c, rank2);
+        for (const auto& p : lora.params()) {  // B nonzero, so that every path carries gradient
+            std::vector<float> v(static_cast<std::size_t>(p.value.numel()));
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.01f * static_cast<float>(i % 7) - 0.02f;
+            be.copy_from_host(p.value, std::as_bytes(std::span(v)));
+        }
+        LlamaModel llama(be, base, &lora, {1, 8, true, 0});
+        be.count = 0;
+        llama.forward_backward(b, 0.1f, 1);
+        std::vector<float> all;
+        for (const auto& p : lora.params())
+            for (float g : download(be, p.grad)) all.push_back(g);
+        return all;
+    };
+    DequantCounter in_place, converted;
+    const std::vector<float> a = grads(f32, in_place, true), d = grads(bf16, converted, false);
+    QVERIFY(!a.empty() && !d.empty());
+    QCOMPARE(in_place.count, std::int64_t{0});
+    // 7 weights and 3 biases per layer, 3 times: layer 1 serves its forward and its backward.
+    QCOMPARE(converted.count, std::int64_t{10 * 3});
+    QVERIFY(std::memcmp(a.data(), d.data(), a.size() * sizeof(float)) == 0);
+    QVERIFY(LlamaModel::planned_bytes(c, {1, 8, true, 0}, in_place, nullptr, true).workspace <
+            LlamaModel::planned_bytes(c, {1, 8, true, 0}, in_place, nullptr, false).workspace);
 }
 
 QTEST_GUILESS_MAIN(TestModel)

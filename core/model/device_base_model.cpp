@@ -32,6 +32,28 @@ std::vector<std::byte> converted(const TensorView& v, DType to) {
 
 DType head_dtype(DType stored, DType compute) { return compute == DType::F32 ? stored : compute; }
 
+namespace {
+constexpr const char* kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+
+bool dense_base(const Model& model, const BaseWeightsOptions& options) {
+    if (options.quant) return false;
+    for (std::int64_t l = 0; l < model.config.num_layers; ++l)
+        for (const char* name : kLinearNames)
+            if (model.weights.get(str_cat("model.layers.", l, ".", name, ".weight")).is_quantized()) return false;
+    return true;
+}
+}  // namespace
+
+bool layers_in_compute_dtype(const Model& model, const BaseWeightsOptions& options) {
+    if (!dense_base(model, options)) return false;
+    for (std::int64_t l = 0; l < model.config.num_layers; ++l)
+        for (const char* name : kLinearNames)
+            if (model.weights.get(str_cat("model.layers.", l, ".", name, ".weight")).view.dtype != options.compute)
+                return false;
+    return true;
+}
+
 bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant) {
     if (name == "none") quant.reset();
     else if (name == quant_type_name(QuantType::NF4)) quant = QuantType::NF4;
@@ -45,6 +67,17 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
     : m_backend(backend), m_config(model.config), m_options(options) {
     const ModelWeights& w = model.weights;
     const LlamaConfig& c = m_config;
+    // Stacking needs every part in one dtype: only then is a dense base stacked.
+    const bool dense = dense_base(model, options) && [&] {
+        for (std::int64_t l = 0; l < c.num_layers; ++l) {
+            const std::string p = str_cat("model.layers.", l, ".");
+            const DType t = w.get(p + "self_attn.q_proj.weight").view.dtype;
+            for (const char* name : kLinearNames)
+                if (w.get(p + name + ".weight").view.dtype != t) return false;
+        }
+        return true;
+    }();
+    m_in_place = dense && qls::layers_in_compute_dtype(model, options);
     const Weight& embed = w.get("model.embed_tokens.weight");
     m_embed = upload_dense(embed, "embed_tokens", head_dtype(embed.view.dtype, options.compute));
     m_final_norm = upload_dense(w.get("model.norm.weight"), "model.norm");
@@ -63,12 +96,18 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
         layer.attn_norm = upload_dense(w.get(p + "input_layernorm.weight"), p + "input_layernorm");
         layer.mlp_norm = upload_dense(w.get(p + "post_attention_layernorm.weight"),
                                       p + "post_attention_layernorm");
-        layer.q = upload_linear(w, p + "self_attn.q_proj");
-        layer.k = upload_linear(w, p + "self_attn.k_proj");
-        layer.v = upload_linear(w, p + "self_attn.v_proj");
+        if (dense) {
+            layer.qkv = upload_stacked(w, {p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"},
+                                       {&layer.q, &layer.k, &layer.v});
+            layer.gate_up = upload_stacked(w, {p + "mlp.gate_proj", p + "mlp.up_proj"}, {&layer.gate, &layer.up});
+        } else {
+            layer.q = upload_linear(w, p + "self_attn.q_proj");
+            layer.k = upload_linear(w, p + "self_attn.k_proj");
+            layer.v = upload_linear(w, p + "self_attn.v_proj");
+            layer.gate = upload_linear(w, p + "mlp.gate_proj");
+            layer.up = upload_linear(w, p + "mlp.up_proj");
+        }
         layer.o = upload_linear(w, p + "self_attn.o_proj");
-        layer.gate = upload_linear(w, p + "mlp.gate_proj");
-        layer.up = upload_linear(w, p + "mlp.up_proj");
         layer.down = upload_linear(w, p + "mlp.down_proj");
         m_layers.push_back(std::move(layer));
     }
@@ -93,6 +132,45 @@ Tensor DeviceBaseModel::upload_dense(const Weight& w, const std::string& name, s
     if (!as || *as == w.view.dtype) return upload_bytes(w.view.data, w.view.dtype, w.shape, name);
     const std::vector<std::byte> bytes = converted(w.view, *as);
     return upload_bytes(bytes, *as, w.shape, name);
+}
+
+LinearWeight DeviceBaseModel::upload_stacked(const ModelWeights& weights, std::initializer_list<std::string> prefixes,
+                                             std::initializer_list<LinearWeight*> parts) {
+    std::vector<const Weight*> ws, biases;
+    std::int64_t rows = 0;
+    for (const std::string& p : prefixes) {
+        ws.push_back(&weights.get(p + ".weight"));
+        QLS_CHECK(FormatError, ws.back()->shape.size() == 2 && ws.back()->shape[1] == ws.front()->shape[1], "tensor ",
+                  p, ".weight: ", ws.back()->shape, " does not stack with ", ws.front()->shape);
+        rows += ws.back()->shape[0];
+        if (weights.contains(p + ".bias")) biases.push_back(&weights.get(p + ".bias"));
+    }
+    QLS_CHECK(FormatError, biases.empty() || biases.size() == ws.size(), "tensor ", *prefixes.begin(),
+              ": some of the stacked projections have a bias and some do not");
+    auto stack = [&](const std::vector<const Weight*>& from, Shape shape, const std::string& name) {
+        for (const Weight* x : from)
+            QLS_CHECK(FormatError, x->view.dtype == DType::F32 || x->view.dtype == DType::BF16 || x->view.dtype == DType::F16,
+                      "tensor ", name, ": expected F32, BF16 or F16, got ", dtype_name(x->view.dtype));
+        std::vector<std::byte> bytes;
+        for (const Weight* x : from) bytes.insert(bytes.end(), x->view.data.begin(), x->view.data.end());
+        return upload_bytes(bytes, from.front()->view.dtype, std::move(shape), name);
+    };
+    LinearWeight stacked;
+    stacked.in = ws.front()->shape[1];
+    stacked.out = rows;
+    stacked.dense = stack(ws, {rows, stacked.in}, *prefixes.begin() + " (stacked)");
+    if (!biases.empty()) stacked.bias = stack(biases, {rows}, *prefixes.begin() + " bias (stacked)");
+    std::int64_t first = 0;
+    auto part = parts.begin();
+    for (const Weight* x : ws) {
+        LinearWeight& lw = **part++;
+        lw.out = x->shape[0];
+        lw.in = stacked.in;
+        lw.dense = stacked.dense.row_slice(first, lw.out);
+        if (!stacked.bias.empty()) lw.bias = stacked.bias.reshaped({rows, 1}).row_slice(first, lw.out).reshaped({lw.out});
+        first += lw.out;
+    }
+    return stacked;
 }
 
 LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const std::string& prefix) {

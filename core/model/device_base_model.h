@@ -34,7 +34,16 @@ bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant);
 struct DeviceLayer {
     Tensor attn_norm, mlp_norm;  // (C)
     LinearWeight q, k, v, o, gate, up, down;
+    // A dense base is uploaded stacked: q, k, v (and their biases) are row blocks of qkv, gate
+    // and up of gate_up, so the model's one GEMM reads them where they are. Empty (no dense
+    // tensor) for a 4-bit base, whose layer the model dequantizes into its workspace.
+    LinearWeight qkv, gate_up;
 };
+
+// Whether DeviceBaseModel will hold every linear weight dense in the compute dtype, so that the
+// model computes with the stacked weights in place, with no per-layer copy (the memory
+// estimate asks before anything is loaded).
+bool layers_in_compute_dtype(const Model& model, const BaseWeightsOptions& options);
 
 class DeviceBaseModel {
 public:
@@ -48,11 +57,16 @@ public:
     const Tensor& final_norm() const { return m_final_norm; }  // (C)
     const LinearWeight& lm_head() const { return m_lm_head; }  // (V, C); the embedding when tied
     const std::vector<DeviceLayer>& layers() const { return m_layers; }
+    bool layers_in_compute_dtype() const { return m_in_place; }
 
 private:
     // `as`: the dtype to hold it in (converted, rounded to nearest even, when it differs).
     Tensor upload_dense(const Weight& w, const std::string& name, std::optional<DType> as = std::nullopt);
     LinearWeight upload_linear(const ModelWeights& weights, const std::string& prefix);
+    // Dense linears that share an input, uploaded as one (Σ out, in) tensor: the stacked weight,
+    // then each part as a view of its rows.
+    LinearWeight upload_stacked(const ModelWeights& weights, std::initializer_list<std::string> prefixes,
+                                std::initializer_list<LinearWeight*> parts);
     Tensor upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape,
                         const std::string& name);
 
@@ -63,6 +77,7 @@ private:
     Tensor m_embed, m_final_norm;
     LinearWeight m_lm_head;
     std::vector<DeviceLayer> m_layers;
+    bool m_in_place = false;
 };
 
 }  // namespace qls

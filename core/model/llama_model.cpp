@@ -87,7 +87,7 @@ struct LlamaModel::Plans {
 };
 
 LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o, std::int64_t chunk,
-                                         const Backend& backend, const LoraConfig* lora) {
+                                         const Backend& backend, const LoraConfig* lora, bool weights_in_place) {
     Plans p;
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
@@ -105,11 +105,13 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.cu_seqlens = p.work.add("cu_seqlens", DType::I32, {n + 1});
     p.head_rows = p.work.add("head_rows", DType::I32, {n});
     const std::int64_t inter = c.intermediate_size, h = c.hidden_size;
-    p.qkv_weight = p.work.add("w_qkv", a, {qd + 2 * kvd, h});
-    p.o_weight = p.work.add("w_o", a, {h, qd});
-    p.gate_up_weight = p.work.add("w_gate_up", a, {2 * inter, h});
-    p.down_weight = p.work.add("w_down", a, {h, inter});
-    if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", a, {qd + 2 * kvd});
+    if (!weights_in_place) {
+        p.qkv_weight = p.work.add("w_qkv", a, {qd + 2 * kvd, h});
+        p.o_weight = p.work.add("w_o", a, {h, qd});
+        p.gate_up_weight = p.work.add("w_gate_up", a, {2 * inter, h});
+        p.down_weight = p.work.add("w_down", a, {h, inter});
+        if (c.qkv_bias) p.qkv_bias = p.work.add("b_qkv", a, {qd + 2 * kvd});
+    }
     p.tmp = p.work.add("tmp", a, nc);
     p.grads[0] = p.work.add("d_residual", a, nc);
     p.grads[1] = p.work.add("d_norm", a, nc);
@@ -136,15 +138,17 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
 }
 
 LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o,
-                                                   const Backend& backend, const LoraConfig* lora) {
+                                                   const Backend& backend, const LoraConfig* lora,
+                                                   bool weights_in_place) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
-    const Plans p = make_plans(c, o, chunk, backend, lora);
+    const Plans p = make_plans(c, o, chunk, backend, lora, weights_in_place);
     return {p.act.total_bytes(), p.work.total_bytes()};
 }
 
 void LlamaModel::plan_buffers() {
-    const Plans p = make_plans(m_base.config(), m_options, m_chunk, m_backend, m_lora ? &m_lora->config() : nullptr);
+    const Plans p = make_plans(m_base.config(), m_options, m_chunk, m_backend, m_lora ? &m_lora->config() : nullptr,
+                               m_base.layers_in_compute_dtype());
     m_act_buffer = p.act.allocate(m_backend, Usage::Activations, "activations");
     m_work_buffer = p.work.allocate(m_backend, Usage::Workspace, "workspace");
     for (std::size_t id : p.inputs) m_inputs.push_back(p.act.tensor(m_act_buffer, id));
@@ -173,12 +177,14 @@ void LlamaModel::plan_buffers() {
         lw.in = t.dim(1);
         return lw;
     };
-    m_layer_weights.qkv = dense(w(p.qkv_weight));
-    if (c.qkv_bias) m_layer_weights.qkv.bias = w(p.qkv_bias);
-    m_layer_weights.o = dense(w(p.o_weight));
-    m_layer_weights.gate_up = dense(w(p.gate_up_weight));
-    m_layer_weights.down = dense(w(p.down_weight));
     m_qkv_rows = {0, qd, qd + kvd, qd + 2 * kvd};
+    if (!m_base.layers_in_compute_dtype()) {
+        m_layer_weights.qkv = dense(w(p.qkv_weight));
+        if (c.qkv_bias) m_layer_weights.qkv.bias = w(p.qkv_bias);
+        m_layer_weights.o = dense(w(p.o_weight));
+        m_layer_weights.gate_up = dense(w(p.gate_up_weight));
+        m_layer_weights.down = dense(w(p.down_weight));
+    }
     m_tmp = w(p.tmp);
     m_grads = {w(p.grads[0]), w(p.grads[1]), w(p.grads[2]), w(p.grads[3]), w(p.grads[4]), w(p.grads[5])};
     m_logits = w(p.logits);
@@ -237,6 +243,11 @@ LlamaModel::Shapes LlamaModel::upload_batch(const Batch& batch) {
 const LlamaModel::LayerWeights& LlamaModel::materialize(std::int64_t layer) {
     if (m_materialized == layer) return m_layer_weights;
     const DeviceLayer& base = m_base.layers()[static_cast<std::size_t>(layer)];
+    if (m_base.layers_in_compute_dtype()) {
+        m_layer_weights = {base.qkv, base.o, base.gate_up, base.down};
+        m_materialized = layer;
+        return m_layer_weights;
+    }
     const std::int64_t inter = m_base.config().intermediate_size;
     const Tensor qkv = m_layer_weights.qkv.dense, gate_up = m_layer_weights.gate_up.dense;
     const std::pair<const LinearWeight*, Tensor> parts[7] = {

@@ -64,8 +64,10 @@ public:
         std::size_t activations = 0, workspace = 0;
     };
     // The backend says what its ops need beside the model's own tensors (attention workspace).
+    // weights_in_place: the base holds its layers stacked in the compute dtype
+    // (layers_in_compute_dtype), so no workspace holds a dequantized layer.
     static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend,
-                                      const LoraConfig* lora);
+                                      const LoraConfig* lora, bool weights_in_place);
 
 private:
     struct LayerActs {
@@ -84,9 +86,10 @@ private:
         Tensor att, qkv;         // (N, Hq·D), (N, Hq·D + 2·Hkv·D)
         Tensor act, gate_up;     // (N, I), (N, 2I)
     };
-    // One layer's base weights dequantized (or converted) once into the workspace, stacked as
-    // q|k|v and gate|up: one GEMM each where the layer had three and two. Every linear of the
-    // layer's forward, recompute and backward reads these.
+    // One layer's base weights stacked as q|k|v and gate|up: one GEMM each where the layer had
+    // three and two. The base's own stacked tensors when they are dense in the compute dtype;
+    // else dequantized (or converted) once into the workspace. Every linear of the layer's
+    // forward, recompute and backward reads these.
     struct LayerWeights {
         LinearWeight qkv, o, gate_up, down;  // dense views of the workspace, in the compute dtype
     };
@@ -99,7 +102,7 @@ private:
 
     struct Plans;
     static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk,
-                            const Backend& backend, const LoraConfig* lora);
+                            const Backend& backend, const LoraConfig* lora, bool weights_in_place);
     void plan_buffers();
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;

@@ -80,7 +80,7 @@ std::int64_t converted_layer_weight(const LlamaConfig& c) {
 
 // With a 16-bit compute dtype the CPU backend gives each op fp32 copies of its activations
 // (cpu_twin.h); the arena grows to the op that has the most of them. N rows, `chunk` logits rows.
-std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t chunk) {
+std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t chunk, bool weights_in_place) {
     const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim, qkv = qd + 2 * kvd;
     return std::max({
@@ -94,7 +94,7 @@ std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t 
         2 * chunk * h + chunk * v,          // LM head backward: x, dlogits, dx
         4 * n * qd + 4 * n * kvd,           // attention backward: q, k, v, out, dout, dq, dk, dv
         5 * n * inter,                      // SwiGLU backward: gate, up, dout, dgate, dup
-        largest_layer_weight(c),            // dequantize_weight into the layer's workspace
+        weights_in_place ? 0 : largest_layer_weight(c),  // dequantize_weight into the layer's workspace
     });
 }
 
@@ -121,9 +121,10 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute};
-    const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora);
+    const bool in_place = layers_in_compute_dtype(model, o.base);
+    const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     run.checkpointing = false;
-    const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora);
+    const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     const auto& chosen = o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
     e.activations_full = static_cast<std::int64_t>(without.activations);
@@ -138,7 +139,7 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     for (LinearGroup g : kLinearGroups) group_rank = std::max(group_rank, o.lora.group_rank(g));
     const bool wide = o.base.compute == DType::F32;
     const std::int64_t converted = std::max(base.converted_head, wide ? 0 : converted_layer_weight(c));
-    const std::int64_t twin = wide ? 0 : cpu_twin_floats(c, n, chunk);
+    const std::int64_t twin = wide ? 0 : cpu_twin_floats(c, n, chunk, in_place);
     const std::int64_t scratch = (converted + n * shape.largest_in + n * group_rank + twin) * 4;
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
