@@ -17,6 +17,7 @@ struct Bench {
 const Bench kBenches[] = {
     {"quant", run_bench_quant},
     {"tokenize", run_bench_tokenize},
+    {"train", run_bench_train},
 };
 
 }  // namespace
@@ -24,7 +25,9 @@ const Bench kBenches[] = {
 const char* const kBenchUsage =
     "usage: qlora bench WHAT [options]\n"
     "  quant      NF4/FP4 quantization throughput, GB/s of bf16 input [--size N] [--reps R]\n"
-    "  tokenize   encode speed, MB/s on one thread and on all threads\n";
+    "  tokenize   encode speed, MB/s on one thread and on all threads\n"
+    "  train      whole QLoRA training steps on random weights of a shape, on --device: step time,\n"
+    "             tokens/s, peak memory by category against the estimate (qlora bench train --help)\n";
 
 int run_bench(const std::vector<std::string>& args) {
     if (args.empty()) throw UsageError("name what to benchmark");

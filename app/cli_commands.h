@@ -43,6 +43,7 @@ int run_bench(const std::vector<std::string>& args);
 extern const char* const kBenchUsage;
 int run_bench_quant(const std::vector<std::string>& args);
 int run_bench_tokenize(const std::vector<std::string>& args);
+int run_bench_train(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 extern const char* const kTrainUsage;
 int run_estimate(const std::vector<std::string>& args);

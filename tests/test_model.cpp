@@ -13,6 +13,7 @@
 #include "core/export/peft_adapter.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
+#include "core/model/random_model.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/tokenizer_config.h"
 #include "core/util/half.h"
@@ -57,6 +58,7 @@ private slots:
     void oneDequantizationPerLayer_data();
     void oneDequantizationPerLayer();
     void denseBaseInComputeDtypeIsUsedInPlace();
+    void randomModelForBenchmarks();
 };
 
 void TestModel::hfLogits_data() {
@@ -392,6 +394,37 @@ void TestModel::denseBaseInComputeDtypeIsUsedInPlace() {
     QVERIFY(std::memcmp(a.data(), d.data(), a.size() * sizeof(float)) == 0);
     QVERIFY(LlamaModel::planned_bytes(c, {1, 8, true, 0}, in_place, nullptr, true).workspace <
             LlamaModel::planned_bytes(c, {1, 8, true, 0}, in_place, nullptr, false).workspace);
+}
+
+// qlora bench train's weights: the shape asked for, deterministic in the seed, linear weights
+// with transformers' initializer_range as standard deviation, norms 1.
+void TestModel::randomModelForBenchmarks() {
+    LlamaConfig c = benchmark_shape("llama-1b");
+    QCOMPARE(c.hidden_size, std::int64_t{2048});
+    QCOMPARE(c.num_kv_heads, std::int64_t{4});
+    QCOMPARE(benchmark_shape("llama-7b").intermediate_size, std::int64_t{11008});
+    QVERIFY_THROWS_EXCEPTION(ConfigError, benchmark_shape("llama-70b"));
+    c.num_layers = 1;
+    c.vocab_size = 1000;
+    const Model a = random_model(c, DType::BF16, 1), b = random_model(c, DType::BF16, 1), d = random_model(c, DType::BF16, 2);
+    const auto& wa = a.weights.get("model.layers.0.mlp.up_proj.weight");
+    QCOMPARE(wa.view.dtype, DType::BF16);
+    QCOMPARE(wa.shape, (Shape{5632, 2048}));
+    const auto& wb = b.weights.get("model.layers.0.mlp.up_proj.weight");
+    const auto& wd = d.weights.get("model.layers.0.mlp.up_proj.weight");
+    QVERIFY(std::equal(wa.view.data.begin(), wa.view.data.end(), wb.view.data.begin()));
+    QVERIFY(!std::equal(wa.view.data.begin(), wa.view.data.end(), wd.view.data.begin()));
+    const std::vector<float> v = to_f32(wa.view);
+    double sum = 0, sq = 0;
+    for (float x : v) {
+        sum += x;
+        sq += double(x) * x;
+    }
+    const double n = static_cast<double>(v.size()), mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+    // 11.5M samples: the sample standard deviation's relative error is ~1e-4, bf16 rounding
+    // of each value adds under 2^-9 relative; 1% is far outside both.
+    QVERIFY2(std::fabs(sd - 0.02) < 2e-4 && std::fabs(mean) < 1e-4, qPrintable(QString("%1 %2").arg(mean).arg(sd)));
+    for (float x : to_f32(a.weights.get("model.norm.weight").view)) QCOMPARE(x, 1.0f);
 }
 
 QTEST_GUILESS_MAIN(TestModel)
