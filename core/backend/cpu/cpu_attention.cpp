@@ -82,11 +82,11 @@ void probabilities(const Layout& l, const Tensor& q, const Tensor& k, float scal
         const std::int64_t visible = r0 + i + 1;  // causal: keys 0..r0+i
         std::fill(row + visible, row + keys, 0.0f);
         if (lse) {
-            for (std::int64_t j = 0; j < visible; ++j) row[j] = exp_f32(row[j] - lse[i]);
+            exp_shifted(row, visible, lse[i]);
             continue;
         }
         const float m = *std::max_element(row, row + visible);
-        for (std::int64_t j = 0; j < visible; ++j) row[j] = exp_f32(row[j] - m);  // vectorized
+        exp_shifted(row, visible, m);
         double sum = 0;
         for (std::int64_t j = 0; j < visible; ++j) sum += row[j];
         const auto inv = static_cast<float>(1.0 / sum);

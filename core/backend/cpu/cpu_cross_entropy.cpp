@@ -28,13 +28,14 @@ void cross_entropy(const CrossEntropyArgs& a) {
             double sum = 0;
             const float zt = z[target];
             if (a.compute_grad) {
-                for (std::int64_t i = 0; i < vocab; ++i) z[i] = exp_f32(z[i] - m);
+                exp_shifted(z, vocab, m);
                 for (std::int64_t i = 0; i < vocab; ++i) sum += z[i];
             } else {
                 float block[256];
                 for (std::int64_t i0 = 0; i0 < vocab; i0 += 256) {
                     const std::int64_t count = std::min<std::int64_t>(256, vocab - i0);
-                    for (std::int64_t i = 0; i < count; ++i) block[i] = exp_f32(z[i0 + i] - m);
+                    std::copy(z + i0, z + i0 + count, block);
+                    exp_shifted(block, count, m);
                     for (std::int64_t i = 0; i < count; ++i) sum += block[i];
                 }
             }

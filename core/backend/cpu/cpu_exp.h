@@ -9,6 +9,14 @@
 #include <cstdint>
 #include <limits>
 
+// Hot elementwise loops are compiled twice, for AVX2 and for the baseline, and the dynamic
+// loader picks one (GCC's function multiversioning; x86-64 ELF only).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QLS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define QLS_CPU_CLONES
+#endif
+
 namespace qls::cpu {
 
 inline float exp_f32(float x) {
@@ -36,6 +44,11 @@ inline float exp_f32(float x) {
     y = x > kHi ? std::numeric_limits<float>::infinity() : y;
     y = x < kLo ? 0.0f : y;
     return x != x ? x : y;
+}
+
+// x[i] = e^(x[i] - shift) over a row: the exponentials of a softmax.
+QLS_CPU_CLONES inline void exp_shifted(float* x, std::int64_t n, float shift) {
+    for (std::int64_t i = 0; i < n; ++i) x[i] = exp_f32(x[i] - shift);
 }
 
 }  // namespace qls::cpu

@@ -18,6 +18,21 @@ float dsilu(float g) {
     const float s = sigmoid(g);
     return s * (1.0f + g * (1.0f - s));
 }
+
+// The rows' loops, compiled for AVX2 as well as the baseline (the loader picks one at start):
+// 8 lanes instead of 4. No FMA contraction in ISO C++ mode, so both give the same bits.
+QLS_CPU_CLONES void silu_mul_row(const float* g, const float* u, float* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = silu(g[i]) * u[i];
+}
+
+QLS_CPU_CLONES void silu_mul_backward_row(const float* g, const float* u, const float* dy, float* dg, float* du,
+                                          std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        du[i] = dy[i] * silu(g[i]);
+        dg[i] = dy[i] * u[i] * dsilu(g[i]);
+    }
+}
+
 }  // namespace
 
 // Row by row, so that gate and up may be column blocks of the stacked gate|up.
@@ -28,7 +43,7 @@ void swiglu_forward(const SwigluForwardArgs& a) {
             const float* g = a.gate.ptr<const float>() + static_cast<std::int64_t>(r) * gp;
             const float* u = a.up.ptr<const float>() + static_cast<std::int64_t>(r) * upp;
             float* y = a.out.ptr<float>() + static_cast<std::int64_t>(r) * cols;
-            for (std::int64_t i = 0; i < cols; ++i) y[i] = silu(g[i]) * u[i];
+            silu_mul_row(g, u, y, cols);
         }
     });
 }
@@ -45,10 +60,7 @@ void swiglu_backward(const SwigluBackwardArgs& a) {
             const float* dy = a.dout.ptr<const float>() + r * cols;
             float* dg = a.dgate.ptr<float>() + r * dgp;
             float* du = a.dup.ptr<float>() + r * dup;
-            for (std::int64_t i = 0; i < cols; ++i) {
-                du[i] = dy[i] * silu(g[i]);
-                dg[i] = dy[i] * u[i] * dsilu(g[i]);
-            }
+            silu_mul_backward_row(g, u, dy, dg, du, cols);
         }
     });
 }
