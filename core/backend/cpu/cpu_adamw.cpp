@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/backend/cpu/cpu_ops.h"
+#include "core/util/parallel.h"
 
 namespace qls::cpu {
 
@@ -22,14 +23,17 @@ void adamw_step(const AdamWArgs& a) {
     const float* g = a.grad.ptr<const float>();
     float* m = a.m.ptr<float>();
     float* v = a.v.ptr<float>();
-    for (std::int64_t i = 0, n = a.param.numel(); i < n; ++i) {
-        const float gi = g[i] * grad_scale;
-        p[i] *= decay;
-        m[i] += (1.0f - a.beta1) * (gi - m[i]);
-        v[i] = v[i] * a.beta2 + (1.0f - a.beta2) * gi * gi;
-        const float denom = std::sqrt(v[i]) / bc2_sqrt + a.eps;
-        p[i] -= step_size * m[i] / denom;
-    }
+    // Elementwise, so split over the threads with the same result.
+    parallel_for(static_cast<std::size_t>(a.param.numel()), 1 << 15, [&](std::size_t first, std::size_t last) {
+        for (std::size_t i = first; i < last; ++i) {
+            const float gi = g[i] * grad_scale;
+            p[i] *= decay;
+            m[i] += (1.0f - a.beta1) * (gi - m[i]);
+            v[i] = v[i] * a.beta2 + (1.0f - a.beta2) * gi * gi;
+            const float denom = std::sqrt(v[i]) / bc2_sqrt + a.eps;
+            p[i] -= step_size * m[i] / denom;
+        }
+    });
 }
 
 }  // namespace qls::cpu
