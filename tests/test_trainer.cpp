@@ -71,6 +71,23 @@ Outcome run_to_end(Trainer& t) {
     return o;
 }
 
+// Starts the run and stops it once step `step` is reported: the stop saves that step (or a
+// later one) and the run exits.
+void stop_after_step(Trainer& t, std::int64_t step) {
+    t.start();
+    std::vector<TrainEvent> seen;
+    for (bool stopped = false; !stopped;) {
+        t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
+        for (const TrainEvent& e : seen)
+            if (auto* s = std::get_if<StepMetrics>(&e); s && s->step == step && !stopped) {
+                t.stop();
+                stopped = true;
+            }
+        if (!t.running() && t.state() != TrainerState::Idle) break;
+    }
+    t.wait();
+}
+
 }  // namespace
 
 class TestTrainer : public QObject {
@@ -113,19 +130,7 @@ void TestTrainer::resumeEqualsUninterrupted() {
     first.max_steps = 6;
     {
         Trainer t(first);
-        t.start();
-        // Stop after step 3: the stop saves step-3 (or later) and exits.
-        std::vector<TrainEvent> seen;
-        for (bool stopped = false; !stopped;) {
-            t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
-            for (const TrainEvent& e : seen)
-                if (auto* s = std::get_if<StepMetrics>(&e); s && s->step == 3 && !stopped) {
-                    t.stop();
-                    stopped = true;
-                }
-            if (!t.running() && t.state() != TrainerState::Idle) break;
-        }
-        t.wait();
+        stop_after_step(t, 3);
         QCOMPARE(t.state(), TrainerState::Stopped);
     }
     const auto saved = list_checkpoints(b.path() / "run");
@@ -431,18 +436,7 @@ void TestTrainer::fp16ResumeKeepsTheScale() {
     QCOMPARE(full.state, TrainerState::Finished);
     {
         Trainer t(config(b.path()));
-        t.start();
-        std::vector<TrainEvent> seen;
-        for (bool stopped = false; !stopped;) {
-            t.events().wait_and_drain(seen, std::chrono::milliseconds(50));
-            for (const TrainEvent& e : seen)
-                if (auto* s = std::get_if<StepMetrics>(&e); s && s->step == 3 && !stopped) {
-                    t.stop();
-                    stopped = true;
-                }
-            if (!t.running() && t.state() != TrainerState::Idle) break;
-        }
-        t.wait();
+        stop_after_step(t, 3);
     }
     const auto saved = list_checkpoints(b.path() / "run");
     QVERIFY(!saved.empty());
