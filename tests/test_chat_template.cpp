@@ -118,6 +118,7 @@ private slots:
     void semantics_snippets_match_jinja2();
     void raise_exception_surfaces_message();
     void unsupported_constructs_fail_at_parse();
+    void hostile_templates_fail_cleanly();
     void generation_spans_mark_assistant_text();
     void renders_concurrently();
     void render_speed();
@@ -207,6 +208,51 @@ void TestChatTemplate::unsupported_constructs_fail_at_parse() {
     // A render-time failure names its position too.
     QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("ok\n{{ 'a' + 1 }}").render(ordered_json::object()), qls::DataError,
                            "chat template line 2, column 8: unsupported operand type(s) for +: 'str' and 'int'");
+}
+
+// A chat template comes with a downloaded model. These used to overflow the stack (exit 139) or
+// throw std::bad_alloc; each is now a FormatError (at parse) or DataError (at render) naming its
+// position. A test that crashed the process would fail the whole suite, not just this row.
+void TestChatTemplate::hostile_templates_fail_cleanly() {
+    auto rep = [](const std::string& s, int n) {
+        std::string out;
+        for (int i = 0; i < n; ++i) out += s;
+        return out;
+    };
+    const ordered_json none = ordered_json::object();
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("(", 5000) + "1" + rep(")", 5000) + " }}"), qls::FormatError,
+                           "nests more than 64 levels");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("[", 5000) + "1" + rep("]", 5000) + " }}"), qls::FormatError,
+                           "nests more than 64 levels");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("-", 20000) + "1 }}"), qls::FormatError, "nests more than 64");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("not ", 20000) + "x }}"), qls::FormatError, "nests more than 64");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate(rep("{% if x %}", 5000) + rep("{% endif %}", 5000)), qls::FormatError,
+                           "nests more than 64");
+    // Chains are built without recursion, but rendering one would recurse through it.
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ 1" + rep(" + 1", 50000) + " }}"), qls::FormatError,
+                           "an expression nests more than 512 operations deep");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ x" + rep(" | trim", 50000) + " }}"), qls::FormatError,
+                           "nests more than 512");
+    // A chain at the limit is fine, and a realistic one renders.
+    QCOMPARE(qls::ChatTemplate("{{ 0" + rep(" + 1", 500) + " }}").render(none), std::string("500"));
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ 'x' * 100000000000 }}").render(none), qls::DataError,
+                           "line 1, column 8: the template builds a string of more than 64 MiB");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ [1, 2] * 100000000000 }}").render(none), qls::DataError,
+                           "builds a list of more than 1048576 items");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ 'x' * 1e11 }}").render(none), qls::DataError,
+                           "unsupported operand type(s) for *: 'str' and 'float'");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ 'x' | indent(100000000000) }}").render(none), qls::DataError,
+                           "more than 64 MiB");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+                                             "{% set ns.s = ns.s ~ ns.s %}{% endfor %}")
+                               .render(none),
+                           qls::DataError, "more than 64 MiB");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{% for i in range(70000) %}{{ 'y' * 1000 }}{% endfor %}").render(none),
+                           qls::DataError, "the template's output passes 64 MiB");
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{% for i in range(100000) %}{% for j in range(100000) %}"
+                                             "{% endfor %}{% endfor %}")
+                               .render(none),
+                           qls::DataError, "loops ran more than 10000000 iterations");
 }
 
 void TestChatTemplate::generation_spans_mark_assistant_text() {

@@ -53,7 +53,28 @@ struct Expr {
     FilterFn filter = nullptr;
     TestFn test = nullptr;
     bool negated = false;  // Test: "is not"
+
+    Expr() = default;
+    Expr(const Expr&) = delete;
+    Expr& operator=(const Expr&) = delete;
+    // Frees the subtree without recursion: a hostile template's chain of 50,000 "+" is a tree
+    // that deep, which recursive destructors would overflow the stack on.
+    ~Expr();
 };
+
+inline Expr::~Expr() {
+    std::vector<ExprPtr> pending;
+    auto take = [&](Expr& e) {
+        for (ExprPtr& a : e.args) pending.push_back(std::move(a));
+        for (auto& kv : e.kwargs) pending.push_back(std::move(kv.second));
+    };
+    take(*this);
+    while (!pending.empty()) {
+        ExprPtr e = std::move(pending.back());
+        pending.pop_back();
+        if (e) take(*e);  // e's children move out, so its own destructor finds none
+    }
+}
 
 enum class StmtKind {
     Text,        // text

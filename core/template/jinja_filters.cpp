@@ -13,6 +13,13 @@
 namespace qls::jinja {
 namespace {
 
+// A width given by the template (indent=, tojson's indent): bounded like any string it builds.
+size_t padding(int64_t width) {
+    const auto n = static_cast<size_t>(std::max<int64_t>(width, 0));
+    check_string_size(n);
+    return n;
+}
+
 using Args = CallArgs;
 using In = Interpreter;
 
@@ -368,7 +375,7 @@ Value f_tojson(In&, const Value& v, Args& a) {
     o.ensure_ascii = a.get(0, "ensure_ascii", Value(false)).truthy();
     const Value indent = a.get(1, "indent", Value::none());
     if (indent.is_string()) o.indent = indent.str();
-    else if (indent.is_int()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(indent.as_int(), 0)), ' ');
+    else if (indent.is_int()) o.indent = std::string(padding(indent.as_int()), ' ');
     else if (!indent.is_none()) throw EvalError("tojson: indent must be an int, a string or None");
     if (o.indent) o.item_separator = ",";
     const Value seps = a.get(2, "separators", Value::none());
@@ -405,7 +412,7 @@ Value f_unique(In&, const Value& v, Args& a) {
 Value f_indent(In&, const Value& v, Args& a) {
     a.check("indent", {"width", "first", "blank"});
     const Value width = a.get(0, "width", Value(int64_t{4}));
-    const std::string pad = width.is_string() ? width.str() : std::string(static_cast<size_t>(std::max<int64_t>(width.as_int(), 0)), ' ');
+    const std::string pad = width.is_string() ? width.str() : std::string(padding(width.as_int()), ' ');
     const bool first = a.get(1, "first", Value(false)).truthy();
     const bool blank = a.get(2, "blank", Value(false)).truthy();
     const std::vector<std::string> lines = py_splitlines(v.to_str() + "\n", false);

@@ -30,6 +30,9 @@ std::tm Interpreter::now() const {
 Interpreter::Flow Interpreter::exec(const Body& body, std::string& out) {
     for (const auto& s : body) {
         const Flow f = exec_stmt(*s, out);
+        if (out.size() > kMaxStringBytes)
+            throw DataError(template_location(m_tmpl.source, s->offset) +
+                            str_cat("the template's output passes ", kMaxStringBytes >> 20, " MiB"));
         if (f != Flow::Normal) return f;
     }
     return Flow::Normal;
@@ -134,6 +137,8 @@ void Interpreter::exec_for(const Stmt& s, std::string& out) {
     state->items = &items;
     const Value loop = Value::loop(state);
     for (size_t i = 0; i < items.size(); ++i) {
+        if (++m_iterations > kMaxLoopIterations)
+            throw EvalError(str_cat("the template's loops ran more than ", kMaxLoopIterations, " iterations"));
         Scope scope;
         scope.parent = outer;
         assign(s.targets, items[i], scope);

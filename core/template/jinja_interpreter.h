@@ -60,6 +60,7 @@ private:
     std::vector<std::pair<size_t, size_t>> m_spans;
     Value m_block_value;  // the text a {% filter %} / {% set x | f %} block passes to its filters
     int m_depth = 0;      // macro recursion guard
+    int64_t m_iterations = 0;  // loop iterations of this render, against kMaxLoopIterations
 };
 
 // Shared by the interpreter and the builtins: attribute / item access with jinja2's sandboxed

@@ -8,6 +8,18 @@
 #include "core/template/jinja_text.h"
 
 namespace qls::jinja {
+
+void check_string_size(size_t bytes) {
+    if (bytes > kMaxStringBytes)
+        throw EvalError(str_cat("the template builds a string of more than ", kMaxStringBytes >> 20,
+                                " MiB (a chat template's output is far smaller)"));
+}
+
+void check_list_size(size_t items) {
+    if (items > kMaxListItems)
+        throw EvalError(str_cat("the template builds a list of more than ", kMaxListItems, " items"));
+}
+
 namespace {
 
 [[noreturn]] void undefined_error(const Value& v) {
@@ -69,11 +81,16 @@ void check_overflow(bool overflow) {
 }
 
 Value repeat(const Value& seq, int64_t n) {
+    // Sized before anything is built: n may be 10^11.
+    const auto times = static_cast<size_t>(std::max<int64_t>(n, 0));
     if (seq.is_string()) {
+        if (!seq.str().empty() && times > kMaxStringBytes / seq.str().size()) check_string_size(kMaxStringBytes + 1);
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq.str();
         return Value(std::move(out));
     }
+    const size_t items = seq.list_data().items.size();
+    if (items && times > kMaxListItems / items) check_list_size(kMaxListItems + 1);
     std::vector<Value> out;
     for (int64_t i = 0; i < n; ++i)
         out.insert(out.end(), seq.list_data().items.begin(), seq.list_data().items.end());
@@ -195,13 +212,22 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
 }
 
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
-    if (op == "~") return Value(a.to_str() + b.to_str());
+    if (op == "~") {
+        std::string s = a.to_str();
+        const std::string t = b.to_str();
+        check_string_size(s.size() + t.size());
+        return Value(s + t);
+    }
     if (a.is_undefined()) undefined_error(a);
     if (b.is_undefined()) undefined_error(b);
     if (a.is_number() && b.is_number()) return arithmetic(op, a, b);
     if (op == "+") {
-        if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
+        if (a.is_string() && b.is_string()) {
+            check_string_size(a.str().size() + b.str().size());
+            return Value(a.str() + b.str());
+        }
         if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+            check_list_size(a.list_data().items.size() + b.list_data().items.size());
             std::vector<Value> out = a.list_data().items;
             out.insert(out.end(), b.list_data().items.begin(), b.list_data().items.end());
             return Value::list(std::move(out), a.is_tuple());

@@ -29,6 +29,13 @@ StmtPtr make_stmt(StmtKind kind, size_t offset) {
 constexpr std::array kUnsupportedTags = {"include", "import", "from", "extends", "block", "call",
                                          "autoescape", "do", "trans", "pluralize", "print"};
 
+// A chat template comes with a downloaded model: untrusted input. The parser and the
+// interpreter recurse over the template's nesting, so it is bounded well below what a thread's
+// stack holds (a frame chain per level is ~15 calls deep), and far above what real templates
+// use (HF's templates nest under 10).
+constexpr int kMaxNesting = 64;       // brackets, parentheses, unary operators, blocks
+constexpr size_t kMaxExprDepth = 512; // an expression tree's height (a chain of + or | builds one)
+
 class Parser {
 public:
     Parser(const std::string& src, std::vector<Token> toks) : m_src(src), m_toks(std::move(toks)) {}
@@ -51,6 +58,24 @@ private:
     [[noreturn]] void fail(size_t offset, const std::string& msg) const {
         throw FormatError(template_location(m_src, offset) + msg);
     }
+
+    // One more level of nesting for the life of the guard; refused past kMaxNesting.
+    class Nest {
+    public:
+        Nest(Parser& p, size_t offset) : m_p(p) {
+            if (++m_p.m_nesting > kMaxNesting) {
+                --m_p.m_nesting;
+                m_p.fail(offset, str_cat("the template nests more than ", kMaxNesting,
+                                         " levels deep (brackets, operators or blocks)"));
+            }
+        }
+        ~Nest() { --m_p.m_nesting; }
+        Nest(const Nest&) = delete;
+        Nest& operator=(const Nest&) = delete;
+
+    private:
+        Parser& m_p;
+    };
 
     std::string describe(const Token& t) const {
         switch (t.type) {
@@ -76,6 +101,7 @@ private:
     }
 
     Body subparse(std::initializer_list<const char*> end_tags, std::string& found_end) {
+        const Nest nest(*this, cur().offset);
         Body body;
         while (true) {
             const Token& t = cur();
@@ -288,7 +314,10 @@ private:
         return e;
     }
 
-    ExprPtr parse_expression(bool with_condexpr) { return with_condexpr ? parse_condexpr() : parse_or(); }
+    ExprPtr parse_expression(bool with_condexpr) {
+        const Nest nest(*this, cur().offset);
+        return with_condexpr ? parse_condexpr() : parse_or();
+    }
 
     ExprPtr parse_condexpr() {
         ExprPtr expr1 = parse_or();
@@ -333,6 +362,7 @@ private:
     ExprPtr parse_not() {
         if (is_name("not")) {
             auto e = make_expr(ExprKind::Not, advance().offset);
+            const Nest nest(*this, e->offset);
             e->args.push_back(parse_not());
             return e;
         }
@@ -391,6 +421,7 @@ private:
         if (is_op("-") || is_op("+")) {
             node = make_expr(is_op("-") ? ExprKind::Neg : ExprKind::Pos, cur().offset);
             advance();
+            const Nest nest(*this, node->offset);
             node->args.push_back(parse_unary(false));
         } else {
             node = parse_primary();
@@ -640,9 +671,48 @@ private:
     }
 
     const std::string& m_src;
+    int m_nesting = 0;
     std::vector<Token> m_toks;
     size_t m_i = 0;
 };
+
+}  // namespace
+
+namespace {
+
+// Every expression of a body, visited without recursion (the tree may be deeper than a stack).
+template <typename Fn>
+void for_each_expr_root(const Body& body, const Fn& fn) {
+    std::vector<const Stmt*> stmts;
+    for (const StmtPtr& s : body) stmts.push_back(s.get());
+    while (!stmts.empty()) {
+        const Stmt* s = stmts.back();
+        stmts.pop_back();
+        for (const Expr* e : {s->expr.get(), s->condition.get()}) fn(e);
+        for (const ExprPtr& e : s->conditions) fn(e.get());
+        for (const ExprPtr& e : s->defaults) fn(e.get());
+        for (const Body* b : {&s->body, &s->else_body})
+            for (const StmtPtr& c : *b) stmts.push_back(c.get());
+        for (const Body& b : s->bodies)
+            for (const StmtPtr& c : b) stmts.push_back(c.get());
+    }
+}
+
+// The height of an expression tree, iteratively; the first node past the limit, or null.
+const Expr* too_deep(const Expr* root) {
+    std::vector<std::pair<const Expr*, size_t>> stack;
+    if (root) stack.emplace_back(root, 1);
+    while (!stack.empty()) {
+        const auto [e, depth] = stack.back();
+        stack.pop_back();
+        if (depth > kMaxExprDepth) return e;
+        for (const ExprPtr& a : e->args)
+            if (a) stack.emplace_back(a.get(), depth + 1);
+        for (const auto& kv : e->kwargs)
+            if (kv.second) stack.emplace_back(kv.second.get(), depth + 1);
+    }
+    return nullptr;
+}
 
 }  // namespace
 
@@ -651,6 +721,13 @@ ParsedTemplate parse_template(std::string_view source) {
     t.source = normalize_template_source(source);
     Parser parser(t.source, lex_template(t.source));
     t.body = parser.parse_all();
+    const Expr* deep = nullptr;
+    for_each_expr_root(t.body, [&](const Expr* e) {
+        if (!deep) deep = too_deep(e);
+    });
+    if (deep)
+        throw FormatError(str_cat(template_location(t.source, deep->offset), "an expression nests more than ",
+                                  kMaxExprDepth, " operations deep (a chain of operators, filters or calls)"));
     return t;
 }
 

@@ -26,6 +26,17 @@ class EvalError : public DataError {
     using DataError::DataError;
 };
 
+// What one render may build (the template is untrusted: it comes with a downloaded model). A
+// chat prompt is a few MB at the most; these stop {{'x' * 1e11}} and its kin with an error
+// instead of exhausting memory or time.
+inline constexpr size_t kMaxStringBytes = size_t{64} << 20;  // any string, the output included
+inline constexpr size_t kMaxListItems = size_t{1} << 20;     // a list built by * or +
+inline constexpr int64_t kMaxLoopIterations = 10'000'000;    // all for loops of one render together
+
+// EvalError unless a string of `bytes` or a list of `items` is within those limits.
+void check_string_size(size_t bytes);
+void check_list_size(size_t items);
+
 struct ListData {
     std::vector<Value> items;
     bool tuple = false;  // renders as (a, b) and compares unequal to a list, as in Python
