@@ -1,10 +1,24 @@
 #include "app/cli_train_options.h"
 
+#include <limits>
 #include <sstream>
 
 #include "core/backend/backend_registry.h"
 
 namespace qls::cli {
+
+namespace {
+// A size given in units of 2^shift bytes (MiB: 20, KiB: 10): at least 0 and small enough that
+// the byte count fits, instead of a negative or wrapped-around number.
+std::int64_t size_option(const char* name, const std::string& text, int shift) {
+    const auto v = parse_number<std::int64_t>(name, text);
+    if (v < 0 || v > (std::numeric_limits<std::int64_t>::max() >> shift))
+        throw UsageError(str_cat("--", name, ": expected 0 to ", std::numeric_limits<std::int64_t>::max() >> shift,
+                                 ", got ", text));
+    return v << shift;
+}
+}  // namespace
+
 
 const std::vector<std::string>& train_flags() {
     static const std::vector<std::string> f = {"train-on-inputs", "packing", "drop-long", "stop-on-bad-data",
@@ -90,8 +104,8 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     num("early-stop-patience", c.early_stop_patience);
     num("early-stop-min-delta", c.early_stop_min_delta);
     if (a.flag("no-gradient-checkpointing")) c.checkpointing = false;
-    if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = parse_number<std::int64_t>("optimizer-budget-mib", *v) << 20;
-    if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = parse_number<std::int64_t>("page-kib", *v) << 10;
+    if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = size_option("optimizer-budget-mib", *v, 20);
+    if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = size_option("page-kib", *v, 10);
     if (auto v = a.option("device")) {
         parse_device(*v);  // refused here, before anything loads
         c.device = *v;
@@ -101,7 +115,10 @@ void apply_train_options(const Args& a, TrainConfig& c) {
         c.compute_dtype = *v;
     }
     if (auto v = a.option("initial-loss-scale")) c.initial_loss_scale = parse_number<double>("initial-loss-scale", *v);
-    if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = parse_number<std::int64_t>("device-limit-mib", *v) << 20;
+    if (auto v = a.option("device-limit-mib")) c.device_limit_bytes = size_option("device-limit-mib", *v, 20);
+    // 0 means "from --epochs" in a run.json; on the command line it is a mistake.
+    if (auto v = a.option("max-steps"); v && c.max_steps == 0)
+        throw UsageError("--max-steps: expected at least 1 (leave it out to train for --epochs), got 0");
 }
 
 }  // namespace qls::cli

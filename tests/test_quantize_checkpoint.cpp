@@ -142,6 +142,11 @@ private slots:
         o.blocksize = 64;
         o.tensor_regex = "(";
         QLS_VERIFY_THROWS_WITH(quantize_checkpoint(model, dir.path() / "x", o), ConfigError, "invalid tensor regex '('");
+        // A pattern that selects nothing would write an unquantized copy and call it done.
+        o.tensor_regex = "embed_tokens";  // not one of a model folder's linear weights
+        QLS_VERIFY_THROWS_WITH(quantize_checkpoint(model, dir.path() / "x", o), ConfigError,
+                               "--tensors 'embed_tokens' matches none of the quantizable tensors");
+        QVERIFY(!fs::exists(dir.path() / "x"));
     }
 };
 

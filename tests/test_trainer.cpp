@@ -462,6 +462,14 @@ void TestTrainer::configRoundTrip() {
     QVERIFY_THROWS_EXCEPTION(ConfigError, train_config_from_json(bad));
     c.micro_batch = 0;
     QVERIFY_THROWS_EXCEPTION(ConfigError, c.validate());
+    c.micro_batch = 2;
+    c.device_limit_bytes = -1;
+    QLS_VERIFY_THROWS_WITH(c.validate(), ConfigError, "device_limit_bytes: expected >= 0, got -1");
+    // A checkpoint's progress with an impossible step is a format error, not an internal one.
+    nlohmann::json progress = TrainerProgress{}.to_json();
+    QCOMPARE(TrainerProgress::from_json(progress).step, std::int64_t{0});
+    progress["step"] = -5;
+    QLS_VERIFY_THROWS_WITH(TrainerProgress::from_json(progress), FormatError, "impossible progress (step -5");
 }
 
 QTEST_GUILESS_MAIN(TestTrainer)

@@ -133,6 +133,8 @@ QuantizeSummary quantize_checkpoint(const fs::path& input, const fs::path& outpu
 
     QuantizeSummary summary;
     const std::size_t total = std::size_t(std::count(plan.quantize.begin(), plan.quantize.end(), true));
+    QLS_CHECK(ConfigError, total > 0 || !options.tensor_regex, "--tensors '", *options.tensor_regex,
+              "' matches none of the quantizable tensors of '", input.string(), "': nothing would be quantized");
     std::vector<OwnedTensor> quantized;
     std::vector<NamedTensor> out;
     for (std::size_t i = 0; i < plan.tensors.size(); ++i) {

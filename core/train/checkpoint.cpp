@@ -1,6 +1,7 @@
 #include "core/train/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,11 @@ TrainerProgress TrainerProgress::from_json(const nlohmann::json& j) {
         p.last_train_loss = j.at("last_train_loss").get<double>();
         // Checkpoints written before fp16 compute have none: scale 1.
         if (j.contains("loss_scale")) p.loss_scale = LossScaleState::from_json(j.at("loss_scale"));
+        QLS_CHECK(FormatError, p.step >= 0 && p.best_step >= 0 && p.best_step <= p.step && p.tokens_seen >= 0 &&
+                                   p.evals_without_improvement >= 0 && p.elapsed_s >= 0 && std::isfinite(p.elapsed_s),
+                  "trainer_state.json: impossible progress (step ", p.step, ", best_step ", p.best_step,
+                  ", tokens_seen ", p.tokens_seen, ", evals_without_improvement ", p.evals_without_improvement,
+                  ", elapsed_s ", p.elapsed_s, ")");
         return p;
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(str_cat("trainer_state.json: ", e.what()));

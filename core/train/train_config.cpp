@@ -29,6 +29,7 @@ void TrainConfig::validate() const {
     if (base.quant) check_quant_blocksize(base.blocksize);
     parse_device(device);
     check_compute_dtype(compute_dtype);
+    QLS_CHECK(ConfigError, device_limit_bytes >= 0, "device_limit_bytes: expected >= 0, got ", device_limit_bytes);
     QLS_CHECK(ConfigError, std::isfinite(initial_loss_scale) && initial_loss_scale >= 1,
               "initial_loss_scale: expected a finite number >= 1, got ", initial_loss_scale);
 }
