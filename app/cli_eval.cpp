@@ -96,6 +96,8 @@ int run_eval(const std::vector<std::string>& raw) {
     LlamaModel llama(backend, base, lora.get(), {c.micro_batch, seq_len, true, 0, c.base.compute});
     const LossSum sum = evaluate_all(llama, batches);
     const double loss = sum.mean();
+    QLS_CHECK(FormatError, std::isfinite(loss), "the loss on ", source.filename().string(), " is ", loss, " over ",
+              sum.tokens, " tokens: the model", lora ? " or the adapter" : "", " produces non-finite logits");
     if (args.flag("json")) {
         nlohmann::json j{{"loss", loss}, {"perplexity", std::exp(loss)}, {"tokens", sum.tokens}};
         if (text_path) j.update({{"chunks", units}, {"ctx", seq_len}});

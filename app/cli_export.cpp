@@ -4,6 +4,7 @@
 
 #include "app/cli_commands.h"
 #include "app/cli_progress.h"
+#include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
 #include "core/export/gguf_model_export.h"
 #include "core/export/merged_export.h"
@@ -25,7 +26,11 @@ const char* const kExportUsage =
     "  --gguf-lora    the adapter as a GGUF LoRA for llama.cpp's --lora\n"
     "  --gguf-base    the base model alone as one GGUF file, the one to load --gguf-lora onto\n"
     "                 (with --merge-onto quantized: the 4-bit weights the adapter was trained on)\n"
-    "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora, --gguf-base)\n"
+    "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora, --gguf-base):\n"
+    "                 new, empty, or an earlier export of the same kind (updated; other files kept);\n"
+    "                 never inside the run, the adapter or the base model\n"
+    "  --force        write into a destination holding other things: only files of the names the\n"
+    "                 export writes are replaced, everything else is kept\n"
     "  --model PATH   the base model (default: the run's)\n"
     "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32\n"
     "  --merge-onto original|quantized\n"
@@ -45,7 +50,7 @@ GgmlType gguf_type(const std::string& name) {
 }  // namespace
 
 int run_export(const std::vector<std::string>& raw) {
-    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora", "gguf-base"}, {"out", "model", "type", "merge-onto"});
+    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora", "gguf-base", "force"}, {"out", "model", "type", "merge-onto"});
     args.expect_positional(1);
     const auto out = args.option("out");
     if (!out) throw UsageError("--out is required");
@@ -76,17 +81,31 @@ int run_export(const std::vector<std::string>& raw) {
         throw UsageError("--merge-onto: expected original or quantized, got '" + onto + "'");
     }
 
+    ExportTarget target;
+    target.path = *out;
+    target.force = args.flag("force");
+    target.read_from = {source, adapter_dir, model_path};
     if (args.flag("gguf-lora")) {
+        target.kind = ExportKind::GgufLora;
+        check_export_target(target);
         const Model model = load_model(model_path);
-        export_gguf_lora(adapter, model.config, *out, {GgmlType::F32, model.name});
+        write_export(target, [&](const std::filesystem::path& file) {
+            export_gguf_lora(adapter, model.config, file, {GgmlType::F32, model.name});
+        });
         std::printf("GGUF LoRA adapter: %s (use with llama.cpp --lora)\n", out->c_str());
         return 0;
     }
     if (args.flag("merged") || args.flag("gguf") || args.flag("gguf-base")) {
+        const bool base_only = args.flag("gguf-base");
+        target.kind = args.flag("merged") ? ExportKind::Merged : base_only ? ExportKind::GgufBase : ExportKind::Gguf;
+        target.modelfile = target.kind != ExportKind::Merged;
+        check_export_target(target);  // before the minutes a load takes
         const Model model = load_model(model_path);
         if (args.flag("merged")) {
-            const MergedExportSummary s =
-                export_merged_model(model, adapter, *out, {base, 5'000'000'000ull}, terminal_progress("merging"));
+            MergedExportSummary s;
+            write_export(target, [&](const std::filesystem::path& dir) {
+                s = export_merged_model(model, adapter, dir, {base, 5'000'000'000ull}, terminal_progress("merging"));
+            });
             std::printf("merged model: %s (%zu adapted layers, %zu shard(s), %.1f MB)\n", out->c_str(), s.merged,
                         s.shards, double(s.total_bytes) / 1e6);
         } else {
@@ -94,8 +113,9 @@ int run_export(const std::vector<std::string>& raw) {
             o.type = gguf_type(args.option("type").value_or("f16"));
             o.base = base;
             o.name = model.name;
-            const bool base_only = args.flag("gguf-base");
-            export_gguf_model(model, base_only ? nullptr : &adapter, *out, o, terminal_progress("writing GGUF"));
+            write_export(target, [&](const std::filesystem::path& file) {
+                export_gguf_model(model, base_only ? nullptr : &adapter, file, o, terminal_progress("writing GGUF"));
+            });
             std::printf("%s GGUF: %s (Ollama Modelfile beside it)\n", base_only ? "base" : "merged", out->c_str());
         }
         return 0;
@@ -107,7 +127,8 @@ int run_export(const std::vector<std::string>& raw) {
         card.batch_size = run->micro_batch * run->grad_accum;
         card.seq_len = static_cast<std::int64_t>(run->data.max_seq_len);
     }
-    write_peft_adapter(adapter, *out, card);
+    target.kind = ExportKind::Peft;
+    write_export(target, [&](const std::filesystem::path& dir) { write_peft_adapter(adapter, dir, card); });
     std::printf("PEFT adapter: %s\n", out->c_str());
     return 0;
 }

@@ -1,6 +1,8 @@
 // qlora train --model M --data F --out RUN_DIR [hyperparameters] | --config run.json | --resume RUN_DIR
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -14,8 +16,22 @@ namespace qls::cli {
 
 namespace {
 
-volatile std::sig_atomic_t g_interrupts = 0;
-extern "C" void on_sigint(int) { g_interrupts = g_interrupts + 1; }
+// SIGINT, SIGTERM (systemd stop, kill) and SIGHUP (a closed terminal, a logout) all end the
+// run the same way: the step finishes, a checkpoint is saved, the exit status says which
+// signal (128 + its number, as a shell reports a process it killed).
+volatile std::sig_atomic_t g_signals = 0;
+volatile std::sig_atomic_t g_first_signal = 0;
+extern "C" void on_signal(int sig) {
+    if (g_signals == 0) g_first_signal = sig;
+    g_signals = g_signals + 1;
+}
+
+void install_signal_handlers(void (*handler)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
 
 std::string clock_text(double s) {
     char buf[32];
@@ -45,12 +61,13 @@ int show(const TrainEvent& e, bool tty) {
     } else if (const auto* st = std::get_if<StateChange>(&e)) {
         switch (st->state) {
             case TrainerState::Finished:
-            case TrainerState::Stopped:
                 std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str());
                 return 0;
+            case TrainerState::Stopped:
             case TrainerState::Cancelled:
+                // Only a signal stops or cancels a CLI run: it is interrupted, not finished.
                 std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str());
-                return 130;
+                return 128 + (g_first_signal ? int(g_first_signal) : SIGINT);
             case TrainerState::Failed: return 1;
             case TrainerState::Saving:
             case TrainerState::Loading: std::printf("%s%s\n", tty ? "\r\033[K" : "", st->message.c_str()); break;
@@ -69,8 +86,14 @@ const char* const kTrainUsage =
     "  --out RUN_DIR    the new run's folder (run.json, metrics.jsonl, events.jsonl, checkpoints/, adapter/)\n"
     "  --config FILE    settings from a JSON file (the \"config\" of a run.json, or the run.json itself);\n"
     "                   options on the command line override it\n"
-    "  --resume RUN_DIR continue a run from its latest checkpoint, with the same losses\n"
-    "  Ctrl-C saves a checkpoint and exits (a second Ctrl-C exits at once; the last checkpoint stays).\n"
+    "  --resume RUN_DIR continue a run from its latest (intact) checkpoint, with the same losses; it may\n"
+    "                   change --lr --schedule --warmup-steps --warmup-ratio --max-grad-norm\n"
+    "                   --max-steps --epochs\n"
+    "                   --eval-every --save-every --keep-checkpoints --early-stop-patience\n"
+    "                   --early-stop-min-delta --optimizer-budget-mib --page-kib --device-limit-mib,\n"
+    "                   and --model for a moved model (the same bytes); run.json records the change\n"
+    "  Ctrl-C, SIGTERM or SIGHUP finish the step, save a checkpoint and exit with 130, 143 or 129;\n"
+    "  a second says it is still saving, a third quits at once (the last checkpoint stays).\n"
     QLS_TRAIN_OPTIONS_HELP;
 
 int run_train(const std::vector<std::string>& raw) {
@@ -80,14 +103,15 @@ int run_train(const std::vector<std::string>& raw) {
     args.expect_positional(0);
     TrainConfig config;
     bool resume = false;
+    Trainer::ResumeEdit edit;
     if (auto dir = args.option("resume")) {
-        // A resumed run keeps its run.json: anything else would change the losses it continues.
-        for (const std::string& o : options)
-            if (o != "resume" && args.option(o)) throw UsageError("--resume takes no other option (got --" + o + ")");
-        for (const std::string& f : train_flags())
-            if (args.flag(f)) throw UsageError("--resume takes no other option (got --" + f + ")");
+        // A resumed run keeps its run.json except for what a continuation may change; the
+        // Trainer refuses the rest by name (train_config.h resume_changes).
+        for (const char* o : {"out", "config"})
+            if (args.option(o)) throw UsageError(str_cat("--resume continues the run in its folder: --", o, " is not taken"));
         config.run_dir = *dir;
         resume = true;
+        edit = [&args](TrainConfig& c) { apply_train_options(args, c); };
     } else {
         if (auto file = args.option("config")) {
             std::ifstream in(*file);
@@ -105,8 +129,8 @@ int run_train(const std::vector<std::string>& raw) {
         if (config.model.empty() || config.data.path.empty() || config.run_dir.empty())
             throw UsageError("--model, --data and --out are required (or --config / --resume)");
     }
-    Trainer trainer(config, resume);
-    std::signal(SIGINT, on_sigint);
+    Trainer trainer(config, resume, edit);
+    install_signal_handlers(on_signal);
     const bool tty = isatty(fileno(stderr));
     trainer.start();
     int code = -1, seen_interrupts = 0;
@@ -118,19 +142,28 @@ int run_train(const std::vector<std::string>& raw) {
             const int c = show(e, tty);
             if (c >= 0) code = c;
         }
-        if (g_interrupts > seen_interrupts) {
-            seen_interrupts = g_interrupts;
-            if (seen_interrupts == 1) {
-                std::fprintf(stderr, "\ninterrupted: finishing the step and saving a checkpoint (Ctrl-C again to quit now)\n");
+        // Signals that came together (two Ctrl-C within a poll) count one by one.
+        if (const int now = g_signals; now > seen_interrupts) {
+            const int sig = g_first_signal;
+            if (seen_interrupts == 0) {
+                std::fprintf(stderr, "\n%s: finishing the step and saving a checkpoint\n", strsignal(sig));
                 trainer.stop();
-            } else {
-                trainer.cancel();
             }
+            if (now >= 3) {
+                // Checkpoints are written atomically: quitting now loses only the one being saved.
+                std::fprintf(stderr, "quitting without saving\n");
+                std::fflush(nullptr);
+                std::_Exit(128 + sig);
+            }
+            if (now == 2)
+                std::fprintf(stderr, "still saving the checkpoint; signal once more to quit without it "
+                                     "(the last checkpoint stays)\n");
+            seen_interrupts = now;
         }
         if (!trainer.running() && events.empty() && trainer.state() != TrainerState::Idle && code < 0) code = 1;
     }
     trainer.wait();
-    std::signal(SIGINT, SIG_DFL);
+    install_signal_handlers(SIG_DFL);
     if (code == 0) std::printf("adapter: %s\n", (trainer.config().run_dir / "adapter").c_str());
     return code;
 }

@@ -235,13 +235,14 @@ inline void run_clip_grad_norm(Context& ctx, std::vector<std::int64_t> sizes, fl
         for (float x : g) sum += (double(grad_scale) * x) * (double(grad_scale) * x);
         grads.push_back(ts.input(str_cat("grad ", k), DType::F32, {sizes[k]}, g).tensor());
     }
-    GuardedTensor& out = ts.output_nan("out", {4});
+    GuardedTensor& out = ts.output_nan("out", {5});
     const Tensor loss_sum = ts.input("loss", DType::F32, {1}, std::vector<float>{loss}).tensor();
     ctx.backend.clip_grad_norm({grads, loss_sum, grad_scale, max_norm, out.tensor()});
     const std::vector<float> got = out.floats();
     const bool finite = poison == 0 && std::isfinite(loss);
     ctx.check.expect(got[0] == loss || (std::isnan(loss) && std::isnan(got[0])), "loss copied: ", got[0]);
     ctx.check.expect(got[3] == (finite ? 1.0f : 0.0f), "finite flag ", got[3]);
+    ctx.check.expect(got[4] == 0.0f, "the update's overflow flag starts at 0: ", got[4]);
     if (!finite) {
         ctx.check.expect(got[2] == 0.0f, "update factor of a skipped step: ", got[2]);
         ts.check(ctx.check);
@@ -278,10 +279,11 @@ inline void run_adamw(Context& ctx, std::int64_t count, std::int64_t first_step)
             m_terms += t * t;
         }
         // The factor comes half from the host (grad_scale), half from the device (control[2]).
-        const Tensor control =
-            ts.input(str_cat("control ", step), DType::F32, {4}, std::vector<float>{0, 0, 2.0f, 1.0f}).tensor();
+        GuardedTensor& control =
+            ts.output(str_cat("control ", step), {5}, std::vector<float>{0, 0, 2.0f, 1.0f, 0.0f});
         ctx.backend.adamw_step({p.tensor(), ts.input(str_cat("grad ", step), DType::F32, s, g).tensor(),
-                                m.tensor(), v.tensor(), lr, b1, b2, eps, wd, gs / 2, control, step});
+                                m.tensor(), v.tensor(), lr, b1, b2, eps, wd, gs / 2, control.tensor(), step});
+        ctx.check.expect(control.floats()[4] == 0.0f, "overflow flag of a finite update: ", control.floats()[4]);
         st.step(widen(g), lr, b1, b2, eps, wd, gs, step);
         const std::vector<float> after = p.floats();
         ref::Vec want_delta(n);
@@ -294,12 +296,19 @@ inline void run_adamw(Context& ctx, std::int64_t count, std::int64_t first_step)
     }
     // A skipped step (control[3] == 0) writes nothing at all.
     const std::vector<float> p_before = p.floats(), m_before = m.floats(), v_before = v.floats();
-    const Tensor skip = ts.input("skip", DType::F32, {4}, std::vector<float>{NAN, NAN, 0.0f, 0.0f}).tensor();
+    const Tensor skip = ts.input("skip", DType::F32, {5}, std::vector<float>{NAN, NAN, 0.0f, 0.0f, 0.0f}).tensor();
     ctx.backend.adamw_step({p.tensor(), ts.input("grad skip", DType::F32, s, ctx.normal(n, 1.0f)).tensor(), m.tensor(),
                             v.tensor(), lr, b1, b2, eps, wd, gs, skip, first_step + 4});
     expect_bits(ctx.check, "param after a skipped step", p.floats(), p_before);
     expect_bits(ctx.check, "m after a skipped step", m.floats(), m_before);
     expect_bits(ctx.check, "v after a skipped step", v.floats(), v_before);
+    // An update that overflows fp32 (lr · m̂/√v̂ ≈ lr for a learning rate past fp32's range) raises
+    // the flag; the step's later tensors leave it raised.
+    GuardedTensor& overflow = ts.output("control overflow", {5}, std::vector<float>{0, 0, 1.0f, 1.0f, 0.0f});
+    ctx.backend.adamw_step({p.tensor(), ts.input("grad overflow", DType::F32, s, ctx.normal(n, 1.0f)).tensor(),
+                            m.tensor(), v.tensor(), 3e38f, b1, b2, eps, 0.0f, 1.0f, overflow.tensor(), first_step + 4});
+    ctx.check.expect(overflow.floats()[4] == 1.0f, "overflow flag after an update past fp32's range: ",
+                     overflow.floats()[4]);
     ts.check(ctx.check);
 }
 

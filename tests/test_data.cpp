@@ -217,7 +217,15 @@ void TestData::csv_reader_quoting() {
     QVERIFY(got[0].starts_with("f.csv:7: expected 3 fields as in the header, got 2"));
     QVERIFY(got[1].starts_with("f.csv:8: text after the closing quote"));
     QVERIFY(got[2].starts_with("f.csv:9: a double quote inside an unquoted field"));
-    QVERIFY(got[3].starts_with("f.csv:10: a quoted field is not closed"));
+    QVERIFY(got[3].starts_with("f.csv:10: a quoted field opened on this line is never closed"));
+    // A stray quote costs its own line only: the rows after it are read (they used to vanish
+    // into one endless quoted field).
+    IssueLog stray(BadDataPolicy::Skip);
+    const auto after = parse_records("q,a\n1,\"oops\n2,two\n3,\"three, quoted\"\n", FileFormat::Csv, "s.csv", stray);
+    QCOMPARE(lines_of(after), (std::vector<std::size_t>{3, 4}));
+    QCOMPARE(after[1].value["a"].get<std::string>(), std::string("three, quoted"));
+    QCOMPARE(stray.issues().size(), std::size_t{1});
+    QCOMPARE(stray.issues()[0].line, std::size_t{2});
     // By extension through read_records, with a non-UTF-8 cell.
     test::ScratchDir dir;
     IssueLog log2(BadDataPolicy::Skip);

@@ -117,6 +117,10 @@ private slots:
     void oneHostReadPerStep();
     void trainerStepsReadOnce();
     void nanStopsCleanly();
+    void divergedResumeKeepsTheGoodCheckpoint();
+    void resumeSurvivesDamageAndLeftovers();
+    void oneProcessPerRun();
+    void runStoresAbsolutePaths();
     void fp16SkipsOverflowingSteps();
     void fp16ResumeKeepsTheScale();
     void outOfMemoryIsReported();
@@ -358,8 +362,117 @@ void TestTrainer::nanStopsCleanly() {
     Trainer t(c);
     const Outcome o = run_to_end(t);
     QCOMPARE(o.state, TrainerState::Failed);
+    // Nothing of the diverged state is saved, marked best or exported (the one finite step
+    // before it left weights of 1e30 that give a NaN loss).
     QVERIFY2(o.error.find("NaN/Inf") != std::string::npos, o.error.c_str());
-    QVERIFY(!list_checkpoints(c.run_dir).empty());  // resumable from the last good state
+    QVERIFY(o.losses.size() <= 1);
+    QVERIFY(list_checkpoints(c.run_dir).empty());
+    QVERIFY(!std::filesystem::exists(c.run_dir / "adapter"));
+}
+
+void TestTrainer::divergedResumeKeepsTheGoodCheckpoint() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 2;
+    Trainer first(c);
+    QCOMPARE(run_to_end(first).state, TrainerState::Finished);
+    TrainConfig resume;
+    resume.run_dir = c.run_dir;
+    Trainer bad(resume, true, [](TrainConfig& r) {
+        r.max_steps = 4;
+        r.optim.adamw.lr = 1e30;
+        r.optim.adamw.max_grad_norm = 0;
+    });
+    QCOMPARE(run_to_end(bad).state, TrainerState::Failed);
+    QCOMPARE(list_checkpoints(c.run_dir), (std::vector<std::int64_t>{2}));
+    for (const auto& [name, p] : load_checkpoint(checkpoint_dir(c.run_dir, 2)).adapter.modules)
+        for (float x : p.b) QVERIFY(std::isfinite(x));
+    // The change is refused by name where it would alter what the checkpoint continues, and
+    // recorded where it is allowed.
+    QVERIFY_THROWS_EXCEPTION(ConfigError, Trainer(resume, true, [](TrainConfig& r) { r.micro_batch = 3; }));
+    Trainer fixed(resume, true, [](TrainConfig& r) { r.optim.adamw.lr = 1e-3; });
+    const Outcome o = run_to_end(fixed);
+    QCOMPARE(o.state, TrainerState::Finished);
+    QCOMPARE(o.losses.size(), std::size_t(2));
+    const nlohmann::json run = RunFolder::read_run_json(c.run_dir);
+    QCOMPARE(run["resumes"].size(), std::size_t(2));
+    QCOMPARE(run["resumes"][1]["step"].get<int>(), 2);
+    QCOMPARE(run["resumes"][1]["changes"]["optim.learning_rate"]["to"].get<double>(), 1e-3);
+    QCOMPARE(run["config"]["optim"]["learning_rate"].get<double>(), 1e-3);
+}
+
+void TestTrainer::resumeSurvivesDamageAndLeftovers() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());  // checkpoints at steps 4 and 6 remain
+    Trainer t(c);
+    QCOMPARE(run_to_end(t).state, TrainerState::Finished);
+    // One flipped bit in the newest checkpoint's adapter weights.
+    const auto weights = checkpoint_dir(c.run_dir, 6) / "adapter" / "adapter_model.safetensors";
+    {
+        std::fstream f(weights, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(-5, std::ios::end);
+        const char byte = static_cast<char>(f.get());
+        f.seekp(-5, std::ios::end);
+        f.put(static_cast<char>(byte ^ 0x10));
+    }
+    QVERIFY_THROWS_EXCEPTION(FormatError, load_checkpoint(checkpoint_dir(c.run_dir, 6)));
+    // What kill -9 leaves behind mid-save.
+    std::filesystem::create_directories(c.run_dir / "checkpoints" / ".step-8.tmp-99999-0" / "adapter");
+    std::filesystem::create_directories(c.run_dir / ".adapter.tmp-99999-1");
+    // And the run started with another thread count.
+    nlohmann::json run = RunFolder::read_run_json(c.run_dir);
+    run["device"]["threads"] = 99;
+    std::ofstream(c.run_dir / "run.json") << run.dump(2);
+
+    TrainConfig again;
+    again.run_dir = c.run_dir;
+    Trainer resumed(again, true, [](TrainConfig& r) { r.max_steps = 7; });
+    const Outcome o = run_to_end(resumed);
+    QCOMPARE(o.state, TrainerState::Finished);
+    QCOMPARE(o.losses.size(), std::size_t(3));  // steps 5 to 7, from step-4
+    std::string log;
+    for (const TrainEvent& e : o.all)
+        if (auto* l = std::get_if<LogLine>(&e)) log += l->text + "\n";
+    QVERIFY2(log.find("skipping a damaged checkpoint") != std::string::npos, log.c_str());
+    QVERIFY2(log.find("resumed from checkpoint step-4") != std::string::npos, log.c_str());
+    QVERIFY2(log.find("removed 2 unfinished save(s)") != std::string::npos, log.c_str());
+    QVERIFY2(log.find("started with 99 threads") != std::string::npos, log.c_str());
+    QVERIFY(!std::filesystem::exists(c.run_dir / "checkpoints" / ".step-8.tmp-99999-0"));
+    QVERIFY(!std::filesystem::exists(c.run_dir / ".adapter.tmp-99999-1"));
+}
+
+void TestTrainer::oneProcessPerRun() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 1000;
+    Trainer first(c);
+    first.start();
+    std::vector<TrainEvent> seen;
+    while (first.state() == TrainerState::Idle || first.state() == TrainerState::Loading)
+        first.events().wait_and_drain(seen, std::chrono::milliseconds(20));
+    QVERIFY(first.running());
+    TrainConfig again;
+    again.run_dir = c.run_dir;
+    Trainer second(again, true);
+    const Outcome o = run_to_end(second);
+    QCOMPARE(o.state, TrainerState::Failed);
+    QVERIFY2(o.error.find("is in use by another process (pid ") != std::string::npos, o.error.c_str());
+    first.cancel();
+    first.wait();
+}
+
+void TestTrainer::runStoresAbsolutePaths() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 1;
+    c.model = std::filesystem::relative(c.model);
+    c.data.path = std::filesystem::relative(c.data.path);
+    QVERIFY(c.model.is_relative());
+    Trainer t(c);
+    QCOMPARE(run_to_end(t).state, TrainerState::Finished);
+    const TrainConfig stored = Trainer::config_of_run(c.run_dir);
+    QVERIFY(stored.model.is_absolute() && stored.data.path.is_absolute());
+    QVERIFY(std::filesystem::equivalent(stored.model, demo_model_dir()));
 }
 
 void TestTrainer::outOfMemoryIsReported() {

@@ -284,13 +284,51 @@ private slots:
         writeCheckpoint(m_run, 9, m_later);  // no final adapter: the newest checkpoint is exported
         ExportPage page(m_session.get());
         page.setRunFolder(QString::fromStdString(m_run.string()));
-        QCOMPARE(page.destination().toStdString(), (m_run / "export").string());
+        // Beside the run, never inside it.
+        const fs::path dest = m_run.parent_path() / (m_run.filename().string() + "-export");
+        QCOMPARE(page.destination().toStdString(), dest.string());
         QCOMPARE(page.findChild<QComboBox*>("exportMergeOnto")->currentIndex(), 0);  // the run's NF4 base
         QVERIFY(runExport(page));
         QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
-        const LoraAdapter back = read_peft_adapter(m_run / "export" / "peft-adapter");
+        const LoraAdapter back = read_peft_adapter(dest / "peft-adapter");
         QVERIFY(back.modules.at(lora_module_name(0, LoraTarget::Q)).b == m_later.modules.at(lora_module_name(0, LoraTarget::Q)).b);
         QCOMPARE(page.writtenFiles().size(), 3);
+    }
+
+    void exportAsksBeforeWritingIntoSomeonesFolder() {
+        const fs::path dest = m_scratch.path() / "someones";
+        fs::create_directories(dest / "peft-adapter");
+        std::ofstream(dest / "peft-adapter" / "notes.txt") << "mine";
+        ExportPage page(m_session.get());
+        page.setRunFolder(QString::fromStdString(m_run.string()));
+        page.setDestination(QString::fromStdString(dest.string()));
+        QString asked;
+        bool replace = false;
+        page.setReplaceQuestion([&](const QString& why) {
+            asked = why;
+            return replace;
+        });
+        QVERIFY(runExport(page));
+        QVERIFY(page.lastExportFailed());
+        QVERIFY2(asked.contains("is not empty ('notes.txt')"), qPrintable(asked));
+        QVERIFY(!fs::exists(dest / "peft-adapter" / "adapter_config.json"));
+        replace = true;
+        asked.clear();
+        QSignalSpy done(&page, &ExportPage::exportFinished);
+        page.startExport();
+        while (done.count() < 2) QVERIFY(done.wait(kTimeoutMs));  // refused, asked, then forced
+        QVERIFY(!asked.isEmpty());
+        QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
+        QVERIFY(fs::exists(dest / "peft-adapter" / "adapter_config.json"));
+        std::ifstream in(dest / "peft-adapter" / "notes.txt");
+        QCOMPARE(std::string(std::istreambuf_iterator<char>(in), {}), std::string("mine"));
+        // The run folder itself is refused without a question.
+        page.setDestination(QString::fromStdString(m_run.string()));
+        asked.clear();
+        QVERIFY(runExport(page));
+        QVERIFY(page.lastExportFailed());
+        QVERIFY(asked.isEmpty());
+        QVERIFY2(page.message().contains("which this export reads from"), qPrintable(page.message()));
     }
 
     void exportIntoUnwritableFolderFails() {

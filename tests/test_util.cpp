@@ -1,11 +1,15 @@
 // Core utilities: errors with context, half/bf16 rounding, atomic writes, parallel_for.
 #include <QtTest>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <atomic>
 #include <cmath>
 #include <fstream>
 
 #include "core/backend/cpu/cpu_exp.h"
+#include "core/util/append_log.h"
 #include "core/util/atomic_file.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
@@ -19,6 +23,42 @@ using namespace qls;
 class TestUtil : public QObject {
     Q_OBJECT
 private slots:
+    // A full disk: every write fails with ENOSPC. The append is retried for its window, then
+    // an IoError names the file and the reason.
+    void appendLogRetriesThenSaysWhy() {
+        AppendLog log("/dev/full", std::chrono::milliseconds(300));
+        const auto start = std::chrono::steady_clock::now();
+        QLS_VERIFY_THROWS_WITH(log.append("{\"step\": 1}"), IoError, "cannot append to '/dev/full': No space left on device");
+        QVERIFY(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+    }
+    // A write cut short by a file size limit leaves no torn line: the partial bytes are cut off.
+    void appendLogNeverTearsALine() {
+        qls::test::ScratchDir dir;
+        const auto path = dir.path() / "metrics.jsonl";
+        AppendLog log(path, std::chrono::milliseconds(0));
+        log.append("{\"step\": 1}");
+        const auto size = std::filesystem::file_size(path);
+        rlimit old{};
+        ::getrlimit(RLIMIT_FSIZE, &old);
+        const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+        rlimit small = old;
+        small.rlim_cur = size + 5;
+        ::setrlimit(RLIMIT_FSIZE, &small);
+        bool threw = false;
+        try {
+            log.append("{\"step\": 2, \"loss\": 1.5}");
+        } catch (const IoError& e) {
+            threw = std::string(e.what()).find("File too large") != std::string::npos;
+        }
+        ::setrlimit(RLIMIT_FSIZE, &old);
+        ::signal(SIGXFSZ, old_handler);
+        QVERIFY(threw);
+        QCOMPARE(std::filesystem::file_size(path), size);
+        log.append("{\"step\": 2}");  // space again: the log goes on with whole lines
+        std::ifstream in(path);
+        const std::string text{std::istreambuf_iterator<char>(in), {}};
+        QCOMPARE(text, std::string("{\"step\": 1}\n{\"step\": 2}\n"));
+    }
     void errorCarriesContext() {
         try {
             with_context("while loading model.safetensors", [] {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
 #include "core/export/gguf_model_export.h"
 #include "core/export/merged_export.h"
@@ -76,26 +77,45 @@ MergeBase mergeBase(const ExportRequest& r) {
     return MergeBase::dequantized_4bit(*r.run->base.quant, r.run->base.blocksize, r.run->base.double_quant);
 }
 
-void listFiles(const fs::path& destination, const fs::path& output, std::vector<ExportedFile>& files) {
-    auto add = [&](const fs::path& p) { files.push_back({fs::relative(p, destination), fs::file_size(p)}); };
-    if (!fs::is_directory(output)) {
-        add(output);
-        return;
-    }
-    std::vector<fs::path> found;
-    for (const auto& e : fs::recursive_directory_iterator(output))
-        if (e.is_regular_file()) found.push_back(e.path());
-    std::sort(found.begin(), found.end());
-    for (const auto& p : found) add(p);
+void listFiles(const fs::path& destination, const ExportTarget& target, std::vector<ExportedFile>& files) {
+    for (const fs::path& p : exported_files(target)) files.push_back({fs::relative(p, destination), fs::file_size(p)});
 }
 
 // One output: a name for messages, where it goes, and how to write it.
 struct Step {
     std::string name;
-    std::vector<fs::path> written;  // files or folders to list afterwards
+    std::vector<ExportTarget> targets;  // what it writes, checked before any step runs; listed afterwards
     bool needsModel = false;
     std::function<void(const Model* model, const ProgressFn& progress)> write;
 };
+
+ExportTarget target(const ExportRequest& r, fs::path path, ExportKind kind, bool modelfile = false) {
+    ExportTarget t;
+    t.path = std::move(path);
+    t.kind = kind;
+    t.modelfile = modelfile;
+    t.read_from = {r.runDir, r.adapterDir, r.modelPath};
+    t.force = r.force;
+    return t;
+}
+
+// Why a step may not write its outputs (empty when it may), and whether force would let it.
+std::string refusal(std::vector<ExportTarget> targets, bool& forceWouldHelp) {
+    for (ExportTarget& t : targets) {
+        try {
+            check_export_target(t);
+        } catch (const ConfigError& e) {
+            t.force = true;
+            try {
+                check_export_target(t);
+                forceWouldHelp = true;
+            } catch (const ConfigError&) {
+            }
+            return e.what();
+        }
+    }
+    return {};
+}
 
 }  // namespace
 
@@ -112,39 +132,57 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
 
     std::vector<Step> steps;
     if (r.outputs.peft)
-        steps.push_back({"PEFT adapter", {dest / "peft-adapter"}, false, [&](const Model*, const ProgressFn&) {
-                             write_peft_adapter(adapter, dest / "peft-adapter", modelCard(r));
+        steps.push_back({"PEFT adapter", {target(r, dest / "peft-adapter", ExportKind::Peft)}, false,
+                         [&](const Model*, const ProgressFn&) {
+                             write_export(target(r, dest / "peft-adapter", ExportKind::Peft), [&](const fs::path& dir) {
+                                 write_peft_adapter(adapter, dir, modelCard(r));
+                             });
                          }});
     if (r.outputs.merged)
-        steps.push_back({"merged bf16 model", {dest / "merged-bf16"}, true, [&](const Model* m, const ProgressFn& p) {
-                             export_merged_model(*m, adapter, dest / "merged-bf16", {mergeBase(r)}, p);
+        steps.push_back({"merged bf16 model", {target(r, dest / "merged-bf16", ExportKind::Merged)}, true,
+                         [&](const Model* m, const ProgressFn& p) {
+                             write_export(target(r, dest / "merged-bf16", ExportKind::Merged), [&](const fs::path& dir) {
+                                 export_merged_model(*m, adapter, dir, {mergeBase(r)}, p);
+                             });
                          }});
     const fs::path gguf = dest / "gguf" / (base + "-" + type + ".gguf");
     if (r.outputs.gguf)
-        steps.push_back({"merged GGUF", {gguf, gguf.parent_path() / "Modelfile"}, true,
+        steps.push_back({"merged GGUF", {target(r, gguf, ExportKind::Gguf, true)}, true,
                          [&](const Model* m, const ProgressFn& p) {
                              folders.ensure(gguf.parent_path());
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
                              o.base = mergeBase(r);
-                             export_gguf_model(*m, &adapter, gguf, o, p);
+                             write_export(target(r, gguf, ExportKind::Gguf, true),
+                                          [&](const fs::path& file) { export_gguf_model(*m, &adapter, file, o, p); });
                          }});
     // No type in the adapter's name: rows narrower than a Q8_0 block fall back to F16
     // (gguf_lora_export.h). The base it loads onto comes along: the weights it was trained on.
     const fs::path ggufLora = dest / "gguf-lora" / (base + "-lora.gguf");
     const fs::path ggufLoraBase = dest / "gguf-lora" / (base + "-base-" + type + ".gguf");
     if (r.outputs.ggufLora)
-        steps.push_back({"GGUF LoRA adapter and base", {ggufLora, ggufLoraBase}, true,
-                         [&](const Model* m, const ProgressFn& p) {
+        steps.push_back({"GGUF LoRA adapter and base",
+                         {target(r, ggufLora, ExportKind::GgufLora), target(r, ggufLoraBase, ExportKind::GgufBase)},
+                         true, [&](const Model* m, const ProgressFn& p) {
                              folders.ensure(ggufLora.parent_path());
-                             export_gguf_lora(adapter, m->config, ggufLora, {r.outputs.ggufType, m->name});
+                             write_export(target(r, ggufLora, ExportKind::GgufLora), [&](const fs::path& file) {
+                                 export_gguf_lora(adapter, m->config, file, {r.outputs.ggufType, m->name});
+                             });
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
                              o.base = mergeBase(r);
                              o.write_modelfile = false;
-                             export_gguf_model(*m, nullptr, ggufLoraBase, o, p);
+                             write_export(target(r, ggufLoraBase, ExportKind::GgufBase),
+                                          [&](const fs::path& file) { export_gguf_model(*m, nullptr, file, o, p); });
                          }});
 
+    for (const Step& step : steps) {
+        outcome.error = refusal(step.targets, outcome.forceWouldHelp);
+        if (!outcome.error.empty()) {
+            outcome.failedOutput = step.name;
+            return outcome;
+        }
+    }
     std::shared_ptr<const Model> model;
     const std::size_t total = steps.size() * 1000;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -164,7 +202,7 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
             }
             phase("Writing the " + step.name);
             step.write(model.get(), share);
-            for (const fs::path& p : step.written) listFiles(dest, p, outcome.files);
+            for (const ExportTarget& t : step.targets) listFiles(dest, t, outcome.files);
         } catch (const Cancelled&) {
             throw;
         } catch (const std::exception& e) {

@@ -1,7 +1,9 @@
 // The Export page's work, run off the UI thread: read the adapter, load the base when an
-// output needs it, and write each chosen output into the destination. The core writers build
-// every file and folder in a temporary sibling renamed into place; this job also removes the
-// folders it created when nothing ended up in them, so a failure leaves no trace behind.
+// output needs it, and write each chosen output into the destination. Every destination is
+// checked before anything is written (export_destination.h: never inside the run, the adapter
+// or the model, never over what is not our export unless forced); each output is built in a
+// temporary sibling and moved into place; this job also removes the folders it created when
+// nothing ended up in them, so a failure leaves no trace behind.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -28,12 +30,14 @@ struct ExportOutputs {
 
 struct ExportRequest {
     std::filesystem::path adapterDir;  // a PEFT folder
+    std::filesystem::path runDir;      // the run it comes from, if any: never written into
     std::filesystem::path modelPath;   // the base model; needed by every output but PEFT
     std::optional<TrainConfig> run;    // the run's settings: model card and the 4-bit merge base
     std::int64_t steps = 0;            // for the model card; 0: unknown
     std::filesystem::path destination;
     ExportOutputs outputs;
     bool mergeOntoQuantized = true;  // when the run trained on a 4-bit base
+    bool force = false;              // write into destinations holding other things (export_destination.h)
 };
 
 struct ExportedFile {
@@ -45,6 +49,9 @@ struct ExportOutcome {
     std::vector<ExportedFile> files;  // of the outputs written completely
     std::string failedOutput;         // the output that failed ("merged GGUF"); later ones not tried
     std::string error;
+    // The destination check refused an output before anything was written, and would not with
+    // force: the page asks whether to replace.
+    bool forceWouldHelp = false;
 };
 
 // `loaded`: the model the studio has open, used instead of loading modelPath again when it is

@@ -10,14 +10,17 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QStyle>
+#include <QTimer>
 #include <QTreeWidget>
 #include <QUrl>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/train/trainer.h"
 #include "core/util/error.h"
@@ -264,6 +267,7 @@ QStringList ExportPage::writtenFiles() const {
 
 void ExportPage::refreshSource() {
     m_run.reset();
+    m_runDir.clear();
     m_adapterDir.clear();
     m_steps = 0;
     m_sourceError.clear();
@@ -276,10 +280,13 @@ void ExportPage::refreshSource() {
         } else if (isRun) {
             const RunAdapter adapter = runAdapter(dir);
             m_run = Trainer::config_of_run(dir);
+            m_runDir = dir;
             m_adapterDir = adapter.dir;
             m_steps = std::max<std::int64_t>(adapter.step, 0);
             if (m_modelPath->text().trimmed().isEmpty()) m_modelPath->setText(toQString(m_run->model));
-            if (m_destination->text().trimmed().isEmpty()) m_destination->setText(toQString(dir / "export"));
+            const fs::path clean = dir.has_filename() ? dir : dir.parent_path();
+            if (m_destination->text().trimmed().isEmpty())
+                m_destination->setText(toQString(clean.parent_path() / (clean.filename().string() + "-export")));
             info = tr("Exports the %1.").arg(adapter.description);
             if (adapter.step >= 0) info += " " + tr("The run has no final adapter yet (still training or stopped early).");
         } else {
@@ -329,6 +336,8 @@ void ExportPage::startExport() {
     refreshSource();  // a run may have written a newer checkpoint or its final adapter since
     ExportRequest r;
     r.adapterDir = m_adapterDir;
+    r.runDir = m_runDir;
+    r.force = std::exchange(m_forceNext, false);
     r.modelPath = toPath(m_modelPath->text());
     r.run = m_run;
     r.steps = m_steps;
@@ -373,6 +382,23 @@ void ExportPage::showOutcome(const ExportOutcome& outcome) {
         return;
     }
     const QString error = QString::fromStdString(outcome.error);
+    if (outcome.forceWouldHelp) {
+        const bool replace = m_askReplace ? m_askReplace(error)
+                                          : QMessageBox::question(this, tr("Replace files?"),
+                                                                  tr("%1\n\nWrite the export into it anyway? Files of the "
+                                                                     "names the export writes are replaced; everything "
+                                                                     "else there is kept.")
+                                                                      .arg(error),
+                                                                  QMessageBox::Yes | QMessageBox::Cancel,
+                                                                  QMessageBox::Cancel) == QMessageBox::Yes;
+        if (replace) {
+            // This round wrote nothing; the next, started once this one has finished, writes with force.
+            m_failed = true;
+            m_forceNext = true;
+            QTimer::singleShot(0, this, &ExportPage::startExport);
+            return;
+        }
+    }
     const QString hint = hintFor(error);
     showMessage(tr("<b style=\"color:#c62828\">The %1 could not be written</b><br>%2%3<br>%4")
                     .arg(QString::fromStdString(outcome.failedOutput), error.toHtmlEscaped(),

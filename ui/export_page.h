@@ -28,7 +28,7 @@ public:
     explicit ExportPage(ModelSession* session, QWidget* parent = nullptr);
 
     // A run folder: its final adapter (or newest checkpoint), its base model, and
-    // <run>/export as the destination.
+    // <run>-export beside it as the destination (an export never writes into the run).
     void setRunFolder(const QString& runDir);
     // A bare PEFT folder; `baseModel` empty keeps the one shown (or the open model's).
     void setAdapterFolder(const QString& adapterDir, const QString& baseModel = {});
@@ -43,6 +43,10 @@ public:
     QString message() const;
     bool lastExportFailed() const { return m_failed; }
     QStringList writtenFiles() const;
+    // Asked when a destination holds things that are not our export of that kind (the reason is
+    // passed): true starts the export again, writing the export's files into it anyway (that
+    // first round ends as failed, having written nothing). A dialog by default.
+    void setReplaceQuestion(std::function<bool(const QString& reason)> ask) { m_askReplace = std::move(ask); }
 
 public slots:
     void startExport();
@@ -66,6 +70,9 @@ private:
     std::optional<TrainConfig> m_run;  // the run's config when the source is a run
     std::filesystem::path m_adapterDir;  // the PEFT folder the source resolved to
     std::int64_t m_steps = 0;
+    std::filesystem::path m_runDir;  // the run folder when the source is a run
+    bool m_forceNext = false;        // the user agreed to replace: the next export writes with force
+    std::function<bool(const QString&)> m_askReplace;
     QString m_sourceError;
     bool m_failed = false;
     QComboBox* m_sourceKind;

@@ -312,7 +312,7 @@ void Backend::clip_grad_norm(const ClipGradNormArgs& a) {
     if (!a.loss_sum.empty()) QLS_ASSERT(a.loss_sum.dtype == DType::F32 && a.loss_sum.numel() == 1,
                                         "clip_grad_norm: loss_sum ", describe(a.loss_sum));
     check_f32(a.out, "clip_grad_norm out");
-    QLS_ASSERT(a.out.numel() == 4 && a.max_norm >= 0, "clip_grad_norm: out ", describe(a.out),
+    QLS_ASSERT(a.out.numel() == 5 && a.max_norm >= 0, "clip_grad_norm: out ", describe(a.out),
                " max_norm ", a.max_norm);
     clip_grad_norm_impl(a);
 }
@@ -324,7 +324,7 @@ void Backend::adamw_step(const AdamWArgs& a) {
                "adamw: ", describe(a.param), " ", describe(a.grad), " ", describe(a.m), " ",
                describe(a.v), " step ", a.step);
     if (!a.control.empty()) check_f32(a.control, "adamw control");
-    QLS_ASSERT(a.control.empty() || a.control.numel() == 4, "adamw: control ", describe(a.control));
+    QLS_ASSERT(a.control.empty() || a.control.numel() == 5, "adamw: control ", describe(a.control));
     adamw_step_impl(a);
 }
 

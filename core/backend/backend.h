@@ -186,22 +186,25 @@ struct CrossEntropyArgs {
 //   out[2] = the update factor: grad_scale · min(1, max_norm / (√out[1] + 1e-6)) in fp32 as
 //            torch computes it, or grad_scale when max_norm is 0
 //   out[3] = 1 when out[0] and out[1] are finite, else 0 (the update becomes a no-op)
+//   out[4] = 0: the AdamW steps that follow set it to 1 when a parameter they write is not
+//            finite (an update that overflowed: the step is read back as failed)
 struct ClipGradNormArgs {
     std::span<const Tensor> grads;  // F32, any shapes
     Tensor loss_sum;                // F32 (1); empty: counted as 0
     float grad_scale = 1.0f;        // unscales the gradients (1 / loss scale; 1 in bf16/fp32)
     float max_norm = 0.0f;          // 0: no clipping
-    Tensor out;                     // F32 (4)
+    Tensor out;                     // F32 (5)
 };
 
 // torch.optim.AdamW on one fp32 tensor (decoupled decay first, then the bias-corrected step).
 // The gradient is multiplied by grad_scale and, when `control` is given, by control[2]; with
-// control[3] == 0 nothing is written (parameters, m and v stay as they were).
+// control[3] == 0 nothing is written (parameters, m and v stay as they were); control[4] is set
+// to 1 when a parameter written is NaN or infinite, and left alone otherwise.
 struct AdamWArgs {
     Tensor param, grad, m, v;  // F32, same element count
     float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0;
     float grad_scale = 1.0f;  // a host-known factor on the gradient
-    Tensor control;           // optional F32 (4), ClipGradNormArgs::out
+    Tensor control;           // optional F32 (5), ClipGradNormArgs::out
     std::int64_t step = 1;    // 1-based, after increment
 };
 

@@ -66,10 +66,16 @@ private:
     }
 
     bool quoted(std::string& field, std::string& error) {
+        const std::size_t open_pos = m_pos, open_line = m_line;
         ++m_pos;  // opening quote
         for (;;) {
             if (done()) {
-                error = "a quoted field is not closed before the end of the file";
+                // Almost always a stray quote: taking the rest of the file as one field would
+                // drop every row after it. Only the line it opens on is lost.
+                error = "a quoted field opened on this line is never closed (a stray double quote?); the line is "
+                        "skipped and reading goes on with the next";
+                m_pos = open_pos;
+                m_line = open_line;
                 return false;
             }
             const char c = m_text[m_pos++];
@@ -85,6 +91,13 @@ private:
         }
         if (peek() == ',' || at_line_end()) return true;
         error = "text after the closing quote of a field";
+        if (m_line != open_line) {
+            // The "field" ran over line ends to some later quote: a stray quote is likelier
+            // than a broken multi-line field, so only its own line is lost.
+            error += " that began with a quote on this line (a stray double quote?); the line is skipped";
+            m_pos = open_pos;
+            m_line = open_line;
+        }
         return false;
     }
 

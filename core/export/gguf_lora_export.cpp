@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/export/export_destination.h"
 #include "core/export/ggml_encode.h"
 #include "core/export/gguf_model_export.h"
 #include "core/export/gguf_writer.h"
@@ -54,6 +55,7 @@ void export_gguf_lora(const LoraAdapter& adapter, const LlamaConfig& base, const
     w.set_string("general.name", options.name.empty() ? adapter.base_model + " LoRA" : options.name);
     w.set_u32("general.file_type", ggml_file_type(options.type));
     w.set_u32("general.quantization_version", 2);
+    w.set_string(std::string(kGgufExportKey), std::string(gguf_export_tag(ExportKind::GgufLora)));
     w.set_string("adapter.type", "lora");
     w.set_f32("adapter.lora.alpha", static_cast<float>(gguf_lora_alpha(adapter.config)));
 

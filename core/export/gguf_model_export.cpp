@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/export/export_destination.h"
 #include "core/export/ggml_encode.h"
 #include "core/export/gguf_tokenizer_export.h"
 #include "core/export/gguf_writer.h"
@@ -148,6 +149,8 @@ void export_gguf_model(const Model& model, const LoraAdapter* adapter, const std
     add_gguf_llama_metadata(w, c);
     w.set_u32("general.file_type", ggml_file_type(options.type));
     w.set_u32("general.quantization_version", 2);
+    const ExportKind kind = adapter ? ExportKind::Gguf : ExportKind::GgufBase;
+    w.set_string(std::string(kGgufExportKey), std::string(gguf_export_tag(kind)));
     add_gguf_tokenizer(w, tokenizer);
 
     const bool permute = arch == "llama";

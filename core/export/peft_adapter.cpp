@@ -49,6 +49,11 @@ void check_pair(const LoraAdapter& adapter, const std::string& module, const Lor
                   p.b.size() == std::size_t(p.out * p.rank),
               "LoRA module '", module, "': A has ", p.a.size(), " values and B ", p.b.size(), ", expected ",
               p.rank, "x", p.in, " and ", p.out, "x", p.rank);
+    const auto finite = [](const std::vector<float>& v) {
+        return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+    };
+    QLS_CHECK(ConfigError, finite(p.a) && finite(p.b), "LoRA module '", module,
+              "' holds NaN or infinite values: an adapter that diverged is never written");
 }
 
 OwnedTensor f32_tensor(std::string name, Shape shape, const std::vector<float>& values) {

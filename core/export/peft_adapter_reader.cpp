@@ -1,5 +1,6 @@
 // read_peft_adapter: a PEFT LoRA folder (formats.md §5) back into a LoraAdapter. Only what the
 // trainer can represent is accepted: plain LoRA on the seven Llama linears, one rank and alpha.
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -118,6 +119,10 @@ std::vector<float> read_factor(const SafetensorsFile& f, const std::string& key)
     return to_f32(t);
 }
 
+bool all_finite(const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
 }  // namespace
 
 LoraAdapter read_peft_adapter(const std::filesystem::path& dir) {
@@ -153,6 +158,9 @@ LoraAdapter read_peft_adapter(const std::filesystem::path& dir) {
         LoraPair p;
         p.a = read_factor(f, key);
         p.b = read_factor(f, key_b);
+        for (const auto& [name, values] : {std::pair{&key, &p.a}, std::pair{&key_b, &p.b}})
+            QLS_CHECK(FormatError, all_finite(*values), weights_path, ": tensor '", *name,
+                      "' holds NaN or infinite values: the adapter is unusable (saved from a run that diverged?)");
         p.rank = sa[0];
         p.in = sa[1];
         p.out = sb[0];

@@ -57,6 +57,10 @@ Sampler::Sampler(const SamplingOptions& options) : m_options(options), m_rng(opt
 
 int Sampler::sample(std::span<const float> logits, std::span<const int> history) {
     QLS_ASSERT(!logits.empty(), "sampling from empty logits");
+    // NaN logits come from weights that are not usable (a diverged adapter, a broken file):
+    // an error, never an arbitrary token or a silently empty reply.
+    QLS_CHECK(FormatError, std::none_of(logits.begin(), logits.end(), [](float x) { return std::isnan(x) || x == INFINITY; }),
+              "the model produced NaN/Inf logits: its weights (or the adapter's) are not usable");
     m_scores.assign(logits.begin(), logits.end());
     const std::span<float> scores(m_scores);
     if (m_options.repetition_penalty != 1.0f)

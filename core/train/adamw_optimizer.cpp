@@ -106,13 +106,14 @@ OptimizerStepResult AdamWOptimizer::step(double lr, const Tensor& loss_sum, floa
         m_backend.adamw_step(args);
     });
     // The step's one read: loss, norm and whether the device applied the update.
-    std::array<float, 4> control{};
+    std::array<float, 5> control{};
     m_backend.copy_to_host(m_control, std::as_writable_bytes(std::span(control)));
     OptimizerStepResult result;
     result.loss_sum = control[0];
     result.grad_norm = std::sqrt(static_cast<double>(control[1]));
     result.clip_coef = control[2] / grad_scale;
     result.applied = control[3] != 0.0f;
+    result.params_finite = control[4] == 0.0f;
     if (!result.applied) --m_step;  // the device left parameters and state untouched
     return result;
 }

@@ -30,12 +30,15 @@ struct OptimizerStepResult {
     double grad_norm = 0;    // before clipping
     float clip_coef = 1.0f;  // the factor AdamW applied to the gradient (1 when not clipped)
     bool applied = false;    // false: the loss or the norm was NaN/Inf and nothing changed
+    // false: the update was applied and left a parameter NaN/Inf (a learning rate far too high);
+    // the parameters are then unusable and must not be saved.
+    bool params_finite = true;
 };
 
 class AdamWOptimizer {
 public:
     // Device bytes of the step control scalars (Usage::OptimizerState), for the estimate.
-    static constexpr std::size_t kControlBytes = 4 * sizeof(float);
+    static constexpr std::size_t kControlBytes = 5 * sizeof(float);
 
     // params: usually LoraParameters::params(); their tensors must outlive the optimizer.
     AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Param> params, const AdamWConfig& config,

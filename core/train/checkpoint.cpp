@@ -8,6 +8,7 @@
 #include "core/export/peft_adapter.h"
 #include "core/io/safetensors_reader.h"
 #include "core/io/safetensors_writer.h"
+#include "core/train/run_folder.h"
 #include "core/util/atomic_file.h"
 
 namespace qls {
@@ -49,6 +50,33 @@ TrainerProgress TrainerProgress::from_json(const nlohmann::json& j) {
     }
 }
 
+namespace {
+
+// Every file of a checkpoint, relative to its folder, as checksums.json lists them.
+const char* const kCheckpointFiles[] = {"adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                                        "optimizer.safetensors", "trainer_state.json"};
+
+// A flipped bit in the adapter or the optimizer state would resume with wrong values and no
+// word: the checksums catch it, and the resume falls back to an older checkpoint.
+void verify_checksums(const std::filesystem::path& dir) {
+    const std::filesystem::path list = dir / "checksums.json";
+    std::ifstream in(list);
+    QLS_CHECK(FormatError, in.good(), "checksums.json is missing");
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    QLS_CHECK(FormatError, j.is_object(), "checksums.json is not valid JSON");
+    for (const char* file : kCheckpointFiles) {
+        QLS_CHECK(FormatError, j.contains(file), "checksums.json does not list ", file);
+        QLS_CHECK(FormatError, std::filesystem::is_regular_file(dir / file), file, " is missing");
+        const nlohmann::json got = fingerprint(dir / file);
+        QLS_CHECK(FormatError, got["bytes"] == j[file].value("bytes", nlohmann::json()) &&
+                                   got["fnv1a"] == j[file].value("fnv1a", nlohmann::json()),
+                  file, " does not match its checksum (", got["bytes"], " bytes, fnv1a ", got["fnv1a"].get<std::string>(),
+                  "; saved as ", j[file].dump(), "): the file was damaged after it was written");
+    }
+}
+
+}  // namespace
+
 std::filesystem::path checkpoint_dir(const std::filesystem::path& run_dir, std::int64_t step) {
     return run_dir / "checkpoints" / str_cat("step-", step);
 }
@@ -61,12 +89,16 @@ void save_checkpoint(const std::filesystem::path& dir, const Checkpoint& c) {
     write_peft_adapter(c.adapter, out.dir() / "adapter", card);
     write_safetensors(out.dir() / "optimizer.safetensors", named_views(c.optimizer), {{"format", "qlora-studio"}});
     write_file_atomic(out.dir() / "trainer_state.json", c.progress.to_json().dump(2));
+    nlohmann::json sums = nlohmann::json::object();
+    for (const char* file : kCheckpointFiles) sums[file] = fingerprint(out.dir() / file);
+    write_file_atomic(out.dir() / "checksums.json", sums.dump(2));
     out.commit();
 }
 
 Checkpoint load_checkpoint(const std::filesystem::path& dir) {
     Checkpoint c;
     try {
+        verify_checksums(dir);
         c.adapter = read_peft_adapter(dir / "adapter");
         const SafetensorsFile opt(dir / "optimizer.safetensors");
         for (const NamedTensor& t : opt.tensors()) {

@@ -1,6 +1,6 @@
 // A training checkpoint: checkpoints/step-N/ holding the adapter (a PEFT folder), the
-// optimizer state (optimizer.safetensors) and trainer_state.json (step, data position, early
-// stopping, counters). Written into a temporary folder renamed into place, so a folder named
+// optimizer state (optimizer.safetensors), trainer_state.json (step, data position, early
+// stopping, counters) and checksums.json (size and FNV-1a of each, verified on load). Written into a temporary folder renamed into place, so a folder named
 // step-N is always complete; a process killed mid-save leaves the previous checkpoints intact.
 #pragma once
 #include <cstdint>
@@ -38,7 +38,7 @@ struct Checkpoint {
 
 std::filesystem::path checkpoint_dir(const std::filesystem::path& run_dir, std::int64_t step);
 void save_checkpoint(const std::filesystem::path& dir, const Checkpoint& c);
-// Throws FormatError naming the file when a piece is missing or malformed.
+// Throws FormatError naming the file when a piece is missing, malformed or fails its checksum.
 Checkpoint load_checkpoint(const std::filesystem::path& dir);
 // Complete checkpoints of a run, by step ascending (leftover temporary folders are ignored).
 std::vector<std::int64_t> list_checkpoints(const std::filesystem::path& run_dir);

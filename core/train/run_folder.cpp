@@ -1,5 +1,6 @@
 #include "core/train/run_folder.h"
 
+#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -41,7 +42,8 @@ nlohmann::json fingerprint(const std::filesystem::path& path) {
     return {{"name", path.filename().string()}, {"bytes", size}, {"fnv1a", hex(h)}};
 }
 
-RunFolder::RunFolder(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+RunFolder::RunFolder(std::filesystem::path dir, std::chrono::milliseconds retry_for)
+    : m_dir(std::move(dir)), m_retry_for(retry_for) {}
 
 void RunFolder::create(const TrainConfig& config, const RunDevice& device, const nlohmann::json& model_fp,
                        const nlohmann::json& data_fp) {
@@ -54,8 +56,8 @@ void RunFolder::create(const TrainConfig& config, const RunDevice& device, const
                                 {"model_fingerprint", model_fp},
                                 {"dataset_fingerprint", data_fp}};
     write_file_atomic(m_dir / "run.json", run.dump(2));
-    std::ofstream(m_dir / "metrics.jsonl", std::ios::trunc);
-    std::ofstream(m_dir / "events.jsonl", std::ios::trunc);
+    write_file_atomic(m_dir / "metrics.jsonl", "");
+    write_file_atomic(m_dir / "events.jsonl", "");
     open_logs();
 }
 
@@ -88,20 +90,26 @@ void RunFolder::reopen(std::int64_t step) {
     open_logs();
 }
 
-void RunFolder::open_logs() {
-    m_metrics.open(m_dir / "metrics.jsonl", std::ios::app);
-    m_events.open(m_dir / "events.jsonl", std::ios::app);
-    QLS_CHECK(IoError, m_metrics.good() && m_events.good(), "cannot write logs in '", m_dir.string(), "'");
+void RunFolder::record_resume(const TrainConfig& config, std::int64_t step, const nlohmann::json& changes) {
+    nlohmann::json run = read_run_json(m_dir);
+    run["config"] = to_json(config);
+    if (!run.contains("resumes") || !run["resumes"].is_array()) run["resumes"] = nlohmann::json::array();
+    run["resumes"].push_back({{"step", step}, {"changes", changes}});
+    write_file_atomic(m_dir / "run.json", run.dump(2));
 }
 
-void RunFolder::append_metrics(const nlohmann::json& line) {
-    m_metrics << line.dump() << '\n';
-    m_metrics.flush();
+void RunFolder::open_logs() {
+    m_metrics = AppendLog(m_dir / "metrics.jsonl", m_retry_for);
+    m_events = AppendLog(m_dir / "events.jsonl", m_retry_for);
+    for (const std::string& line : m_pending_events) m_events.append(line);
+    m_pending_events.clear();
 }
+
+void RunFolder::append_metrics(const nlohmann::json& line) { m_metrics.append(line.dump()); }
 
 void RunFolder::append_event(const TrainEvent& e) {
-    m_events << event_to_json(e).dump() << '\n';
-    m_events.flush();
+    if (m_events.is_open()) m_events.append(event_to_json(e).dump());
+    else m_pending_events.push_back(event_to_json(e).dump());
 }
 
 nlohmann::json event_to_json(const TrainEvent& e) {

@@ -4,13 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/train/train_config.h"
 #include "core/train/train_events.h"
+#include "core/util/append_log.h"
 
 namespace qls {
 
@@ -20,7 +21,8 @@ nlohmann::json fingerprint(const std::filesystem::path& path);
 
 class RunFolder {
 public:
-    explicit RunFolder(std::filesystem::path dir);
+    // `retry_for`: how long a log append refused by the system (disk full) is retried.
+    explicit RunFolder(std::filesystem::path dir, std::chrono::milliseconds retry_for = std::chrono::seconds(30));
     const std::filesystem::path& dir() const { return m_dir; }
 
     // A new run: refuses a folder that already holds a run.json (resume it instead).
@@ -31,13 +33,19 @@ public:
 
     // Reopening for resume: drops metrics lines after `step` so the file reads as one run.
     void reopen(std::int64_t step);
+    // A resume that changed settings (train_config.h resume_changes): run.json gets the new
+    // config and a "resumes" entry {step, changes}, so the next resume continues with them.
+    void record_resume(const TrainConfig& config, std::int64_t step, const nlohmann::json& changes);
+    // Whole lines or an IoError once the retry window is over (append_log.h).
     void append_metrics(const nlohmann::json& line);
-    void append_event(const TrainEvent& e);
+    void append_event(const TrainEvent& e);  // kept until the logs open (create, reopen)
 
 private:
     void open_logs();
     std::filesystem::path m_dir;
-    std::ofstream m_metrics, m_events;
+    std::chrono::milliseconds m_retry_for;
+    AppendLog m_metrics, m_events;
+    std::vector<std::string> m_pending_events;  // events before the logs open (while loading)
 };
 
 nlohmann::json event_to_json(const TrainEvent& e);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 #include "core/backend/backend_registry.h"
@@ -206,6 +207,36 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     read(j, "initial_loss_scale", c.initial_loss_scale, "");
     read(j, "device_limit_bytes", c.device_limit_bytes, "");
     return c;
+}
+
+namespace {
+
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+    if (!j.is_object()) {
+        out[prefix] = j;
+        return;
+    }
+    for (const auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+}
+
+}  // namespace
+
+nlohmann::json resume_changes(const TrainConfig& stored, const TrainConfig& edited) {
+    static const std::set<std::string> resumable = {
+        "optim.learning_rate", "optim.schedule", "optim.warmup_steps", "optim.warmup_ratio", "optim.max_grad_norm",
+        "max_steps", "epochs", "eval_every", "save_every", "keep_checkpoints", "early_stop_patience",
+        "early_stop_min_delta", "optim.optimizer_budget_bytes", "optim.page_bytes", "device_limit_bytes", "model"};
+    std::map<std::string, nlohmann::json> before, after;
+    flatten(to_json(stored), "", before);
+    flatten(to_json(edited), "", after);
+    nlohmann::json changes = nlohmann::json::object();
+    for (const auto& [key, value] : after) {
+        if (before[key] == value) continue;
+        QLS_CHECK(ConfigError, resumable.count(key), "a resumed run cannot change '", key, "' (", before[key].dump(),
+                  " to ", value.dump(), "): it would change what the checkpoint continues; start a new run instead");
+        changes[key] = {{"from", before[key]}, {"to", value}};
+    }
+    return changes;
 }
 
 }  // namespace qls

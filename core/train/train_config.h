@@ -53,4 +53,11 @@ nlohmann::json to_json(const TrainConfig& c);
 // Missing fields keep their defaults; unknown or malformed ones are a ConfigError naming them.
 TrainConfig train_config_from_json(const nlohmann::json& j);
 
+// What a resumed run changes from its stored config, as {"optim.learning_rate": {"from": x,
+// "to": y}, ...} in to_json's dotted field names. A continuation may change only what leaves the
+// checkpoint's meaning intact: the learning rate, its schedule and gradient clipping, the length (max_steps,
+// epochs), evaluation, checkpoint and early-stopping cadence, the memory budgets, and where the
+// model is (the run checks it is the same model). Anything else is a ConfigError naming it.
+nlohmann::json resume_changes(const TrainConfig& stored, const TrainConfig& edited);
+
 }  // namespace qls

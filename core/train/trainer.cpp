@@ -5,11 +5,30 @@
 
 namespace qls {
 
-Trainer::Trainer(TrainConfig config, bool resume) : m_config(std::move(config)), m_resume(resume) {
+namespace {
+
+std::filesystem::path absolute_path(const std::filesystem::path& p) {
+    return p.empty() ? p : std::filesystem::absolute(p).lexically_normal();
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainConfig config, bool resume, const ResumeEdit& edit)
+    : m_config(std::move(config)), m_resume(resume) {
     if (m_resume) {
         const std::filesystem::path dir = m_config.run_dir;
-        m_config = config_of_run(dir);
+        const TrainConfig stored = config_of_run(dir);
+        m_config = stored;
+        if (edit) {
+            edit(m_config);
+            if (m_config.model != stored.model) m_config.model = absolute_path(m_config.model);
+            m_resume_changes = resume_changes(stored, m_config);
+        }
         m_config.run_dir = dir;
+    } else {
+        m_config.model = absolute_path(m_config.model);
+        m_config.data.path = absolute_path(m_config.data.path);
+        m_config.data.valid_path = absolute_path(m_config.data.valid_path);
     }
     m_config.validate();
 }

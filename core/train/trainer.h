@@ -17,9 +17,15 @@ namespace qls {
 
 class Trainer {
 public:
+    // Changes a resumed run makes to its stored config (train_config.h resume_changes says which
+    // are allowed); empty: none.
+    using ResumeEdit = std::function<void(TrainConfig&)>;
+
     // A new run in config.run_dir, or (resume = true) the run in config.run_dir continued from
-    // its latest checkpoint with the config stored in its run.json.
-    explicit Trainer(TrainConfig config, bool resume = false);
+    // its latest checkpoint with the config stored in its run.json, changed by `edit`: the
+    // changes are recorded in run.json and the event log. A new run stores its model and data
+    // paths absolute, so it resumes and exports from any working folder.
+    explicit Trainer(TrainConfig config, bool resume = false, const ResumeEdit& edit = {});
     static TrainConfig config_of_run(const std::filesystem::path& run_dir);
     ~Trainer();  // cancels and joins; never throws
     Trainer(const Trainer&) = delete;
@@ -48,6 +54,7 @@ private:
 
     TrainConfig m_config;
     bool m_resume = false;
+    nlohmann::json m_resume_changes = nlohmann::json::object();
     EventChannel m_events;
     std::atomic<TrainerState> m_state{TrainerState::Idle};
     std::atomic<bool> m_pause{false}, m_stop{false}, m_save{false};

@@ -29,6 +29,11 @@ std::uint64_t TrainingSession::dropout_seed(std::int64_t step, std::int64_t micr
 
 void TrainingSession::load() {
     m_trainer.set_state(TrainerState::Loading, "loading " + m_config.model.string());
+    // One process per run folder, for the whole run: a second resume is refused, not raced.
+    m_lock.emplace(m_config.run_dir);
+    if (const int removed = remove_interrupted_saves(m_config.run_dir); removed > 0)
+            emit(LogLine{LogLine::Level::Info,
+                         str_cat("removed ", removed, " unfinished save(s) an interrupted process left behind")});
     // The device first: a device this build or machine lacks is refused before any loading.
     m_device = make_backend(parse_device(m_config.device));
     m_backend = m_device.backend.get();
@@ -47,9 +52,22 @@ void TrainingSession::load() {
                            m_device.reason};
     if (m_trainer.m_resume) {
         const nlohmann::json run = RunFolder::read_run_json(m_config.run_dir);
+        // Reductions split over threads add in another order: the last bits of the losses
+        // follow the thread count.
+        const nlohmann::json started = run.value("device", nlohmann::json::object());
+        if (started.contains("threads") && started["threads"] != device.threads)
+            emit(LogLine{LogLine::Level::Warning,
+                         str_cat("this run started with ", started["threads"].dump(), " threads and resumes with ",
+                                 device.threads, ": its losses may differ from an uninterrupted run's in the last "
+                                 "digits (set QLS_THREADS=", started["threads"].dump(), " for identical ones)")});
         QLS_CHECK(ConfigError, run.value("dataset_fingerprint", nlohmann::json()) == fingerprint(m_config.data.path),
                   "the dataset '", m_config.data.path.string(),
                   "' changed since the run started; a resumed run must see the same data");
+        // A model given anew (moved, or the run stored a relative path) must be the same bytes.
+        if (m_trainer.m_resume_changes.contains("model"))
+            QLS_CHECK(ConfigError, run.value("model_fingerprint", nlohmann::json()) == fingerprint(m_config.model),
+                      "'", m_config.model.string(), "' is not the model this run started with (",
+                      run.value("model_fingerprint", nlohmann::json()).dump(), ")");
     } else {
         m_folder.create(m_config, device, fingerprint(m_config.model), fingerprint(m_config.data.path));
     }
@@ -85,18 +103,42 @@ void TrainingSession::load() {
                                                         m_config.epochs * static_cast<double>(per_epoch) /
                                                         static_cast<double>(m_config.grad_accum))));
     m_schedule = std::make_unique<LrSchedule>(m_config.optim.adamw.lr, m_config.optim.schedule, m_total_steps);
-    if (m_trainer.m_resume) restore_latest();
+    if (m_trainer.m_resume) {
+        restore_latest();
+        if (!m_trainer.m_resume_changes.empty()) {
+            m_folder.record_resume(m_config, m_progress.step, m_trainer.m_resume_changes);
+            std::string text;
+            for (const auto& [key, change] : m_trainer.m_resume_changes.items())
+                text += str_cat(text.empty() ? "" : ", ", key, " ", change["from"].dump(), " -> ", change["to"].dump());
+            emit(LogLine{LogLine::Level::Info, str_cat("resumed at step ", m_progress.step, " with changes: ", text)});
+        }
+    }
     emit(device);  // after reopening a resumed run's logs, so events.jsonl has it too
 }
 
 void TrainingSession::restore_latest() {
     const std::vector<std::int64_t> steps = list_checkpoints(m_config.run_dir);
-    if (steps.empty()) {
+    // The newest intact checkpoint: a damaged one (a flipped bit, a file cut short) is set
+    // aside with a warning, never resumed from and never deleted.
+    std::optional<Checkpoint> found;
+    std::vector<std::string> damaged;
+    for (auto it = steps.rbegin(); it != steps.rend() && !found; ++it) {
+        try {
+            found = load_checkpoint(checkpoint_dir(m_config.run_dir, *it));
+        } catch (const Error& e) {
+            damaged.push_back(e.what());
+        }
+    }
+    for (const std::string& why : damaged)
+        emit(LogLine{LogLine::Level::Warning, str_cat("skipping a damaged checkpoint: ", why)});
+    QLS_CHECK(FormatError, found || damaged.empty(), "every checkpoint of the run in '", m_config.run_dir.string(),
+              "' is damaged (", damaged.front(), "): the run cannot be resumed");
+    if (!found) {
         m_folder.reopen(0);
         emit(LogLine{LogLine::Level::Info, "no checkpoint yet: starting the run from step 0"});
         return;
     }
-    const Checkpoint c = load_checkpoint(checkpoint_dir(m_config.run_dir, steps.back()));
+    const Checkpoint& c = *found;
     m_lora->from_host(c.adapter);
     m_optimizer->import_state(c.optimizer);
     m_sampler->seek(c.progress.data);
@@ -141,12 +183,27 @@ bool TrainingSession::train_step() {
         emit(LogLine{LogLine::Level::Warning,
                      str_cat("step ", m_progress.step + 1, " skipped: fp16 gradients overflowed at loss scale ",
                              loss_scale, "; the scale is now ", m_scaler.scale())});
+    const std::string advice = str_cat("lower the learning rate (now ", lr,
+                                       "), keep gradient clipping on, or check the data; then resume from the last "
+                                       "checkpoint with a lower rate: qlora train --resume RUN --lr X "
+                                       "[--max-grad-norm 0.3]");
     if (!r.applied && !skipped) {
+        // The update was not applied, but the state that gave a NaN loss or gradient is no
+        // state to resume from either: the last checkpoint stays the resume point.
+        m_diverged = true;
         emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
-                               m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm, ")"),
-                       "lower the learning rate (now " + std::to_string(lr) +
-                           "), keep gradient clipping on, or check the data; the run resumes from its last checkpoint",
-                       true});
+                               m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm,
+                               "); nothing of this state was saved"),
+                       advice, true});
+        return false;
+    }
+    if (!r.params_finite) {
+        // The update itself overflowed: the adapter in memory is lost, the last checkpoint stays.
+        m_diverged = true;
+        emit(ErrorInfo{str_cat("the update at step ", m_progress.step + 1,
+                               " made LoRA weights NaN/Inf (loss before it ", loss, ", gradient norm ", r.grad_norm,
+                               ", learning rate ", lr, "); nothing of it was saved"),
+                       advice, true});
         return false;
     }
     ++m_progress.step;
@@ -187,6 +244,17 @@ EvalResult TrainingSession::evaluate() {
     r.loss = sum.mean();
     r.perplexity = std::exp(r.loss);
     r.tokens = sum.tokens;
+    if (!std::isfinite(r.loss)) {
+        // Never a best, never saved: the caller ends the run.
+        m_diverged = true;
+        m_folder.append_metrics(event_to_json(r));
+        emit(r);
+        emit(ErrorInfo{str_cat("the validation loss is NaN/Inf at step ", r.step,
+                               ": the adapter diverged; nothing of this state was saved"),
+                       "lower the learning rate, then resume from the last checkpoint: qlora train --resume RUN --lr X",
+                       true});
+        return r;
+    }
     if (!m_progress.best_valid_loss || r.loss < *m_progress.best_valid_loss - m_config.early_stop_min_delta) {
         m_progress.best_valid_loss = r.loss;
         m_progress.best_step = r.step;
@@ -203,6 +271,7 @@ EvalResult TrainingSession::evaluate() {
 
 void TrainingSession::save(bool final_save) {
     if (m_last_saved == m_progress.step) return;
+    QLS_ASSERT(!m_diverged, "a diverged state must never be saved");
     const TrainerState before = m_trainer.state();  // Training, or Paused for a save while paused
     m_trainer.set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
     m_progress.elapsed_s = elapsed();
@@ -253,13 +322,16 @@ void TrainingSession::run() {
     while (m_progress.step < m_total_steps) {
         if (!m_trainer.wait_if_paused(m_token, [this] { save(false); })) break;
         if (!train_step()) {
-            save(true);
             m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
             return;
         }
         const bool last = m_progress.step == m_total_steps;
         if (!m_eval_batches.empty() && m_config.eval_every > 0 && m_progress.step % m_config.eval_every == 0 && !last) {
             const EvalResult r = evaluate();
+            if (m_diverged) {
+                m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+                return;
+            }
             if (r.best && m_config.early_stop_patience > 0) save(false);
             if (m_config.early_stop_patience > 0 &&
                 m_progress.evals_without_improvement >= m_config.early_stop_patience) {
@@ -281,6 +353,10 @@ void TrainingSession::run() {
     }
     const bool finished = m_progress.step >= m_total_steps || early_stopped;
     if (finished && !m_eval_batches.empty() && !early_stopped) evaluate();
+    if (m_diverged) {
+        m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+        return;
+    }
     save(true);
     export_adapter();
     m_trainer.set_state(finished ? TrainerState::Finished : TrainerState::Stopped,

@@ -16,6 +16,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/run_folder.h"
+#include "core/train/run_lock.h"
 #include "core/train/trainer.h"
 
 namespace qls {
@@ -28,7 +29,7 @@ public:
 private:
     void load();
     void restore_latest();
-    bool train_step();  // false when the run must end now (NaN/Inf)
+    bool train_step();  // false when the run must end now (NaN/Inf: m_diverged)
     EvalResult evaluate();
     void save(bool final_save);
     void prune_checkpoints();
@@ -39,6 +40,7 @@ private:
 
     Trainer& m_trainer;
     const TrainConfig& m_config;
+    std::optional<RunLock> m_lock;  // held from the start of load() to the end of the run
     std::stop_token m_token;
     std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
     double m_elapsed_before = 0;  // from the checkpoint resumed
@@ -60,6 +62,10 @@ private:
     std::int64_t m_total_steps = 0;
     TrainerProgress m_progress;
     std::optional<std::int64_t> m_last_saved;
+    // The state in memory gave NaN/Inf (the loss, the gradient, the update or the validation
+    // loss): it is never saved, marked best or exported; the run ends failed, and the last
+    // checkpoint stays the resume point.
+    bool m_diverged = false;
 };
 
 }  // namespace qls

@@ -30,6 +30,7 @@ void clip_grad_norm(const ClipGradNormArgs& a) {
     const bool finite = std::isfinite(out[0]) && std::isfinite(out[1]);
     out[2] = finite ? a.grad_scale * coef : 0.0f;
     out[3] = finite ? 1.0f : 0.0f;
+    out[4] = 0.0f;  // the AdamW steps of this update raise it if they write a non-finite value
 }
 
 }  // namespace qls::cpu
