@@ -238,6 +238,22 @@ void TestExport::peftBadFolders() {
     tensors.pop_back();  // the last one by name: layers.2.self_attn.v_proj.lora_B
     write_safetensors(shapes / "adapter_model.safetensors", named_views(tensors), {{"format", "pt"}});
     QLS_VERIFY_THROWS_WITH(read_peft_adapter(shapes), FormatError, "has no partner");
+
+    // An adapter saved from a run that diverged: one NaN makes it unusable, and it says so
+    // instead of giving an empty reply or a NaN loss downstream. Nor is one ever written.
+    const fs::path nan = copy_ref("nan");
+    std::vector<OwnedTensor> poisoned;
+    for (const NamedTensor& t : f.tensors()) poisoned.push_back({t.name, t.view.dtype, t.view.shape, {t.view.data.begin(), t.view.data.end()}});
+    const float bad = NAN;
+    std::memcpy(poisoned.front().data.data() + 4, &bad, sizeof bad);
+    write_safetensors(nan / "adapter_model.safetensors", named_views(poisoned), {{"format", "pt"}});
+    const std::string nan_message = "tensor '" + poisoned.front().name + "' holds NaN or infinite values";
+    QLS_VERIFY_THROWS_WITH(read_peft_adapter(nan), FormatError, nan_message.c_str());
+    LoraAdapter diverged = read_peft_adapter(ref);
+    diverged.modules.begin()->second.b.back() = INFINITY;
+    QLS_VERIFY_THROWS_WITH(write_peft_adapter(diverged, scratch.path() / "never", {}), ConfigError,
+                           "holds NaN or infinite values");
+    QVERIFY(!fs::exists(scratch.path() / "never"));
 }
 
 // Every linear: bf16(W + scaling·B·A) with the product in double, from the fixture files.

@@ -257,6 +257,9 @@ void TestGenerate::samplerFollowsHfSemantics() {
     // Greedy still applies the penalty: token 0 loses its lead.
     Sampler g(SamplingOptions{8, 0.0f, 0, 1.0f, 3.0f, 0});
     QCOMPARE(g.sample(std::vector<float>{3.0f, 2.0f}, std::vector<int>{0}), 1);
+    // NaN logits (weights that diverged) are an error, not an arbitrary token.
+    const std::vector<float> nan_logits{1.0f, NAN};
+    QLS_VERIFY_THROWS_WITH(g.sample(nan_logits, {}), FormatError, "NaN/Inf logits");
 }
 
 // Frequencies of 20000 draws after temperature and top-k follow the renormalized softmax.
