@@ -220,6 +220,12 @@ void TestChatTemplate::hostile_templates_fail_cleanly() {
         return out;
     };
     const ordered_json none = ordered_json::object();
+    // Found by fuzz_chat_template: a float literal past double's range ended in an uncaught
+    // std::out_of_range. Python's float() gives inf and 0.0.
+    QCOMPARE(qls::render_chat_template("{{ 3333333333333333333333333333330000e002663983 }} {{ -1e999 }} {{ 1e-999 }}", none),
+             std::string("inf -inf 0.0"));
+    const char crash[] = "{% for message in messF\0es %}{% 3333333333333333333333333333330000e002663983}";
+    QLS_VERIFY_THROWS_WITH(qls::ChatTemplate(std::string(crash, sizeof crash - 1)), qls::FormatError, "");
     QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("(", 5000) + "1" + rep(")", 5000) + " }}"), qls::FormatError,
                            "nests more than 64 levels");
     QLS_VERIFY_THROWS_WITH(qls::ChatTemplate("{{ " + rep("[", 5000) + "1" + rep("]", 5000) + " }}"), qls::FormatError,

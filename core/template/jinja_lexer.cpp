@@ -3,6 +3,8 @@
 // comment that starts a line drops the spaces before it unless opened with "{%+".
 #include "core/template/jinja_lexer.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "core/template/jinja_text.h"
@@ -231,10 +233,20 @@ private:
         }
         if (is_float) {
             const std::string text = without_underscores(m_src.substr(p, end - p));
-            m_out.push_back(Token{TokenType::Float, text, 0, std::stod(text), p});
+            m_out.push_back(Token{TokenType::Float, text, 0, float_literal(text), p});
             return end;
         }
         return lex_integer(p);
+    }
+
+    // Python's float(): correctly rounded, locale-free, and out of range it gives inf (1e999)
+    // or 0.0 (1e-999) rather than failing.
+    static double float_literal(const std::string& text) {
+        double value = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc::result_out_of_range)
+            return text.find_first_of("-", text.find_first_of("eE")) != std::string::npos ? 0.0 : INFINITY;
+        return value;
     }
 
     size_t lex_integer(size_t p) {
