@@ -32,8 +32,8 @@ void TrainingSession::load() {
     // One process per run folder, for the whole run: a second resume is refused, not raced.
     m_lock.emplace(m_config.run_dir);
     if (const int removed = remove_interrupted_saves(m_config.run_dir); removed > 0)
-            emit(LogLine{LogLine::Level::Info,
-                         str_cat("removed ", removed, " unfinished save(s) an interrupted process left behind")});
+        emit(LogLine{LogLine::Level::Info,
+                     str_cat("removed ", removed, " unfinished save(s) an interrupted process left behind")});
     // The device first: a device this build or machine lacks is refused before any loading.
     m_device = make_backend(parse_device(m_config.device));
     m_backend = m_device.backend.get();
@@ -183,10 +183,11 @@ bool TrainingSession::train_step() {
         emit(LogLine{LogLine::Level::Warning,
                      str_cat("step ", m_progress.step + 1, " skipped: fp16 gradients overflowed at loss scale ",
                              loss_scale, "; the scale is now ", m_scaler.scale())});
-    const std::string advice = str_cat("lower the learning rate (now ", lr,
-                                       "), keep gradient clipping on, or check the data; then resume from the last "
-                                       "checkpoint with a lower rate: qlora train --resume RUN --lr X "
-                                       "[--max-grad-norm 0.3]");
+    const auto advice = [lr] {
+        return str_cat("lower the learning rate (now ", lr,
+                       "), keep gradient clipping on, or check the data; then resume from the last checkpoint with "
+                       "a lower rate: qlora train --resume RUN --lr X [--max-grad-norm 0.3]");
+    };
     if (!r.applied && !skipped) {
         // The update was not applied, but the state that gave a NaN loss or gradient is no
         // state to resume from either: the last checkpoint stays the resume point.
@@ -194,7 +195,7 @@ bool TrainingSession::train_step() {
         emit(ErrorInfo{str_cat(std::isfinite(loss) ? "the gradient" : "the loss", " became NaN/Inf at step ",
                                m_progress.step + 1, " (loss ", loss, ", gradient norm ", r.grad_norm,
                                "); nothing of this state was saved"),
-                       advice, true});
+                       advice(), true});
         return false;
     }
     if (!r.params_finite) {
@@ -203,7 +204,7 @@ bool TrainingSession::train_step() {
         emit(ErrorInfo{str_cat("the update at step ", m_progress.step + 1,
                                " made LoRA weights NaN/Inf (loss before it ", loss, ", gradient norm ", r.grad_norm,
                                ", learning rate ", lr, "); nothing of it was saved"),
-                       advice, true});
+                       advice(), true});
         return false;
     }
     ++m_progress.step;
