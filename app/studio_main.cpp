@@ -4,8 +4,10 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <cstring>
 
 #include "ui/main_window.h"
+#include "ui/quit_signals.h"
 #include "ui/screenshot_runner.h"
 
 int main(int argc, char** argv) {
@@ -44,6 +46,12 @@ int main(int argc, char** argv) {
     }
 
     qls::ui::MainWindow window;
+    // A logout, systemd stop or Ctrl-C saves a running training before the studio ends.
+    qls::ui::QuitSignals quitSignals;
+    QObject::connect(&quitSignals, &qls::ui::QuitSignals::quitRequested, &window, [&window](int sig) {
+        std::fprintf(stderr, "qlora-studio: %s: saving a running training, then quitting\n", strsignal(sig));
+        window.saveAndQuit();
+    });
     int exitCode = 0;
     if (shots) {
         auto* runner = new qls::ui::ScreenshotRunner(&window, parser.value(screenshot));
@@ -59,5 +67,6 @@ int main(int argc, char** argv) {
     else if (parser.isSet(demo))
         window.setUpDemo();
     const int rc = QApplication::exec();
+    if (quitSignals.firstSignal()) return 128 + quitSignals.firstSignal();
     return shots ? exitCode : rc;
 }

@@ -18,6 +18,7 @@
 #include <QTest>
 #include <QTextBrowser>
 
+#include <csignal>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@
 #include "ui/metric_chart.h"
 #include "ui/model_session.h"
 #include "ui/paging_panel.h"
+#include "ui/quit_signals.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
 
@@ -268,6 +270,85 @@ private slots:
         w.trainPage()->lossChart()->clear();
         QVERIFY(w.trainPage()->openRun(w.controller()->runDir()));
         QCOMPARE(w.trainPage()->lossChart()->rawGraph()->dataCount(), 4);
+        QVERIFY2(w.trainPage()->statusLabel()->text().contains("4 of 4 steps, finished"),
+                 qPrintable(w.trainPage()->statusLabel()->text()));
+        std::filesystem::remove_all(run);
+    }
+
+    // Closing the window while a run trains asks; keeping on trains on, quitting saves a
+    // checkpoint first. Reopened, the run is interrupted at its true step and resumable.
+    void closingWhileTrainingAsksAndSaves() {
+        MainWindow w;
+        w.show();
+        w.setUpDemo();
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
+        TrainConfig c = MainWindow::demoConfig();
+        c.max_steps = 1000;
+        c.save_every = 0;
+        c.eval_every = 0;
+        w.hparamsPage()->setConfig(c);
+        QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
+        QSignalSpy finished(w.controller(), &TrainingController::finished);
+        QVERIFY(w.startTraining());
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 2, kTimeoutMs);
+        QString asked;
+        w.setCloseQuestion([&](const QString& q) {
+            asked = q;
+            return false;
+        });
+        QVERIFY(!w.close());
+        QVERIFY(asked.contains("Save a checkpoint and quit"));
+        QVERIFY(w.isVisible() && w.controller()->isActive());
+        const int before = steps.count();
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() > before, kTimeoutMs);  // still training
+        w.setCloseQuestion([](const QString&) { return true; });
+        QVERIFY(!w.close());  // not yet: the run saves first, then the window closes
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTimeoutMs);
+        QCOMPARE(finished.first().at(0).value<TrainerState>(), TrainerState::Stopped);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isVisible(), kTimeoutMs);
+        const QString dir = w.controller()->runDir();
+        const std::filesystem::path run = dir.toStdString();
+        std::int64_t last = 0;
+        for (const auto& j : readJsonLines(run / "metrics.jsonl"))
+            if (j["type"] == "step") last = j["step"].get<std::int64_t>();
+        QVERIFY(std::filesystem::exists(run / "checkpoints" / ("step-" + std::to_string(last))));
+
+        TrainingController controller;
+        TrainPage page(&controller);
+        QVERIFY(page.openRun(dir));
+        const QString status = page.statusLabel()->text();
+        QVERIFY2(status.contains(QString("interrupted at step %1 of 1000 (stopped)").arg(last)), qPrintable(status));
+        QVERIFY(status.contains("Resume (F7)"));
+        QVERIFY(page.resumeButton()->isEnabled());
+        std::filesystem::remove_all(run);
+    }
+
+    // SIGTERM (a logout, systemd) does what "save and quit" does, without asking.
+    void terminationSignalSavesTheRun() {
+        MainWindow w;
+        QuitSignals signals_;
+        connect(&signals_, &QuitSignals::quitRequested, &w, &MainWindow::saveAndQuit);
+        w.show();
+        w.setUpDemo();
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
+        TrainConfig c = MainWindow::demoConfig();
+        c.max_steps = 1000;
+        c.save_every = 0;
+        w.hparamsPage()->setConfig(c);
+        QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
+        QSignalSpy finished(w.controller(), &TrainingController::finished);
+        bool asked = false;
+        w.setCloseQuestion([&](const QString&) { return asked = true; });
+        QVERIFY(w.startTraining());
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTimeoutMs);
+        ::raise(SIGTERM);
+        QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTimeoutMs);
+        QCOMPARE(finished.first().at(0).value<TrainerState>(), TrainerState::Stopped);
+        QCOMPARE(signals_.firstSignal(), SIGTERM);
+        QVERIFY(!asked);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.isVisible(), kTimeoutMs);
+        const std::filesystem::path run = w.controller()->runDir().toStdString();
+        QVERIFY(!std::filesystem::is_empty(run / "checkpoints"));
         std::filesystem::remove_all(run);
     }
 };

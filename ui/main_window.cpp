@@ -7,8 +7,10 @@
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QCloseEvent>
 #include <QListWidget>
 #include <QMenuBar>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -85,7 +87,10 @@ MainWindow::MainWindow(QWidget* parent)
         addRecentFile(kRecentRuns, dir);
         useRun(dir);
     });
-    connect(m_controller, &TrainingController::finished, this, [this] { useRun(m_controller->runDir()); });
+    connect(m_controller, &TrainingController::finished, this, [this] {
+        useRun(m_controller->runDir());
+        if (m_quitting) close();
+    });
     connect(m_controller, &TrainingController::started, this, [this](const QString& dir) {
         addRecentFile(kRecentRuns, dir);
         showPage(TrainPageIndex);
@@ -105,6 +110,35 @@ MainWindow::MainWindow(QWidget* parent)
     watchTask(m_inspectPage->detail()->task());
     watchTask(m_exportPage->task());
     resize(1440, 900);
+}
+
+void MainWindow::saveAndQuit() {
+    if (!m_controller->isActive()) {
+        m_quitting = false;
+        close();
+        return;
+    }
+    m_quitting = true;  // TrainingController::finished closes the window
+    statusBar()->showMessage(tr("Saving a checkpoint before quitting…"));
+    m_controller->stop();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (!m_controller->isActive()) {
+        event->accept();
+        return;
+    }
+    event->ignore();
+    if (m_quitting) return;  // already saving on the way out
+    const QString question =
+        tr("A run is training in %1. Save a checkpoint and quit (the Train page resumes it later), or keep "
+           "training?")
+            .arg(m_controller->runDir());
+    const bool save = m_askClose ? m_askClose(question)
+                                 : QMessageBox::question(this, tr("Quit while training?"), question,
+                                                         QMessageBox::Save | QMessageBox::Cancel,
+                                                         QMessageBox::Cancel) == QMessageBox::Save;
+    if (save) saveAndQuit();
 }
 
 QWidget* MainWindow::buildSidebar() {

@@ -4,11 +4,14 @@
 #pragma once
 #include <QMainWindow>
 
+#include <functional>
+
 #include "core/train/train_config.h"
 #include "core/train/train_events.h"
 #include "ui/background_task.h"
 #include "ui/device_status.h"
 
+class QCloseEvent;
 class QLabel;
 class QListWidget;
 class QMenu;
@@ -68,6 +71,17 @@ public:
     // The demo run's settings: 60 steps, micro-batch 8, lr 1e-3, rank 8, sequence 128.
     static TrainConfig demoConfig();
 
+    // Ends the application without losing training: an active run finishes its step, saves a
+    // checkpoint and stops (resumable from the Train page), then the window closes. What a
+    // close with a run active does once the user agrees, and what SIGTERM, SIGHUP and SIGINT do.
+    void saveAndQuit();
+    // Asked when the window is closed while a run trains: true saves and quits (saveAndQuit),
+    // false keeps training. A dialog by default; tests set their answer.
+    void setCloseQuestion(std::function<bool(const QString& question)> ask) { m_askClose = std::move(ask); }
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
 private:
     void buildMenus();
     void buildStatusBar();
@@ -98,6 +112,8 @@ private:
     QList<BackgroundTask*> m_watched;
     BackgroundTask m_deviceQuery;
     bool m_deviceReported = false;  // the Model page got the first answer
+    bool m_quitting = false;        // saveAndQuit: close once the run has ended
+    std::function<bool(const QString&)> m_askClose;
     bool m_pollDevice = false;      // a GPU's memory changes: keep asking
     QLabel* m_backendLabel;
     QLabel* m_vramLabel;

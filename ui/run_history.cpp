@@ -41,6 +41,7 @@ void forEachLine(const std::filesystem::path& path, Fn fn) {
 StepMetrics stepFromJson(const nlohmann::json& j) {
     StepMetrics s;
     s.step = j.at("step").get<std::int64_t>();
+    s.total_steps = j.value("total_steps", s.step);  // runs written before it was recorded: unknown
     s.epoch = j.value("epoch", 0.0);
     s.loss = j.at("loss").get<double>();
     s.lr = j.value("lr", 0.0);

@@ -310,9 +310,21 @@ void TrainPage::showHistory(const RunHistory& run) {
     for (const MemorySample& m : run.memory) m_memory->addSample(m);
     for (const QString& line : run.log) appendLog(line);
     const std::int64_t last = run.steps.empty() ? 0 : run.steps.back().step;
-    m_progress->setRange(0, int(std::max<std::int64_t>(1, last)));
+    const std::int64_t total = run.steps.empty() ? 0 : std::max(last, run.steps.back().total_steps);
+    m_progress->setRange(0, int(std::max<std::int64_t>(1, total)));
     m_progress->setValue(int(last));
-    m_status->setText(tr("%1: %2 steps, %3").arg(run.name).arg(last).arg(stateText(run.lastState)));
+    // A run that ended before its last step (stopped, failed, or a process that was killed and
+    // never said so) is interrupted at its true step, whatever its last recorded state.
+    if (run.lastState == TrainerState::Finished || (total > 0 && last >= total))
+        m_status->setText(tr("%1: %2 of %3 steps, %4").arg(run.name).arg(last).arg(total).arg(stateText(run.lastState)));
+    else
+        m_status->setText(tr("%1: interrupted at step %2 of %3 (%4)%5")
+                              .arg(run.name)
+                              .arg(last)
+                              .arg(total)
+                              .arg(isTerminal(run.lastState) ? stateText(run.lastState) : tr("the process ended"))
+                              .arg(run.hasCheckpoint ? tr("; Resume (F7) continues it from its last checkpoint")
+                                                     : QString()));
     m_eta->clear();
     resetViews();
     updateButtons();

@@ -47,7 +47,9 @@ public:
     QPlainTextEdit* logView() const { return m_log; }
     QProgressBar* progressBar() const { return m_progress; }
     QLabel* errorLabel() const { return m_error; }
+    QLabel* statusLabel() const { return m_status; }
     QPushButton* startButton() const { return m_start; }
+    QPushButton* resumeButton() const { return m_resume; }
     QTabWidget* bottomTabs() const { return m_tabs; }  // the log and the paging events
 
 signals:

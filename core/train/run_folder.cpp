@@ -117,7 +117,8 @@ nlohmann::json event_to_json(const TrainEvent& e) {
         [](const auto& v) -> nlohmann::json {
             using T = std::decay_t<decltype(v)>;
             if constexpr (std::is_same_v<T, StepMetrics>)
-                return {{"type", "step"}, {"step", v.step}, {"epoch", v.epoch}, {"loss", v.loss}, {"lr", v.lr},
+                return {{"type", "step"}, {"step", v.step}, {"total_steps", v.total_steps}, {"epoch", v.epoch},
+                        {"loss", v.loss}, {"lr", v.lr},
                         {"grad_norm", v.grad_norm}, {"tokens", v.tokens}, {"trained_tokens", v.trained_tokens},
                         {"tokens_per_s", v.tokens_per_s}, {"elapsed_s", v.elapsed_s},
                         {"host_syncs", v.host_syncs}, {"loss_scale", v.loss_scale}, {"skipped", v.skipped}};

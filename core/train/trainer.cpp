@@ -1,5 +1,7 @@
 #include "core/train/trainer.h"
 
+#include <optional>
+
 #include "core/train/run_folder.h"
 #include "core/train/training_session.h"
 
@@ -121,19 +123,23 @@ bool Trainer::wait_if_paused(std::stop_token token, const std::function<void()>&
 }
 
 void Trainer::run(std::stop_token token) {
+    std::optional<TrainingSession> session;
+    const auto fail = [&](ErrorInfo error) {
+        if (session) session->record_failure(error);
+        m_events.push(error);
+        set_state(TrainerState::Failed, error.what);
+    };
     try {
-        TrainingSession session(*this, token);
-        session.run();
+        session.emplace(*this, token);
+        session->run();
     } catch (const Cancelled&) {
         set_state(TrainerState::Cancelled, "cancelled while loading");
     } catch (const OutOfMemoryError& e) {
-        m_events.push(ErrorInfo{e.what(), "lower the micro-batch or the maximum sequence length, keep gradient "
-                                          "checkpointing on, or lower the LoRA rank; then resume the run",
-                                true});
-        set_state(TrainerState::Failed, e.what());
+        fail(ErrorInfo{e.what(), "lower the micro-batch or the maximum sequence length, keep gradient checkpointing "
+                                 "on, or lower the LoRA rank; then resume the run",
+                       true});
     } catch (const std::exception& e) {
-        m_events.push(ErrorInfo{e.what(), {}, false});
-        set_state(TrainerState::Failed, e.what());
+        fail(ErrorInfo{e.what(), {}, false});
     }
 }
 

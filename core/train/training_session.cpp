@@ -13,6 +13,22 @@ namespace qls {
 TrainingSession::TrainingSession(Trainer& trainer, std::stop_token token)
     : m_trainer(trainer), m_config(trainer.m_config), m_token(std::move(token)), m_folder(m_config.run_dir) {}
 
+void TrainingSession::set_state(TrainerState state, std::string message) {
+    // The run's log keeps the states that say something (loading, the start, saves, the end),
+    // so a reopened run says how it ended; the bare flips around evaluations stay out of it.
+    if (!message.empty()) m_folder.append_event(StateChange{state, message});
+    m_trainer.set_state(state, std::move(message));
+}
+
+void TrainingSession::record_failure(const ErrorInfo& error) noexcept {
+    try {
+        m_folder.append_event(error);
+        m_folder.append_event(StateChange{TrainerState::Failed, error.what});
+    } catch (...) {
+        // The log itself may be what failed (a full disk): the event channel still has it.
+    }
+}
+
 void TrainingSession::emit(TrainEvent e) {
     // Steps and evaluations go to metrics.jsonl; everything else is the run's event log.
     if (!std::holds_alternative<StepMetrics>(e) && !std::holds_alternative<EvalResult>(e)) m_folder.append_event(e);
@@ -28,7 +44,7 @@ std::uint64_t TrainingSession::dropout_seed(std::int64_t step, std::int64_t micr
 }
 
 void TrainingSession::load() {
-    m_trainer.set_state(TrainerState::Loading, "loading " + m_config.model.string());
+    set_state(TrainerState::Loading, "loading " + m_config.model.string());
     // One process per run folder, for the whole run: a second resume is refused, not raced.
     m_lock.emplace(m_config.run_dir);
     if (const int removed = remove_interrupted_saves(m_config.run_dir); removed > 0)
@@ -236,7 +252,7 @@ bool TrainingSession::train_step() {
 }
 
 EvalResult TrainingSession::evaluate() {
-    m_trainer.set_state(TrainerState::Evaluating);
+    set_state(TrainerState::Evaluating);
     m_llama->reset_loss();
     for (const Batch& b : m_eval_batches) m_llama->add_loss(b);
     const LossSum sum = m_llama->read_loss();
@@ -266,7 +282,7 @@ EvalResult TrainingSession::evaluate() {
     }
     m_folder.append_metrics(event_to_json(r));
     emit(r);
-    m_trainer.set_state(TrainerState::Training);
+    set_state(TrainerState::Training);
     return r;
 }
 
@@ -274,13 +290,13 @@ void TrainingSession::save(bool final_save) {
     if (m_last_saved == m_progress.step) return;
     QLS_ASSERT(!m_diverged, "a diverged state must never be saved");
     const TrainerState before = m_trainer.state();  // Training, or Paused for a save while paused
-    m_trainer.set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
+    set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
     m_progress.elapsed_s = elapsed();
     Checkpoint c{m_lora->to_host(m_model.name), m_optimizer->export_state(), m_progress};
     save_checkpoint(checkpoint_dir(m_config.run_dir, m_progress.step), c);
     m_last_saved = m_progress.step;
     prune_checkpoints();
-    if (!final_save) m_trainer.set_state(before);
+    if (!final_save) set_state(before);
 }
 
 // Keeps the newest keep_checkpoints and the best one.
@@ -318,19 +334,19 @@ void TrainingSession::export_adapter() {
 
 void TrainingSession::run() {
     load();
-    m_trainer.set_state(TrainerState::Training, str_cat(m_total_steps, " steps"));
+    set_state(TrainerState::Training, str_cat(m_total_steps, " steps"));
     bool early_stopped = false;
     while (m_progress.step < m_total_steps) {
         if (!m_trainer.wait_if_paused(m_token, [this] { save(false); })) break;
         if (!train_step()) {
-            m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+            set_state(TrainerState::Failed, "stopped: NaN/Inf");
             return;
         }
         const bool last = m_progress.step == m_total_steps;
         if (!m_eval_batches.empty() && m_config.eval_every > 0 && m_progress.step % m_config.eval_every == 0 && !last) {
             const EvalResult r = evaluate();
             if (m_diverged) {
-                m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+                set_state(TrainerState::Failed, "stopped: NaN/Inf");
                 return;
             }
             if (r.best && m_config.early_stop_patience > 0) save(false);
@@ -349,18 +365,18 @@ void TrainingSession::run() {
             save(false);
     }
     if (m_token.stop_requested()) {
-        m_trainer.set_state(TrainerState::Cancelled, str_cat("cancelled at step ", m_progress.step));
+        set_state(TrainerState::Cancelled, str_cat("cancelled at step ", m_progress.step));
         return;
     }
     const bool finished = m_progress.step >= m_total_steps || early_stopped;
     if (finished && !m_eval_batches.empty() && !early_stopped) evaluate();
     if (m_diverged) {
-        m_trainer.set_state(TrainerState::Failed, "stopped: NaN/Inf");
+        set_state(TrainerState::Failed, "stopped: NaN/Inf");
         return;
     }
     save(true);
     export_adapter();
-    m_trainer.set_state(finished ? TrainerState::Finished : TrainerState::Stopped,
+    set_state(finished ? TrainerState::Finished : TrainerState::Stopped,
                         str_cat(finished ? "finished" : "stopped", " at step ", m_progress.step));
 }
 

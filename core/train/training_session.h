@@ -25,6 +25,8 @@ class TrainingSession {
 public:
     TrainingSession(Trainer& trainer, std::stop_token token);
     void run();
+    // An error that ends the run (thrown out of run()) into the run's event log, when it has one.
+    void record_failure(const ErrorInfo& error) noexcept;
 
 private:
     void load();
@@ -35,6 +37,7 @@ private:
     void prune_checkpoints();
     void export_adapter();
     void emit(TrainEvent e);
+    void set_state(TrainerState state, std::string message = {});
     double elapsed() const;
     std::uint64_t dropout_seed(std::int64_t step, std::int64_t micro) const;
 
