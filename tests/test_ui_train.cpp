@@ -76,6 +76,19 @@ void writeRun(const std::filesystem::path& dir, const std::vector<double>& losse
            << R"({"type":"state","state":"finished","message":"finished at step 5"})" << "\n";
 }
 
+// The demo, shown and loaded, set for a run far longer than any test waits for, with no
+// checkpoint but the ones a stop writes.
+void setUpLongDemoRun(MainWindow& w) {
+    w.show();
+    w.setUpDemo();
+    QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
+    TrainConfig c = MainWindow::demoConfig();
+    c.max_steps = 1000;
+    c.save_every = 0;
+    c.eval_every = 0;
+    w.hparamsPage()->setConfig(c);
+}
+
 }  // namespace
 
 class TestUiTrain : public QObject {
@@ -279,14 +292,7 @@ private slots:
     // checkpoint first. Reopened, the run is interrupted at its true step and resumable.
     void closingWhileTrainingAsksAndSaves() {
         MainWindow w;
-        w.show();
-        w.setUpDemo();
-        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
-        TrainConfig c = MainWindow::demoConfig();
-        c.max_steps = 1000;
-        c.save_every = 0;
-        c.eval_every = 0;
-        w.hparamsPage()->setConfig(c);
+        setUpLongDemoRun(w);
         QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
         QSignalSpy finished(w.controller(), &TrainingController::finished);
         QVERIFY(w.startTraining());
@@ -328,13 +334,7 @@ private slots:
         MainWindow w;
         QuitSignals signals_;
         connect(&signals_, &QuitSignals::quitRequested, &w, &MainWindow::saveAndQuit);
-        w.show();
-        w.setUpDemo();
-        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
-        TrainConfig c = MainWindow::demoConfig();
-        c.max_steps = 1000;
-        c.save_every = 0;
-        w.hparamsPage()->setConfig(c);
+        setUpLongDemoRun(w);
         QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
         QSignalSpy finished(w.controller(), &TrainingController::finished);
         bool asked = false;
