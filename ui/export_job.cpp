@@ -130,49 +130,46 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
     const std::string base = fileStem(r.modelPath.filename().string());
     const std::string type = typeSuffix(r.outputs.ggufType);
 
+    const ExportTarget peft = target(r, dest / "peft-adapter", ExportKind::Peft);
+    const ExportTarget merged = target(r, dest / "merged-bf16", ExportKind::Merged);
+    const ExportTarget gguf = target(r, dest / "gguf" / (base + "-" + type + ".gguf"), ExportKind::Gguf, true);
+    // No type in the adapter's name: rows narrower than a Q8_0 block fall back to F16
+    // (gguf_lora_export.h). The base it loads onto comes along: the weights it was trained on.
+    const ExportTarget ggufLora = target(r, dest / "gguf-lora" / (base + "-lora.gguf"), ExportKind::GgufLora);
+    const ExportTarget ggufLoraBase =
+        target(r, dest / "gguf-lora" / (base + "-base-" + type + ".gguf"), ExportKind::GgufBase);
+
     std::vector<Step> steps;
     if (r.outputs.peft)
-        steps.push_back({"PEFT adapter", {target(r, dest / "peft-adapter", ExportKind::Peft)}, false,
-                         [&](const Model*, const ProgressFn&) {
-                             write_export(target(r, dest / "peft-adapter", ExportKind::Peft), [&](const fs::path& dir) {
-                                 write_peft_adapter(adapter, dir, modelCard(r));
-                             });
+        steps.push_back({"PEFT adapter", {peft}, false, [&](const Model*, const ProgressFn&) {
+                             write_export(peft, [&](const fs::path& dir) { write_peft_adapter(adapter, dir, modelCard(r)); });
                          }});
     if (r.outputs.merged)
-        steps.push_back({"merged bf16 model", {target(r, dest / "merged-bf16", ExportKind::Merged)}, true,
-                         [&](const Model* m, const ProgressFn& p) {
-                             write_export(target(r, dest / "merged-bf16", ExportKind::Merged), [&](const fs::path& dir) {
+        steps.push_back({"merged bf16 model", {merged}, true, [&](const Model* m, const ProgressFn& p) {
+                             write_export(merged, [&](const fs::path& dir) {
                                  export_merged_model(*m, adapter, dir, {mergeBase(r)}, p);
                              });
                          }});
-    const fs::path gguf = dest / "gguf" / (base + "-" + type + ".gguf");
     if (r.outputs.gguf)
-        steps.push_back({"merged GGUF", {target(r, gguf, ExportKind::Gguf, true)}, true,
-                         [&](const Model* m, const ProgressFn& p) {
-                             folders.ensure(gguf.parent_path());
+        steps.push_back({"merged GGUF", {gguf}, true, [&](const Model* m, const ProgressFn& p) {
+                             folders.ensure(gguf.path.parent_path());
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
                              o.base = mergeBase(r);
-                             write_export(target(r, gguf, ExportKind::Gguf, true),
-                                          [&](const fs::path& file) { export_gguf_model(*m, &adapter, file, o, p); });
+                             write_export(gguf, [&](const fs::path& file) { export_gguf_model(*m, &adapter, file, o, p); });
                          }});
-    // No type in the adapter's name: rows narrower than a Q8_0 block fall back to F16
-    // (gguf_lora_export.h). The base it loads onto comes along: the weights it was trained on.
-    const fs::path ggufLora = dest / "gguf-lora" / (base + "-lora.gguf");
-    const fs::path ggufLoraBase = dest / "gguf-lora" / (base + "-base-" + type + ".gguf");
     if (r.outputs.ggufLora)
-        steps.push_back({"GGUF LoRA adapter and base",
-                         {target(r, ggufLora, ExportKind::GgufLora), target(r, ggufLoraBase, ExportKind::GgufBase)},
-                         true, [&](const Model* m, const ProgressFn& p) {
-                             folders.ensure(ggufLora.parent_path());
-                             write_export(target(r, ggufLora, ExportKind::GgufLora), [&](const fs::path& file) {
+        steps.push_back({"GGUF LoRA adapter and base", {ggufLora, ggufLoraBase}, true,
+                         [&](const Model* m, const ProgressFn& p) {
+                             folders.ensure(ggufLora.path.parent_path());
+                             write_export(ggufLora, [&](const fs::path& file) {
                                  export_gguf_lora(adapter, m->config, file, {r.outputs.ggufType, m->name});
                              });
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
                              o.base = mergeBase(r);
                              o.write_modelfile = false;
-                             write_export(target(r, ggufLoraBase, ExportKind::GgufBase),
+                             write_export(ggufLoraBase,
                                           [&](const fs::path& file) { export_gguf_model(*m, nullptr, file, o, p); });
                          }});
 
