@@ -156,7 +156,7 @@ void TestExportDestination::otherKindIsRefused() {
     export_peft(adapter, peft_target(dest));
     ExportTarget merged = peft_target(dest);
     merged.kind = ExportKind::Merged;
-    QLS_VERIFY_THROWS_WITH(check_export_target(merged), ConfigError, "holds a QLoRA Studio peft export");
+    QLS_VERIFY_THROWS_WITH(check_export_target(merged), ConfigError, "holds a QLoRA Studio PEFT adapter export, not a merged model");
     ExportTarget file = peft_target(dest);
     file.kind = ExportKind::Gguf;
     file.force = true;

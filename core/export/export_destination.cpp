@@ -138,7 +138,9 @@ void check_folder(const ExportTarget& t) {
     const auto m = read_manifest(t.path);
     if (m && m->kind == manifest_tag(t.kind)) return;  // an earlier export of ours, of this kind: updated
     if (m)
-        throw ConfigError(str_cat("export destination '", t.path.string(), "' holds a QLoRA Studio ", m->kind,
+        throw ConfigError(str_cat("export destination '", t.path.string(), "' holds a QLoRA Studio ",
+                                  m->kind == manifest_tag(ExportKind::Peft) ? export_kind_name(ExportKind::Peft)
+                                                                            : export_kind_name(ExportKind::Merged),
                                   " export, not a ", export_kind_name(t.kind), ": ", kForceHint));
     throw ConfigError(str_cat("export destination '", t.path.string(), "' is not empty (", some_entries(t.path),
                               ") and is not a QLoRA Studio ", export_kind_name(t.kind), " export: ", kForceHint));
