@@ -85,6 +85,34 @@ private slots:
         QCOMPARE(memory.axisRect()->backgroundBrush().color(), light.color(QPalette::Base));
     }
 
+    // 36 MiB of a CPU run under a 16 GiB budget: the axis follows the data and a note names the
+    // budget, instead of a flat line at the bottom; a budget near the data stays on the scale.
+    void memoryChartScalesToTheData() {
+        MemoryChart memory;
+        memory.resize(800, 300);
+        memory.setBackend("cpu");
+        QCOMPARE(memory.title(), QString("Memory by use"));
+        MemorySample s;
+        s.time_s = 1;
+        s.memory.current[std::size_t(Usage::BaseWeights)] = 36ll << 20;
+        s.memory.device_peak = 36ll << 20;
+        s.device_limit = 16ll << 30;
+        memory.addSample(s);
+        s.time_s = 2;
+        memory.addSample(s);
+        memory.resetView();
+        QVERIFY2(memory.yAxis->range().upper < 100, qPrintable(QString::number(memory.yAxis->range().upper)));
+        QCOMPARE(memory.offScaleNote(), QString("budget 16 GiB ↑"));
+        s.device_limit = 64ll << 20;
+        s.time_s = 3;
+        memory.addSample(s);
+        memory.resetView();
+        QVERIFY(memory.yAxis->range().upper >= 64);
+        QVERIFY(memory.offScaleNote().isEmpty());
+        memory.setBackend("cuda");
+        QCOMPARE(memory.title(), QString("Device memory by use"));
+    }
+
     void backgroundTaskKeepsEventLoopTurning() {
         BackgroundTask task;
         int ticks = 0, progressCalls = 0;

@@ -24,6 +24,10 @@ LiveChart::LiveChart(const QString& title, QWidget* parent) : StyledPlot(parent)
     setMinimumHeight(140);
 }
 
+void LiveChart::setTitle(const QString& title) { m_title->setText(title); }
+
+QString LiveChart::title() const { return m_title->text(); }
+
 void LiveChart::applyPalette() {
     StyledPlot::applyPalette();
     m_title->setTextColor(palette().color(QPalette::WindowText));

@@ -12,6 +12,8 @@ public:
     explicit LiveChart(const QString& title, QWidget* parent = nullptr);
 
     void markDirty() { m_dirty = true; }
+    void setTitle(const QString& title);
+    QString title() const;
     bool isDirty() const { return m_dirty; }
     // Rescales (unless the user moved the view) and queues a replot, when anything changed.
     void refresh();

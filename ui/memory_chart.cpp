@@ -6,6 +6,11 @@ namespace qls::ui {
 
 namespace {
 constexpr double kMiB = 1024.0 * 1024.0;
+// A budget line more than this many times the data's top would flatten the data to the
+// bottom pixels (36 MiB under 16 GiB): the axis then follows the data and a note names the line.
+constexpr double kOffScaleRatio = 3.0;
+
+QString gib(double mib) { return QString::number(mib / 1024.0, 'f', mib >= 10240 ? 0 : 1) + " GiB"; }
 }
 
 MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use"), parent) {
@@ -29,6 +34,11 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
     m_limit->setPen(QPen(QColor(200, 30, 30), 1.6, Qt::DashLine));
     m_total = addGraph();
     m_total->setName(tr("device total"));
+    m_offScale = new QCPItemText(this);
+    m_offScale->setPositionAlignment(Qt::AlignTop | Qt::AlignRight);
+    m_offScale->position->setType(QCPItemPosition::ptAxisRectRatio);
+    m_offScale->position->setCoords(0.99, 0.02);
+    m_offScale->setVisible(false);
     xAxis->setLabel(tr("time (s)"));
     yAxis->setLabel(tr("MiB"));
     placeLegendBeside();  // the stack fills the plot
@@ -39,7 +49,15 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
 void MemoryChart::applyPalette() {
     LiveChart::applyPalette();
     m_total->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DotLine));
+    m_offScale->setColor(QColor(200, 30, 30));
 }
+
+void MemoryChart::setBackend(const std::string& backend) {
+    setTitle(backend == "cpu" ? tr("Memory by use") : tr("Device memory by use"));
+    markDirty();
+}
+
+QString MemoryChart::offScaleNote() const { return m_offScale->visible() ? m_offScale->text() : QString(); }
 
 void MemoryChart::clear() {
     for (QCPGraph* g : m_layers) g->data()->clear();
@@ -89,12 +107,21 @@ void MemoryChart::updateLines() {
 void MemoryChart::fitView() {
     LiveChart::fitView();
     double top = m_peakMiB;
-    for (QCPGraph* g : {m_limit, m_total})
-        if (!g->data()->isEmpty()) top = std::max(top, g->data()->constBegin()->value);
     if (!m_layers.empty() && !m_layers.back()->data()->isEmpty()) {
         bool found = false;
         top = std::max(top, m_layers.back()->getValueRange(found).upper);
     }
+    QStringList off;
+    for (QCPGraph* g : {m_limit, m_total}) {
+        if (g->data()->isEmpty()) continue;
+        const double line = g->data()->constBegin()->value;
+        if (top > 0 && line > kOffScaleRatio * top)
+            off << tr("%1 %2 ↑").arg(g->name(), gib(line));
+        else
+            top = std::max(top, line);
+    }
+    m_offScale->setText(off.join("   "));
+    m_offScale->setVisible(!off.isEmpty());
     yAxis->setRange(0, top > 0 ? top * 1.15 : 1.0);
 }
 

@@ -18,7 +18,12 @@ public:
     void addSample(const MemorySample& sample);
     // The device's physical size (a CUDA device) as a second line; 0 hides it.
     void setDeviceTotal(std::int64_t bytes);
+    // "Device memory" for a GPU run, "Memory" for a CPU run (backend "cpu" or "cuda").
+    void setBackend(const std::string& backend);
     int sampleCount() const { return m_times.size(); }
+    // The budget or device line when it lies far above the data: the axis follows the data and
+    // this says where the line is (empty while the lines are on the scale).
+    QString offScaleNote() const;
 
 protected:
     void fitView() override;
@@ -30,6 +35,7 @@ private:
     std::vector<QCPGraph*> m_layers;  // device usages, bottom first; each fills down to the one below
     QCPGraph* m_limit;
     QCPGraph* m_total;
+    QCPItemText* m_offScale;
     QVector<double> m_times;
     std::int64_t m_limitBytes = 0, m_totalBytes = 0;
     double m_peakMiB = 0;

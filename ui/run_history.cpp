@@ -82,6 +82,8 @@ void readEvent(const nlohmann::json& j, RunHistory& run) {
         for (Usage u : kAllUsages)
             m.memory.current[static_cast<std::size_t>(u)] = bytes.value(std::string(usage_name(u)), std::int64_t{0});
         run.memory.push_back(m);
+    } else if (type == "device") {
+        run.backend = j.value("backend", "");
     } else if (type == "log") {
         run.log << logText(LogLine{LogLine::Level(j.value("level", 0)), j.value("text", "")});
     } else if (type == "state") {

@@ -20,6 +20,7 @@ struct RunHistory {
     std::vector<PagingEvent> paging;
     QStringList log;                   // log lines, state changes and errors as the log panel shows them
     TrainerState lastState = TrainerState::Idle;
+    std::string backend;  // "cpu" or "cuda", from its device event; empty when none was recorded
     bool hasCheckpoint = false;
 
     bool empty() const { return steps.empty() && evals.empty(); }

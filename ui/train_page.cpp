@@ -60,6 +60,8 @@ TrainPage::TrainPage(TrainingController* controller, QWidget* parent) : QWidget(
     connect(controller, &TrainingController::stepFinished, this, &TrainPage::onStep);
     connect(controller, &TrainingController::evalFinished, this, &TrainPage::onEval);
     connect(controller, &TrainingController::memorySampled, this, &TrainPage::onMemory);
+    connect(controller, &TrainingController::deviceChosen, this,
+            [this](const RunDevice& d) { m_memory->setBackend(d.backend); });
     connect(controller, &TrainingController::pagingEvent, this, &TrainPage::onPaging);
     connect(controller, &TrainingController::logLine, this, [this](const LogLine& l) { appendLog(logText(l)); });
     connect(controller, &TrainingController::stateChanged, this, &TrainPage::onState);
@@ -308,6 +310,7 @@ void TrainPage::showHistory(const RunHistory& run) {
     }
     for (const PagingEvent& p : run.paging) m_paging->addEvent(p);
     for (const MemorySample& m : run.memory) m_memory->addSample(m);
+    if (!run.backend.empty()) m_memory->setBackend(run.backend);
     for (const QString& line : run.log) appendLog(line);
     const std::int64_t last = run.steps.empty() ? 0 : run.steps.back().step;
     const std::int64_t total = run.steps.empty() ? 0 : std::max(last, run.steps.back().total_steps);
