@@ -102,8 +102,11 @@ SamplingOptions greedy(std::int64_t maxNew) {
     return o;
 }
 
-bool runGeneration(PlaygroundPage& page) {
+// `prompt` as the first message of a new conversation, so every run answers the same question.
+bool runGeneration(PlaygroundPage& page, const QString& prompt) {
     QSignalSpy done(&page, &PlaygroundPage::generationFinished);
+    page.newConversation();
+    page.setPrompt(prompt);
     page.generate();
     return page.isGenerating() && done.wait(kTimeoutMs);
 }
@@ -163,13 +166,12 @@ private slots:
     void streamsGreedyTokens() {
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::None);
-        page.setPrompt("Reverse the word: garden");
         page.setSamplingOptions(greedy(12));
         QList<int> counts;
         connect(&page, &PlaygroundPage::outputStreamed, this, [&](GenerationWorker::Side side, int tokens) {
             if (side == Base) counts << tokens;
         });
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Reverse the word: garden"));
         QVERIFY(!counts.isEmpty());
         for (int i = 1; i < counts.size(); ++i) QVERIFY2(counts[i] > counts[i - 1], "counts must grow");
         QCOMPARE(counts.last(), page.tokenCount(Base));
@@ -183,14 +185,14 @@ private slots:
     void stopCancelsBothSides() {
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(m_adapterDir.string()));
-        page.setPrompt("Once upon a time", PromptMode::Plain);
+        QVERIFY(page.setFormatting(std::nullopt));  // plain text: the model continues it
         SamplingOptions o;
         o.temperature = 1.0f;  // sampled: no early end-of-reply to race the Stop
         o.max_new_tokens = 400;
         o.seed = 7;
         page.setSamplingOptions(o);
         connect(&page, &PlaygroundPage::outputStreamed, &page, &PlaygroundPage::stop);
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Once upon a time"));
         for (auto side : {Base, Adapter}) {
             QVERIFY2(page.tokenCount(side) < 400, qPrintable(QString::number(page.tokenCount(side))));
             const QString stats = page.findChild<QLabel*>(side == Base ? "baseStats" : "adapterStats")->text();
@@ -203,9 +205,8 @@ private slots:
     void adapterChangesTheOutput() {
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(m_adapterDir.string()));
-        page.setPrompt("Reverse the word: garden");
         page.setSamplingOptions(greedy(16));
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Reverse the word: garden"));
         QVERIFY2(page.errorText(Adapter).isEmpty(), qPrintable(page.errorText(Adapter)));
         QVERIFY(page.tokenCount(Adapter) > 0);
         QVERIFY(page.outputText(Base) != page.outputText(Adapter));
@@ -214,7 +215,7 @@ private slots:
         // The run's newest checkpoint holds the same adapter: the same answer.
         page.setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint, QString::fromStdString(m_run.string()));
         QVERIFY2(page.adapterStatus().contains("step 3"), qPrintable(page.adapterStatus()));
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Reverse the word: garden"));
         QCOMPARE(page.outputText(Adapter), withFolder);
         QVERIFY(page.findChildren<QGroupBox*>().size() >= 2);
 
@@ -222,7 +223,7 @@ private slots:
         writeCheckpoint(m_run, 7, m_later);
         page.refreshAdapter();
         QVERIFY2(page.adapterStatus().contains("step 7"), qPrintable(page.adapterStatus()));
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Reverse the word: garden"));
         QVERIFY(page.outputText(Adapter) != withFolder);
     }
 
@@ -231,9 +232,8 @@ private slots:
         write_peft_adapter(randomAdapter(m_session->model()->config, 3, 2), wrong, {});
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(wrong.string()));
-        page.setPrompt("Hi");
         page.setSamplingOptions(greedy(4));
-        QVERIFY(runGeneration(page));
+        QVERIFY(runGeneration(page, "Hi"));
         QVERIFY2(page.errorText(Adapter).contains("LoRA module"), qPrintable(page.errorText(Adapter)));
         QVERIFY(page.errorText(Base).isEmpty());
         QVERIFY(page.tokenCount(Base) > 0);
@@ -393,13 +393,12 @@ private slots:
         playground.resize(1280, 820);
         playground.show();
         playground.setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint, QString::fromStdString(m_run.string()));
-        playground.setPrompt("Reverse the word: garden");
         playground.setSamplingOptions(greedy(48));
-        QVERIFY(runGeneration(playground));
+        QVERIFY(runGeneration(playground, "Reverse the word: garden"));
         QVERIFY(playground.grab().save(QString::fromStdString((shots / "playground.png").string())));
         playground.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder,
                                     QString::fromStdString((m_scratch.path() / "wrong-adapter").string()));
-        QVERIFY(runGeneration(playground));
+        QVERIFY(runGeneration(playground, "Reverse the word: garden"));
         QVERIFY(playground.grab().save(QString::fromStdString((shots / "playground-error.png").string())));
 
         ExportPage exporter(m_session.get());

@@ -40,10 +40,6 @@ void GenerationEngine::setAdapter(const LoraAdapter* adapter) {
     m_lora = LoraParameters::from_adapter(m_backend, m_base.config(), *adapter);
 }
 
-GenerationPrompt GenerationEngine::prompt(const GenerationRequest& request) {
-    return make_prompt(m_model->tokenizer(), m_base.config(), request.prompt, request.mode);
-}
-
 GenerationResult GenerationEngine::generate(const GenerationPrompt& prompt, const SamplingOptions& options,
                                             const TokenCallback& onToken) {
     // The cache holds exactly what this request can use; generate() names the limit when the

@@ -6,7 +6,6 @@
 #pragma once
 #include <memory>
 #include <mutex>
-#include <string>
 
 #include "core/backend/backend_registry.h"
 #include "core/model/device_base_model.h"
@@ -17,13 +16,8 @@
 
 namespace qls::ui {
 
-struct GenerationRequest {
-    std::string prompt;
-    PromptMode mode = PromptMode::Chat;
-    SamplingOptions sampling;
-};
-
-// The model both sides read and its tokenizer, loaded once by whichever side asks first.
+// The model both sides read and its tokenizer, loaded once by whoever asks first (the page, to
+// build the prompts, or a side, to decode).
 class SharedModel {
 public:
     explicit SharedModel(std::shared_ptr<const Model> model) : m_model(std::move(model)) {}
@@ -48,8 +42,6 @@ public:
     // adapter targets weights the model lacks or has other shapes.
     void setAdapter(const LoraAdapter* adapter);
 
-    // The prompt as the model sees it, with the ids that end the reply.
-    GenerationPrompt prompt(const GenerationRequest& request);
     // Runs on the calling thread; see qls::generate for the callback and the errors.
     GenerationResult generate(const GenerationPrompt& prompt, const SamplingOptions& options,
                               const TokenCallback& onToken);

@@ -29,24 +29,23 @@ GenerationWorker::~GenerationWorker() {
         if (run && run->thread.joinable()) run->thread.join();
 }
 
-bool GenerationWorker::start(std::shared_ptr<const Model> model, const BaseWeightsOptions& options,
+bool GenerationWorker::start(std::shared_ptr<SharedModel> model, const BaseWeightsOptions& options,
                              const GenerationRequest& request, const std::optional<AdapterSource>& adapter) {
     if (isRunning() || !model) return false;
-    if (!m_model || m_model->modelPtr() != model) {
+    if (m_model != model) {
         m_engines = {};
-        m_model = std::make_shared<SharedModel>(std::move(model));
+        m_model = std::move(model);
     }
-    auto launch = [&](Side side, std::optional<AdapterSource> source) {
+    auto launch = [&](Side side, const GenerationPrompt& prompt, std::optional<AdapterSource> source) {
         m_runs[side] = std::make_unique<Run>();
         Run& run = *m_runs[side];
         ++m_active;
         // Joined in sideDone() or the destructor, so `this` outlives the thread.
-        run.thread = std::jthread([this, side, &run, options, request, source = std::move(source)] {
-            runSide(side, run, options, request, source);
-        });
+        run.thread = std::jthread([this, side, &run, options, prompt, sampling = request.sampling,
+                                   source = std::move(source)] { runSide(side, run, options, prompt, sampling, source); });
     };
-    launch(Base, std::nullopt);
-    if (adapter) launch(Adapter, adapter);
+    launch(Base, request.base, std::nullopt);
+    if (adapter) launch(Adapter, request.adapter, adapter);
     return true;
 }
 
@@ -55,8 +54,8 @@ void GenerationWorker::stop() {
         if (run) run->stop = true;
 }
 
-void GenerationWorker::runSide(Side side, Run& run, BaseWeightsOptions options, GenerationRequest request,
-                               std::optional<AdapterSource> adapter) {
+void GenerationWorker::runSide(Side side, Run& run, BaseWeightsOptions options, GenerationPrompt prompt,
+                               SamplingOptions sampling, std::optional<AdapterSource> adapter) {
     GenerationStats stats;
     QString error;
     try {
@@ -80,11 +79,10 @@ void GenerationWorker::runSide(Side side, Run& run, BaseWeightsOptions options, 
             lora = loadAdapter(*adapter);
         }
         engine->setAdapter(lora ? &*lora : nullptr);
-        const GenerationPrompt prompt = engine->prompt(request);
         postStatus(side, tr("Reading the prompt (%1 tokens)…").arg(prompt.ids.size()));
         std::size_t streamed = 0;  // bytes handed out piece by piece
         const GenerationResult result =
-            engine->generate(prompt, request.sampling, [&](int, std::string_view piece) {
+            engine->generate(prompt, sampling, [&](int, std::string_view piece) {
                 streamed += piece.size();
                 return onToken(side, run, piece);
             });

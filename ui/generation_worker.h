@@ -27,6 +27,12 @@ struct AdapterSource {
     std::filesystem::path path;
 };
 
+// What one run generates: each side's prompt (their conversations differ), the same sampling.
+struct GenerationRequest {
+    GenerationPrompt base, adapter;
+    SamplingOptions sampling;
+};
+
 // How one side's generation ended.
 struct GenerationStats {
     int tokens = 0;
@@ -34,7 +40,7 @@ struct GenerationStats {
     double prefillSeconds = 0;
     double tokensPerSecond = 0;
     QString stopReason;    // "eos", "max_tokens", "cancelled"
-    QString promptFormat;  // "plain", "model template", "ChatML"
+    QString promptFormat;  // chat_template_choice_name: "model template", "ChatML", "plain", ...
 };
 
 class GenerationWorker : public QObject {
@@ -48,7 +54,7 @@ public:
 
     // Starts the base side, and the adapter side when `adapter` is set. Refused (false) while
     // a previous run is still going.
-    bool start(std::shared_ptr<const Model> model, const BaseWeightsOptions& options,
+    bool start(std::shared_ptr<SharedModel> model, const BaseWeightsOptions& options,
                const GenerationRequest& request, const std::optional<AdapterSource>& adapter);
     // Both sides stop after their current token (or tensor, while loading).
     void stop();
@@ -76,8 +82,8 @@ private:
         int delivered = 0;         // tokens already announced; UI thread only
         std::jthread thread;
     };
-    void runSide(Side side, Run& run, BaseWeightsOptions options, GenerationRequest request,
-                 std::optional<AdapterSource> adapter);
+    void runSide(Side side, Run& run, BaseWeightsOptions options, GenerationPrompt prompt,
+                 SamplingOptions sampling, std::optional<AdapterSource> adapter);
     std::optional<LoraAdapter> loadAdapter(const AdapterSource& source);
     bool onToken(Side side, Run& run, std::string_view piece);
     void postStatus(Side side, const QString& status);

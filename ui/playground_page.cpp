@@ -1,42 +1,30 @@
 #include "ui/playground_page.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
-#include <QFormLayout>
 #include <QGroupBox>
-#include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QShortcut>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
-#include <QStyle>
-#include <QTextCursor>
+#include <QStandardItemModel>
+#include <QTimer>
 #include <QVBoxLayout>
 
-#include <limits>
-
 #include "core/train/trainer.h"
+#include "ui/chat_template_view.h"
+#include "ui/chat_transcript.h"
 #include "ui/model_session.h"
 #include "ui/run_adapter.h"
 
 namespace qls::ui {
 
 namespace {
-
-QLabel* makeErrorLabel(QWidget* parent, const QString& name) {
-    auto* label = new QLabel(parent);
-    label->setObjectName(name);
-    label->setWordWrap(true);
-    label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    label->setFrameShape(QFrame::StyledPanel);
-    label->setMargin(6);
-    label->hide();
-    return label;
-}
 
 QString stopReasonText(const QString& reason) {
     if (reason == "eos") return QObject::tr("end of reply");
@@ -46,6 +34,12 @@ QString stopReasonText(const QString& reason) {
 
 std::filesystem::path toPath(const QString& s) { return std::filesystem::path(s.toStdString()); }
 
+int choiceData(ChatTemplateChoice c) { return c ? int(*c) : -1; }
+
+ChatTemplateChoice choiceOf(int data) {
+    return data < 0 ? ChatTemplateChoice() : ChatTemplateChoice(TemplateKind(data));
+}
+
 }  // namespace
 
 PlaygroundPage::PlaygroundPage(ModelSession* session, QWidget* parent) : QWidget(parent), m_session(session) {
@@ -54,26 +48,61 @@ PlaygroundPage::PlaygroundPage(ModelSession* session, QWidget* parent) : QWidget
     big.setPointSizeF(big.pointSizeF() * 1.4);
     big.setBold(true);
     heading->setFont(big);
-    auto* subheading = new QLabel(tr("One prompt, two answers: the base model alone and with the adapter."), this);
+    auto* subheading = new QLabel(tr("One conversation, two answers: the base model alone and with the adapter."), this);
     subheading->setWordWrap(true);
     m_pageError = makeErrorLabel(this, "playgroundError");
 
-    auto* top = new QHBoxLayout;
-    top->addWidget(buildAdapterBox(), 3);
-    top->addWidget(buildSettingsBox(), 2);
+    // The settings scroll in their own column, so the conversation keeps the height.
+    auto* settings = new QWidget;
+    auto* settingsLayout = new QVBoxLayout(settings);
+    settingsLayout->setContentsMargins(0, 0, 4, 0);
+    settingsLayout->addWidget(buildAdapterBox());
+    settingsLayout->addWidget(buildChatBox());
+    settingsLayout->addWidget(buildSettingsBox());
+    settingsLayout->addStretch();
+    auto* settingsScroll = new QScrollArea(this);
+    settingsScroll->setWidget(settings);
+    settingsScroll->setWidgetResizable(true);
+    settingsScroll->setFrameShape(QFrame::NoFrame);
+    settingsScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    settingsScroll->setMinimumWidth(240);
 
     auto* outputs = new QSplitter(Qt::Horizontal, this);
     outputs->setChildrenCollapsible(false);
     outputs->addWidget(buildPanel(GenerationWorker::Base, tr("Base model")));
     outputs->addWidget(buildPanel(GenerationWorker::Adapter, tr("Base + adapter")));
+    m_templateView = new ChatTemplateView(this);
+    m_templateView->setObjectName("chatTemplateView");
+    m_templateView->hide();
+    auto* conversation = new QSplitter(Qt::Vertical, this);
+    conversation->setChildrenCollapsible(false);
+    conversation->addWidget(outputs);
+    conversation->addWidget(m_templateView);
+    conversation->setStretchFactor(0, 3);
+    conversation->setStretchFactor(1, 2);
+    auto* right = new QWidget(this);
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(conversation, 1);
+    rightLayout->addWidget(buildComposer());
+
+    auto* columns = new QSplitter(Qt::Horizontal, this);
+    columns->setChildrenCollapsible(false);
+    columns->addWidget(settingsScroll);
+    columns->addWidget(right);
+    columns->setStretchFactor(1, 1);
+    columns->setSizes({300, 900});
 
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(heading);
     layout->addWidget(subheading);
     layout->addWidget(m_pageError);
-    layout->addLayout(top);
-    layout->addWidget(buildPromptBox());
-    layout->addWidget(outputs, 1);
+    layout->addWidget(columns, 1);
+
+    m_previewTimer = new QTimer(this);
+    m_previewTimer->setSingleShot(true);
+    m_previewTimer->setInterval(150);  // one render per pause in typing
+    connect(m_previewTimer, &QTimer::timeout, this, &PlaygroundPage::updatePreview);
 
     connect(&m_worker, &GenerationWorker::statusChanged, this,
             [this](GenerationWorker::Side side, const QString& status) { m_panels[side].stats->setText(status); });
@@ -84,135 +113,16 @@ PlaygroundPage::PlaygroundPage(ModelSession* session, QWidget* parent) : QWidget
     connect(&m_worker, &GenerationWorker::sideFinished, this, &PlaygroundPage::onSideFinished);
     connect(&m_worker, &GenerationWorker::sideFailed, this, &PlaygroundPage::onSideFailed);
     connect(&m_worker, &GenerationWorker::finished, this, [this] {
+        refreshTranscripts();
         updateControls();
+        schedulePreview();
         emit generationFinished();
     });
-    connect(m_session, &ModelSession::modelLoaded, this, &PlaygroundPage::updateControls);
+    connect(m_session, &ModelSession::modelLoaded, this, &PlaygroundPage::onModelLoaded);
     connect(m_session, &ModelSession::loadStarted, this, &PlaygroundPage::updateControls);
-    updateControls();
     refreshAdapter();
-}
-
-QWidget* PlaygroundPage::buildAdapterBox() {
-    auto* box = new QGroupBox(tr("Adapter"), this);
-    auto* form = new QFormLayout(box);
-    m_adapterMode = new QComboBox(box);
-    m_adapterMode->setObjectName("adapterMode");
-    m_adapterMode->addItem(tr("None: base model only"));
-    m_adapterMode->addItem(tr("PEFT adapter folder"));
-    m_adapterMode->addItem(tr("Latest checkpoint of a training run"));
-    m_adapterPath = new QLineEdit(box);
-    m_adapterPath->setObjectName("adapterPath");
-    m_adapterPath->setPlaceholderText(tr("Folder"));
-    m_browse = new QPushButton(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("Browse…"), box);
-    m_refresh = new QPushButton(style()->standardIcon(QStyle::SP_BrowserReload), tr("Refresh"), box);
-    m_refresh->setObjectName("adapterRefresh");
-    m_refresh->setToolTip(tr("Look for the run's newest checkpoint (it is also looked up on every Generate)"));
-    auto* pathRow = new QHBoxLayout;
-    pathRow->addWidget(m_adapterPath, 1);
-    pathRow->addWidget(m_browse);
-    pathRow->addWidget(m_refresh);
-    m_adapterStatus = new QLabel(box);
-    m_adapterStatus->setObjectName("adapterStatus");
-    m_adapterStatus->setWordWrap(true);
-    form->addRow(tr("Source"), m_adapterMode);
-    form->addRow(tr("Folder"), pathRow);
-    form->addRow(QString(), m_adapterStatus);
-
-    connect(m_adapterMode, &QComboBox::currentIndexChanged, this, &PlaygroundPage::refreshAdapter);
-    connect(m_adapterPath, &QLineEdit::editingFinished, this, &PlaygroundPage::refreshAdapter);
-    connect(m_browse, &QPushButton::clicked, this, &PlaygroundPage::chooseFolder);
-    connect(m_refresh, &QPushButton::clicked, this, &PlaygroundPage::refreshAdapter);
-    return box;
-}
-
-QWidget* PlaygroundPage::buildSettingsBox() {
-    auto* box = new QGroupBox(tr("Generation"), this);
-    auto* grid = new QFormLayout(box);
-    m_maxTokens = new QSpinBox(box);
-    m_maxTokens->setObjectName("maxNewTokens");
-    m_maxTokens->setRange(1, 8192);
-    m_temperature = new QDoubleSpinBox(box);
-    m_temperature->setObjectName("temperature");
-    m_temperature->setRange(0.0, 5.0);
-    m_temperature->setSingleStep(0.1);
-    m_temperature->setSpecialValueText(tr("0 (greedy)"));
-    m_topK = new QSpinBox(box);
-    m_topK->setObjectName("topK");
-    m_topK->setRange(0, 100000);
-    m_topK->setSpecialValueText(tr("off"));
-    m_topP = new QDoubleSpinBox(box);
-    m_topP->setObjectName("topP");
-    m_topP->setRange(0.01, 1.0);
-    m_topP->setSingleStep(0.05);
-    m_repetition = new QDoubleSpinBox(box);
-    m_repetition->setObjectName("repetitionPenalty");
-    m_repetition->setRange(0.1, 5.0);
-    m_repetition->setSingleStep(0.05);
-    m_seed = new QSpinBox(box);
-    m_seed->setObjectName("seed");
-    m_seed->setRange(0, std::numeric_limits<int>::max());
-    const std::pair<const char*, QWidget*> rows[] = {
-        {"Max new tokens", m_maxTokens}, {"Temperature", m_temperature}, {"Top-k", m_topK},
-        {"Top-p", m_topP}, {"Repetition penalty", m_repetition}, {"Seed", m_seed}};
-    for (const auto& [label, widget] : rows) grid->addRow(tr(label), widget);
-    m_topP->setToolTip(tr("1: off"));
-    m_repetition->setToolTip(tr("1: off; above 1 discourages repeating tokens"));
-    m_seed->setToolTip(tr("Both sides draw with the same seed"));
-    SamplingOptions defaults;
-    defaults.temperature = 0.0f;  // greedy: the clearest before/after comparison
-    defaults.max_new_tokens = 128;
-    setSamplingOptions(defaults);
-    return box;
-}
-
-QWidget* PlaygroundPage::buildPromptBox() {
-    auto* box = new QGroupBox(tr("Prompt"), this);
-    m_prompt = new QPlainTextEdit(box);
-    m_prompt->setObjectName("prompt");
-    m_prompt->setPlaceholderText(tr("Type a prompt; Ctrl+Return generates"));
-    m_prompt->setMaximumHeight(m_prompt->fontMetrics().lineSpacing() * 6);
-    m_promptMode = new QComboBox(box);
-    m_promptMode->setObjectName("promptMode");
-    m_promptMode->addItem(tr("Chat: through the model's chat template"));
-    m_promptMode->addItem(tr("Raw text: continue it as is"));
-    m_generate = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), tr("Generate"), box);
-    m_generate->setObjectName("generate");
-    m_generate->setDefault(true);
-    m_stop = new QPushButton(style()->standardIcon(QStyle::SP_MediaStop), tr("Stop"), box);
-    m_stop->setObjectName("stop");
-    auto* buttons = new QVBoxLayout;
-    buttons->addWidget(m_promptMode);
-    buttons->addWidget(m_generate);
-    buttons->addWidget(m_stop);
-    buttons->addStretch();
-    auto* row = new QHBoxLayout(box);
-    row->addWidget(m_prompt, 1);
-    row->addLayout(buttons);
-
-    connect(m_generate, &QPushButton::clicked, this, &PlaygroundPage::generate);
-    connect(m_stop, &QPushButton::clicked, this, &PlaygroundPage::stop);
-    auto* shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), m_prompt);
-    connect(shortcut, &QShortcut::activated, this, &PlaygroundPage::generate);
-    return box;
-}
-
-QWidget* PlaygroundPage::buildPanel(GenerationWorker::Side side, const QString& title) {
-    const QString prefix = side == GenerationWorker::Base ? "base" : "adapter";
-    Panel& p = m_panels[side];
-    p.box = new QGroupBox(title, this);
-    p.text = new QPlainTextEdit(p.box);
-    p.text->setObjectName(prefix + "Output");
-    p.text->setReadOnly(true);
-    p.stats = new QLabel(p.box);
-    p.stats->setObjectName(prefix + "Stats");
-    p.stats->setWordWrap(true);
-    p.error = makeErrorLabel(p.box, prefix + "Error");
-    auto* v = new QVBoxLayout(p.box);
-    v->addWidget(p.text, 1);
-    v->addWidget(p.error);
-    v->addWidget(p.stats);
-    return p.box;
+    if (m_session->hasModel()) onModelLoaded();
+    updateControls();
 }
 
 void PlaygroundPage::setAdapterSource(AdapterMode mode, const QString& path) {
@@ -221,10 +131,25 @@ void PlaygroundPage::setAdapterSource(AdapterMode mode, const QString& path) {
     else m_adapterMode->setCurrentIndex(int(mode));  // refreshes through the signal
 }
 
-void PlaygroundPage::setPrompt(const QString& text, PromptMode mode) {
-    m_prompt->setPlainText(text);
-    m_promptMode->setCurrentIndex(mode == PromptMode::Chat ? 0 : 1);
+void PlaygroundPage::setPrompt(const QString& text) { m_input->setPlainText(text); }
+
+void PlaygroundPage::setSystemPrompt(const QString& text) { m_system->setPlainText(text); }
+
+QString PlaygroundPage::systemPrompt() const { return m_system->toPlainText(); }
+
+bool PlaygroundPage::setFormatting(ChatTemplateChoice choice) {
+    const int index = m_formatting->findData(choiceData(choice));
+    auto* items = qobject_cast<QStandardItemModel*>(m_formatting->model());
+    if (index < 0 || !items->item(index)->isEnabled()) return false;
+    m_formattingChosen = true;
+    m_formatting->setCurrentIndex(index);
+    applyFormatting();
+    return m_chat.builder() != nullptr;
 }
+
+ChatTemplateChoice PlaygroundPage::formatting() const { return choiceOf(m_formatting->currentData().toInt()); }
+
+QString PlaygroundPage::formattingNote() const { return m_formattingNote->text(); }
 
 void PlaygroundPage::setSamplingOptions(const SamplingOptions& o) {
     m_maxTokens->setValue(int(o.max_new_tokens));
@@ -246,7 +171,11 @@ SamplingOptions PlaygroundPage::samplingOptions() const {
     return o;
 }
 
-QString PlaygroundPage::outputText(GenerationWorker::Side side) const { return m_panels[side].text->toPlainText(); }
+QString PlaygroundPage::outputText(GenerationWorker::Side side) const { return m_chat.lastReply(side); }
+
+QString PlaygroundPage::conversationText(GenerationWorker::Side side) const {
+    return m_panels[side].transcript->conversationText();
+}
 
 QString PlaygroundPage::errorText(GenerationWorker::Side side) const {
     return m_panels[side].error->isHidden() ? QString() : m_panels[side].error->text();
@@ -270,6 +199,7 @@ void PlaygroundPage::refreshAdapter() {
     const auto mode = AdapterMode(m_adapterMode->currentIndex());
     const std::filesystem::path dir = toPath(m_adapterPath->text().trimmed());
     m_runBase.reset();
+    m_trainedWith.reset();
     m_adapterPath->setEnabled(mode != AdapterMode::None);
     m_browse->setEnabled(mode != AdapterMode::None);
     m_refresh->setEnabled(mode == AdapterMode::RunLatestCheckpoint);
@@ -285,16 +215,21 @@ void PlaygroundPage::refreshAdapter() {
                          ? tr("Loads the adapter in %1.").arg(QString::fromStdString(dir.filename().string()))
                          : tr("No adapter_config.json in this folder: choose a PEFT adapter folder.");
         } else {
-            // The run's 4-bit settings, so the base matches the one its adapter was trained on.
-            m_runBase = Trainer::config_of_run(dir).base;
+            // The run's 4-bit settings, so the base matches the one its adapter was trained on,
+            // and its template, so the adapter is prompted as it was trained.
+            const TrainConfig run = Trainer::config_of_run(dir);
+            m_runBase = run.base;
+            m_trainedWith = run.data.chat_template;
             const std::optional<RunAdapter> latest = latestCheckpointAdapter(dir);
-            status = latest ? tr("Loads %1; Generate looks for a newer one each time.").arg(latest->description)
+            status = latest ? tr("Loads %1; Send looks for a newer one each time.").arg(latest->description)
                             : tr("No checkpoint yet: the run writes one every save interval and when it ends.");
         }
     } catch (const std::exception& e) {
         status = QString::fromStdString(e.what());
     }
     m_adapterStatus->setText(status);
+    if (m_chat.model()) chooseDefaultFormatting();
+    refreshTranscripts();
     updateControls();
 }
 
@@ -304,14 +239,94 @@ BaseWeightsOptions PlaygroundPage::baseOptions() const {
     return BaseWeightsOptions{q.type, q.doubleQuant, q.blockSize};
 }
 
+// A new model: a new conversation, and the formattings its tokenizer can serve.
+void PlaygroundPage::onModelLoaded() {
+    m_chat.clear();
+    m_chat.setModel(std::make_shared<SharedModel>(m_session->model()));
+    m_formattingChosen = false;
+    auto* items = qobject_cast<QStandardItemModel*>(m_formatting->model());
+    try {
+        const Tokenizer& tokenizer = m_chat.model()->tokenizer();
+        for (int i = 0; i < m_formatting->count(); ++i) {
+            QString why;
+            try {
+                ChatPromptBuilder(tokenizer, m_session->model()->config, choiceOf(m_formatting->itemData(i).toInt()));
+            } catch (const std::exception& e) {
+                why = QString::fromStdString(e.what());
+            }
+            items->item(i)->setEnabled(why.isEmpty());
+            items->item(i)->setToolTip(why);
+        }
+    } catch (const std::exception& e) {
+        showPageError(tr("Could not read the model's tokenizer: %1").arg(QString::fromStdString(e.what())));
+        m_chat.setModel(nullptr);
+    }
+    if (m_chat.model()) chooseDefaultFormatting();
+    for (Panel& p : m_panels) {
+        p.stats->clear();
+        p.error->hide();
+        p.tokens = 0;
+    }
+    refreshTranscripts();
+    updateControls();
+}
+
+void PlaygroundPage::chooseDefaultFormatting() {
+    if (m_formattingChosen) return;
+    const ChatTemplateChoice choice = default_chat_template(m_chat.model()->tokenizer(), m_trainedWith);
+    m_formatting->setCurrentIndex(m_formatting->findData(choiceData(choice)));
+    applyFormatting();
+}
+
+void PlaygroundPage::applyFormatting() {
+    const ChatTemplateChoice choice = formatting();
+    try {
+        m_chat.setFormatting(choice);
+    } catch (const std::exception& e) {
+        showPageError(tr("This formatting does not suit the model: %1").arg(QString::fromStdString(e.what())));
+        return;
+    }
+    const bool hasTemplate = !m_chat.model()->tokenizer().chat_template().empty();
+    const QString name = m_formatting->currentText();
+    QString note;
+    if (choice == TemplateKind::ModelTemplate)
+        note = tr("The model's own chat template, rendered as transformers' apply_chat_template.");
+    else if (choice && m_trainedWith == choice)
+        note = tr("%1, the template the run trained with, laid out as in training.").arg(name);
+    else if (choice)
+        note = tr("%1, laid out as training renders it.").arg(name);
+    else
+        note = tr("Plain text: the system prompt and messages joined by blank lines, without roles.");
+    if (!hasTemplate) note = tr("The model has no chat template. %1").arg(note);
+    m_formattingNote->setText(note);
+
+    const QString def = QString::fromStdString(m_chat.builder()->default_system());
+    // Show the formatting's own system prompt, unless the user wrote another.
+    if (m_system->toPlainText().isEmpty() || m_system->toPlainText() == m_defaultSystem) m_system->setPlainText(def);
+    m_defaultSystem = def;
+    m_system->setPlaceholderText(def.isEmpty() ? tr("Optional") : tr("Empty: the template writes its own default"));
+    const QString title = choice == TemplateKind::ModelTemplate ? tr("The model's chat template (Jinja):")
+                          : choice ? tr("%1, shown on an example chat:").arg(name)
+                                   : tr("Plain text:");
+    m_templateView->setSource(title, QString::fromStdString(m_chat.builder()->source()));
+    m_pageError->hide();
+    updateControls();
+    schedulePreview();
+}
+
 void PlaygroundPage::updateControls() {
     const bool running = m_worker.isRunning();
-    const bool ready = m_session->hasModel() && !m_session->loader()->isRunning();
-    m_generate->setEnabled(ready && !running);
+    const bool ready = m_session->hasModel() && !m_session->loader()->isRunning() && m_chat.builder();
+    const bool hasTurns = !m_chat.turns().empty();
+    m_send->setEnabled(ready && !running);
+    m_regenerate->setEnabled(ready && !running && hasTurns);
+    m_clear->setEnabled(!running && hasTurns);
     m_stop->setEnabled(running);
     m_adapterMode->setEnabled(!running);
-    if (!ready && !running) showPageError(tr("Open a model on the Model page first."));
-    else m_pageError->hide();
+    m_formatting->setEnabled(!running && m_chat.model());
+    for (Panel& p : m_panels) p.copy->setEnabled(hasTurns);
+    if (!m_session->hasModel() || m_session->loader()->isRunning())
+        if (!running) showPageError(tr("Open a model on the Model page first."));
 }
 
 void PlaygroundPage::showPageError(const QString& message) {
@@ -319,46 +334,121 @@ void PlaygroundPage::showPageError(const QString& message) {
     m_pageError->show();
 }
 
-void PlaygroundPage::generate() {
-    if (m_worker.isRunning() || !m_session->hasModel()) return;
+std::optional<AdapterSource> PlaygroundPage::adapterSource() const {
     const auto mode = AdapterMode(m_adapterMode->currentIndex());
-    std::optional<AdapterSource> adapter;
-    if (mode != AdapterMode::None && !m_adapterPath->text().trimmed().isEmpty())
-        adapter = AdapterSource{mode == AdapterMode::PeftFolder ? AdapterSource::Kind::PeftFolder
-                                                                : AdapterSource::Kind::RunLatestCheckpoint,
-                                toPath(m_adapterPath->text().trimmed())};
+    if (mode == AdapterMode::None || m_adapterPath->text().trimmed().isEmpty()) return std::nullopt;
+    return AdapterSource{mode == AdapterMode::PeftFolder ? AdapterSource::Kind::PeftFolder
+                                                         : AdapterSource::Kind::RunLatestCheckpoint,
+                         toPath(m_adapterPath->text().trimmed())};
+}
+
+void PlaygroundPage::generate() {
+    const QString message = m_input->toPlainText().trimmed();
+    if (message.isEmpty()) {
+        if (!m_worker.isRunning()) showPageError(tr("Type a message first."));
+        return;
+    }
+    startTurn(message, false);
+}
+
+void PlaygroundPage::regenerate() {
+    if (m_chat.turns().empty()) return;
+    // The same seed would draw the same reply again.
+    if (m_temperature->value() > 0 && !m_worker.isRunning()) m_seed->setValue(m_seed->value() + 1);
+    startTurn(QString(), true);
+}
+
+void PlaygroundPage::startTurn(const QString& message, bool regenerate) {
+    if (m_worker.isRunning() || !m_session->hasModel() || !m_chat.builder()) return;
+    const std::optional<AdapterSource> adapter = adapterSource();
     GenerationRequest request;
-    request.prompt = m_prompt->toPlainText().toStdString();
-    request.mode = m_promptMode->currentIndex() == 0 ? PromptMode::Chat : PromptMode::Plain;
     request.sampling = samplingOptions();
+    std::array<ChatPrompt, 2> prompts;
     try {
         request.sampling.validate();
+        prompts = m_chat.prompts(m_system->toPlainText(), message, regenerate, request.sampling.max_new_tokens);
     } catch (const std::exception& e) {
         showPageError(QString::fromStdString(e.what()));
         return;
     }
+    m_pageError->hide();
+    request.base = prompts[GenerationWorker::Base].prompt;
+    request.adapter = prompts[GenerationWorker::Adapter].prompt;
+    m_chat.begin(message, regenerate, prompts, {true, adapter.has_value()});
     for (Panel& p : m_panels) {
-        p.text->clear();
         p.error->hide();
         p.stats->clear();
         p.tokens = 0;
     }
     if (!adapter) m_panels[GenerationWorker::Adapter].stats->setText(tr("No adapter chosen."));
-    m_worker.start(m_session->model(), baseOptions(), request, adapter);
+    m_worker.start(m_chat.model(), baseOptions(), request, adapter);
+    if (!regenerate) m_input->clear();
+    refreshTranscripts();
     updateControls();
     emit generationStarted();
 }
 
+void PlaygroundPage::newConversation() {
+    if (m_worker.isRunning()) return;
+    m_chat.clear();
+    for (Panel& p : m_panels) {
+        p.stats->clear();
+        p.error->hide();
+        p.tokens = 0;
+    }
+    refreshTranscripts();
+    updateControls();
+    schedulePreview();
+}
+
 void PlaygroundPage::stop() { m_worker.stop(); }
+
+void PlaygroundPage::setTemplateShown(bool shown) {
+    m_showTemplate->setChecked(shown);
+    m_templateView->setVisible(shown);
+    if (shown) updatePreview();
+}
+
+void PlaygroundPage::refreshTranscripts() {
+    const bool running = m_worker.isRunning();
+    for (int side = 0; side < 2; ++side)
+        m_panels[side].transcript->setBlocks(m_chat.blocks(side, m_system->toPlainText(), running));
+}
+
+void PlaygroundPage::schedulePreview() {
+    if (!m_templateView->isHidden()) m_previewTimer->start();
+}
+
+// The prompts the next Send would give each side: the history and the message being typed.
+void PlaygroundPage::updatePreview() {
+    if (m_templateView->isHidden() || !m_chat.builder()) return;
+    const std::int64_t maxNew = m_maxTokens->value();
+    const std::int64_t context = m_session->model()->config.max_position_embeddings;
+    std::array<ChatPrompt, 2> prompts;
+    try {
+        prompts = m_chat.prompts(m_system->toPlainText(), m_input->toPlainText().trimmed(), false, maxNew);
+    } catch (const std::exception& e) {
+        for (int side = 0; side < 2; ++side) m_templateView->setNextPrompt(side, QString::fromStdString(e.what()), {});
+        return;
+    }
+    for (int side = 0; side < 2; ++side) {
+        const ChatPrompt& p = prompts[side];
+        QString summary = tr("%1 tokens, + up to %2 new, of a %3-token context (%4).")
+                              .arg(p.prompt.ids.size())
+                              .arg(maxNew)
+                              .arg(context)
+                              .arg(QString::fromStdString(p.prompt.format));
+        if (p.dropped_exchanges)
+            summary += tr(" The %n oldest exchange(s) are left out to fit.", nullptr, int(p.dropped_exchanges));
+        m_templateView->setNextPrompt(side, summary, QString::fromStdString(p.prompt.text));
+    }
+}
 
 void PlaygroundPage::onTextStreamed(GenerationWorker::Side side, const QString& text, int tokens) {
     Panel& p = m_panels[side];
     if (!text.isEmpty()) {
-        // Append without a paragraph break: insertPlainText at the end keeps the text as streamed.
-        QTextCursor cursor = p.text->textCursor();
-        cursor.movePosition(QTextCursor::End);
-        cursor.insertText(text);
-        p.text->ensureCursorVisible();
+        m_chat.appendReply(side, text);
+        p.transcript->setBlocks(m_chat.blocks(side, m_system->toPlainText(), true));
     }
     p.tokens = tokens;
     p.stats->setText(tr("Generating… %1 tokens").arg(tokens));
@@ -368,7 +458,8 @@ void PlaygroundPage::onTextStreamed(GenerationWorker::Side side, const QString& 
 void PlaygroundPage::onSideFinished(GenerationWorker::Side side, const GenerationStats& s) {
     Panel& p = m_panels[side];
     p.tokens = s.tokens;
-    if (s.stopReason == "cancelled" && s.promptFormat.isEmpty()) {
+    if (s.stopReason == "cancelled" && s.tokens == 0) {
+        m_chat.dropReply(side);  // nothing to keep in the history
         p.stats->setText(tr("Stopped before generating."));
         return;
     }
@@ -382,6 +473,7 @@ void PlaygroundPage::onSideFinished(GenerationWorker::Side side, const Generatio
 
 void PlaygroundPage::onSideFailed(GenerationWorker::Side side, const QString& message) {
     Panel& p = m_panels[side];
+    m_chat.dropReply(side);
     p.stats->clear();
     p.error->setText(tr("<b style=\"color:#c62828\">Could not generate</b><br>%1").arg(message.toHtmlEscaped()));
     p.error->show();

@@ -3,8 +3,9 @@
 // Plain text is tokenized as is, with BOS when the tokenizer adds one. A chat renders the
 // model's chat template with add_generation_prompt=true, as transformers' apply_chat_template;
 // without a template, ChatML when the tokenizer has <|im_start|> and <|im_end|>, else plain
-// text. BOS is prepended to a chat, as in training (chat_format.h), when the tokenizer adds one
-// and the template did not write it.
+// text (chat_prompt_builder.h does the formatting, and multi-turn chats with a context limit).
+// BOS is prepended to a chat, as in training (chat_format.h), when the tokenizer adds one and
+// the template did not write it.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -27,7 +28,7 @@ struct GenerationPrompt {
     // (the special token it writes right after an assistant message), without repeats.
     std::vector<int> stop_ids;
     std::string text;    // the text that was tokenized (BOS not included unless the template wrote it)
-    std::string format;  // "plain", "model template" or "ChatML"
+    std::string format;  // "plain", "model template", "ChatML" (chat_template_choice_name)
 };
 
 // One user message in chat mode, or the text itself in plain mode.
@@ -37,6 +38,10 @@ GenerationPrompt make_prompt(const Tokenizer& tokenizer, const LlamaConfig& conf
 // DataError when the model's template refuses it.
 GenerationPrompt make_chat_prompt(const Tokenizer& tokenizer, const LlamaConfig& config,
                                   std::span<const Message> messages);
+
+// `text` tokenized as apply_chat_template does (special tokens matched as text, none added),
+// with BOS first when the tokenizer adds one and the text does not start with it.
+std::vector<int> tokenize_prompt(const Tokenizer& tokenizer, std::string_view text);
 
 // The EOS ids of config.json (eos_token_id, one or a list) and of the tokenizer.
 std::vector<int> eos_token_ids(const Tokenizer& tokenizer, const LlamaConfig& config);
