@@ -595,6 +595,13 @@ void TestData::bad_data_skip_and_stop() {
         QVERIFY2(msg.find(want[i].second) != std::string::npos, msg.c_str());
     }
     QCOMPARE(d.stats.dropped, std::size_t{6});
+    // Every count reconciles: records read split into examples and rejected ones, and the
+    // lines that gave no record at all are the rest of the issues listed.
+    QCOMPARE(d.stats.unreadable, std::size_t{2});  // malformed JSON, invalid UTF-8
+    QCOMPARE(d.stats.rejected, std::size_t{4});
+    QCOMPARE(d.stats.records, d.stats.train.examples + d.stats.valid.examples + d.stats.rejected);
+    QCOMPARE(d.stats.dropped, d.stats.rejected + d.stats.unreadable);
+    QCOMPARE(d.issues.size(), d.stats.dropped);
     o.bad_policy = BadDataPolicy::Stop;
     QLS_VERIFY_THROWS_WITH(prepare_dataset(o, demo_tok()), DataError, (path.string() + ":2: malformed JSON").c_str());
     const auto path2 = write(dir, "bad2.jsonl", good + "\n" + R"({"messages":[{"role":"user","content":"q"}]})" "\n");

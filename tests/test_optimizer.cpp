@@ -385,31 +385,31 @@ void TestOptimizer::badConfigs() {
     const auto make = [&](AdamWConfig c, PagingConfig p = {}) { AdamWOptimizer(be, toy.params, c, p); };
     AdamWConfig c;
     c.lr = 0;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'lr'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.learning_rate: must be a number greater than 0");
     c = {};
     c.lr = -1e-4;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'lr'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.learning_rate: must be a number greater than 0");
     c = {};
     c.beta1 = 1.0;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'beta1'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.adam_beta1: ");
     c = {};
     c.beta2 = -0.1;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'beta2'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.adam_beta2: ");
     c = {};
     c.weight_decay = -0.01;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'weight_decay'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.weight_decay: ");
     c = {};
     c.max_grad_norm = -1;
-    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "'max_grad_norm'");
-    QLS_VERIFY_THROWS_WITH((make({}, {12, 0})), ConfigError, "'page_bytes'");
-    QLS_VERIFY_THROWS_WITH((make({}, {1024, 1000})), ConfigError, "'device_budget_bytes'");
+    QLS_VERIFY_THROWS_WITH(make(c), ConfigError, "optim.max_grad_norm: ");
+    QLS_VERIFY_THROWS_WITH((make({}, {12, 0})), ConfigError, "optim.page_bytes: must be a positive multiple of 8 bytes");
+    QLS_VERIFY_THROWS_WITH((make({}, {1024, 1000})), ConfigError, "optim.optimizer_budget_bytes: must be 0 (no limit) or at least one page");
     QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, 0, 1.0}, 10)), ConfigError,
-                           "'warmup_ratio'");
+                           "optim.warmup_ratio: ");
     QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, 0, -0.1}, 10)), ConfigError,
-                           "'warmup_ratio'");
-    QLS_VERIFY_THROWS_WITH((LrSchedule(0, {}, 10)), ConfigError, "'lr'");
+                           "optim.warmup_ratio: ");
+    QLS_VERIFY_THROWS_WITH((LrSchedule(0, {}, 10)), ConfigError, "optim.learning_rate: must be a number greater than 0");
     QLS_VERIFY_THROWS_WITH((LrSchedule(1e-4, {LrScheduleType::Linear, -1, 0}, 10)), ConfigError,
-                           "'warmup_steps'");
+                           "optim.warmup_steps: ");
 }
 
 QTEST_GUILESS_MAIN(TestOptimizer)

@@ -12,6 +12,7 @@
 #include "core/train/adamw_optimizer.h"
 #include "core/train/checkpoint.h"
 #include "core/train/run_folder.h"
+#include "core/train/run_plan.h"
 #include "core/train/trainer.h"
 #include "core/util/resource_paths.h"
 #include "model_test_support.h"
@@ -126,6 +127,8 @@ private slots:
     void outOfMemoryIsReported();
     void unusableDataIsRefused();
     void configRoundTrip();
+    void configProblemsAllAtOnce();
+    void degenerateRunsWarn();
 };
 
 void TestTrainer::deterministic() {
@@ -577,12 +580,86 @@ void TestTrainer::configRoundTrip() {
     QVERIFY_THROWS_EXCEPTION(ConfigError, c.validate());
     c.micro_batch = 2;
     c.device_limit_bytes = -1;
-    QLS_VERIFY_THROWS_WITH(c.validate(), ConfigError, "device_limit_bytes: expected >= 0, got -1");
+    QLS_VERIFY_THROWS_WITH(c.validate(), ConfigError, "device_limit_bytes: must be 0 (no limit) or more; got -1");
     // A checkpoint's progress with an impossible step is a format error, not an internal one.
     nlohmann::json progress = TrainerProgress{}.to_json();
     QCOMPARE(TrainerProgress::from_json(progress).step, std::int64_t{0});
     progress["step"] = -5;
     QLS_VERIFY_THROWS_WITH(TrainerProgress::from_json(progress), FormatError, "impossible progress (step -5");
+}
+
+// Every problem at once, each under its run.json key, in words ("not a number" rather than nan).
+void TestTrainer::configProblemsAllAtOnce() {
+    TrainConfig c;
+    QVERIFY(c.problems().empty());
+    c.lora.rank = 0;
+    c.optim.adamw.lr = std::nan("");
+    c.optim.schedule.warmup_ratio = 1.5;
+    c.micro_batch = 0;
+    c.device = "tpu";
+    const std::vector<ConfigProblem> p = c.problems().list();
+    std::vector<std::string> fields;
+    for (const ConfigProblem& x : p) fields.push_back(x.field);
+    QCOMPARE(fields, (std::vector<std::string>{"lora.r", "optim.learning_rate", "optim.warmup_ratio", "micro_batch",
+                                               "device"}));
+    QCOMPARE(p[1].message, std::string("must be a number greater than 0; this is not a number"));
+    QCOMPARE(p[2].message, std::string("must be at least 0 and below 1; got 1.5"));
+    // validate() names them all, keys first, so a run.json author finds each.
+    QLS_VERIFY_THROWS_WITH(c.validate(), ConfigError,
+                           "lora.r: must be a whole number from 1 to 4096; got 0; optim.learning_rate: must be a number "
+                           "greater than 0; this is not a number; optim.warmup_ratio:");
+    // Every key a problem names is one run.json has, so the message points at a real setting.
+    const nlohmann::json j = to_json(TrainConfig{});
+    for (const std::string& f : fields) {
+        const nlohmann::json* at = &j;
+        std::size_t start = 0;
+        for (std::size_t dot = f.find('.'); ; dot = f.find('.', start)) {
+            const std::string part = f.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            QVERIFY2(at->contains(part), f.c_str());
+            at = &at->at(part);
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+        }
+    }
+}
+
+// A run that cannot learn, or has nothing to validate on, is named with its fix before it starts.
+void TestTrainer::degenerateRunsWarn() {
+    TrainConfig c;
+    c.max_steps = 0;
+    c.epochs = 1;
+    c.micro_batch = 4;
+    c.grad_accum = 2;
+    QCOMPARE(planned_total_steps(c, 9), std::int64_t{5});  // ceil(9 / 2)
+    c.epochs = 0.1;
+    QCOMPARE(planned_total_steps(c, 9), std::int64_t{1});  // never below one step
+    c.max_steps = 7;
+    QCOMPARE(planned_total_steps(c, 9), std::int64_t{7});
+
+    // The default warm-up (ratio 0.03) of a one-step run makes its only update at rate 0.
+    c.max_steps = 1;
+    auto w = run_warnings(c, 1, 5);
+    QCOMPARE(w.size(), std::size_t{1});
+    QCOMPARE(w[0].field, std::string("optim.warmup_ratio"));
+    QVERIFY2(w[0].message.find("learning rate is 0 at every one of the 1 step(s)") != std::string::npos, w[0].message.c_str());
+    QVERIFY(w[0].message.find("set warm-up to 0 or train for more steps") != std::string::npos);
+    // Warm-up as long as the run: some steps learn, the peak never comes.
+    c.optim.schedule.warmup_steps = 10;
+    w = run_warnings(c, 10, 5);
+    QCOMPARE(w.size(), std::size_t{1});
+    QCOMPARE(w[0].field, std::string("optim.warmup_steps"));
+    QVERIFY2(w[0].message.find("never reaches") != std::string::npos, w[0].message.c_str());
+    QVERIFY(run_warnings(c, 11, 5).empty());
+    c.optim.schedule.warmup_steps = 0;
+    c.optim.schedule.warmup_ratio = 0;
+    QVERIFY(run_warnings(c, 1, 5).empty());
+    // No validation examples: the loss chart's validation line, best and early stopping are gone.
+    c.early_stop_patience = 2;
+    w = run_warnings(c, 100, 0);
+    QCOMPARE(w.size(), std::size_t{1});
+    QCOMPARE(w[0].field, std::string("data.valid_fraction"));
+    QVERIFY(w[0].message.find("no early stopping") != std::string::npos);
+    QVERIFY(w[0].message.find("raise the validation split or choose a validation file") != std::string::npos);
 }
 
 QTEST_GUILESS_MAIN(TestTrainer)

@@ -113,30 +113,39 @@ private slots:
         QVERIFY(reason);
         QSignalSpy validity(page, &HparamsPage::validityChanged);
         page->microBatchBox()->setValue(0);
-        QVERIFY2(page->validationMessage().contains("micro_batch"), qPrintable(page->validationMessage()));
+        QVERIFY2(page->validationMessage().contains("Micro-batch: must be from 1 to 4096; got 0"),
+                 qPrintable(page->validationMessage()));
         QVERIFY(reason->isVisibleTo(page));
-        QVERIFY(reason->text().contains("got 0"));
+        QCOMPARE(reason->text(), QString("must be from 1 to 4096; got 0"));
         QCOMPARE(validity.count(), 1);
         QCOMPARE(validity.last().at(0).toBool(), false);
         // Training is refused with the same reason, before anything starts.
         w.dataPage()->openDemoDataset();
         QVERIFY(!w.startTrainingWith(QString::fromStdString(demo_model_dir().string())));
         QVERIFY(!w.controller()->isActive());
-        QVERIFY(w.trainPage()->errorLabel()->text().contains("micro_batch"));
+        QVERIFY(w.trainPage()->errorLabel()->text().contains("Micro-batch"));
 
         page->microBatchBox()->setValue(4);
         QVERIFY(page->validationMessage().isEmpty());
         QVERIFY(!reason->isVisibleTo(page));
         QCOMPARE(validity.last().at(0).toBool(), true);
 
+        // Every problem at once, each beside its field, in words rather than "got nan".
         page->rankBox()->setValue(0);
-        QVERIFY(page->validationMessage().contains("lora rank"));
-        QVERIFY(page->reasonLabel("lora rank")->isVisibleTo(page));
-        page->rankBox()->setValue(8);
         QLineEdit* lr = page->learningRateEdit();
         lr->setText("fast");
-        QVERIFY2(page->validationMessage().contains("'lr'"), qPrintable(page->validationMessage()));
-        QVERIFY(page->reasonLabel("'lr'")->isVisibleTo(page));
+        page->microBatchBox()->setValue(0);
+        const QString all = page->validationMessage();
+        QVERIFY2(all.contains("Rank r: must be a whole number from 1 to 4096; got 0"), qPrintable(all));
+        QVERIFY2(all.contains("Learning rate: must be a number greater than 0; this is not a number"), qPrintable(all));
+        QVERIFY2(all.contains("Micro-batch: "), qPrintable(all));
+        QVERIFY2(!all.contains("nan", Qt::CaseInsensitive), qPrintable(all));
+        for (const char* key : {"lora.r", "optim.learning_rate", "micro_batch"})
+            QVERIFY2(page->reasonLabel(key)->isVisibleTo(page), key);
+        QVERIFY(!page->reasonLabel("lora.alpha")->isVisibleTo(page));
+        page->rankBox()->setValue(8);
+        page->microBatchBox()->setValue(4);
+        QVERIFY(!page->reasonLabel("lora.r")->isVisibleTo(page));
         lr->setText("3e-4");
         QVERIFY(page->validationMessage().isEmpty());
         QCOMPARE(page->config().optim.adamw.lr, 3e-4);
@@ -325,7 +334,7 @@ private slots:
         const QString status = page.statusLabel()->text();
         QVERIFY2(status.contains(QString("interrupted at step %1 of 1000 (stopped)").arg(last)), qPrintable(status));
         QVERIFY(status.contains("Resume (F7)"));
-        QVERIFY(page.resumeButton()->isEnabled());
+        QVERIFY(page.resumeAction()->isEnabled());
         std::filesystem::remove_all(run);
     }
 

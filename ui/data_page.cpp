@@ -13,9 +13,12 @@
 #include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTextBrowser>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -45,9 +48,43 @@ QStringList fieldsOf(DataForm form) {
 
 }  // namespace
 
+// Each count says what it counts, and they add up: the records read are the training and
+// validation examples plus the ones left out; lines that were not records at all come apart.
+QString DataPage::statsText(const DatasetStats& s, bool validationFile) {
+    QString text = tr("<b>%1 records</b> read%2 = <b>%3 training</b> + <b>%4 validation</b> examples + <b>%5 left "
+                      "out</b>")
+                       .arg(s.records)
+                       .arg(validationFile ? tr(" from the training and validation files") : QString())
+                       .arg(s.train.examples)
+                       .arg(s.valid.examples)
+                       .arg(s.rejected);
+    if (s.unreadable > 0)
+        text += tr("; %n more line(s) could not be read as a record", nullptr, int(s.unreadable));
+    if (s.dropped > 0) text += tr(" (each listed under Invalid records)");
+    text += tr(".<br>Training examples: %1 tokens, of which %2 are trained (the loss sees them); %3–%4 tokens each, "
+               "mean %5")
+                .arg(s.train.tokens)
+                .arg(s.train.trained_tokens)
+                .arg(s.train.min_length)
+                .arg(s.train.max_length)
+                .arg(s.train.mean_length, 0, 'f', 1);
+    const std::size_t truncated = s.train.truncated + s.valid.truncated;
+    if (truncated > 0) text += tr("; %1 example(s) cut to the max length of %2 tokens").arg(truncated).arg(s.max_seq_len);
+    return text + QStringLiteral(".");
+}
+
 DataPage::DataPage(ModelSession* session, QWidget* parent) : QWidget(parent), m_session(session) {
+    // The settings scroll on a short screen rather than push the window taller.
+    auto* settings = new QScrollArea(this);
+    settings->setWidgetResizable(true);
+    settings->setFrameShape(QFrame::NoFrame);
+    settings->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    QWidget* inner = buildSettings();
+    settings->setWidget(inner);
+    settings->setMinimumWidth(inner->minimumSizeHint().width() + settings->verticalScrollBar()->sizeHint().width());
+    settings->setMaximumWidth(480);
     auto* split = new QSplitter(Qt::Horizontal, this);
-    split->addWidget(buildSettings());
+    split->addWidget(settings);
     split->addWidget(buildResults());
     split->setStretchFactor(1, 1);
     auto* layout = new QVBoxLayout(this);
@@ -85,7 +122,7 @@ QWidget* DataPage::buildSettings() {
     auto* open = new QPushButton(style()->standardIcon(QStyle::SP_DialogOpenButton), tr("Open dataset…"), box);
     auto* demo = new QPushButton(tr("Demo data"), box);
     demo->setToolTip(tr("The pirate fortunes that ship with the demo model"));
-    auto* valid = new QPushButton(tr("Validation file…"), box);
+    auto* valid = new QPushButton(tr("Choose file…"), box);
     valid->setToolTip(tr("A separate validation file; without one, a fraction of the training file is held out"));
     connect(open, &QPushButton::clicked, this, &DataPage::chooseDataset);
     connect(demo, &QPushButton::clicked, this, &DataPage::openDemoDataset);
@@ -93,10 +130,17 @@ QWidget* DataPage::buildSettings() {
     m_pathLabel = new QLabel(tr("No dataset yet: JSON Lines, a JSON array or CSV."), box);
     m_pathLabel->setWordWrap(true);
     m_validLabel = new QLabel(box);
+    m_validLabel->setObjectName("validationSource");
     m_validLabel->setWordWrap(true);
+    m_clearValid = new QPushButton(tr("Split instead"), box);
+    m_clearValid->setObjectName("clearValidation");
+    m_clearValid->setToolTip(tr("Forget the validation file; hold out the validation split of the training file"));
+    m_clearValid->hide();
+    connect(m_clearValid, &QPushButton::clicked, this, [this] { setValidationFile({}); });
 
     auto* form = new QGroupBox(tr("Reading"), box);
     auto* f = new QFormLayout(form);
+    f->setRowWrapPolicy(QFormLayout::WrapLongRows);  // a narrow window puts long fields under their label
     m_form = new QComboBox(form);
     const QList<QPair<QString, DataForm>> forms = {
         {tr("Detect"), DataForm::Auto},
@@ -106,6 +150,11 @@ QWidget* DataPage::buildSettings() {
         {tr("Prompt / completion"), DataForm::PromptCompletion},
         {tr("Plain text"), DataForm::Text}};
     for (const auto& [name, value] : forms) m_form->addItem(name, int(value));
+    // Long entries elide in the box (the list shows them whole) rather than widen the column.
+    for (QComboBox* c : {m_form}) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(18);
+    }
     f->addRow(tr("Form"), m_form);
     for (const QString& key : kFieldNames) {
         auto* edit = new QLineEdit(key, form);
@@ -121,11 +170,14 @@ QWidget* DataPage::buildSettings() {
         {tr("Alpaca"), TemplateKind::Alpaca}, {tr("Zephyr"), TemplateKind::Zephyr},
         {tr("Raw: contents back to back"), TemplateKind::Raw}};
     for (const auto& [name, value] : templates) m_template->addItem(name, int(value));
+    m_template->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_template->setMinimumContentsLength(18);
     f->addRow(tr("Template"), m_template);
     m_trainOnInputs = new QCheckBox(tr("Train on prompts too"), form);
     m_trainOnInputs->setToolTip(tr("Off (the default): the loss sees only the responses"));
     f->addRow(QString(), m_trainOnInputs);
     m_validFraction = new QDoubleSpinBox(form);
+    m_validFraction->setObjectName("validFraction");
     m_validFraction->setRange(0, 0.9);
     m_validFraction->setSingleStep(0.01);
     m_validFraction->setValue(0.05);
@@ -144,7 +196,10 @@ QWidget* DataPage::buildSettings() {
     for (QComboBox* c : {m_template}) connect(c, &QComboBox::currentIndexChanged, this, &DataPage::schedulePrepare);
     for (QCheckBox* c : {m_trainOnInputs, m_skipBad, m_dropOverlong})
         connect(c, &QCheckBox::toggled, this, &DataPage::schedulePrepare);
-    connect(m_validFraction, &QDoubleSpinBox::valueChanged, this, &DataPage::schedulePrepare);
+    connect(m_validFraction, &QDoubleSpinBox::valueChanged, this, [this] {
+        showValidationSource();
+        schedulePrepare();
+    });
 
     auto* prepareButton = new QPushButton(tr("Prepare again"), box);
     connect(prepareButton, &QPushButton::clicked, this, &DataPage::prepare);
@@ -157,7 +212,7 @@ QWidget* DataPage::buildSettings() {
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(open);
     buttons->addWidget(demo);
-    buttons->addWidget(valid);
+    buttons->addStretch(1);
     auto* run = new QHBoxLayout;
     run->addWidget(prepareButton);
     run->addWidget(m_progress, 1);
@@ -165,7 +220,11 @@ QWidget* DataPage::buildSettings() {
     auto* v = new QVBoxLayout(box);
     v->addLayout(buttons);
     v->addWidget(m_pathLabel);
-    v->addWidget(m_validLabel);
+    auto* validRow = new QHBoxLayout;
+    validRow->addWidget(m_validLabel, 1);
+    validRow->addWidget(valid);
+    validRow->addWidget(m_clearValid);
+    v->addLayout(validRow);
     v->addWidget(form);
     v->addLayout(run);
     v->addStretch(1);
@@ -190,6 +249,7 @@ QWidget* DataPage::buildResults() {
                                  "<span style=\"background:#e8e8e8;color:#111;\">&nbsp;masked (prompt)&nbsp;</span> "
                                  "— shades alternate at token boundaries"),
                               box);
+    legend->setWordWrap(true);
     m_preview = new QTextBrowser(box);
     m_preview->setObjectName("examplePreview");
     m_issues = new QListWidget(box);
@@ -203,18 +263,16 @@ QWidget* DataPage::buildResults() {
     row->addWidget(legend, 1);
     pv->addLayout(row);
     pv->addWidget(m_preview, 1);
-    auto* issuesBox = new QGroupBox(tr("Invalid records"), box);
-    auto* iv = new QVBoxLayout(issuesBox);
-    iv->addWidget(m_issues);
-
-    auto* bottom = new QSplitter(Qt::Horizontal, box);
-    bottom->addWidget(m_histogram);
-    bottom->addWidget(issuesBox);
-    bottom->setStretchFactor(0, 3);
-    bottom->setStretchFactor(1, 2);
+    // The examples and the invalid records share the space the preview needs: as tabs each
+    // gets the page's full width (a record's reason is a long line), and so does the histogram.
+    m_resultTabs = new QTabWidget(box);
+    m_resultTabs->addTab(previewBox, tr("Examples"));
+    m_resultTabs->addTab(m_issues, tr("Invalid records"));
     auto* split = new QSplitter(Qt::Vertical, box);
-    split->addWidget(previewBox);
-    split->addWidget(bottom);
+    split->addWidget(m_resultTabs);
+    split->addWidget(m_histogram);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 1);
     auto* v = new QVBoxLayout(box);
     v->setContentsMargins(0, 0, 0, 0);
     v->addWidget(m_status);
@@ -250,24 +308,38 @@ DatasetOptions DataPage::options() const {
 }
 
 void DataPage::openDataset(const QString& path) {
+    // A validation file belongs to the training file it was chosen with (the demo's would
+    // reject every record of another dataset): a new training file starts from its own split.
+    if (!m_validPath.isEmpty()) setValidationFile({});
     m_path = QFileInfo(path).absoluteFilePath();
     m_pathLabel->setText(tr("<b>%1</b><br>%2").arg(QFileInfo(path).fileName().toHtmlEscaped(), m_path.toHtmlEscaped()));
+    showValidationSource();
     emit datasetOpened(m_path);
     prepare();
 }
 
 void DataPage::openDemoDataset() {
     const QString data = QString::fromStdString((demo_model_dir().parent_path() / "data").string());
-    setValidationFile(data + "/pirate_fortunes_valid.jsonl");
     openDataset(data + "/pirate_fortunes_train.jsonl");
+    setValidationFile(data + "/pirate_fortunes_valid.jsonl");
 }
 
 void DataPage::setValidationFile(const QString& path) {
     m_validPath = path.isEmpty() ? QString() : QFileInfo(path).absoluteFilePath();
-    m_validLabel->setText(m_validPath.isEmpty() ? QString()
-                                                : tr("validation: %1").arg(QFileInfo(m_validPath).fileName()));
     m_validFraction->setEnabled(m_validPath.isEmpty());
+    m_clearValid->setVisible(!m_validPath.isEmpty());
+    showValidationSource();
     schedulePrepare();
+}
+
+void DataPage::showValidationSource() {
+    if (!m_validPath.isEmpty())
+        m_validLabel->setText(tr("Validation: <b>%1</b>").arg(QFileInfo(m_validPath).fileName().toHtmlEscaped()));
+    else if (m_path.isEmpty())
+        m_validLabel->setText(tr("Validation: a split of the training file"));
+    else
+        m_validLabel->setText(tr("Validation: %1% of the training file, held out")
+                                  .arg(m_validFraction->value() * 100.0, 0, 'g', 3));
 }
 
 void DataPage::setMaxSeqLen(int tokens) {
@@ -306,18 +378,8 @@ void DataPage::onPrepared(DatasetView view) {
     m_prepared = true;
     const DatasetStats& s = m_view.stats;
     m_status->setText(tr("Detected form: <b>%1</b>").arg(QString::fromLatin1(data_form_name(m_view.form).data())));
-    m_stats->setText(tr("%1 records read · %2 training and %3 validation examples · %4 training tokens, %5 trained "
-                        "(the loss sees them) · lengths %6–%7, mean %8 · %9 truncated · %10 left out")
-                         .arg(s.records)
-                         .arg(s.train.examples)
-                         .arg(s.valid.examples)
-                         .arg(s.train.tokens)
-                         .arg(s.train.trained_tokens)
-                         .arg(s.train.min_length)
-                         .arg(s.train.max_length)
-                         .arg(s.train.mean_length, 0, 'f', 1)
-                         .arg(s.train.truncated + s.valid.truncated)
-                         .arg(s.dropped));
+    m_stats->setText(statsText(s, !m_validPath.isEmpty()));
+    m_resultTabs->setTabText(1, tr("Invalid records (%1)").arg(m_view.issues.size()));
     m_histogram->setStats(s);
     m_histogram->resetView();
     m_issues->clear();
@@ -348,10 +410,10 @@ void DataPage::chooseDataset() {
 }
 
 void DataPage::chooseValidation() {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Validation file (cancel: split the training file)"),
+    const QString path = QFileDialog::getOpenFileName(this, tr("Validation file"),
                                                       QSettings().value("lastDataDir").toString(),
                                                       tr("Datasets (*.jsonl *.json *.csv);;All files (*)"));
-    setValidationFile(path);
+    if (!path.isEmpty()) setValidationFile(path);
 }
 
 }  // namespace qls::ui

@@ -14,6 +14,7 @@
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
+class QTabWidget;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -51,6 +52,10 @@ public:
     QTextBrowser* preview() const { return m_preview; }
     LengthHistogramChart* histogram() const { return m_histogram; }
     QLabel* statsLabel() const { return m_stats; }
+    QLabel* validationLabel() const { return m_validLabel; }
+    QString validationFile() const { return m_validPath; }
+    // The Data page's summary of the counts, each named, adding up (rich text).
+    static QString statsText(const DatasetStats& stats, bool validationFile);
 
 signals:
     void datasetOpened(const QString& path);
@@ -66,6 +71,7 @@ private:
     void updateMappingFields();
     void chooseDataset();
     void chooseValidation();
+    void showValidationSource();
 
     ModelSession* m_session;
     BackgroundTask m_task;
@@ -76,6 +82,8 @@ private:
     DatasetView m_view;
     QLabel* m_pathLabel;
     QLabel* m_validLabel;
+    QPushButton* m_clearValid;
+    QTabWidget* m_resultTabs;  // the examples and the invalid records
     QComboBox* m_form;
     QMap<QString, QLineEdit*> m_fields;  // "instruction" -> its column name
     QComboBox* m_template;

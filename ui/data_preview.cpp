@@ -1,6 +1,8 @@
 #include "ui/data_preview.h"
 
+#include "core/data/batch_sampler.h"
 #include "core/model/model_loader.h"
+#include "core/tokenizer/stream_decoder.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace qls::ui {
@@ -18,12 +20,21 @@ QString tokenSpan(const QString& text, bool trained, bool odd) {
         .arg(trained ? kTrained[odd] : kMasked[odd], escaped);
 }
 
+// Tokens decode as a stream: a character split over several byte tokens (é, 🦜, 中) shows once,
+// over the span of tokens that complete it, not as a U+FFFD per token; and a token's leading
+// space shows as the stream gives it. A span is trained when any of its tokens is.
 QString renderExample(const TokenizedExample& e, const Tokenizer& tokenizer) {
     QString html = QStringLiteral("<div style=\"font-family:monospace;\">");
+    StreamDecoder decoder(tokenizer);
+    bool trained = false;
+    int spans = 0;
     for (std::size_t i = 0; i < e.ids.size(); ++i) {
-        const int id = e.ids[i];
-        const QString piece = QString::fromStdString(tokenizer.decode(std::span<const int>(&id, 1), false));
-        html += tokenSpan(piece, e.trained[i] != 0, i % 2 == 1);
+        trained = trained || e.trained[i] != 0;
+        const std::string piece = decoder.push(e.ids[i]);
+        if (piece.empty() && i + 1 < e.ids.size()) continue;
+        const std::string text = i + 1 < e.ids.size() ? piece : piece + decoder.flush();
+        html += tokenSpan(QString::fromStdString(text), trained, spans++ % 2 == 1);
+        trained = false;
     }
     html += QStringLiteral("</div><p style=\"color:gray;\">%1 tokens, %2 trained%3</p>")
                 .arg(e.ids.size())
@@ -42,6 +53,8 @@ DatasetView prepareDatasetView(const DatasetOptions& options, const Model& model
     view.form = data.form;
     view.stats = data.stats;
     view.issues = std::move(data.issues);
+    view.trainRows = make_rows(data.train, options.max_seq_len, false).size();
+    view.packedTrainRows = make_rows(data.train, options.max_seq_len, true).size();
     const std::size_t n = std::min(data.train.size(), std::size_t(std::max(0, examples)));
     for (std::size_t i = 0; i < n; ++i) {
         view.previews << renderExample(data.train[i], tokenizer);
@@ -50,7 +63,7 @@ DatasetView prepareDatasetView(const DatasetOptions& options, const Model& model
     return view;
 }
 
-LengthHistogramChart::LengthHistogramChart(QWidget* parent) : LiveChart(tr("Token lengths (before truncation)"), parent) {
+LengthHistogramChart::LengthHistogramChart(QWidget* parent) : LiveChart(tr("Token lengths"), parent) {
     m_bars = new QCPBars(xAxis, yAxis);
     m_bars->setName(tr("examples"));
     m_bars->setPen(Qt::NoPen);
@@ -61,8 +74,15 @@ LengthHistogramChart::LengthHistogramChart(QWidget* parent) : LiveChart(tr("Toke
     m_limitText->setColor(QColor(200, 30, 30));
     m_limitText->setPositionAlignment(Qt::AlignRight | Qt::AlignTop);
     m_limitText->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
-    xAxis->setLabel(tr("tokens"));
+    xAxis->setLabel(tr("tokens, before truncation"));
     yAxis->setLabel(tr("examples"));
+    // Token and example counts are whole: no tick at 2.5 examples.
+    for (QCPAxis* axis : {xAxis, yAxis}) {
+        auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
+        ticker->setTickStep(1.0);
+        ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+        axis->setTicker(ticker);
+    }
     clear();
 }
 

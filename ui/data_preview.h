@@ -23,6 +23,9 @@ struct DatasetView {
     std::vector<DataIssue> issues;
     QStringList previews;  // HTML, one per example shown
     QList<int> previewLines;  // each example's line in its file
+    // Rows of the training examples one epoch feeds, without and with packing (make_rows): with
+    // the micro-batch they give the run's length before it starts.
+    std::size_t trainRows = 0, packedTrainRows = 0;
 };
 
 // Tokenizer of `model`, prepare_dataset, then HTML for up to `examples` training examples.

@@ -5,6 +5,7 @@
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QGroupBox>
@@ -46,7 +47,8 @@ double parseNumber(const QLineEdit* edit) {
 
 HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(parent), m_session(session) {
     m_preset = new QComboBox(this);
-    m_preset->addItem(tr("Choose a preset…"));
+    m_preset->setObjectName("presetChoice");
+    m_preset->addItem(tr("Defaults"));  // item 0: where the settings shown came from, or Custom
     for (Preset p : kAllPresets) {
         m_preset->addItem(presetName(p));
         m_preset->setItemData(m_preset->count() - 1, presetSummary(p), Qt::ToolTipRole);
@@ -61,7 +63,11 @@ HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(paren
     auto* defaults = new QPushButton(tr("Defaults"), this);
     connect(save, &QPushButton::clicked, this, &HparamsPage::chooseSave);
     connect(load, &QPushButton::clicked, this, &HparamsPage::chooseLoad);
-    connect(defaults, &QPushButton::clicked, this, [this] { setConfig(TrainConfig{}); });
+    connect(defaults, &QPushButton::clicked, this, [this] { setConfig(TrainConfig{}, tr("Defaults")); });
+    m_undo = new QPushButton(this);
+    m_undo->setObjectName("undoSettings");
+    m_undo->hide();
+    connect(m_undo, &QPushButton::clicked, this, &HparamsPage::undo);
     m_summary = new QLabel(this);
     m_summary->setObjectName("hparamsSummary");
     m_summary->setWordWrap(true);
@@ -72,17 +78,14 @@ HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(paren
     top->addWidget(defaults);
     top->addWidget(save);
     top->addWidget(load);
+    top->addWidget(m_undo);
     top->addStretch(1);
 
-    auto* grid = new QGridLayout;
-    grid->addWidget(buildLora(), 0, 0);
-    grid->addWidget(buildOptimizer(), 0, 1);
-    grid->addWidget(buildSteps(), 0, 2);
-    grid->addWidget(buildRun(), 1, 0);
-    grid->addWidget(buildMemory(), 1, 1);
-    grid->addWidget(buildEstimate(), 1, 2);
+    m_grid = new QGridLayout;
+    m_groups = {buildLora(), buildOptimizer(), buildSteps(), buildRun(), buildMemory(), buildEstimate()};
     auto* body = new QWidget(this);
-    body->setLayout(grid);
+    body->setLayout(m_grid);
+    reflow(3);
     auto* scroll = new QScrollArea(this);
     scroll->setWidgetResizable(true);
     scroll->setFrameShape(QFrame::NoFrame);
@@ -100,8 +103,27 @@ HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(paren
     connect(session, &ModelSession::modelLoaded, m_estimateTimer, qOverload<>(&QTimer::start));
     connect(session, &ModelSession::quantSettingsChanged, this, &HparamsPage::onChanged);
     setConfig(TrainConfig{});
+    setOrigin(0, tr("Defaults"));
 }
 
+
+// Three columns of groups on a wide window, fewer on a narrow one: the fields then scroll down,
+// where a user looks, instead of off to the right.
+void HparamsPage::reflow(int columns) {
+    if (columns == m_columns) return;
+    m_columns = columns;
+    for (QWidget* g : m_groups) m_grid->removeWidget(g);
+    for (int i = 0; i < m_groups.size(); ++i) m_grid->addWidget(m_groups[i], i / columns, i % columns);
+}
+
+void HparamsPage::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    int widest = 0;
+    for (QWidget* g : m_groups) widest = std::max(widest, g->minimumSizeHint().width());
+    const int spacing = m_grid->horizontalSpacing() + 2;
+    const int fit = std::max(1, (width() - 24 + spacing) / (widest + spacing));  // 24: margins and scroll bar
+    reflow(std::min(3, fit));
+}
 
 TrainConfig HparamsPage::config(TrainConfig c) const {
     c.lora.rank = m_rank->value();
@@ -142,7 +164,8 @@ TrainConfig HparamsPage::config(TrainConfig c) const {
     return c;
 }
 
-void HparamsPage::setConfig(const TrainConfig& c) {
+void HparamsPage::setConfig(const TrainConfig& c, const QString& origin) {
+    const TrainConfig before = config();
     m_loading = true;
     m_rank->setValue(int(c.lora.rank));
     m_alpha->setValue(c.lora.alpha);
@@ -181,53 +204,92 @@ void HparamsPage::setConfig(const TrainConfig& c) {
     m_device->setCurrentIndex(m_device->findData(QString::fromStdString(c.device)));
     m_computeDtype->setCurrentIndex(std::max(0, m_computeDtype->findData(QString::fromStdString(c.compute_dtype))));
     m_loading = false;
+    if (!origin.isEmpty()) {
+        const bool replaced = to_json(before) != to_json(config());
+        if (replaced) m_previous = before;
+        m_undo->setText(tr("Undo %1").arg(origin));
+        m_undo->setToolTip(tr("Back to the settings shown before %1").arg(origin));
+        m_undo->setVisible(replaced);
+        setOrigin(0, origin);
+    }
     onChanged();
 }
 
 void HparamsPage::applyPreset(Preset p) {
     TrainConfig c = config();
     qls::ui::applyPreset(p, c);
-    setConfig(c);
-    m_preset->setCurrentIndex(int(p) + 1);
+    setConfig(c, tr("the %1 preset").arg(presetName(p)));
+    setOrigin(int(p) + 1, presetName(p));
 }
 
-QLabel* HparamsPage::reasonLabel(const QString& needle) const {
-    for (const auto& [needles, label] : m_reasons)
-        if (needles.contains(needle)) return label;
+void HparamsPage::setOrigin(int presetIndex, const QString& text) {
+    m_originJson = to_json(config()).dump();
+    m_originName = text;
+    if (presetIndex == 0) m_preset->setItemText(0, text);
+    m_preset->setCurrentIndex(presetIndex);
+}
+
+QString HparamsPage::originText() const { return m_preset->currentText(); }
+
+void HparamsPage::undo() {
+    setConfig(m_previous);
+    m_undo->hide();
+    setOrigin(0, tr("Your earlier settings"));
+}
+
+QLabel* HparamsPage::reasonLabel(const QString& key) const {
+    for (const Reason& r : m_reasons)
+        if (r.keys.contains(key)) return r.label;
     return nullptr;
 }
 
 void HparamsPage::onChanged() {
     if (m_loading) return;
+    // An edit after a preset or a load: the box says so instead of naming settings no longer shown.
+    if (!m_originJson.empty() && to_json(config()).dump() != m_originJson) {
+        m_originJson.clear();
+        m_preset->setItemText(0, tr("Custom (from %1)").arg(m_originName));
+        m_preset->setCurrentIndex(0);
+    }
     validate();
     m_estimateTimer->start();
     emit configChanged();
 }
 
+// Every problem at once: each beside its field, and all of them, named as the page names them,
+// in the summary at the top.
 void HparamsPage::validate() {
     const QString before = m_message;
-    m_message.clear();
-    try {
-        TrainConfig c = config();
-        const QuantSettings& q = m_session->quantSettings();
-        c.base.quant = q.type;
-        c.base.blocksize = q.blockSize;
-        c.validate();
-    } catch (const std::exception& e) {
-        m_message = QString::fromStdString(e.what());
+    TrainConfig c = config();
+    const QuantSettings& q = m_session->quantSettings();
+    c.base.quant = q.type;
+    c.base.blocksize = q.blockSize;
+    const ConfigProblems problems = c.problems();
+    QStringList lines;
+    for (Reason& r : m_reasons) {
+        QStringList mine;
+        for (const ConfigProblem& p : problems.list())
+            if (r.keys.contains(QString::fromStdString(p.field))) mine << QString::fromStdString(p.message);
+        r.label->setText(mine.join(QStringLiteral("; ")));
+        r.label->setVisible(!mine.isEmpty());
     }
-    QLabel* shown = nullptr;
-    for (const auto& [needles, label] : m_reasons) {
-        const bool mine = !shown && std::any_of(needles.begin(), needles.end(),
-                                                [&](const QString& n) { return m_message.contains(n); });
-        label->setVisible(mine);
-        if (mine) {
-            label->setText(m_message);
-            shown = label;
-        }
+    for (const ConfigProblem& p : problems.list()) {
+        const QString key = QString::fromStdString(p.field);
+        const auto owner = std::find_if(m_reasons.cbegin(), m_reasons.cend(),
+                                        [&](const Reason& r) { return r.keys.contains(key); });
+        // A setting without a field here (the block size is the Model page's) goes by its key.
+        lines << tr("%1: %2").arg(owner != m_reasons.cend() ? owner->field : key, QString::fromStdString(p.message));
     }
-    m_summary->setText(m_message.isEmpty() ? tr("These settings are valid.")
-                                           : tr("<b>Cannot train with these settings:</b> %1").arg(m_message.toHtmlEscaped()));
+    m_message = lines.join(QStringLiteral("; "));
+    if (lines.isEmpty()) {
+        m_summary->setText(tr("These settings are valid."));
+    } else {
+        QString items;
+        for (const QString& line : lines) items += QStringLiteral("<li>%1</li>").arg(line.toHtmlEscaped());
+        m_summary->setText(tr("<b>Cannot train with these settings (%n problem(s)):</b><ul style=\"margin:0\">%1</ul>",
+                              nullptr, int(lines.size()))
+                               .arg(items));
+    }
     m_summary->setStyleSheet(m_message.isEmpty() ? QString() : QStringLiteral("color: #c0392b;"));
     if (before.isEmpty() != m_message.isEmpty()) emit validityChanged(m_message.isEmpty());
 }
@@ -283,7 +345,7 @@ QString HparamsPage::loadConfig(const QString& path) {
     if (!file.open(QIODevice::ReadOnly)) return tr("%1: %2").arg(path, file.errorString());
     try {
         const auto j = nlohmann::json::parse(file.readAll().toStdString());
-        setConfig(train_config_from_json(j.contains("config") ? j.at("config") : j));
+        setConfig(train_config_from_json(j.contains("config") ? j.at("config") : j), QFileInfo(path).fileName());
     } catch (const std::exception& e) {
         return tr("%1: %2").arg(path, e.what());
     }

@@ -15,7 +15,9 @@ class QComboBox;
 class QDoubleSpinBox;
 class QFormLayout;
 class QLabel;
+class QGridLayout;
 class QLineEdit;
+class QPushButton;
 class QSpinBox;
 class QTableWidget;
 class QTimer;
@@ -31,12 +33,19 @@ public:
 
     // The page's settings over `base` (model, data files and run folder come from elsewhere).
     TrainConfig config(TrainConfig base = {}) const;
-    void setConfig(const TrainConfig& c);
+    // Shows `c`. `origin` names where it came from ("Demo run", "Defaults", a run.json) in the
+    // preset box until the user edits a field; when it replaces different settings, Undo brings
+    // those back. An empty origin is a silent fill (the settings a run was started with).
+    void setConfig(const TrainConfig& c, const QString& origin = {});
     void applyPreset(Preset p);
-    // validate()'s reason for the settings shown, empty when they are possible.
+    // The preset box's text: the preset or origin of the settings shown, or "Custom" once edited.
+    QString originText() const;
+    QPushButton* undoButton() const { return m_undo; }
+    // Every problem of the settings shown, "Field: what is wrong" joined by "; ", empty when they
+    // are possible.
     QString validationMessage() const { return m_message; }
-    // The label next to a field that shows its reason ("micro_batch", "lora rank", "'lr'", ...).
-    QLabel* reasonLabel(const QString& needle) const;
+    // The label next to a field that shows its problem, by run.json key ("micro_batch", "lora.r", ...).
+    QLabel* reasonLabel(const QString& key) const;
 
     // run.json (or its "config" object); the error text, empty on success.
     QString saveConfig(const QString& path) const;
@@ -52,25 +61,45 @@ signals:
     void validityChanged(bool valid);
     void maxSeqLenChanged(int tokens);
 
+protected:
+    void resizeEvent(QResizeEvent* event) override;
+
 private:
+    void reflow(int columns);
     QWidget* buildLora();
     QWidget* buildOptimizer();
     QWidget* buildSteps();
     QWidget* buildRun();
     QWidget* buildMemory();
     QWidget* buildEstimate();
+    // `keys`: the run.json keys whose problems show under this field.
     void addField(QFormLayout* form, const QString& label, QWidget* field, const QString& tip,
-                  const QStringList& needles);
+                  const QStringList& keys);
     void onChanged();
     void validate();
     void updateEstimate();
     void chooseSave();
     void chooseLoad();
 
+    void setOrigin(int presetIndex, const QString& text);
+    void undo();
+
     ModelSession* m_session;
     bool m_loading = false;  // setConfig fills widgets: one change signal at the end
+    std::string m_originJson;  // the settings as their origin gave them: an edit makes them Custom
+    QString m_originName;
+    TrainConfig m_previous;  // what the last origin replaced, for Undo
+    QPushButton* m_undo;
+    QGridLayout* m_grid;
+    QList<QWidget*> m_groups;  // the group boxes, in reading order
+    int m_columns = 0;
     QString m_message;
-    QList<QPair<QStringList, QLabel*>> m_reasons;  // needles in validate()'s messages -> label
+    struct Reason {
+        QStringList keys;  // run.json keys
+        QLabel* label;     // shows their problems
+        QString field;     // the field's name on the page
+    };
+    QList<Reason> m_reasons;
     QTimer* m_estimateTimer;
     QLabel* m_summary;
     QComboBox* m_preset;

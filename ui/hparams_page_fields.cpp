@@ -6,6 +6,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHeaderView>
 #include <QLabel>
@@ -37,7 +38,7 @@ QDoubleSpinBox* dspin(QWidget* parent, double lo, double hi, int decimals, doubl
 }  // namespace
 
 void HparamsPage::addField(QFormLayout* form, const QString& label, QWidget* field, const QString& tip,
-                           const QStringList& needles) {
+                           const QStringList& keys) {
     field->setToolTip(tip);
     form->addRow(label, field);
     if (QWidget* l = form->labelForField(field)) l->setToolTip(tip);
@@ -46,13 +47,15 @@ void HparamsPage::addField(QFormLayout* form, const QString& label, QWidget* fie
     if (auto* d = qobject_cast<QDoubleSpinBox*>(field))
         connect(d, &QDoubleSpinBox::valueChanged, this, &HparamsPage::onChanged);
     if (auto* e = qobject_cast<QLineEdit*>(field)) connect(e, &QLineEdit::textChanged, this, &HparamsPage::onChanged);
-    if (needles.isEmpty()) return;
+    if (keys.isEmpty()) return;
     auto* reason = new QLabel(this);
     reason->setWordWrap(true);
     reason->setStyleSheet("color: #c0392b;");
     reason->hide();
     form->addRow(QString(), reason);
-    m_reasons.append({needles, reason});
+    // Unnamed fields are check boxes whose text names them.
+    auto* box = qobject_cast<QCheckBox*>(field);
+    m_reasons.append({keys, reason, label.isEmpty() && box ? box->text() : label});
 }
 
 QWidget* HparamsPage::buildLora() {
@@ -63,24 +66,26 @@ QWidget* HparamsPage::buildLora() {
     m_dropout = dspin(box, 0, 1, 3, 0.01);
     m_rslora = new QCheckBox(tr("rsLoRA: scale by alpha / √r"), box);
     addField(form, tr("Rank r"), m_rank, tr("Adapter rank: trainable parameters grow linearly with it (default 16)"),
-             {"lora rank"});
+             {"lora.r"});
     addField(form, tr("Alpha"), m_alpha, tr("Scaling numerator: the update is scaled by alpha / r (default 32)"),
-             {"lora alpha"});
+             {"lora.alpha"});
     addField(form, tr("Dropout"), m_dropout, tr("Dropout on the adapter's input, 0 ≤ p < 1 (default 0.05)"),
-             {"lora dropout"});
+             {"lora.dropout"});
+    // Attention's four, then the MLP's three: two short rows keep the group narrow.
     auto* targets = new QWidget(box);
-    auto* row = new QHBoxLayout(targets);
+    auto* row = new QGridLayout(targets);
     row->setContentsMargins(0, 0, 0, 0);
     for (LoraTarget t : kAllLoraTargets) {
         QString name = QString::fromLatin1(lora_target_name(t).data());
         auto* c = new QCheckBox(name.chopped(5), targets);  // "q_proj" -> "q"
         c->setToolTip(name);
-        row->addWidget(c);
+        const int i = int(m_targets.size());
+        row->addWidget(c, i / 4, i % 4);
         m_targets << c;
         connect(c, &QCheckBox::toggled, this, &HparamsPage::onChanged);
     }
     addField(form, tr("Target modules"), targets, tr("The linear layers that get an adapter (QLoRA: all seven)"),
-             {"lora target"});
+             {"lora.target_modules"});
     addField(form, QString(), m_rslora, tr("Rank-stabilized LoRA (Kalajdzievski 2023)"), {});
     connect(m_rslora, &QCheckBox::toggled, this, &HparamsPage::onChanged);
     return box;
@@ -101,19 +106,19 @@ QWidget* HparamsPage::buildOptimizer() {
     m_beta1 = dspin(box, 0, 1, 4, 0.01);
     m_beta2 = dspin(box, 0, 1, 4, 0.001);
     m_eps = new QLineEdit(box);
-    addField(form, tr("Learning rate"), m_lr, tr("Peak rate, e.g. 2e-4 (QLoRA) or 1e-3 for tiny models"), {"'lr'"});
+    addField(form, tr("Learning rate"), m_lr, tr("Peak rate, e.g. 2e-4 (QLoRA) or 1e-3 for tiny models"), {"optim.learning_rate"});
     addField(form, tr("Schedule"), m_schedule, tr("constant (after warm-up), linear or cosine decay to zero"), {});
     addField(form, tr("Warm-up steps"), m_warmupSteps, tr("Linear warm-up length; wins over the ratio when > 0"),
-             {"warmup_steps"});
+             {"optim.warmup_steps"});
     addField(form, tr("Warm-up ratio"), m_warmupRatio, tr("Warm-up as a fraction of all steps (QLoRA: 0.03)"),
-             {"warmup_ratio"});
+             {"optim.warmup_ratio"});
     addField(form, tr("Weight decay"), m_weightDecay, tr("Decoupled (AdamW) decay of the adapter weights (default 0)"),
-             {"weight_decay"});
+             {"optim.weight_decay"});
     addField(form, tr("Max grad norm"), m_maxGradNorm, tr("Global-norm clipping; 0 turns it off (QLoRA: 0.3)"),
-             {"max_grad_norm"});
-    addField(form, tr("Adam β1"), m_beta1, tr("First-moment decay, 0 ≤ β1 < 1 (default 0.9)"), {"'beta1'"});
-    addField(form, tr("Adam β2"), m_beta2, tr("Second-moment decay, 0 ≤ β2 < 1 (default 0.999)"), {"'beta2'"});
-    addField(form, tr("Adam ε"), m_eps, tr("Denominator term (default 1e-8)"), {"'eps'"});
+             {"optim.max_grad_norm"});
+    addField(form, tr("Adam β1"), m_beta1, tr("First-moment decay, 0 ≤ β1 < 1 (default 0.9)"), {"optim.adam_beta1"});
+    addField(form, tr("Adam β2"), m_beta2, tr("Second-moment decay, 0 ≤ β2 < 1 (default 0.999)"), {"optim.adam_beta2"});
+    addField(form, tr("Adam ε"), m_eps, tr("Denominator term (default 1e-8)"), {"optim.adam_eps"});
     return box;
 }
 
@@ -126,7 +131,7 @@ QWidget* HparamsPage::buildSteps() {
     m_gradAccum = spin(box, 0, 100000);
     m_seqLen = spin(box, 0, 1 << 21);
     m_seqLen->setSingleStep(64);
-    m_packing = new QCheckBox(tr("Pack short examples into one sequence"), box);
+    m_packing = new QCheckBox(tr("Pack short examples"), box);
     connect(m_packing, &QCheckBox::toggled, this, &HparamsPage::onChanged);
     connect(m_seqLen, &QSpinBox::valueChanged, this, &HparamsPage::maxSeqLenChanged);
     addField(form, tr("Epochs"), m_epochs, tr("Passes over the training examples, used when max steps is 0"),
@@ -137,8 +142,8 @@ QWidget* HparamsPage::buildSteps() {
     addField(form, tr("Gradient accumulation"), m_gradAccum,
              tr("Micro-batches per optimizer step; the effective batch is micro-batch × this"), {"grad_accum"});
     addField(form, tr("Max sequence length"), m_seqLen,
-             tr("Tokens per example, BOS and end of turn included; longer ones are truncated"), {"max_seq_len"});
-    addField(form, QString(), m_packing, tr("Fills each row with several examples (attention kept separate)"), {});
+             tr("Tokens per example, BOS and end of turn included; longer ones are truncated"), {"data.max_seq_len"});
+    addField(form, QString(), m_packing, tr("Fills each sequence of the batch with several short examples (attention kept separate): fewer steps for the same data"), {});
     return box;
 }
 
@@ -158,8 +163,8 @@ QWidget* HparamsPage::buildRun() {
     addField(form, tr("Save every"), m_saveEvery, tr("Steps between checkpoints; 0: only at the end"), {"save_every"});
     addField(form, tr("Keep checkpoints"), m_keep, tr("The newest ones kept (and the best)"), {"keep_checkpoints"});
     addField(form, tr("Early-stop patience"), m_patience,
-             tr("Stop after this many evaluations without improvement; 0: off"), {"early_stop"});
-    addField(form, tr("Early-stop min. delta"), m_minDelta, tr("Improvement that counts"), {});
+             tr("Stop after this many evaluations without improvement; 0: off"), {"early_stop_patience"});
+    addField(form, tr("Early-stop min. delta"), m_minDelta, tr("Improvement that counts"), {"early_stop_min_delta"});
     addField(form, tr("Seed"), m_seed, tr("Order of the examples, dropout and the adapter's start"), {});
     addField(form, QString(), m_checkpointing,
              tr("Recompute each layer in backward instead of keeping its activations: much less memory, ~30% slower"),
@@ -186,6 +191,11 @@ QWidget* HparamsPage::buildMemory() {
     m_computeDtype->addItem(tr("fp16 (dynamic loss scaling)"), QStringLiteral("fp16"));
     m_computeDtype->addItem(tr("fp32"), QStringLiteral("fp32"));
     connect(m_computeDtype, &QComboBox::currentIndexChanged, this, &HparamsPage::onChanged);
+    // Long entries elide in the box and show whole in its list, rather than widen the page.
+    for (QComboBox* c : {m_device, m_computeDtype}) {
+        c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        c->setMinimumContentsLength(14);
+    }
     addField(form, tr("Compute dtype"), m_computeDtype,
              tr("What activations and the dequantized weights are stored in; LoRA weights, their gradients and "
                 "the optimizer stay fp32. bf16 halves activation memory; fp16 scales the loss and skips steps "
@@ -198,9 +208,9 @@ QWidget* HparamsPage::buildMemory() {
     m_deviceLimitGiB->setSpecialValueText(tr("the device's own"));
     addField(form, tr("Optimizer budget (MiB)"), m_budgetMiB,
              tr("Device memory for AdamW state; pages beyond it live in host memory and move on demand"),
-             {"device_budget_bytes"});
+             {"optim.optimizer_budget_bytes"});
     addField(form, tr("Page size (KiB)"), m_pageKiB, tr("Unit the paged optimizer moves (default 1024 KiB)"),
-             {"page_bytes"});
+             {"optim.page_bytes"});
     addField(form, tr("Device size (GiB)"), m_deviceLimitGiB,
              tr("Rehearse a smaller GPU: allocations past this fail as they would on that card"), {});
     return box;

@@ -21,7 +21,7 @@ LiveChart::LiveChart(const QString& title, QWidget* parent) : StyledPlot(parent)
     connect(this, &QCustomPlot::mousePress, this, &LiveChart::stopFollowing);
     connect(this, &QCustomPlot::mouseWheel, this, &LiveChart::stopFollowing);
     connect(this, &QCustomPlot::mouseDoubleClick, this, &LiveChart::resetView);
-    setMinimumHeight(140);
+    setMinimumHeight(110);  // three stacked on the Train page still fit a 700-pixel-high window
 }
 
 void LiveChart::setTitle(const QString& title) { m_title->setText(title); }
@@ -36,8 +36,27 @@ void LiveChart::applyPalette() {
 void LiveChart::refresh() {
     if (!m_dirty) return;
     m_dirty = false;
+    markShortSeries();
     if (m_follow) fitView();
     replot(rpQueuedReplot);
+}
+
+// A line through one point draws nothing and one through three hides where its points are:
+// short series get a marker on each point (a one-step run still shows its loss), dropped once
+// the series is long enough for its line to carry it.
+void LiveChart::markShortSeries() {
+    constexpr int kMarkedBelow = 16;
+    constexpr const char* kAdded = "qlsShortSeriesMarker";
+    for (int i = 0; i < graphCount(); ++i) {
+        QCPGraph* g = graph(i);
+        const bool added = g->property(kAdded).toBool();
+        if (g->lineStyle() == QCPGraph::lsNone || (!added && !g->scatterStyle().isNone())) continue;
+        const bool want = g->dataCount() > 0 && g->dataCount() < kMarkedBelow;
+        if (want == added) continue;
+        const QColor color = g->pen().color();
+        g->setScatterStyle(want ? QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 6) : QCPScatterStyle());
+        g->setProperty(kAdded, want);
+    }
 }
 
 void LiveChart::resetView() {

@@ -32,6 +32,7 @@ protected:
 
 private:
     void stopFollowing() { m_follow = false; }
+    void markShortSeries();
 
     QCPTextElement* m_title;
     bool m_dirty = false;

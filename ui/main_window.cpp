@@ -1,6 +1,9 @@
 #include "ui/main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QUrl>
 #include <QDateTime>
 #include <QDir>
 #include <QFileDialog>
@@ -22,6 +25,7 @@
 #include <QVBoxLayout>
 
 #include "core/backend/backend_registry.h"
+#include "core/train/run_plan.h"
 #include "core/util/resource_paths.h"
 #include "ui/data_page.h"
 #include "ui/export_page.h"
@@ -31,6 +35,7 @@
 #include "ui/model_session.h"
 #include "ui/playground_page.h"
 #include "ui/recent_files.h"
+#include "ui/theme.h"
 #include "ui/tensor_detail_panel.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
@@ -109,7 +114,7 @@ MainWindow::MainWindow(QWidget* parent)
     watchTask(m_inspectPage->tableTask());
     watchTask(m_inspectPage->detail()->task());
     watchTask(m_exportPage->task());
-    resize(1440, 900);
+    restoreSettings();
 }
 
 void MainWindow::saveAndQuit() {
@@ -125,6 +130,7 @@ void MainWindow::saveAndQuit() {
 
 void MainWindow::closeEvent(QCloseEvent* event) {
     if (!m_controller->isActive()) {
+        saveSettings();
         event->accept();
         return;
     }
@@ -206,6 +212,48 @@ void MainWindow::buildMenus() {
                     this, &MainWindow::startDemoRun);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    // The run's controls with their keys: in a menu of the window they work on every page.
+    QMenu* training = menuBar()->addMenu(tr("&Training"));
+    training->addActions(m_trainPage->runActions());
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QMenu* theme = view->addMenu(tr("&Theme"));
+    auto* themes = new QActionGroup(this);
+    for (const auto& [t, name] : {std::pair{Theme::System, tr("Follow the &system")}, std::pair{Theme::Light, tr("&Light")},
+                                  std::pair{Theme::Dark, tr("&Dark")}}) {
+        QAction* a = theme->addAction(name, this, [t] { applyTheme(t); });
+        a->setCheckable(true);
+        a->setChecked(savedTheme() == t);
+        a->setObjectName(QStringLiteral("theme-%1").arg(themeName(t)));
+        themes->addAction(a);
+    }
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About QLoRA Studio"), this, &MainWindow::showAbout);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+// Versions a bug report needs, what trains here, and where the README is.
+void MainWindow::showAbout() {
+    const AutoDevice device = auto_device();
+    QString readme;
+    for (const std::filesystem::path& p : {resources_dir().parent_path() / "README.md",
+                                           std::filesystem::path("/usr/share/doc/qlora-studio/README.md")})
+        if (std::filesystem::exists(p)) {
+            readme = QString::fromStdString(p.string());
+            break;
+        }
+    const QString text =
+        tr("<h3>QLoRA Studio %1</h3><p>Finetune a language model with QLoRA on one desktop GPU, watch it "
+           "learn, inspect 4-bit quantization and export the adapter.</p>"
+           "<p>Qt %2 (built with %3)<br>Training here: %4 — %5<br>The command line: <code>qlora --help</code></p>%6")
+            .arg(QApplication::applicationVersion(), qVersion(), QT_VERSION_STR,
+                 QString::fromStdString(device.device).toHtmlEscaped(), QString::fromStdString(device.reason).toHtmlEscaped(),
+                 readme.isEmpty() ? QString()
+                                  : tr("<p>Documentation: <a href=\"%1\">README</a> (%2)</p>")
+                                        .arg(QUrl::fromLocalFile(readme).toString(), readme.toHtmlEscaped()));
+    QMessageBox::about(this, tr("About QLoRA Studio"), text);
 }
 
 void MainWindow::buildStatusBar() {
@@ -344,8 +392,11 @@ TrainConfig MainWindow::demoConfig() {
 
 void MainWindow::setUpDemo() {
     openDemoModel();
-    m_hparamsPage->setConfig(demoConfig());
+    m_hparamsPage->setConfig(demoConfig(), tr("Demo run"));
     m_dataPage->openDemoDataset();
+    statusBar()->showMessage(tr("The demo model, data and settings are open (Hyperparameters: Undo brings your "
+                                "settings back)"),
+                             8000);
 }
 
 void MainWindow::startDemoRun() {
@@ -387,8 +438,33 @@ bool MainWindow::startTrainingWith(const QString& model) {
         return false;
     }
     TrainConfig c = composeConfig(model);
+    if (const QStringList warnings = startWarnings(c); !warnings.isEmpty()) {
+        QString question = tr("This run may not be what you want:\n");
+        for (const QString& w : warnings) question += QStringLiteral("\n• %1").arg(w);
+        question += tr("\n\nStart it anyway?");
+        const bool start = m_askStart ? m_askStart(question)
+                                      : QMessageBox::warning(this, tr("Start this run?"), question,
+                                                             QMessageBox::Yes | QMessageBox::Cancel,
+                                                             QMessageBox::Cancel) == QMessageBox::Yes;
+        if (!start) {
+            m_trainPage->showError(tr("Not started: %1").arg(warnings.join(QStringLiteral("; "))));
+            return false;
+        }
+    }
     c.run_dir = newRunDir().toStdString();
     return m_controller->start(c);
+}
+
+QStringList MainWindow::startWarnings(const TrainConfig& c) const {
+    if (!m_dataPage->isPrepared()) return {};
+    const DatasetView& data = m_dataPage->view();
+    const std::size_t rows = c.data.packing ? data.packedTrainRows : data.trainRows;
+    const auto micro = std::size_t(c.micro_batch);
+    const std::int64_t steps = planned_total_steps(c, std::int64_t((rows + micro - 1) / micro));
+    QStringList out;
+    for (const RunWarning& w : run_warnings(c, steps, data.stats.valid.examples))
+        out << QString::fromStdString(w.message);
+    return out;
 }
 
 QString MainWindow::newRunDir() {

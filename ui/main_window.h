@@ -78,12 +78,23 @@ public:
     // Asked when the window is closed while a run trains: true saves and quits (saveAndQuit),
     // false keeps training. A dialog by default; tests set their answer.
     void setCloseQuestion(std::function<bool(const QString& question)> ask) { m_askClose = std::move(ask); }
+    // Asked before a run that cannot learn or has nothing to validate on (run_plan.h) starts:
+    // true starts it anyway. A dialog by default; tests set their answer.
+    void setStartQuestion(std::function<bool(const QString& question)> ask) { m_askStart = std::move(ask); }
+    // The warnings a start from the pages' settings would ask about, each with its fix; empty
+    // until the data is prepared (the run's log repeats them then).
+    QStringList startWarnings(const TrainConfig& c) const;
+
+    // QSettings: geometry, page, splitters, hyperparameters, theme (window_settings.cpp).
+    void restoreSettings();
+    void saveSettings() const;
 
 protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
     void buildMenus();
+    void showAbout();
     void buildStatusBar();
     QWidget* buildSidebar();
     void chooseModelFolder();
@@ -114,6 +125,7 @@ private:
     bool m_deviceReported = false;  // the Model page got the first answer
     bool m_quitting = false;        // saveAndQuit: close once the run has ended
     std::function<bool(const QString&)> m_askClose;
+    std::function<bool(const QString&)> m_askStart;
     bool m_pollDevice = false;      // a GPU's memory changes: keep asking
     QLabel* m_backendLabel;
     QLabel* m_vramLabel;

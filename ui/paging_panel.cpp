@@ -99,9 +99,12 @@ PagingPanel::PagingPanel(QWidget* parent) : QWidget(parent) {
                               "Hyperparameters page to rehearse a smaller GPU."),
                            this);
     m_summary->setWordWrap(true);
-    auto* split = new QSplitter(Qt::Vertical, this);
+    // Side by side: the panel shares the Train page's lower row, which a 700-pixel screen keeps short.
+    auto* split = new QSplitter(Qt::Horizontal, this);
     split->addWidget(m_chart);
     split->addWidget(m_table);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_summary);

@@ -6,12 +6,15 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QProgressBar>
-#include <QPushButton>
+#include <QAction>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSplitter>
 #include <QStyle>
 #include <QTabWidget>
 #include <QTimer>
+#include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 #include "ui/chart_style.h"
@@ -30,12 +33,20 @@ QString clockText(double seconds) {
     return QStringLiteral("%1:%2:%3").arg(t / 3600).arg(t / 60 % 60, 2, 10, QChar('0')).arg(t % 60, 2, 10, QChar('0'));
 }
 
-QPushButton* button(QWidget* parent, const QString& text, QStyle::StandardPixmap icon, const QKeySequence& keys,
-                    const QString& tip) {
-    auto* b = new QPushButton(parent->style()->standardIcon(icon), text, parent);
-    b->setShortcut(keys);
-    b->setToolTip(QStringLiteral("%1 (%2)").arg(tip, keys.toString(QKeySequence::NativeText)));
-    return b;
+// The run's controls are actions: the window's Training menu carries their keys, so F5, F6 and
+// F7 work on every page, and the page's toolbar shows them as buttons.
+QAction* runAction(QWidget* parent, const QString& text, QStyle::StandardPixmap icon, const QKeySequence& keys,
+                   const QString& tip) {
+    auto* a = new QAction(parent->style()->standardIcon(icon), text, parent);
+    a->setShortcut(keys);
+    a->setToolTip(QStringLiteral("%1 (%2)").arg(tip, keys.toString(QKeySequence::NativeText)));
+    return a;
+}
+
+QAction* plainAction(QWidget* parent, const QString& text, const QString& tip = {}) {
+    auto* a = new QAction(text, parent);
+    if (!tip.isEmpty()) a->setToolTip(tip);
+    return a;
 }
 }  // namespace
 
@@ -72,38 +83,39 @@ TrainPage::TrainPage(TrainingController* controller, QWidget* parent) : QWidget(
 
 QWidget* TrainPage::buildToolbar() {
     auto* bar = new QWidget(this);
-    m_start = button(bar, tr("Start"), QStyle::SP_MediaPlay, QKeySequence(Qt::Key_F5), tr("Start a new run"));
-    m_pause = button(bar, tr("Pause"), QStyle::SP_MediaPause, QKeySequence(Qt::Key_F6), tr("Pause after this step"));
-    m_resume = button(bar, tr("Resume"), QStyle::SP_MediaSeekForward, QKeySequence(Qt::Key_F7),
-                      tr("Continue a paused run, or resume an opened run from its last checkpoint"));
-    m_stop = button(bar, tr("Stop"), QStyle::SP_MediaStop, QKeySequence(Qt::SHIFT | Qt::Key_F5),
-                    tr("Finish the step, save a checkpoint and the adapter, and end"));
-    m_save = button(bar, tr("Save now"), QStyle::SP_DialogSaveButton, QKeySequence(Qt::CTRL | Qt::Key_S),
-                    tr("Save a checkpoint after this step and go on"));
-    m_start->setObjectName("startButton");
-    connect(m_start, &QPushButton::clicked, this, [this] {
+    m_start = runAction(this, tr("Start"), QStyle::SP_MediaPlay, QKeySequence(Qt::Key_F5), tr("Start a new run"));
+    m_pause = runAction(this, tr("Pause"), QStyle::SP_MediaPause, QKeySequence(Qt::Key_F6), tr("Pause after this step"));
+    m_resume = runAction(this, tr("Resume"), QStyle::SP_MediaSeekForward, QKeySequence(Qt::Key_F7),
+                         tr("Continue a paused run, or resume an opened run from its last checkpoint"));
+    m_stop = runAction(this, tr("Stop"), QStyle::SP_MediaStop, QKeySequence(Qt::SHIFT | Qt::Key_F5),
+                       tr("Finish the step, save a checkpoint and the adapter, and end"));
+    m_save = runAction(this, tr("Save now"), QStyle::SP_DialogSaveButton, QKeySequence(Qt::CTRL | Qt::Key_S),
+                       tr("Save a checkpoint after this step and go on"));
+    connect(m_start, &QAction::triggered, this, [this] {
         m_error->hide();
         emit startRequested();
     });
-    connect(m_pause, &QPushButton::clicked, m_controller, &TrainingController::pause);
-    connect(m_resume, &QPushButton::clicked, this, &TrainPage::onResumeClicked);
-    connect(m_stop, &QPushButton::clicked, m_controller, &TrainingController::stop);
-    connect(m_save, &QPushButton::clicked, m_controller, &TrainingController::saveNow);
+    connect(m_pause, &QAction::triggered, m_controller, &TrainingController::pause);
+    connect(m_resume, &QAction::triggered, this, &TrainPage::onResumeClicked);
+    connect(m_stop, &QAction::triggered, m_controller, &TrainingController::stop);
+    connect(m_save, &QAction::triggered, m_controller, &TrainingController::saveNow);
 
-    auto* open = new QPushButton(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("Open run…"), bar);
-    auto* overlay = new QPushButton(tr("Overlay run…"), bar);
-    overlay->setToolTip(tr("Draw another run's smoothed loss over this one (e.g. NF4 against FP4)"));
-    auto* clearOverlay = new QPushButton(tr("Clear overlays"), bar);
-    auto* reset = new QPushButton(tr("Reset view"), bar);
-    reset->setToolTip(tr("Fit every chart to its data again (or double-click a chart); drag pans, the wheel zooms"));
-    auto* png = new QPushButton(tr("Export PNG…"), bar);
-    auto* csv = new QPushButton(tr("Export CSV…"), bar);
-    connect(open, &QPushButton::clicked, this, [this] { chooseRun(false); });
-    connect(overlay, &QPushButton::clicked, this, [this] { chooseRun(true); });
-    connect(clearOverlay, &QPushButton::clicked, this, &TrainPage::clearOverlays);
-    connect(reset, &QPushButton::clicked, this, &TrainPage::resetViews);
-    connect(png, &QPushButton::clicked, this, &TrainPage::chooseExportPngs);
-    connect(csv, &QPushButton::clicked, this, &TrainPage::chooseExportCsv);
+    QAction* open = plainAction(this, tr("Open run…"), tr("Show a past run's charts, and resume it if it stopped early"));
+    open->setIcon(style()->standardIcon(QStyle::SP_DirOpenIcon));
+    QAction* overlay = plainAction(this, tr("Overlay run…"),
+                                   tr("Draw another run's smoothed loss over this one (e.g. NF4 against FP4)"));
+    QAction* clearOverlay = plainAction(this, tr("Clear overlays"));
+    QAction* reset = plainAction(this, tr("Reset view"),
+                                 tr("Fit every chart to its data again (or double-click a chart); drag pans, the "
+                                    "wheel zooms"));
+    QAction* png = plainAction(this, tr("Export PNG…"), tr("Every chart as a PNG file"));
+    QAction* csv = plainAction(this, tr("Export CSV…"), tr("The run's metrics as CSV"));
+    connect(open, &QAction::triggered, this, [this] { chooseRun(false); });
+    connect(overlay, &QAction::triggered, this, [this] { chooseRun(true); });
+    connect(clearOverlay, &QAction::triggered, this, &TrainPage::clearOverlays);
+    connect(reset, &QAction::triggered, this, &TrainPage::resetViews);
+    connect(png, &QAction::triggered, this, &TrainPage::chooseExportPngs);
+    connect(csv, &QAction::triggered, this, &TrainPage::chooseExportCsv);
 
     m_status = new QLabel(tr("No run yet. Press Start (F5), or Demo for a one-click run."), bar);
     m_status->setObjectName("trainStatus");
@@ -114,18 +126,24 @@ QWidget* TrainPage::buildToolbar() {
     m_eta = new QLabel(bar);
     m_eta->setMinimumWidth(120);
 
-    auto* buttons = new QHBoxLayout;
-    for (QPushButton* b : {m_start, m_pause, m_resume, m_stop, m_save}) buttons->addWidget(b);
-    buttons->addSpacing(24);
-    for (QPushButton* b : {open, overlay, clearOverlay, reset, png, csv}) buttons->addWidget(b);
-    buttons->addStretch(1);
+    // A toolbar folds what does not fit behind its » button, so a narrow window keeps every
+    // control; the run's own controls come first and stay in view.
+    m_toolbar = new QToolBar(bar);
+    m_toolbar->setObjectName("trainToolbar");
+    m_toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    m_toolbar->setIconSize(QSize(16, 16));
+    m_toolbar->addActions({m_start, m_pause, m_resume, m_stop, m_save});
+    m_toolbar->addSeparator();
+    m_toolbar->addActions({open, overlay, clearOverlay, reset, png, csv});
+    m_toolbar->widgetForAction(m_start)->setObjectName("startButton");
+    m_toolbar->widgetForAction(m_resume)->setObjectName("resumeButton");
     auto* progress = new QHBoxLayout;
     progress->addWidget(m_status, 2);
     progress->addWidget(m_progress, 3);
     progress->addWidget(m_eta);
     auto* v = new QVBoxLayout(bar);
     v->setContentsMargins(0, 0, 0, 0);
-    v->addLayout(buttons);
+    v->addWidget(m_toolbar);
     v->addLayout(progress);
     return bar;
 }
@@ -142,6 +160,13 @@ QWidget* TrainPage::buildCharts() {
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(5000);
     m_log->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    QScrollBar* logBar = m_log->verticalScrollBar();
+    connect(logBar, &QScrollBar::valueChanged, this, [this, logBar](int value) {
+        if (!m_appendingLog) m_logFollows = value >= logBar->maximum();
+    });
+    connect(logBar, &QScrollBar::rangeChanged, this, [this, logBar](int, int max) {
+        if (m_logFollows) logBar->setValue(max);
+    });
     m_charts = {m_loss, m_lr, m_gradNorm, m_throughput, m_memory, m_paging->chart()};
 
     auto* metrics = new QSplitter(Qt::Vertical, this);
@@ -274,7 +299,14 @@ void TrainPage::onFinished(TrainerState state) {
     updateButtons();
 }
 
-void TrainPage::appendLog(const QString& line) { m_log->appendPlainText(line); }
+// The log follows new lines while its view is at the bottom; once the user scrolls up it stays
+// where they are (QPlainTextEdit alone stops following whenever the page is hidden).
+void TrainPage::appendLog(const QString& line) {
+    m_appendingLog = true;
+    m_log->appendPlainText(line);
+    m_appendingLog = false;
+    if (m_logFollows) m_log->verticalScrollBar()->setValue(m_log->verticalScrollBar()->maximum());
+}
 
 void TrainPage::showError(const QString& message) {
     m_error->setText(message);

@@ -10,7 +10,8 @@
 class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
-class QPushButton;
+class QAction;
+class QToolBar;
 class QTabWidget;
 class QTimer;
 
@@ -48,8 +49,11 @@ public:
     QProgressBar* progressBar() const { return m_progress; }
     QLabel* errorLabel() const { return m_error; }
     QLabel* statusLabel() const { return m_status; }
-    QPushButton* startButton() const { return m_start; }
-    QPushButton* resumeButton() const { return m_resume; }
+    // Start, Pause, Resume, Stop and Save now, with their keys: the window's Training menu.
+    QList<QAction*> runActions() const { return {m_start, m_pause, m_resume, m_stop, m_save}; }
+    QAction* startAction() const { return m_start; }
+    QAction* resumeAction() const { return m_resume; }
+    QToolBar* toolbar() const { return m_toolbar; }
     QTabWidget* bottomTabs() const { return m_tabs; }  // the log and the paging events
 
 signals:
@@ -92,11 +96,14 @@ private:
     QLabel* m_status;
     QLabel* m_eta;
     QLabel* m_error;
-    QPushButton* m_start;
-    QPushButton* m_pause;
-    QPushButton* m_resume;
-    QPushButton* m_stop;
-    QPushButton* m_save;
+    QToolBar* m_toolbar;
+    QAction* m_start;
+    QAction* m_pause;
+    QAction* m_resume;
+    QAction* m_stop;
+    QAction* m_save;
+    bool m_logFollows = true;     // the log's view is at its newest line
+    bool m_appendingLog = false;  // appendLog's own scrolling is not the user's
 };
 
 }  // namespace qls::ui

@@ -140,8 +140,12 @@ PreparedDataset prepare_dataset(const DatasetOptions& o, const Tokenizer& tokeni
 
     out.issues = log.take();
     DatasetStats& st = out.stats;
-    for (const Source& s : sources) st.records += s.records.size();
+    for (const Source& s : sources) {
+        st.records += s.records.size();
+        st.unreadable += s.read_issues.size();  // moved into the log, still counted
+    }
     st.dropped = out.issues.size();
+    st.rejected = st.dropped - st.unreadable;
     st.max_seq_len = o.max_seq_len;
     st.train = split_stats(out.train);
     st.valid = split_stats(out.valid);

@@ -25,8 +25,12 @@ struct LengthHistogram {
 };
 
 struct DatasetStats {
-    std::size_t records = 0;  // records read from the file(s), usable or not
-    std::size_t dropped = 0;  // records left out for an issue
+    // records = train.examples + valid.examples + rejected; dropped = rejected + unreadable, one
+    // listed issue each.
+    std::size_t records = 0;     // records read from the file(s), usable or not
+    std::size_t rejected = 0;    // records read but left out (no response, over-long, bad field, ...)
+    std::size_t unreadable = 0;  // lines or elements that could not be read as a record at all
+    std::size_t dropped = 0;     // issues listed: rejected + unreadable
     std::size_t max_seq_len = 0;
     SplitStats train, valid;
     LengthHistogram histogram;  // train and validation examples

@@ -64,17 +64,19 @@ bool LoraConfig::targets_module(LoraTarget t) const {
     return std::find(targets.begin(), targets.end(), t) != targets.end();
 }
 
-void LoraConfig::validate() const {
-    QLS_CHECK(ConfigError, rank >= 1 && rank <= 4096, "lora rank: expected 1..4096, got ", rank);
-    QLS_CHECK(ConfigError, alpha > 0 && std::isfinite(alpha), "lora alpha: expected > 0, got ",
-              alpha);
-    QLS_CHECK(ConfigError, dropout >= 0 && dropout < 1, "lora dropout: expected 0 <= p < 1, got ",
-              dropout);
-    QLS_CHECK(ConfigError, !targets.empty(), "lora target modules: none chosen");
+ConfigProblems LoraConfig::problems() const {
+    ConfigProblems p("lora.");
+    p.require(rank >= 1 && rank <= 4096, "r", "must be a whole number from 1 to 4096; got ", rank);
+    p.require(alpha > 0 && std::isfinite(alpha), "alpha", "must be greater than 0; ", given(alpha));
+    p.require(dropout >= 0 && dropout < 1, "dropout", "must be at least 0 and below 1; ", given(dropout));
+    p.require(!targets.empty(), "target_modules", "choose at least one module to adapt");
     for (std::size_t i = 0; i < targets.size(); ++i)
         for (std::size_t j = i + 1; j < targets.size(); ++j)
-            QLS_CHECK(ConfigError, targets[i] != targets[j], "lora target modules: '",
-                      lora_target_name(targets[i]), "' given twice");
+            p.require(targets[i] != targets[j], "target_modules", "'", lora_target_name(targets[i]),
+                      "' is listed twice");
+    return p;
 }
+
+void LoraConfig::validate() const { problems().throw_if_any(); }
 
 }  // namespace qls

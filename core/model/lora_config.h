@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/util/config_problems.h"
 #include "core/util/tensor_view.h"
 
 namespace qls {
@@ -44,9 +45,10 @@ struct LoraConfig {
     bool targets_module(LoraTarget t) const;
     // Σ rank over the group's adapted targets: the columns of its stacked x·Aᵀ.
     std::int64_t group_rank(LinearGroup g) const;
-    // Throws ConfigError naming the field for r < 1, alpha <= 0, dropout outside [0, 1), no
-    // target or a repeated one.
-    void validate() const;
+    // r outside 1..4096, alpha <= 0, dropout outside [0, 1), no target or a repeated one, under
+    // "lora.<key>".
+    ConfigProblems problems() const;
+    void validate() const;  // ConfigError with every problem
 };
 
 // One adapted linear layer: in_features -> out_features.

@@ -53,18 +53,20 @@ const OwnedTensor& find_state(const std::map<std::string_view, const OwnedTensor
 
 }  // namespace
 
-void AdamWConfig::validate() const {
-    QLS_CHECK(ConfigError, std::isfinite(lr) && lr > 0, "optimizer setting 'lr' must be > 0, got ", lr);
-    QLS_CHECK(ConfigError, beta1 >= 0 && beta1 < 1, "optimizer setting 'beta1' must be in [0, 1), got ",
-              beta1);
-    QLS_CHECK(ConfigError, beta2 >= 0 && beta2 < 1, "optimizer setting 'beta2' must be in [0, 1), got ",
-              beta2);
-    QLS_CHECK(ConfigError, std::isfinite(eps) && eps >= 0, "optimizer setting 'eps' must be >= 0, got ", eps);
-    QLS_CHECK(ConfigError, std::isfinite(weight_decay) && weight_decay >= 0,
-              "optimizer setting 'weight_decay' must be >= 0, got ", weight_decay);
-    QLS_CHECK(ConfigError, std::isfinite(max_grad_norm) && max_grad_norm >= 0,
-              "optimizer setting 'max_grad_norm' must be >= 0 (0 = no clipping), got ", max_grad_norm);
+ConfigProblems AdamWConfig::problems() const {
+    ConfigProblems p("optim.");
+    p.require(std::isfinite(lr) && lr > 0, "learning_rate", "must be a number greater than 0; ", given(lr));
+    p.require(beta1 >= 0 && beta1 < 1, "adam_beta1", "must be at least 0 and below 1; ", given(beta1));
+    p.require(beta2 >= 0 && beta2 < 1, "adam_beta2", "must be at least 0 and below 1; ", given(beta2));
+    p.require(std::isfinite(eps) && eps >= 0, "adam_eps", "must be a number, 0 or more; ", given(eps));
+    p.require(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay", "must be 0 or more; ",
+              given(weight_decay));
+    p.require(std::isfinite(max_grad_norm) && max_grad_norm >= 0, "max_grad_norm",
+              "must be 0 (no clipping) or more; ", given(max_grad_norm));
+    return p;
 }
+
+void AdamWConfig::validate() const { problems().throw_if_any(); }
 
 AdamWOptimizer::AdamWOptimizer(Backend& backend, std::vector<LoraParameters::Param> params,
                                const AdamWConfig& config, const PagingConfig& paging)

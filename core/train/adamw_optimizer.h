@@ -22,7 +22,8 @@ struct AdamWConfig {
     double weight_decay = 0.0;
     double max_grad_norm = 0.3;  // 0 = no clipping
 
-    void validate() const;  // ConfigError naming the field
+    ConfigProblems problems() const;  // under "optim.<run.json key>"
+    void validate() const;            // ConfigError with every problem
 };
 
 struct OptimizerStepResult {

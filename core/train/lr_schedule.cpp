@@ -28,18 +28,21 @@ LrScheduleType parse_lr_schedule(std::string_view name) {
         str_cat("unknown learning-rate schedule '", name, "'; expected constant, linear or cosine"));
 }
 
-void LrScheduleConfig::validate() const {
-    QLS_CHECK(ConfigError, warmup_steps >= 0, "schedule setting 'warmup_steps' must be >= 0, got ",
-              warmup_steps);
-    QLS_CHECK(ConfigError, warmup_ratio >= 0 && warmup_ratio < 1,
-              "schedule setting 'warmup_ratio' must be in [0, 1), got ", warmup_ratio);
+ConfigProblems LrScheduleConfig::problems() const {
+    ConfigProblems p("optim.");
+    p.require(warmup_steps >= 0, "warmup_steps", "must be 0 or more; got ", warmup_steps);
+    p.require(warmup_ratio >= 0 && warmup_ratio < 1, "warmup_ratio", "must be at least 0 and below 1; ",
+              given(warmup_ratio));
+    return p;
 }
+
+void LrScheduleConfig::validate() const { problems().throw_if_any(); }
 
 LrSchedule::LrSchedule(double base_lr, const LrScheduleConfig& config, std::int64_t total_steps)
     : m_base_lr(base_lr), m_type(config.type), m_total(total_steps) {
     config.validate();
-    QLS_CHECK(ConfigError, std::isfinite(base_lr) && base_lr > 0, "optimizer setting 'lr' must be > 0, got ",
-              base_lr);
+    QLS_CHECK(ConfigError, std::isfinite(base_lr) && base_lr > 0,
+              "optim.learning_rate: must be a number greater than 0; ", given(base_lr));
     QLS_CHECK(ConfigError, total_steps >= 1, "schedule needs at least one training step, got total_steps ",
               total_steps);
     m_warmup =

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/util/config_problems.h"
+
 namespace qls {
 
 enum class LrScheduleType : std::uint8_t { Constant, Linear, Cosine };
@@ -24,7 +26,8 @@ struct LrScheduleConfig {
     std::int64_t warmup_steps = 0;  // wins over warmup_ratio when > 0, as in HF
     double warmup_ratio = 0;        // of total steps, in [0, 1)
 
-    void validate() const;  // ConfigError naming the field
+    ConfigProblems problems() const;  // under "optim.<run.json key>"
+    void validate() const;            // ConfigError with every problem
 };
 
 class LrSchedule {

@@ -22,14 +22,16 @@ const std::string& range_at(std::span<const PagedState::Range> ranges, std::int6
 }
 }  // namespace
 
-void PagingConfig::validate() const {
-    QLS_CHECK(ConfigError, page_bytes > 0 && page_bytes % kStateBytes == 0 && page_bytes <= kMaxPageBytes,
-              "optimizer setting 'page_bytes' must be a positive multiple of ", kStateBytes,
-              " up to 1 GiB, got ", page_bytes);
-    QLS_CHECK(ConfigError, device_budget_bytes == 0 || device_budget_bytes >= page_bytes,
-              "optimizer setting 'device_budget_bytes' must be 0 (no limit) or at least one page (",
-              page_bytes, " bytes), got ", device_budget_bytes);
+ConfigProblems PagingConfig::problems() const {
+    ConfigProblems p("optim.");
+    p.require(page_bytes > 0 && page_bytes % kStateBytes == 0 && page_bytes <= kMaxPageBytes, "page_bytes",
+              "must be a positive multiple of ", kStateBytes, " bytes up to 1 GiB; got ", page_bytes);
+    p.require(device_budget_bytes == 0 || device_budget_bytes >= page_bytes, "optimizer_budget_bytes",
+              "must be 0 (no limit) or at least one page (", page_bytes, " bytes); got ", device_budget_bytes);
+    return p;
 }
+
+void PagingConfig::validate() const { problems().throw_if_any(); }
 
 std::int64_t optimizer_page_count(std::int64_t param_count, std::int64_t page_bytes) {
     const std::int64_t per_page = page_bytes / kStateBytes;

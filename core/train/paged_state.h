@@ -31,6 +31,7 @@
 
 #include "core/backend/backend.h"
 #include "core/train/train_events.h"
+#include "core/util/config_problems.h"
 
 namespace qls {
 
@@ -38,7 +39,8 @@ struct PagingConfig {
     std::int64_t page_bytes = 1 << 20;     // a multiple of 8 (m and v halves of fp32)
     std::int64_t device_budget_bytes = 0;  // 0 = no limit: every page stays resident
 
-    void validate() const;  // ConfigError naming the field
+    ConfigProblems problems() const;  // under "optim.<run.json key>"
+    void validate() const;            // ConfigError with every problem
 };
 
 // What the memory estimator needs before anything is allocated.

@@ -10,30 +10,37 @@
 
 namespace qls {
 
-void TrainConfig::validate() const {
-    lora.validate();
-    optim.adamw.validate();
-    optim.schedule.validate();
-    optim.paging.validate();
-    QLS_CHECK(ConfigError, micro_batch >= 1 && micro_batch <= 4096, "micro_batch: expected 1..4096, got ", micro_batch);
-    QLS_CHECK(ConfigError, grad_accum >= 1, "grad_accum: expected >= 1, got ", grad_accum);
-    QLS_CHECK(ConfigError, data.max_seq_len >= 8 && data.max_seq_len <= 1 << 20,
-              "max_seq_len: expected 8..1048576, got ", data.max_seq_len);
-    QLS_CHECK(ConfigError, max_steps > 0 || (epochs > 0 && std::isfinite(epochs)),
-              "epochs: expected > 0 (or max_steps > 0), got ", epochs);
-    QLS_CHECK(ConfigError, max_steps >= 0, "max_steps: expected >= 0, got ", max_steps);
-    QLS_CHECK(ConfigError, eval_every >= 0 && save_every >= 0, "eval_every/save_every: expected >= 0");
-    QLS_CHECK(ConfigError, keep_checkpoints >= 1, "keep_checkpoints: expected >= 1, got ", keep_checkpoints);
-    QLS_CHECK(ConfigError, early_stop_patience >= 0, "early_stop_patience: expected >= 0, got ", early_stop_patience);
-    QLS_CHECK(ConfigError, data.valid_fraction >= 0 && data.valid_fraction < 1,
-              "valid_fraction: expected 0 <= f < 1, got ", data.valid_fraction);
-    if (base.quant) check_quant_blocksize(base.blocksize);
-    parse_device(device);
-    check_compute_dtype(compute_dtype);
-    QLS_CHECK(ConfigError, device_limit_bytes >= 0, "device_limit_bytes: expected >= 0, got ", device_limit_bytes);
-    QLS_CHECK(ConfigError, std::isfinite(initial_loss_scale) && initial_loss_scale >= 1,
-              "initial_loss_scale: expected a finite number >= 1, got ", initial_loss_scale);
+ConfigProblems TrainConfig::problems() const {
+    ConfigProblems p;
+    p.merge(lora.problems());
+    p.merge(optim.adamw.problems());
+    p.merge(optim.schedule.problems());
+    p.merge(optim.paging.problems());
+    p.require(micro_batch >= 1 && micro_batch <= 4096, "micro_batch", "must be from 1 to 4096; got ", micro_batch);
+    p.require(grad_accum >= 1, "grad_accum", "must be 1 or more; got ", grad_accum);
+    p.require(data.max_seq_len >= 8 && data.max_seq_len <= 1 << 20, "data.max_seq_len",
+              "must be from 8 to 1048576 tokens; got ", data.max_seq_len);
+    p.require(max_steps != 0 || (epochs > 0 && std::isfinite(epochs)), "epochs",
+              "must be greater than 0 when max_steps is 0 (from epochs); ", given(epochs));
+    p.require(max_steps >= 0, "max_steps", "must be 0 (from epochs) or more; got ", max_steps);
+    p.require(eval_every >= 0, "eval_every", "must be 0 (only at the end) or more; got ", eval_every);
+    p.require(save_every >= 0, "save_every", "must be 0 (only at the end) or more; got ", save_every);
+    p.require(keep_checkpoints >= 1, "keep_checkpoints", "must be 1 or more; got ", keep_checkpoints);
+    p.require(early_stop_patience >= 0, "early_stop_patience", "must be 0 (off) or more; got ", early_stop_patience);
+    p.require(std::isfinite(early_stop_min_delta) && early_stop_min_delta >= 0, "early_stop_min_delta",
+              "must be 0 or more; ", given(early_stop_min_delta));
+    p.require(data.valid_fraction >= 0 && data.valid_fraction < 1, "data.valid_fraction",
+              "must be at least 0 and below 1; ", given(data.valid_fraction));
+    if (base.quant) p.capture("base.blocksize", [&] { check_quant_blocksize(base.blocksize); });
+    p.capture("device", [&] { parse_device(device); });
+    p.capture("compute_dtype", [&] { check_compute_dtype(compute_dtype); });
+    p.require(device_limit_bytes >= 0, "device_limit_bytes", "must be 0 (no limit) or more; got ", device_limit_bytes);
+    p.require(std::isfinite(initial_loss_scale) && initial_loss_scale >= 1, "initial_loss_scale",
+              "must be a number, 1 or more; ", given(initial_loss_scale));
+    return p;
 }
+
+void TrainConfig::validate() const { problems().throw_if_any(); }
 
 namespace {
 

@@ -45,8 +45,9 @@ struct TrainConfig {
     double initial_loss_scale = 65536;    // fp16's dynamic loss scale at the start (loss_scaler.h)
     std::int64_t device_limit_bytes = 0;  // simulated device size on the CPU backend; 0: none
 
-    // ConfigError naming the field for anything impossible.
-    void validate() const;
+    // Everything impossible, each under its run.json key in the user's words.
+    ConfigProblems problems() const;
+    void validate() const;  // ConfigError naming every problem
 };
 
 nlohmann::json to_json(const TrainConfig& c);

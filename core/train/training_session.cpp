@@ -6,6 +6,7 @@
 #include "core/backend/dropout_mask.h"
 #include "core/export/peft_adapter.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/train/run_plan.h"
 #include "core/util/compute_dtype.h"
 
 namespace qls {
@@ -113,12 +114,11 @@ void TrainingSession::load() {
     m_sampler = std::make_unique<BatchSampler>(m_data.train, sampling);
     m_eval_batches = make_eval_batches(m_data.valid, sampling);
     const auto per_epoch = static_cast<std::int64_t>(m_sampler->batches_per_epoch());
-    m_total_steps = m_config.max_steps > 0
-                        ? m_config.max_steps
-                        : std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(
-                                                        m_config.epochs * static_cast<double>(per_epoch) /
-                                                        static_cast<double>(m_config.grad_accum))));
+    m_total_steps = planned_total_steps(m_config, per_epoch);
     m_schedule = std::make_unique<LrSchedule>(m_config.optim.adamw.lr, m_config.optim.schedule, m_total_steps);
+    if (!m_trainer.m_resume)
+        for (const RunWarning& w : run_warnings(m_config, m_total_steps, m_data.valid.size()))
+            emit(LogLine{LogLine::Level::Warning, str_cat("warning: ", w.message, " (", w.field, ")")});
     if (m_trainer.m_resume) {
         restore_latest();
         if (!m_trainer.m_resume_changes.empty()) {
