@@ -41,7 +41,7 @@ void print_summary(const ModelReport& r) {
                 c.rope_theta, kRope[int(c.rope_scaling.type)], scaled ? fmt("%g", c.rope_scaling.factor).c_str() : "",
                 c.qkv_bias ? "; q/k/v biases" : "");
     std::printf("Parameters  %s%s, stored as %s\n", format_count(r.parameters).c_str(),
-                c.tie_word_embeddings ? " (tied embeddings)" : "", c.dtype.c_str());
+                c.tie_word_embeddings ? " (tied embeddings)" : "", stored_types_text(r.storage).c_str());
     if (c.quantization)
         std::printf("Quantized   %s%s by bitsandbytes, compute dtype %s\n",
                     std::string(quant_type_name(c.quantization->quant_type)).c_str(),

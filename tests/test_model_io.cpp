@@ -345,9 +345,10 @@ private slots:
             fs::remove(dir.path() / "model-00002-of-00004.safetensors");
             QLS_VERIFY_THROWS_WITH(load_hf_model(dir.path()), FormatError, "model-00002-of-00004.safetensors' is missing");
         }
-        {  // config.json absent
+        {  // config.json absent: the folder is named as not a model, with what would be
             test::ScratchDir dir;
-            QLS_VERIFY_THROWS_WITH(load_hf_model(dir.path()), IoError, "config.json");
+            QLS_VERIFY_THROWS_WITH(load_hf_model(dir.path()), FormatError,
+                                   (dir.path().string() + "' is not a model folder: it has no config.json").c_str());
         }
     }
 

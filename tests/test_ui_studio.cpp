@@ -1,6 +1,8 @@
 // The studio's Model and Inspect pages over the core, offscreen: opening models (the shared
-// llama3-tiny fixture, the demo model, a corrupt folder), the summary and memory table, the
-// inspector's table and charts, and that background work leaves the event loop turning.
+// llama3-tiny fixture, its GGUF twin, the demo model, a corrupt folder, a folder that is no
+// model), the summary and memory table, the inspector's table and charts (legends clear of
+// the data, one colour scale, the table following the selection), and that background work
+// leaves the event loop turning.
 // Expected values come from the fixtures' config.json, never from the code under test.
 #include <QApplication>
 #include <QLabel>
@@ -8,9 +10,11 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QTableView>
+#include <QComboBox>
 #include <QTableWidget>
 #include <QTreeWidget>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -204,6 +208,38 @@ private slots:
         QVERIFY(memory->item(0, 0)->text().contains("bf16"));
         QVERIFY(memory->item(0, 4)->text().startsWith("16.0"));  // 16 bits per linear weight in bf16
         QVERIFY(memory->item(2, 0)->text().contains("chosen"));  // NF4 + double quant by default
+        QCOMPARE(QString::fromStdString(cfg["dtype"].get<std::string>()), QString("float32"));
+        QCOMPARE(summary(w, "dtype"), QString("F32"));  // read from the tensors, as safetensors spells it
+    }
+
+    // A GGUF file names the ggml types it stores, not the float32 it is dequantized to. The
+    // fixture (tests/fixtures/gguf/make_gguf_fixtures.py) writes the MLP and the embedding as
+    // Q8_0, v as F16, o as BF16, norms, q and k as F32.
+    void ggufModelNamesItsStorage() {
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString((test::fixture_dir() / "gguf" / "llama3-tiny.gguf").string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel(), kLoadTimeoutMs);
+        const QString stored = summary(w, "dtype");
+        QVERIFY2(stored.startsWith("Q8_0 (") && stored.contains("F16 (") && stored.contains("BF16 (") &&
+                     stored.contains("F32 ("),
+                 qPrintable(stored));
+        QVERIFY2(!stored.contains("float32"), qPrintable(stored));
+        QCOMPARE(summary(w, "format"), QString("GGUF"));
+    }
+
+    void folderWithoutConfigSaysSo() {
+        test::ScratchDir dir;
+        std::ofstream(dir.path() / "train.jsonl") << "{}\n";
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(dir.path().string()));
+        auto* error = w.findChild<QLabel*>("modelError");
+        QTRY_VERIFY_WITH_TIMEOUT(error->isVisibleTo(&w), kLoadTimeoutMs);
+        const QString want = QString("'%1' is not a model folder: it has no config.json")
+                                 .arg(QString::fromStdString(dir.path().string()))
+                                 .toHtmlEscaped();
+        QVERIFY2(error->text().contains(want), qPrintable(error->text()));
     }
 
     void inspectorTableAndCharts() {
@@ -280,6 +316,53 @@ private slots:
         auto* figures = w.findChild<QTableWidget*>("variantFigures");
         for (int r = 0; r < 3; ++r)
             for (int c = 0; c < 4; ++c) QVERIFY(figures->item(r, c) && !figures->item(r, c)->text().isEmpty());
+
+        // The table follows the selection: the selected tensor's row is current and visible.
+        auto currentName = [view] { return view->model()->index(view->currentIndex().row(), 0).data().toString(); };
+        QCOMPARE(currentName(), down);
+        // ... and a click on a row selects that tensor.
+        const QString upName = QString("model.layers.0.mlp.up_proj.weight");
+        for (int r = 0; r < view->model()->rowCount(); ++r) {
+            if (view->model()->index(r, 0).data().toString() != upName) continue;
+            view->scrollTo(view->model()->index(r, 0));
+            QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, view->visualRect(view->model()->index(r, 0)).center());
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(detail->hasResult() && detail->result()->name == upName.toStdString(), kLoadTimeoutMs);
+        QCOMPARE(currentName(), upName);
+    }
+
+    // Legends sit outside the data area, and the block map keeps one colour range whichever
+    // variant it shows, at the smallest window the studio is made for and at full HD.
+    void inspectorChartsReadable() {
+        MainWindow w;
+        w.show();
+        w.showPage(MainWindow::InspectPageIndex);
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        InspectPage* page = w.inspectPage();
+        QTRY_VERIFY_WITH_TIMEOUT(page->tableReady() && page->detail()->hasResult(), kLoadTimeoutMs);
+        for (const QSize size : {QSize(1024, 700), QSize(1920, 1080)}) {
+            w.resize(size);
+            QApplication::processEvents();
+            for (QCustomPlot* plot : {static_cast<QCustomPlot*>(w.findChild<WeightHistogramPlot*>("weightHistogram")),
+                                      static_cast<QCustomPlot*>(w.findChild<ErrorHistogramPlot*>("errorHistogram"))}) {
+                plot->replot(QCustomPlot::rpImmediateRefresh);
+                QVERIFY(plot->legend->visible());
+                QVERIFY2(!plot->legend->outerRect().intersects(plot->axisRect()->rect()),
+                         qPrintable(QString("%1 at %2x%3").arg(plot->objectName()).arg(size.width()).arg(size.height())));
+            }
+        }
+
+        auto* map = w.findChild<BlockErrorMapPlot*>("blockErrorMap");
+        auto* variant = w.findChild<QComboBox*>("mapVariant");
+        const TensorInspection& r = *page->detail()->result();
+        float top = 0;  // the largest block MSE of any variant, from the statistics themselves
+        for (const auto& v : r.variants)
+            for (float e : v.stats.block_mse) top = std::max(top, e);
+        for (int i : {0, 2, 1}) {  // NF4, FP4, NF4+DQ
+            variant->setCurrentIndex(i);
+            QCOMPARE(map->colorMap()->dataRange().lower, 0.0);
+            QCOMPARE(map->colorMap()->dataRange().upper, double(top));
+        }
     }
 
     void inspectionRunsInBackground() {

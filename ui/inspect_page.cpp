@@ -8,6 +8,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSaveFile>
+#include <QScrollArea>
 #include <QSplitter>
 #include <QTableView>
 #include <QTreeWidget>
@@ -45,7 +46,7 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_tree->setObjectName("tensorTree");
     m_tree->setHeaderLabels({tr("Linear weight"), tr("Shape")});
     m_tree->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
-    m_tree->setMinimumWidth(200);
+    m_tree->setMinimumWidth(180);
     connect(m_tree, &QTreeWidget::itemSelectionChanged, this, &InspectPage::onSelectionChanged);
 
     m_detail = new TensorDetailPanel(this);
@@ -63,7 +64,9 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_table->setAlternatingRowColors(true);
-    connect(m_table, &QTableView::doubleClicked, this, [this](const QModelIndex& index) {
+    // A click (not a programmatic selection) picks the tensor, so the tree and the table
+    // cannot bounce a selection between them.
+    connect(m_table, &QTableView::clicked, this, [this](const QModelIndex& index) {
         selectTensor(m_proxy->index(index.row(), 0).data().toString());
     });
 
@@ -103,8 +106,14 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     tableLayout->addWidget(m_table, 1);
     tableLayout->addWidget(m_verdict);
 
+    // The charts keep a readable minimum size; in a small window they scroll rather than
+    // push the window wider or squeeze the table away.
+    auto* detailScroll = new QScrollArea(this);
+    detailScroll->setWidget(m_detail);
+    detailScroll->setWidgetResizable(true);
+    detailScroll->setFrameShape(QFrame::NoFrame);
     auto* right = new QSplitter(Qt::Vertical, this);
-    right->addWidget(m_detail);
+    right->addWidget(detailScroll);
     right->addWidget(tableBox);
     right->setStretchFactor(0, 3);
     right->setStretchFactor(1, 2);
@@ -112,7 +121,7 @@ InspectPage::InspectPage(ModelSession* session, QWidget* parent) : QWidget(paren
     split->addWidget(m_tree);
     split->addWidget(right);
     split->setStretchFactor(1, 1);
-    split->setSizes({250, 1200});
+    split->setSizes({200, 1200});
     auto* layout = new QVBoxLayout(this);
     layout->addWidget(split);
 
@@ -205,6 +214,25 @@ void InspectPage::onSelectionChanged() {
     const QString name = items.front()->data(0, kNameRole).toString();
     if (name.isEmpty()) return;
     m_detail->showTensor(m_session->model(), name.toStdString(), m_session->quantSettings().blockSize);
+    highlightTableRow();
+}
+
+// The table's row of the tensor selected in the tree, selected and scrolled into view, so the
+// charts and the table show the same tensor.
+void InspectPage::highlightTableRow() {
+    const auto items = m_tree->selectedItems();
+    if (items.isEmpty()) return;
+    const QString name = items.front()->data(0, kNameRole).toString();
+    const auto& rows = m_model->table().rows;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (QString::fromStdString(rows[i].name) != name) continue;
+        const QModelIndex index = m_proxy->mapFromSource(m_model->index(int(i), 0));
+        m_table->selectionModel()->setCurrentIndex(
+            index, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        m_table->scrollTo(index);
+        return;
+    }
+    m_table->clearSelection();
 }
 
 void InspectPage::computeTable() {
@@ -231,6 +259,7 @@ void InspectPage::computeTable() {
                               m_verdict->setText(t.note.empty() ? QString::fromStdString(t.verdict)
                                                                 : tr("No table: %1.").arg(QString::fromStdString(t.note)));
                               m_export->setEnabled(m_model->hasRows());
+                              highlightTableRow();
                               emit tableComputed();
                           };
                       });

@@ -33,6 +33,8 @@ public:
     QString exportCsv(const QString& path) const;
 
     QuantTableModel* tableModel() const { return m_model; }
+    // The table as shown (sorted); the selected tensor's row is its current row.
+    QTableView* tableView() const { return m_table; }
     TensorDetailPanel* detail() const { return m_detail; }
     BackgroundTask* tableTask() { return &m_tableTask; }
 
@@ -45,6 +47,7 @@ private:
     void onQuantSettingsChanged();
     void onSelectionChanged();
     void populateTree();
+    void highlightTableRow();
     void setTableIdle(const QString& status);
     void chooseExportPath();
 

@@ -242,13 +242,15 @@ QWidget* ModelPage::buildMemory() {
     m_memory->horizontalHeader()->setStretchLastSection(true);
     m_memory->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     m_memory->setWordWrap(false);
-    m_memory->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    // Six columns do not fit the right column of a 1024-pixel window: scroll, never hide "Fits".
+    m_memory->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
     fitHeightToRows(m_memory);
     v->addWidget(m_memory);
     auto* note = new QLabel(tr("Base model weights only. LoRA adapters, optimizer state and activations "
                                "come on top of this during training. The linear layers (q, k, v, o, gate, up, "
                                "down) take the 4-bit format; embeddings, norms and an untied lm_head stay "
-                               "16-bit."),
+                               "16-bit. bits/param counts the 4-bit codes and the block scales, as the "
+                               "Inspect page does; the code tables (about 1 KiB a tensor) count in the bytes."),
                             box);
     note->setObjectName("memoryNote");
     note->setWordWrap(true);
@@ -333,7 +335,7 @@ void ModelPage::fillSummary() {
     set("context", tr("%1 tokens").arg(c.max_position_embeddings));
     set("rope", ropeText(c));
     set("tied", yesNo(c.tie_word_embeddings));
-    set("dtype", QString::fromStdString(c.dtype));
+    set("dtype", QString::fromStdString(stored_types_text(r.storage)));
     set("prequant", prequantText(c));
     if (r.tokenizer) {
         const TokenizerInfo& t = *r.tokenizer;

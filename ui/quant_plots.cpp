@@ -34,9 +34,17 @@ void setLevels(QCPGraph* g, const std::array<float, 16>& values, double height) 
     g->setData(keys, heights, true);
 }
 
-void setupLegend(QCustomPlot* plot) {
+// A row above the axis rect: the histograms fill their whole plot area (the levels reach the
+// top, the bars peak in the middle, the error curves spread to both sides), so any inset
+// corner would cover data.
+void placeLegendAbove(QCustomPlot* plot) {
     plot->legend->setVisible(true);
-    plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    plot->plotLayout()->insertRow(0);
+    plot->plotLayout()->addElement(0, 0, plot->legend);
+    plot->plotLayout()->setRowStretchFactor(0, 0.001);
+    plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    plot->legend->setMargins(QMargins(6, 2, 6, 2));
 }
 
 }  // namespace
@@ -50,7 +58,7 @@ WeightHistogramPlot::WeightHistogramPlot(QWidget* parent) : StyledPlot(parent) {
     xAxis->setLabel(tr("weight / block absmax"));
     yAxis->setLabel(tr("count"));
     xAxis->setRange(-1.05, 1.05);
-    setupLegend(this);
+    placeLegendAbove(this);
     applyPalette();
 }
 
@@ -103,7 +111,7 @@ ErrorHistogramPlot::ErrorHistogramPlot(QWidget* parent) : StyledPlot(parent) {
     m_fp4 = make(tr("FP4"), seriesColor(Series::Fp4));
     xAxis->setLabel(tr("error / block absmax"));
     yAxis->setLabel(tr("count"));
-    setupLegend(this);
+    placeLegendAbove(this);
     applyPalette();
 }
 
@@ -167,14 +175,14 @@ void BlockErrorMapPlot::applyPalette() {
 }
 
 void BlockErrorMapPlot::setBlocks(const std::vector<float>& values, const BlockGrid& grid,
-                                  int blockSize, const QString& metric) {
+                                  int blockSize, const QString& metric, double top) {
     auto* data = new QCPColorMapData(int(grid.cols), int(grid.rows),
                                      QCPRange(0, double(grid.cols - 1)), QCPRange(0, double(grid.rows - 1)));
     data->fill(qQNaN());
     for (std::size_t b = 0; b < values.size(); ++b)
         data->setCell(int(std::int64_t(b) % grid.cols), int(std::int64_t(b) / grid.cols), values[b]);
     m_map->setData(data);  // takes ownership
-    m_map->rescaleDataRange(true);
+    m_map->setDataRange(QCPRange(0.0, top > 0.0 ? top : 1.0));  // an exact tensor has no error to colour
     if (grid.matrixLayout) {
         xAxis->setLabel(tr("block along the row (%1 weights each)").arg(blockSize));
         yAxis->setLabel(tr("row (output feature)"));

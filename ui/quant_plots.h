@@ -50,8 +50,9 @@ class BlockErrorMapPlot : public StyledPlot {
     Q_OBJECT
 public:
     explicit BlockErrorMapPlot(QWidget* parent = nullptr);
+    // Colours span [0, top], given by the caller so that maps of different variants compare.
     void setBlocks(const std::vector<float>& values, const BlockGrid& grid, int blockSize,
-                   const QString& metric);
+                   const QString& metric, double top);
     void clearData();
     QCPColorMap* colorMap() const { return m_map; }
 

@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QMessageBox>
 #include <QTableWidget>
+#include <QStyle>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -32,6 +33,7 @@ TensorDetailPanel::TensorDetailPanel(QWidget* parent) : QWidget(parent) {
     bold.setBold(true);
     m_title->setFont(bold);
     m_title->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_title->setWordWrap(true);  // a long tensor name must not set the window's minimum width
     m_message = new QLabel(this);
     m_message->setObjectName("tensorMessage");
     m_message->setWordWrap(true);
@@ -48,8 +50,10 @@ TensorDetailPanel::TensorDetailPanel(QWidget* parent) : QWidget(parent) {
     auto* mapRow = new QHBoxLayout(mapControls);
     mapRow->setContentsMargins(0, 0, 0, 0);
     m_mapVariant = new QComboBox(mapControls);
+    m_mapVariant->setObjectName("mapVariant");
     m_mapVariant->addItems({tr("NF4"), tr("NF4+DQ"), tr("FP4")});
     m_mapMetric = new QComboBox(mapControls);
+    m_mapMetric->setObjectName("mapMetric");
     m_mapMetric->addItems({tr("MSE"), tr("max |error|")});
     mapRow->addWidget(m_mapVariant);
     mapRow->addWidget(m_mapMetric);
@@ -58,10 +62,14 @@ TensorDetailPanel::TensorDetailPanel(QWidget* parent) : QWidget(parent) {
 
     m_figures = new QTableWidget(3, 4, this);
     m_figures->setObjectName("variantFigures");
-    m_figures->setHorizontalHeaderLabels({tr("MSE"), tr("max |error|"), tr("SNR dB"), tr("bits/param")});
+    // Two-line headers and a table only as wide as its numbers: it fits the ~300 pixels this
+    // column has in a 1024-pixel window and stays compact in a wide one.
+    m_figures->setHorizontalHeaderLabels({tr("MSE"), tr("max\n|error|"), tr("SNR\ndB"), tr("bits/\nparam")});
     m_figures->setVerticalHeaderLabels({tr("NF4"), tr("NF4+DQ"), tr("FP4")});
     m_figures->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_figures->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_figures->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_figures->setSizeAdjustPolicy(QAbstractScrollArea::AdjustToContents);
+    m_figures->setSizePolicy(QSizePolicy::Maximum, QSizePolicy::Fixed);
     m_figures->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     m_figures->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     fitHeightToRows(m_figures);
@@ -72,9 +80,9 @@ TensorDetailPanel::TensorDetailPanel(QWidget* parent) : QWidget(parent) {
     auto* figuresTitle = new QLabel(tr("<b>This tensor, three ways</b>"), figuresBox);
     figuresLayout->addWidget(figuresTitle);
     figuresLayout->addWidget(m_figures);
-    auto* legend = new QLabel(tr("Errors are those of the dequantized weight against the original. "
-                                 "SNR: signal power over error power. bits/param counts the 4-bit codes "
-                                 "and the per-block scales."),
+    auto* legend = new QLabel(tr("Error: dequantized minus original weight. SNR: signal over error power. "
+                                 "bits/param: the 4-bit codes and the block scales. The block map keeps one "
+                                 "colour scale, 0 to the largest block error of the three, so they compare."),
                               figuresBox);
     legend->setWordWrap(true);
     figuresLayout->addWidget(legend);
@@ -109,15 +117,21 @@ QWidget* TensorDetailPanel::chartBox(const QString& title, QCustomPlot* plot, QW
     v->setContentsMargins(0, 0, 0, 0);
     v->setSpacing(2);
     auto* head = new QHBoxLayout;
-    head->addWidget(new QLabel(QStringLiteral("<b>%1</b>").arg(title.toHtmlEscaped()), box), 1);
+    auto* heading = new QLabel(QStringLiteral("<b>%1</b>").arg(title.toHtmlEscaped()), box);
+    heading->setWordWrap(true);  // wraps in a narrow window instead of widening it
+    head->addWidget(heading, 1);
     if (extra) head->addWidget(extra);
+    // An icon, not "Save PNG…": three of these share a row with the titles and the map's
+    // combo boxes in a 1024-pixel window.
     auto* save = new QToolButton(box);
-    save->setText(tr("Save PNG…"));
+    save->setIcon(style()->standardIcon(QStyle::SP_DialogSaveButton));
+    save->setToolTip(tr("Save this chart as PNG…"));
+    save->setAutoRaise(true);
     save->setObjectName(plot->objectName() + "Save");
     connect(save, &QToolButton::clicked, this, [this, plot] { savePng(plot, plot->objectName()); });
     head->addWidget(save);
     v->addLayout(head);
-    plot->setMinimumSize(260, 180);
+    plot->setMinimumSize(240, 150);  // four charts stay whole in a 1024 x 700 window
     v->addWidget(plot, 1);
     return box;
 }
@@ -174,7 +188,8 @@ void TensorDetailPanel::updateMap() {
     const QuantErrorStats& s = m_result->variants[std::size_t(m_mapVariant->currentIndex())].stats;
     const bool mse = m_mapMetric->currentIndex() == 0;
     m_map->setBlocks(mse ? s.block_mse : s.block_max_abs_error, m_result->grid, m_result->blockSize,
-                     QStringLiteral("%1 %2").arg(m_mapVariant->currentText(), m_mapMetric->currentText()));
+                     tr("%1 %2 (shared scale)").arg(m_mapVariant->currentText(), m_mapMetric->currentText()),
+                     blockErrorTop(*m_result, mse));
 }
 
 void TensorDetailPanel::savePng(QCustomPlot* plot, const QString& suggestedName) {

@@ -1,5 +1,6 @@
 #include "ui/tensor_inspection.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/util/error.h"
@@ -19,6 +20,13 @@ BlockGrid blockGrid(const Shape& shape, int blockSize) {
     g.cols = std::max<std::int64_t>(1, std::int64_t(std::ceil(std::sqrt(double(g.blocks)))));
     g.rows = (g.blocks + g.cols - 1) / g.cols;
     return g;
+}
+
+double blockErrorTop(const TensorInspection& t, bool mse) {
+    float top = 0.0f;
+    for (const QuantVariantStats& v : t.variants)
+        for (float e : mse ? v.stats.block_mse : v.stats.block_max_abs_error) top = std::max(top, e);
+    return double(top);
 }
 
 TensorInspection inspectTensor(const Model& model, const std::string& name, int blockSize) {

@@ -28,6 +28,10 @@ struct TensorInspection {
     std::array<QuantVariantStats, 3> variants;  // NF4, NF4+DQ, FP4
 };
 
+// The largest per-block error (MSE, or max |error| when !mse) over the three variants: the one
+// colour scale their block maps share, so that switching between them compares like with like.
+double blockErrorTop(const TensorInspection& t, bool mse);
+
 // Heavy: quantizes the weight three ways. Throws qls::Error for a missing tensor, a weight
 // stored pre-quantized (no originals to compare with) or a bad block size.
 TensorInspection inspectTensor(const Model& model, const std::string& name, int blockSize);

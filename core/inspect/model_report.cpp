@@ -83,6 +83,7 @@ ModelReport inspect_model(const Model& model, const InspectOptions& options, con
     r.format = std::string(model_format_name(model.weights.format));
     r.config = model.config;
     r.parameters = parameter_count(model.config);
+    r.storage = stored_types(model.weights);
     try {
         r.tokenizer = describe(load_model_tokenizer(model));
     } catch (const Error& e) {
@@ -96,6 +97,8 @@ ModelReport inspect_model(const Model& model, const InspectOptions& options, con
 nlohmann::json to_json(const ModelReport& r) {
     nlohmann::json j = {{"path", r.path}, {"name", r.name}, {"format", r.format},
                         {"config", config_json(r.config)}, {"parameters", r.parameters}};
+    for (const StoredType& t : r.storage)
+        j["storage"].push_back({{"type", t.name}, {"tensors", t.tensors}, {"params", t.params}});
     if (r.tokenizer)
         j["tokenizer"] = {{"kind", r.tokenizer->kind},         {"vocab_size", r.tokenizer->vocab_size},
                           {"bos", r.tokenizer->bos},           {"eos", r.tokenizer->eos},

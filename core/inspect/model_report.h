@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/inspect/quant_error_table.h"
+#include "core/inspect/stored_types.h"
 #include "core/inspect/weight_memory.h"
 #include "core/model/model_loader.h"
 
@@ -28,6 +29,7 @@ struct ModelReport {
     std::string format;  // model_format_name
     LlamaConfig config;
     std::int64_t parameters = 0;
+    std::vector<StoredType> storage;  // what the file holds, the most parameters first
     std::optional<TokenizerInfo> tokenizer;
     std::string tokenizer_error;  // why the tokenizer could not be read, when it could not
     std::vector<WeightMemory> memory;

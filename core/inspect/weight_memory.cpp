@@ -14,31 +14,24 @@ std::string_view weight_scheme_name(WeightScheme s) {
     return "?";
 }
 
-std::uint64_t quantized_tensor_bytes(std::int64_t n, int blocksize, bool double_quant) {
-    const auto un = static_cast<std::uint64_t>(n);
-    const std::uint64_t blocks = (un + blocksize - 1) / blocksize;
-    std::uint64_t bytes = (un + 1) / 2 + 16 * 4;  // packed nibbles + quant_map
-    if (double_quant)
-        bytes += blocks + (blocks + 255) / 256 * 4 + 256 * 4;  // codes + nested absmax + nested map
-    else
-        bytes += blocks * 4;
-    return bytes;
-}
-
 WeightMemory weight_memory(const LlamaConfig& config, WeightScheme scheme, int blocksize) {
     WeightMemory m;
     m.scheme = scheme;
     for (const auto& t : llama_expected_tensors(config)) {
         const std::int64_t n = numel(t.shape);
-        if (t.linear) {
-            m.linear_params += n;
-            m.linear_bytes += scheme == WeightScheme::Bf16
-                                  ? static_cast<std::uint64_t>(n) * 2
-                                  : quantized_tensor_bytes(n, blocksize, scheme == WeightScheme::Nf4DoubleQuant);
-        } else {
+        if (!t.linear) {
             m.other_params += n;
             m.other_bytes += static_cast<std::uint64_t>(n) * 2;
+            continue;
         }
+        m.linear_params += n;
+        if (scheme == WeightScheme::Bf16) {
+            m.linear_bytes += static_cast<std::uint64_t>(n) * 2;
+            continue;
+        }
+        const QuantStorage s = quant_storage(n, blocksize, scheme == WeightScheme::Nf4DoubleQuant);
+        m.linear_bytes += s.total_bytes();
+        m.linear_table_bytes += s.table_bytes;
     }
     return m;
 }

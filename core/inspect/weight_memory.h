@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/model/llama_config.h"
+#include "core/quant/quant_storage.h"  // quantized_tensor_bytes, the per-tensor layout
 
 namespace qls {
 
@@ -17,19 +18,18 @@ std::string_view weight_scheme_name(WeightScheme s);  // "bf16", "nf4", "nf4+dq"
 
 struct WeightMemory {
     WeightScheme scheme = WeightScheme::Bf16;
-    std::uint64_t linear_bytes = 0;  // q/k/v/o/gate/up/down incl. absmax, nested and map constants
-    std::uint64_t other_bytes = 0;   // embeddings, norms, lm_head (16-bit)
+    std::uint64_t linear_bytes = 0;        // q/k/v/o/gate/up/down incl. absmax, nested and code tables
+    std::uint64_t linear_table_bytes = 0;  // the code tables' share of linear_bytes
+    std::uint64_t other_bytes = 0;         // embeddings, norms, lm_head (16-bit)
     std::int64_t linear_params = 0;
     std::int64_t other_params = 0;
 
     std::uint64_t total_bytes() const { return linear_bytes + other_bytes; }
-    double linear_bits_per_param() const { return linear_params ? 8.0 * double(linear_bytes) / double(linear_params) : 0.0; }
+    // quant_bits_per_param's definition over all linear weights (16 for bf16).
+    double linear_bits_per_param() const {
+        return linear_params ? 8.0 * double(linear_bytes - linear_table_bytes) / double(linear_params) : 0.0;
+    }
 };
-
-// Bytes one 4-bit tensor of n elements takes in bitsandbytes' layout: packed nibbles, absmax
-// (fp32, or 8-bit codes + fp32 nested absmax when double-quantized), the 16-entry quant_map and
-// the 256-entry nested map.
-std::uint64_t quantized_tensor_bytes(std::int64_t n, int blocksize, bool double_quant);
 
 WeightMemory weight_memory(const LlamaConfig& config, WeightScheme scheme, int blocksize = 64);
 std::vector<WeightMemory> weight_memory_all(const LlamaConfig& config, int blocksize = 64);

@@ -254,7 +254,9 @@ GgufModel load_gguf_model(const GgufFile& f) {
         std::vector<float> values = gguf_dequantize(f, *t);
         const bool is_q = hf.find(".q_proj.") != std::string::npos, is_k = hf.find(".k_proj.") != std::string::npos;
         if (c.model_type == "llama" && (is_q || is_k)) unpermute_rows(values, is_q ? c.num_heads : c.num_kv_heads, c.head_dim);
-        m.weights.tensors.emplace(hf, owned_f32_weight(t->shape(), values));
+        Weight w = owned_f32_weight(t->shape(), values);
+        w.gguf_type = t->type;
+        m.weights.tensors.emplace(hf, std::move(w));
     }
     check_model_weights(c, m.weights, f.source());
     const std::vector<std::string> extra = unexpected_tensors(c, m.weights);

@@ -16,7 +16,7 @@ namespace qls {
 
 struct GgufModel {
     LlamaConfig config;
-    ModelWeights weights;  // F32 weights owned in memory (Weight::owned)
+    ModelWeights weights;  // F32 weights owned in memory (Weight::owned), with their gguf_type
     GgufTokenizerData tokenizer;
     std::string name;  // general.name, may be empty
     // rope_freqs.weight: llama3 RoPE divisors per frequency [head_dim / 2], empty when absent.

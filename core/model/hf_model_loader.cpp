@@ -39,13 +39,31 @@ ModelWeights collect_weights(const SafetensorsCheckpoint& ckpt) {
     return w;
 }
 
+// A folder without config.json is the common wrong pick (a run folder, a dataset folder, the
+// folder a .gguf sits in): say what it is missing and what would be right, in place of the
+// lower-level "cannot open config.json".
+void check_model_folder(const std::filesystem::path& folder) {
+    std::error_code ec;
+    QLS_CHECK(IoError, std::filesystem::is_directory(folder, ec), "'", folder.string(), "' is not a folder");
+    if (std::filesystem::exists(folder / "config.json", ec)) return;
+    std::string hint;
+    for (auto it = std::filesystem::directory_iterator(folder, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec))
+        if (it->path().extension() == ".gguf") {
+            hint = "; it holds " + it->path().filename().string() + ": open that file instead";
+            break;
+        }
+    throw FormatError(str_cat("'", folder.string(), "' is not a model folder: it has no config.json (expected a "
+                              "Hugging Face model folder, a bitsandbytes 4-bit checkpoint or a .gguf file)", hint));
+}
+
 }  // namespace
 
 LoadedModel load_hf_model(const std::filesystem::path& folder) {
+    check_model_folder(folder);
     return with_context(str_cat("while loading ", folder.string()), [&] {
         LoadedModel m;
         m.path = folder;
-        QLS_CHECK(IoError, std::filesystem::is_directory(folder), "'", folder.string(), "' is not a folder");
         m.config = load_llama_config(folder / "config.json");
         const SafetensorsCheckpoint ckpt = SafetensorsCheckpoint::open(folder);
         m.weights = collect_weights(ckpt);

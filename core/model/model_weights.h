@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io/ggml_type.h"
 #include "core/model/llama_config.h"
 #include "core/quant/quantized_tensor.h"
 #include "core/util/mapped_file.h"
@@ -23,6 +24,7 @@ struct Weight {
     TensorView view;  // dense data; empty when `quantized` holds the weight
     std::shared_ptr<const std::vector<std::byte>> owned;  // backs `view` when converted in memory
     std::optional<Quantized4bit> quantized;             // pre-quantized 4-bit weight
+    std::optional<GgmlType> gguf_type;  // the type a GGUF file stores it as; `view` holds it as fp32
 
     bool is_quantized() const { return quantized.has_value(); }
 };

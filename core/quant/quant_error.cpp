@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "core/quant/dequantize_4bit.h"
+#include "core/quant/quant_storage.h"
 #include "core/quant/quantize_4bit.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
@@ -41,13 +42,7 @@ struct BlockSums {
 }  // namespace
 
 double bits_per_param(const Quantized4bit& q) {
-    double bits = 8.0 * static_cast<double>(q.packed.size());
-    if (q.nested)
-        bits += 8.0 * static_cast<double>(q.nested->codes.size()) +
-                32.0 * static_cast<double>(q.nested->absmax.size()) + 32.0;
-    else
-        bits += 32.0 * static_cast<double>(q.absmax.size());
-    return bits / static_cast<double>(q.numel());
+    return quant_bits_per_param(q.numel(), q.blocksize, q.nested.has_value());
 }
 
 QuantErrorStats quant_error_stats(const TensorView& original, const Quantized4bit& q,

@@ -38,11 +38,7 @@ struct QuantErrorStats {
     Histogram error;
 };
 
-// Storage per weight: 8 * packed bytes + per-block scales + per-tensor offset, over numel.
-// Single quant: 32 bits of fp32 absmax per block, 4 + 32/bs (4.5 at 64). Double quant: an
-// 8-bit code per block, 32 bits per 256 blocks and the 32-bit offset, 4 + 8/bs +
-// 32/(256 bs) + 32/n (4.127 at 64). The 16- and 256-entry code tables are fixed constants of
-// the format and are not counted.
+// quant_bits_per_param (core/quant/quant_storage.h) for q's size, block size and double quant.
 double bits_per_param(const Quantized4bit& q);
 
 // original must have q's shape and a float dtype. One parallel pass; the result does not
