@@ -11,11 +11,11 @@
 #include <QLineEdit>
 #include <QScrollArea>
 #include <QSettings>
-#include <QStandardPaths>
 #include <QStackedWidget>
 #include <QTest>
 
 #include "tests/test_support.h"
+#include "tests/ui_test_support.h"
 #include "ui/data_page.h"
 #include "ui/inspect_page.h"
 #include "ui/main_window.h"
@@ -72,11 +72,7 @@ private:
 
 private slots:
     void initTestCase() {
-        QStandardPaths::setTestModeEnabled(true);
-        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
-                           QString::fromStdString(m_settingsDir.path().string()));
-        QApplication::setOrganizationName("qls-test");
-        QApplication::setApplicationName("test_ui_layout");
+        test::isolate_settings(m_settingsDir, "test_ui_layout");
     }
 
     void everyPageFits_data() {

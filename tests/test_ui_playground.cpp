@@ -20,6 +20,7 @@
 #include "core/model/chat_prompt_builder.h"
 #include "core/model/llama_generator_generate.h"
 #include "core/tokenizer/tokenizer.h"
+#include "tests/generation_test_support.h"
 #include "tests/test_support.h"
 #include "ui/chat_template_view.h"
 #include "ui/chat_transcript.h"
@@ -36,30 +37,6 @@ constexpr int kTimeoutMs = 120000;
 constexpr auto Base = GenerationWorker::Base;
 constexpr auto Adapter = GenerationWorker::Adapter;
 using Kind = ChatTranscript::Block::Kind;
-
-// Rank-4 LoRA on every linear layer with random nonzero B, so the adapter side answers differently.
-LoraAdapter randomAdapter(const LlamaConfig& c) {
-    LoraAdapter adapter;
-    adapter.config.rank = 4;
-    adapter.config.alpha = 8;
-    std::mt19937 rng(11);
-    std::normal_distribution<float> normal(0.0f, 0.3f);
-    for (std::int64_t l = 0; l < c.num_layers; ++l)
-        for (LoraTarget t : kAllLoraTargets) {
-            auto [in, out] = linear_dims(c, t);
-            LoraPair p{in, out, 4, {}, {}};
-            for (std::int64_t i = 0; i < 4 * (in + out); ++i) (i < 4 * in ? p.a : p.b).push_back(normal(rng));
-            adapter.modules[lora_module_name(l, t)] = std::move(p);
-        }
-    return adapter;
-}
-
-SamplingOptions greedy(std::int64_t maxNew) {
-    SamplingOptions o;
-    o.temperature = 0;
-    o.max_new_tokens = maxNew;
-    return o;
-}
 
 bool send(PlaygroundPage& page, const QString& message) {
     QSignalSpy done(&page, &PlaygroundPage::generationFinished);
@@ -98,7 +75,7 @@ private:
         const Tokenizer tokenizer = load_model_tokenizer(model);
         const ChatPrompt p = ChatPromptBuilder(tokenizer, model.config, TemplateKind::ModelTemplate).build(request);
         LlamaGenerator generator(backend, base, nullptr, std::int64_t(p.prompt.ids.size()) + request.max_new_tokens);
-        return generate(generator, tokenizer, p.prompt.ids, greedy(request.max_new_tokens), p.prompt.stop_ids).text;
+        return generate(generator, tokenizer, p.prompt.ids, test::greedy(request.max_new_tokens), p.prompt.stop_ids).text;
     }
 
 private slots:
@@ -112,7 +89,7 @@ private slots:
         m_session->openDemo();
         QVERIFY(loaded.wait(kTimeoutMs));
         m_adapterDir = m_scratch.path() / "adapter";
-        write_peft_adapter(randomAdapter(m_session->model()->config), m_adapterDir, {});
+        write_peft_adapter(test::random_adapter(m_session->model()->config, 11), m_adapterDir, {});
     }
 
     void conversationKeepsEachSidesHistory() {
@@ -122,7 +99,7 @@ private slots:
         QVERIFY(page.systemPrompt().isEmpty());  // the demo template has no default
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(m_adapterDir.string()));
         page.setSystemPrompt("Speak like a pirate.");
-        page.setSamplingOptions(greedy(16));
+        page.setSamplingOptions(test::greedy(16));
 
         QVERIFY(send(page, "Tell me a fortune about love."));
         QCOMPARE(page.turnCount(), 1);
@@ -169,7 +146,7 @@ private slots:
         QCOMPARE(page.outputText(Base), base2);
         QCOMPARE(kinds(page, Base), expected);
         // With sampling it draws with the next seed.
-        SamplingOptions sampled = greedy(16);
+        SamplingOptions sampled = test::greedy(16);
         sampled.temperature = 1.0f;
         sampled.seed = 5;
         page.setSamplingOptions(sampled);
@@ -190,7 +167,7 @@ private slots:
         PlaygroundPage page(m_session.get());
         page.setSystemPrompt("Speak like a pirate.");
         // 440 of the demo's 512 tokens go to the reply: the prompt keeps about 70.
-        page.setSamplingOptions(greedy(440));
+        page.setSamplingOptions(test::greedy(440));
         const QString messages[] = {"Tell me a fortune about love and about the sea, matey.",
                                     "And now one about gold, silver and the stars over the sea.",
                                     "One last fortune about ships, storms and the harbour."};
@@ -205,7 +182,7 @@ private slots:
         QCOMPARE(page.turnCount(), 3);
 
         // A message that cannot fit even alone is refused, and the conversation stays as it was.
-        page.setSamplingOptions(greedy(505));
+        page.setSamplingOptions(test::greedy(505));
         page.setPrompt("Tell me a fortune about love and about the sea, matey.");
         page.generate();
         QVERIFY(!page.isGenerating());
@@ -218,7 +195,7 @@ private slots:
         PlaygroundPage page(m_session.get());
         QVERIFY(page.setFormatting(std::nullopt));
         QVERIFY2(page.formattingNote().contains("Plain text"), qPrintable(page.formattingNote()));
-        page.setSamplingOptions(greedy(8));
+        page.setSamplingOptions(test::greedy(8));
         QVERIFY(send(page, "Once upon a time"));
         const QString stats = page.findChild<QLabel*>("baseStats")->text();
         QVERIFY2(stats.contains("(plain)"), qPrintable(stats));
@@ -245,7 +222,7 @@ private slots:
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(m_adapterDir.string()));
         page.setSystemPrompt("Speak like a pirate.");
-        page.setSamplingOptions(greedy(40));
+        page.setSamplingOptions(test::greedy(40));
         page.resize(1024 - 180, 700 - 60);  // less the main window's sidebar and status bar
         page.show();
         QVERIFY(send(page, "Tell me a fortune about love."));

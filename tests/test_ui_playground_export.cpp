@@ -31,6 +31,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/train_config.h"
 #include "core/util/resource_paths.h"
+#include "tests/generation_test_support.h"
 #include "tests/test_support.h"
 #include "ui/export_page.h"
 #include "ui/model_session.h"
@@ -45,26 +46,6 @@ namespace {
 constexpr int kTimeoutMs = 120000;
 constexpr auto Base = GenerationWorker::Base;
 constexpr auto Adapter = GenerationWorker::Adapter;
-
-// Rank-4 LoRA on every linear layer with small random A and B (B != 0, unlike PEFT's init,
-// so the adapter changes the output). `in_scale` 2 gives pairs whose shapes do not fit.
-LoraAdapter randomAdapter(const LlamaConfig& c, std::uint32_t seed, std::int64_t inScale = 1) {
-    LoraAdapter adapter;
-    adapter.config.rank = 4;
-    adapter.config.alpha = 8;
-    adapter.base_model = "demo";
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (std::int64_t l = 0; l < c.num_layers; ++l)
-        for (LoraTarget t : kAllLoraTargets) {
-            auto [in, out] = linear_dims(c, t);
-            LoraPair p{in * inScale, out, 4, {}, {}};
-            for (std::int64_t i = 0; i < 4 * p.in; ++i) p.a.push_back(0.3f * normal(rng));
-            for (std::int64_t i = 0; i < 4 * p.out; ++i) p.b.push_back(0.3f * normal(rng));
-            adapter.modules[lora_module_name(l, t)] = std::move(p);
-        }
-    return adapter;
-}
 
 // A run folder as the trainer leaves it mid-run: run.json and complete checkpoints.
 void writeRun(const fs::path& run, const fs::path& model) {
@@ -89,17 +70,7 @@ std::string coreGreedy(const Model& model, const std::string& prompt, std::int64
     const Tokenizer tokenizer = load_model_tokenizer(model);
     const GenerationPrompt p = make_prompt(tokenizer, model.config, prompt, PromptMode::Chat);
     LlamaGenerator generator(backend, base, nullptr, std::int64_t(p.ids.size()) + maxNew);
-    SamplingOptions o;
-    o.temperature = 0;
-    o.max_new_tokens = maxNew;
-    return generate(generator, tokenizer, p.ids, o, p.stop_ids).text;
-}
-
-SamplingOptions greedy(std::int64_t maxNew) {
-    SamplingOptions o;
-    o.temperature = 0;
-    o.max_new_tokens = maxNew;
-    return o;
+    return generate(generator, tokenizer, p.ids, test::greedy(maxNew), p.stop_ids).text;
 }
 
 // `prompt` as the first message of a new conversation, so every run answers the same question.
@@ -154,8 +125,8 @@ private slots:
         m_session->openDemo();
         QVERIFY(loaded.wait(kTimeoutMs));
         const LlamaConfig& c = m_session->model()->config;
-        m_adapter = randomAdapter(c, 1);
-        m_later = randomAdapter(c, 2);
+        m_adapter = test::random_adapter(c, 1);
+        m_later = test::random_adapter(c, 2);
         m_adapterDir = m_scratch.path() / "adapter";
         write_peft_adapter(m_adapter, m_adapterDir, {});
         m_run = m_scratch.path() / "run";
@@ -166,7 +137,7 @@ private slots:
     void streamsGreedyTokens() {
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::None);
-        page.setSamplingOptions(greedy(12));
+        page.setSamplingOptions(test::greedy(12));
         QList<int> counts;
         connect(&page, &PlaygroundPage::outputStreamed, this, [&](GenerationWorker::Side side, int tokens) {
             if (side == Base) counts << tokens;
@@ -205,7 +176,7 @@ private slots:
     void adapterChangesTheOutput() {
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(m_adapterDir.string()));
-        page.setSamplingOptions(greedy(16));
+        page.setSamplingOptions(test::greedy(16));
         QVERIFY(runGeneration(page, "Reverse the word: garden"));
         QVERIFY2(page.errorText(Adapter).isEmpty(), qPrintable(page.errorText(Adapter)));
         QVERIFY(page.tokenCount(Adapter) > 0);
@@ -229,10 +200,10 @@ private slots:
 
     void adapterThatDoesNotFitIsReportedInline() {
         const fs::path wrong = m_scratch.path() / "wrong-adapter";
-        write_peft_adapter(randomAdapter(m_session->model()->config, 3, 2), wrong, {});
+        write_peft_adapter(test::random_adapter(m_session->model()->config, 3, 2), wrong, {});
         PlaygroundPage page(m_session.get());
         page.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder, QString::fromStdString(wrong.string()));
-        page.setSamplingOptions(greedy(4));
+        page.setSamplingOptions(test::greedy(4));
         QVERIFY(runGeneration(page, "Hi"));
         QVERIFY2(page.errorText(Adapter).contains("LoRA module"), qPrintable(page.errorText(Adapter)));
         QVERIFY(page.errorText(Base).isEmpty());
@@ -393,7 +364,7 @@ private slots:
         playground.resize(1280, 820);
         playground.show();
         playground.setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint, QString::fromStdString(m_run.string()));
-        playground.setSamplingOptions(greedy(48));
+        playground.setSamplingOptions(test::greedy(48));
         QVERIFY(runGeneration(playground, "Reverse the word: garden"));
         QVERIFY(playground.grab().save(QString::fromStdString((shots / "playground.png").string())));
         playground.setAdapterSource(PlaygroundPage::AdapterMode::PeftFolder,

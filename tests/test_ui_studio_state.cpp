@@ -18,7 +18,6 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QSplitter>
-#include <QStandardPaths>
 #include <QTest>
 #include <QTextBrowser>
 #include <QTimer>
@@ -30,6 +29,7 @@
 
 #include "core/util/resource_paths.h"
 #include "tests/test_support.h"
+#include "tests/ui_test_support.h"
 #include "ui/data_page.h"
 #include "ui/hparams_page.h"
 #include "ui/main_window.h"
@@ -78,11 +78,7 @@ private:
 
 private slots:
     void initTestCase() {
-        QStandardPaths::setTestModeEnabled(true);
-        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
-                           QString::fromStdString(m_settingsDir.path().string()));
-        QApplication::setOrganizationName("qls-test");
-        QApplication::setApplicationName("test_ui_studio_state");
+        test::isolate_settings(m_settingsDir, "test_ui_studio_state");
         QApplication::setApplicationVersion("9.8.7-test");
     }
     void init() { QSettings().clear(); }

@@ -13,7 +13,6 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
-#include <QStandardPaths>
 #include <QTableWidget>
 #include <QTest>
 #include <QTextBrowser>
@@ -26,6 +25,7 @@
 #include "core/train/train_config.h"
 #include "core/util/resource_paths.h"
 #include "tests/test_support.h"
+#include "tests/ui_test_support.h"
 #include "ui/data_page.h"
 #include "ui/hparams_page.h"
 #include "ui/loss_chart.h"
@@ -98,11 +98,7 @@ private:
 
 private slots:
     void initTestCase() {
-        QStandardPaths::setTestModeEnabled(true);
-        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
-                           QString::fromStdString(m_settingsDir.path().string()));
-        QApplication::setOrganizationName("qls-test");
-        QApplication::setApplicationName("test_ui_train");
+        test::isolate_settings(m_settingsDir, "test_ui_train");
     }
 
     void hyperparametersRefuseBadValuesWithTheirReason() {

@@ -73,7 +73,8 @@ shot 05-playground
 
 sidebar export
 click 236 477  # Export
-wait_for 60 "the PEFT export" has export/peft-adapter/adapter_model.safetensors
+# The studio's default destination: <run>-export beside the run (never inside it).
+wait_for 60 "the PEFT export" bash -c "[[ -e '$(run_dir)-export/peft-adapter/adapter_model.safetensors' ]]"
 shot 06-exported
 
 xdotool key ctrl+q

@@ -262,13 +262,7 @@ void PlaygroundPage::onModelLoaded() {
         m_chat.setModel(nullptr);
     }
     if (m_chat.model()) chooseDefaultFormatting();
-    for (Panel& p : m_panels) {
-        p.stats->clear();
-        p.error->hide();
-        p.tokens = 0;
-    }
-    refreshTranscripts();
-    updateControls();
+    clearPanels();
 }
 
 void PlaygroundPage::chooseDefaultFormatting() {
@@ -388,9 +382,8 @@ void PlaygroundPage::startTurn(const QString& message, bool regenerate) {
     emit generationStarted();
 }
 
-void PlaygroundPage::newConversation() {
-    if (m_worker.isRunning()) return;
-    m_chat.clear();
+// Both sides back to an empty transcript with no figures or error shown.
+void PlaygroundPage::clearPanels() {
     for (Panel& p : m_panels) {
         p.stats->clear();
         p.error->hide();
@@ -398,6 +391,12 @@ void PlaygroundPage::newConversation() {
     }
     refreshTranscripts();
     updateControls();
+}
+
+void PlaygroundPage::newConversation() {
+    if (m_worker.isRunning()) return;
+    m_chat.clear();
+    clearPanels();
     schedulePreview();
 }
 

@@ -100,6 +100,7 @@ private:
     void startTurn(const QString& message, bool regenerate);
     std::optional<AdapterSource> adapterSource() const;
     void refreshTranscripts();
+    void clearPanels();
     void schedulePreview();
     void updatePreview();
     void updateControls();
