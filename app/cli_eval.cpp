@@ -24,8 +24,9 @@ const char* const kEvalUsage =
     "usage: qlora eval MODEL (--data FILE | --text FILE [--ctx N]) [--adapter DIR] [--json] [options]\n"
     "  --data FILE      mean loss and perplexity over the trained (response) tokens of a dataset\n"
     "  --text FILE      perplexity of raw UTF-8 text as llama.cpp's llama-perplexity measures it:\n"
-    "                   chunks of --ctx tokens (default 512), each starting with BOS, the second\n"
-    "                   half of each scored; compare with llama-perplexity -f FILE -c N\n"
+    "                   chunks of --ctx tokens (default 512), each starting with BOS when the\n"
+    "                   tokenizer adds one, the second half of each scored; compare with\n"
+    "                   llama-perplexity -f FILE -c N\n"
     "  --adapter DIR    a PEFT LoRA folder (ours or peft's) applied to the base\n"
     "  --json           print the result as JSON\n"
     "  --quant nf4|fp4|none, --max-seq-len, --template, --form, --field, --train-on-inputs,\n"
@@ -77,7 +78,7 @@ int run_eval(const std::vector<std::string>& raw) {
         seq_len = parse_number<std::int64_t>("ctx", args.option("ctx").value_or("512"));
         const std::vector<int> tokens = tokenizer.encode(read_text_file(source), true);
         batches = with_context(source.string(), [&] {
-            return perplexity_chunks(tokens, seq_len, tokenizer.bos_id(), c.micro_batch);
+            return perplexity_chunks(tokens, seq_len, perplexity_bos(tokenizer), c.micro_batch);
         });
         for (const Batch& b : batches) units += static_cast<std::size_t>(b.batch);
     } else {

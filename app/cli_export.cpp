@@ -4,11 +4,14 @@
 
 #include "app/cli_commands.h"
 #include "app/cli_progress.h"
+#include "core/export/base_model_id.h"
 #include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
 #include "core/export/gguf_model_export.h"
 #include "core/export/merged_export.h"
+#include "core/export/ollama_modelfile.h"
 #include "core/export/peft_adapter.h"
+#include "core/export/run_model_card.h"
 #include "core/io/ggml_type.h"
 #include "core/model/model_loader.h"
 #include "core/train/trainer.h"
@@ -18,11 +21,12 @@ namespace qls::cli {
 const char* const kExportUsage =
     "usage: qlora export RUN_DIR|ADAPTER_DIR [--peft|--merged|--gguf|--gguf-lora|--gguf-base] --out PATH\n"
     "                    [options]\n"
-    "  RUN_DIR        a training run (its adapter/ folder and run.json are used), or any PEFT\n"
-    "                 LoRA folder together with --model\n"
+    "  RUN_DIR        a training run (its adapter/ folder and run.json are used), one of its\n"
+    "                 checkpoints/step-N folders, or any PEFT LoRA folder together with --model\n"
     "  --peft         a PEFT adapter folder that peft loads unchanged (default)\n"
     "  --merged       the base with the adapter merged, bf16 safetensors + config + tokenizer\n"
     "  --gguf         the merged model as one GGUF file for llama.cpp, plus an Ollama Modelfile\n"
+    "                 named after it (OUT.gguf -> OUT.Modelfile)\n"
     "  --gguf-lora    the adapter as a GGUF LoRA for llama.cpp's --lora\n"
     "  --gguf-base    the base model alone as one GGUF file, the one to load --gguf-lora onto\n"
     "                 (with --merge-onto quantized: the 4-bit weights the adapter was trained on)\n"
@@ -59,17 +63,24 @@ int run_export(const std::vector<std::string>& raw) {
     if (kinds > 1) throw UsageError("choose one of --peft, --merged, --gguf, --gguf-lora, --gguf-base");
     const std::filesystem::path source = args.positional()[0];
     const bool is_run = std::filesystem::exists(source / "run.json");
-    const std::filesystem::path adapter_dir = is_run ? source / "adapter" : source;
+    // A run and a checkpoint keep their adapter in adapter/.
+    const bool nested = is_run || std::filesystem::exists(source / "adapter" / "adapter_config.json");
+    const std::filesystem::path adapter_dir = nested ? source / "adapter" : source;
     if (is_run && !std::filesystem::exists(adapter_dir / "adapter_config.json"))
         throw ConfigError("run '" + source.string() + "' has no final adapter yet: let it finish or stop it "
                           "(qlora train --resume continues it)");
     LoraAdapter adapter = read_peft_adapter(adapter_dir);
+    // A run, its adapter/ or one of its checkpoints: the run supplies the model, the 4-bit base
+    // and the model card's figures.
+    const std::optional<RunAdapter> from_run = run_adapter_of(source);
     std::optional<TrainConfig> run;
-    if (is_run) run = Trainer::config_of_run(source);
+    if (from_run) run = Trainer::config_of_run(from_run->run_dir);
     std::filesystem::path model_path;
     if (auto m = args.option("model")) model_path = *m;
     else if (run) model_path = run->model;
     else throw UsageError("--model is required when exporting a bare adapter folder");
+    // What the adapter records as its base is what peft will look for (base_model_id.h).
+    adapter.base_model = base_model_id(model_path);
 
     MergeBase base = MergeBase::original();
     const std::string onto = args.option("merge-onto").value_or(run && run->base.quant ? "quantized" : "original");
@@ -85,6 +96,7 @@ int run_export(const std::vector<std::string>& raw) {
     target.path = *out;
     target.force = args.flag("force");
     target.read_from = {source, adapter_dir, model_path};
+    if (from_run) target.read_from.push_back(from_run->run_dir);
     if (args.flag("gguf-lora")) {
         target.kind = ExportKind::GgufLora;
         check_export_target(target);
@@ -116,17 +128,12 @@ int run_export(const std::vector<std::string>& raw) {
             write_export(target, [&](const std::filesystem::path& file) {
                 export_gguf_model(model, base_only ? nullptr : &adapter, file, o, terminal_progress("writing GGUF"));
             });
-            std::printf("%s GGUF: %s (Ollama Modelfile beside it)\n", base_only ? "base" : "merged", out->c_str());
+            std::printf("%s GGUF: %s (Ollama: ollama create NAME -f %s)\n", base_only ? "base" : "merged", out->c_str(),
+                        ollama_modelfile_path(*out).c_str());
         }
         return 0;
     }
-    ModelCard card;
-    if (run) {
-        card.dataset = run->data.path.filename().string();
-        card.learning_rate = run->optim.adamw.lr;
-        card.batch_size = run->micro_batch * run->grad_accum;
-        card.seq_len = static_cast<std::int64_t>(run->data.max_seq_len);
-    }
+    const ModelCard card = run ? run_model_card(*run, *from_run) : ModelCard{};
     target.kind = ExportKind::Peft;
     write_export(target, [&](const std::filesystem::path& dir) { write_peft_adapter(adapter, dir, card); });
     std::printf("PEFT adapter: %s\n", out->c_str());

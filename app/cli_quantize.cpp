@@ -24,7 +24,9 @@ const char* const kQuantizeUsage =
     "  --blocksize N     elements per absmax block, a power of two in [32, 4096] (default 64)\n"
     "  --double-quant    quantize the absmax values again (8-bit, blocks of 256)\n"
     "  --tensors REGEX   only tensors whose name matches (ECMAScript regex, searched)\n"
-    "  --compute-dtype D bnb_4bit_compute_dtype written to config.json (default bfloat16)\n"
+    "  --compute-dtype D bnb_4bit_compute_dtype written to config.json (default bfloat16). transformers\n"
+    "                    computes in it and does not easily let a loader override it: for CPUs without\n"
+    "                    bf16 (most fp32-only CPUs) write --compute-dtype float32\n"
     "  --out OUT         output folder (replaced atomically)\n";
 
 int run_quantize(const std::vector<std::string>& args) {
@@ -54,6 +56,11 @@ int run_quantize(const std::vector<std::string>& args) {
         quantize_checkpoint(a.positional()[0], *out, o, terminal_progress("quantizing tensors"));
     std::printf("%zu tensors quantized (%.1f MB -> %.1f MB), %zu kept; wrote %s\n", s.quantized,
                 double(s.bytes_in) / 1e6, double(s.bytes_out) / 1e6, s.kept, out->c_str());
+    // transformers computes in the recorded dtype, and a loader cannot easily change it.
+    std::printf("compute dtype %s (bnb_4bit_compute_dtype in config.json)%s\n", o.compute_dtype.c_str(),
+                o.compute_dtype == "bfloat16"
+                    ? ": on a CPU without bf16, quantize again with --compute-dtype float32"
+                    : "");
     return 0;
 }
 

@@ -202,9 +202,13 @@ void TestExportDestination::ggufFilesAndModelfile() {
     gguf.kind = ExportKind::Gguf;
     gguf.path = scratch.path() / "model.gguf";
     gguf.modelfile = true;
-    put(scratch.path() / "Modelfile", "FROM llama3\n");
+    put(scratch.path() / "model.Modelfile", "FROM llama3\n");
     QLS_VERIFY_THROWS_WITH(check_export_target(gguf), ConfigError, "is not a QLoRA Studio Modelfile");
-    put(scratch.path() / "Modelfile", "# Made by QLoRA Studio. Create the Ollama model with: ...\nFROM ./x.gguf\n");
+    put(scratch.path() / "model.Modelfile", "# Made by QLoRA Studio. Create the Ollama model with: ...\nFROM ./x.gguf\n");
+    check_export_target(gguf);
+    // Another GGUF's Modelfile in the same folder is not this export's business.
+    put(scratch.path() / "model.Modelfile", "FROM llama3\n");
+    gguf.path = scratch.path() / "other.gguf";
     check_export_target(gguf);
     QVERIFY(no_staging_left(t.path));
 }

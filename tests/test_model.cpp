@@ -193,7 +193,7 @@ void TestModel::llamaCppPerplexity() {
     const Tokenizer tok = load_model_tokenizer(m.model);
     const std::vector<int> tokens = tok.encode(read_text_file(dir / "llama_cpp" / "pirate_valid.txt"), true);
     const std::int64_t ctx = ref.at("ctx");
-    const std::vector<Batch> chunks = perplexity_chunks(tokens, ctx, tok.bos_id(), 8);
+    const std::vector<Batch> chunks = perplexity_chunks(tokens, ctx, perplexity_bos(tok), 8);
     const auto lora = LoraParameters::from_adapter(m.backend, m.model.config, read_peft_adapter(dir / "demo_adapter"));
     for (const bool adapted : {true, false}) {
         LlamaModel model(m.backend, *m.base, adapted ? lora.get() : nullptr, {8, ctx, true, 0});

@@ -237,7 +237,7 @@ private slots:
         char magic[4] = {};
         in.read(magic, 4);
         QCOMPARE(std::string(magic, 4), std::string("GGUF"));
-        std::ifstream modelfile(out / "gguf" / "Modelfile");
+        std::ifstream modelfile(out / "gguf" / "model-f16.Modelfile");
         const std::string text((std::istreambuf_iterator<char>(modelfile)), {});
         QVERIFY2(text.find("FROM ./model-f16.gguf") != std::string::npos, text.c_str());
         QVERIFY(fs::exists(out / "gguf-lora" / "model-lora.gguf"));
@@ -246,7 +246,7 @@ private slots:
         const QStringList files = page.writtenFiles();
         for (const char* f : {"peft-adapter/adapter_config.json", "peft-adapter/adapter_model.safetensors",
                               "peft-adapter/README.md", "merged-bf16/model.safetensors", "gguf/model-f16.gguf",
-                              "gguf/Modelfile", "gguf-lora/model-lora.gguf", "gguf-lora/model-base-f16.gguf"})
+                              "gguf/model-f16.Modelfile", "gguf-lora/model-lora.gguf", "gguf-lora/model-base-f16.gguf"})
             QVERIFY2(files.contains(f), f);
         QVERIFY(temporaries(out).isEmpty());
     }

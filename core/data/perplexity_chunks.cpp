@@ -2,9 +2,17 @@
 
 #include <algorithm>
 
+#include "core/tokenizer/tokenizer.h"
 #include "core/util/error.h"
 
 namespace qls {
+
+std::optional<int> perplexity_bos(const Tokenizer& tokenizer) {
+    // An empty text encodes to exactly what the post-processor adds around every text.
+    const std::vector<int> specials = tokenizer.encode("", true);
+    if (tokenizer.bos_id() && !specials.empty() && specials.front() == *tokenizer.bos_id()) return tokenizer.bos_id();
+    return std::nullopt;
+}
 
 std::vector<Batch> perplexity_chunks(std::span<const int> tokens, std::int64_t ctx, std::optional<int> bos,
                                      std::int64_t rows) {

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/export/ollama_modelfile.h"
 #include "core/io/gguf_reader.h"
 #include "core/util/atomic_file.h"
 #include "core/util/error.h"
@@ -162,14 +163,14 @@ bool is_our_modelfile(const fs::path& file) {
     return first.starts_with(kModelfileHeader);
 }
 
-void check_file(const ExportTarget& t, const fs::path& file, bool ours_if) {
+void check_file(const ExportTarget& t, const fs::path& file, bool ours_if, std::string_view what) {
     check_not_read_from(file, t);
     std::error_code ec;
     if (!fs::exists(file, ec)) return;
     QLS_CHECK(ConfigError, !fs::is_directory(file, ec), "export destination '", file.string(),
               "' is a folder: give the file's path for the ", export_kind_name(t.kind));
     QLS_CHECK(ConfigError, t.force || ours_if, "'", file.string(), "' already exists and is not a QLoRA Studio ",
-              file.filename() == "Modelfile" ? "Modelfile" : std::string(export_kind_name(t.kind)), ": ",
+              what, ": ",
               kForceHint);
 }
 
@@ -264,9 +265,9 @@ void check_export_target(const ExportTarget& t) {
         check_folder(t);
         return;
     }
-    check_file(t, t.path, is_our_gguf(t.path, t.kind));
-    const fs::path modelfile = t.path.parent_path() / "Modelfile";
-    if (t.modelfile) check_file(t, modelfile, is_our_modelfile(modelfile));
+    check_file(t, t.path, is_our_gguf(t.path, t.kind), export_kind_name(t.kind));
+    const fs::path modelfile = ollama_modelfile_path(t.path);
+    if (t.modelfile) check_file(t, modelfile, is_our_modelfile(modelfile), "Modelfile");
 }
 
 void write_export(const ExportTarget& t, const std::function<void(const fs::path& staging)>& write) {
@@ -280,16 +281,15 @@ void write_export(const ExportTarget& t, const std::function<void(const fs::path
     }
     const fs::path file = staging.dir() / t.path.filename();
     write(file);
-    const fs::path folder = t.path.has_parent_path() ? t.path.parent_path() : fs::path(".");
     move_into_place(file, t.path);
-    if (t.modelfile) move_into_place(staging.dir() / "Modelfile", folder / "Modelfile");
+    if (t.modelfile) move_into_place(ollama_modelfile_path(file), ollama_modelfile_path(t.path));
 }
 
 std::vector<fs::path> exported_files(const ExportTarget& t) {
     std::vector<fs::path> files;
     if (!is_folder_export(t.kind)) {
         files.push_back(t.path);
-        if (t.modelfile) files.push_back(t.path.parent_path() / "Modelfile");
+        if (t.modelfile) files.push_back(ollama_modelfile_path(t.path));
         return files;
     }
     const auto m = read_manifest(t.path);

@@ -33,7 +33,7 @@ std::string_view gguf_export_tag(ExportKind kind);
 struct ExportTarget {
     std::filesystem::path path;  // the folder (Peft, Merged) or the file (GGUF kinds)
     ExportKind kind = ExportKind::Peft;
-    bool modelfile = false;      // GGUF kinds: a "Modelfile" is written beside the file
+    bool modelfile = false;      // GGUF kinds: "<name>.Modelfile" is written beside "<name>.gguf"
     // Never written into, even with force: the run folder, the base model (folder or file), the
     // adapter read. Empty paths are ignored.
     std::vector<std::filesystem::path> read_from;
@@ -45,7 +45,7 @@ void check_export_target(const ExportTarget& target);
 
 // Checks the target, then lets `write` fill a fresh staging folder: for a folder kind, `write`
 // must create the folder `staging` itself (the core writers do); for a file kind, `staging` is
-// the file's path inside a staging folder and any companion (the Modelfile) goes beside it.
+// the file's path inside a staging folder and any companion (its .Modelfile) goes beside it.
 // Then installs the files as above. The staging folder is removed whatever happens.
 void write_export(const ExportTarget& target, const std::function<void(const std::filesystem::path& staging)>& write);
 

@@ -52,7 +52,7 @@ void export_gguf_lora(const LoraAdapter& adapter, const LlamaConfig& base, const
     GgufWriter w;
     w.set_string("general.architecture", arch);
     w.set_string("general.type", "adapter");
-    w.set_string("general.name", options.name.empty() ? adapter.base_model + " LoRA" : options.name);
+    w.set_string("general.name", options.name.empty() ? std::filesystem::path(adapter.base_model).filename().string() + " LoRA" : options.name);
     w.set_u32("general.file_type", ggml_file_type(options.type));
     w.set_u32("general.quantization_version", 2);
     w.set_string(std::string(kGgufExportKey), std::string(gguf_export_tag(ExportKind::GgufLora)));

@@ -175,7 +175,7 @@ void export_gguf_model(const Model& model, const LoraAdapter* adapter, const std
     }
     w.write(path, progress);
     if (options.write_modelfile)
-        write_ollama_modelfile(path.parent_path() / "Modelfile", path.filename().string(), tokenizer);
+        write_ollama_modelfile(path, tokenizer);
 }
 
 }  // namespace qls

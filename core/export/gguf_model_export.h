@@ -1,7 +1,7 @@
 // A base model, optionally merged with a LoRA adapter, as one GGUF file llama.cpp and Ollama
 // load (formats.md §9.3): arch "llama" (Llama, Mistral, SmolLM2; Q/K rows permuted for NORM
 // RoPE, llama3 RoPE as rope_freqs.weight) or "qwen2" (q/k/v biases, no permutation), the
-// tokenizer as tokenizer.ggml.* metadata, plus an Ollama Modelfile beside it.
+// tokenizer as tokenizer.ggml.* metadata, plus an Ollama <name>.Modelfile beside it.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -19,7 +19,7 @@ struct GgufExportOptions {
     GgmlType type = GgmlType::F16;  // 2-D weights: F32, F16, BF16 or Q8_0 (1-D tensors stay F32)
     MergeBase base;
     std::string name;             // general.name; the model's name when empty
-    bool write_modelfile = true;  // "Modelfile" beside the .gguf
+    bool write_modelfile = true;  // "<name>.Modelfile" beside "<name>.gguf"
 };
 
 // HF tensor name -> GGUF name (model.layers.3.self_attn.q_proj.weight -> blk.3.attn_q.weight);

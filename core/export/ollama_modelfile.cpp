@@ -1,12 +1,15 @@
-// Ollama Modelfile syntax (ollama docs/modelfile.md): FROM, TEMPLATE """...""" with .System,
-// .Messages (.Role, .Content), PARAMETER stop "<token>". llama.cpp/Ollama add BOS themselves
+// Ollama Modelfile syntax (ollama docs/modelfile.md): FROM, TEMPLATE """...""" over .Messages
+// (.Role, .Content), SYSTEM """...""", PARAMETER stop "<token>". llama.cpp/Ollama add BOS themselves
 // (tokenizer.ggml.add_bos_token), so the templates leave it out.
 #include "core/export/ollama_modelfile.h"
 
 #include <algorithm>
 #include <vector>
 
+#include "core/model/chat_prompt_builder.h"
+#include "core/tokenizer/gguf_tokenizer.h"
 #include "core/util/atomic_file.h"
+#include "core/util/error.h"
 
 namespace qls {
 
@@ -17,32 +20,28 @@ struct FamilyText {
     std::vector<const char*> stops;
 };
 
+// Ollama keeps system messages in .Messages as well as joining them into .System (template.go
+// collate; a Modelfile SYSTEM arrives as a first system message), so the templates render
+// system messages by role from .Messages alone and never print .System: rendering both wrote the
+// system prompt twice.
 FamilyText family_text(ChatFamily f) {
     switch (f) {
         case ChatFamily::ChatMl:
-            return {
-                "{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
-                "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
-                "<|im_start|>assistant\n",
-                {"<|im_start|>", "<|im_end|>"}};
+            return {"{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
+                    "<|im_start|>assistant\n",
+                    {"<|im_start|>", "<|im_end|>"}};
         case ChatFamily::Llama3:
-            return {
-                "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ "
-                "end }}"
-                "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
-                "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
-                {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}};
+            return {"{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+                    "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+                    {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}};
         case ChatFamily::Mistral:
-            return {
-                "{{- range $i, $_ := .Messages }}{{- if eq .Role \"user\" }}[INST] "
-                "{{ if and $.System (eq $i 0) }}{{ $.System }}\n\n{{ end }}{{ .Content }} [/INST]"
-                "{{- else if eq .Role \"assistant\" }}{{ .Content }}</s>{{- end }}{{- end }}",
-                {"[INST]", "[/INST]"}};
+            // Mistral's [INST] templates write no system message at all (v0.1 to v0.3 drop it).
+            return {"{{- range .Messages }}{{- if eq .Role \"user\" }}[INST] {{ .Content }} [/INST]"
+                    "{{- else if eq .Role \"assistant\" }}{{ .Content }}</s>{{- end }}{{- end }}",
+                    {"[INST]", "[/INST]"}};
         case ChatFamily::Zephyr:
-            return {
-                "{{- if .System }}<|system|>\n{{ .System }}</s>\n{{ end }}"
-                "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}</s>\n{{ end }}<|assistant|>\n",
-                {"<|system|>", "<|user|>", "<|assistant|>", "</s>"}};
+            return {"{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}</s>\n{{ end }}<|assistant|>\n",
+                    {"<|system|>", "<|user|>", "<|assistant|>", "</s>"}};
         case ChatFamily::None:
             break;
     }
@@ -63,9 +62,21 @@ ChatFamily chat_family(std::string_view t) {
     return ChatFamily::None;
 }
 
+std::filesystem::path ollama_modelfile_path(const std::filesystem::path& gguf) {
+    return gguf.parent_path() / (gguf.stem().string() + ".Modelfile");
+}
+
+std::string chat_template_default_system(const GgufTokenizerData& tokenizer) {
+    if (tokenizer.chat_template.empty()) return {};
+    return with_context("while finding the default system prompt of the chat template", [&] {
+        const Tokenizer tok = tokenizer_from_gguf(tokenizer);
+        return ChatPromptBuilder(tok, LlamaConfig{}, TemplateKind::ModelTemplate).default_system();
+    });
+}
+
 std::string ollama_modelfile(const std::string& gguf_file, const GgufTokenizerData& tokenizer) {
-    std::string s =
-        "# Made by QLoRA Studio. Create the Ollama model with: ollama create <name> -f Modelfile\n";
+    const std::string modelfile = ollama_modelfile_path(gguf_file).string();
+    std::string s = "# Made by QLoRA Studio. Create the Ollama model with: ollama create <name> -f " + modelfile + "\n";
     s += "FROM ./" + gguf_file + "\n";
     const ChatFamily family = chat_family(tokenizer.chat_template);
     const FamilyText text = family_text(family);
@@ -74,6 +85,13 @@ std::string ollama_modelfile(const std::string& gguf_file, const GgufTokenizerDa
         s += "TEMPLATE \"\"\"{{ .Prompt }}\"\"\"\n";
     } else {
         s += std::string("TEMPLATE \"\"\"") + text.tmpl + "\"\"\"\n";
+        // The chat template writes this system prompt when the chat has none; Ollama sends SYSTEM
+        // as the first message of such a chat, so its prompts equal the template's (and training's).
+        const std::string system = chat_template_default_system(tokenizer);
+        if (system.find("\"\"\"") != std::string::npos)
+            s += "# The chat template's default system prompt holds \"\"\", which a Modelfile cannot quote: left out.\n";
+        else if (!system.empty())
+            s += "SYSTEM \"\"\"" + system + "\"\"\"\n";
     }
     std::vector<std::string> stops(text.stops.begin(), text.stops.end());
     // The model's own end-of-sequence token ends a turn too.
@@ -85,9 +103,8 @@ std::string ollama_modelfile(const std::string& gguf_file, const GgufTokenizerDa
     return s;
 }
 
-void write_ollama_modelfile(const std::filesystem::path& path, const std::string& gguf_file,
-                            const GgufTokenizerData& tokenizer) {
-    write_file_atomic(path, ollama_modelfile(gguf_file, tokenizer));
+void write_ollama_modelfile(const std::filesystem::path& gguf, const GgufTokenizerData& tokenizer) {
+    write_file_atomic(ollama_modelfile_path(gguf), ollama_modelfile(gguf.filename().string(), tokenizer));
 }
 
 }  // namespace qls

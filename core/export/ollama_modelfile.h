@@ -1,6 +1,8 @@
-// An Ollama Modelfile for an exported GGUF: FROM the file, a TEMPLATE in Ollama's Go template
+// An Ollama Modelfile for an exported GGUF, named after it (<name>.Modelfile beside <name>.gguf,
+// so two exports into one folder keep theirs): FROM the file, a TEMPLATE in Ollama's Go template
 // syntax equivalent to the model's Jinja chat template (ChatML, Llama-3, Mistral [INST] and
-// Zephyr families), and PARAMETER stop for each end-of-turn token.
+// Zephyr families), SYSTEM with the system prompt that template writes when a chat has none, and
+// PARAMETER stop for each end-of-turn token.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -17,11 +19,18 @@ enum class ChatFamily : std::uint8_t { None, ChatMl, Llama3, Mistral, Zephyr };
 // of them (or no template).
 ChatFamily chat_family(std::string_view jinja_template);
 
-// The Modelfile text. gguf_file: the path FROM names, relative to the Modelfile.
+// "dir/<name>.gguf" -> "dir/<name>.Modelfile".
+std::filesystem::path ollama_modelfile_path(const std::filesystem::path& gguf);
+
+// The system prompt the tokenizer's chat template writes when a chat has none (SmolLM2's "You are
+// a helpful AI assistant named SmolLM, ..."); "" when it writes none or there is no template.
+// Throws FormatError when the template does not parse.
+std::string chat_template_default_system(const GgufTokenizerData& tokenizer);
+
+// The Modelfile text. gguf_file: the file name FROM names, beside the Modelfile.
 std::string ollama_modelfile(const std::string& gguf_file, const GgufTokenizerData& tokenizer);
 
-// Writes it atomically. Throws IoError.
-void write_ollama_modelfile(const std::filesystem::path& path, const std::string& gguf_file,
-                            const GgufTokenizerData& tokenizer);
+// Writes ollama_modelfile_path(gguf) atomically. Throws IoError.
+void write_ollama_modelfile(const std::filesystem::path& gguf, const GgufTokenizerData& tokenizer);
 
 }  // namespace qls

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/export/base_model_id.h"
 #include "core/io/safetensors_writer.h"
 #include "core/util/atomic_file.h"
 #include "core/util/error.h"
@@ -24,16 +25,6 @@ using nlohmann::json;
 using peft_keys::kPrefix;
 using peft_keys::kSuffixA;
 using peft_keys::kSuffixB;
-
-std::string base_model_name(const std::string& base) {
-    if (base.empty()) return {};
-    std::filesystem::path p(base);
-    while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "dir/" -> "dir"
-    // A hub id "org/name" stays whole; a filesystem path keeps only its folder name.
-    const bool hub_id = !p.is_absolute() && std::count(base.begin(), base.end(), '/') == 1 &&
-                        !base.starts_with(".") && !std::filesystem::exists(p);
-    return hub_id ? base : p.filename().string();
-}
 
 // An integral alpha is written as an int, as a user's LoraConfig(lora_alpha=16) saves it.
 json alpha_json(double alpha) {
@@ -78,13 +69,32 @@ std::string format_loss(const std::optional<double>& v) {
     return os.str();
 }
 
+// How to load the adapter; where the base is a local path, what to pass on another machine.
+std::string usage_section(const std::string& base, bool hub) {
+    std::string s = "## Usage\n\n```python\nfrom peft import PeftModel\nfrom transformers import "
+                    "AutoModelForCausalLM\n\n";
+    s += str_cat("base = AutoModelForCausalLM.from_pretrained(\"", base, "\")\n");
+    s += "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n```\n\n";
+    if (hub)
+        return s + "`AutoPeftModelForCausalLM.from_pretrained(\"path/to/this/folder\")` loads the base from the "
+                   "Hub by itself.\n\n";
+    s += "`base_model_name_or_path` in adapter_config.json is the local path the adapter was trained on, so "
+         "`AutoPeftModelForCausalLM.from_pretrained(\"path/to/this/folder\")` works only where that path "
+         "exists. Elsewhere, load the same base yourself (its Hugging Face Hub ID or your copy of it) and pass "
+         "it to `PeftModel.from_pretrained` as above, or write its Hub ID into `base_model_name_or_path`.";
+    if (base.ends_with(".gguf"))
+        s += " A GGUF base loads in transformers with `AutoModelForCausalLM.from_pretrained(folder, "
+             "gguf_file=name)`.";
+    return s + "\n\n";
+}
+
 }  // namespace
 
 std::string peft_adapter_config_json(const LoraAdapter& adapter) {
     const LoraConfig& c = adapter.config;
     json targets = json::array();
     for (LoraTarget t : c.targets) targets.push_back(std::string(lora_target_name(t)));
-    const std::string base = base_model_name(adapter.base_model);
+    const std::string& base = adapter.base_model;
     // Every key peft 0.21 writes, with its default where we have nothing to say.
     json j = {
         {"alora_invocation_tokens", nullptr},
@@ -134,15 +144,17 @@ std::string peft_adapter_config_json(const LoraAdapter& adapter) {
 
 std::string peft_model_card(const LoraAdapter& adapter, const ModelCard& card) {
     const LoraConfig& c = adapter.config;
-    const std::string base = base_model_name(adapter.base_model);
+    const std::string& base = adapter.base_model;
     const std::string base_or_unknown = base.empty() ? "unknown" : base;
+    // The Hub validates base_model as a repo ID: a local path stays out of the front matter.
+    const bool hub = is_hub_id(base);
     std::string targets;
     for (LoraTarget t : c.targets)
         targets += (targets.empty() ? "" : ", ") + std::string(lora_target_name(t));
     std::string s = "---\n";
-    if (!base.empty()) s += "base_model: " + base + "\n";
+    if (hub) s += "base_model: " + base + "\n";
     s += "library_name: peft\npipeline_tag: text-generation\ntags:\n";
-    if (!base.empty()) s += "- base_model:adapter:" + base + "\n";
+    if (hub) s += "- base_model:adapter:" + base + "\n";
     s += "- lora\n- qlora\n- transformers\n---\n\n";
     s += str_cat("# LoRA adapter for ", base_or_unknown, "\n\n");
     s += "Trained with QLoRA Studio: the base model frozen in 4-bit, low-rank adapters trained on "
@@ -160,10 +172,7 @@ std::string peft_model_card(const LoraAdapter& adapter, const ModelCard& card) {
     s += str_cat("- **Final loss:** train ", format_loss(card.train_loss), ", validation ",
                  format_loss(card.valid_loss), "\n");
     s += str_cat("- **Date:** ", card.date.empty() ? today_utc() : card.date, "\n\n");
-    s += "## Usage\n\n```python\nfrom peft import PeftModel\nfrom transformers import "
-         "AutoModelForCausalLM\n\n";
-    s += str_cat("base = AutoModelForCausalLM.from_pretrained(\"", base_or_unknown, "\")\n");
-    s += "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n```\n\n";
+    s += usage_section(base_or_unknown, hub);
     s += "### Framework versions\n\n- PEFT 0.21.0\n";
     return s;
 }

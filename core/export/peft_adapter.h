@@ -35,8 +35,8 @@ struct ModelCard {
 };
 
 // adapter_config.json text for `adapter` (keys sorted, 2-space indent, no final newline, as
-// peft's json.dumps writes it). base_model_name_or_path is `adapter.base_model` reduced to a
-// name: an absolute or relative path keeps only its last component.
+// peft's json.dumps writes it). base_model_name_or_path is `adapter.base_model` as recorded
+// (base_model_id: a Hub ID or an absolute path), null when empty.
 std::string peft_adapter_config_json(const LoraAdapter& adapter);
 
 // The model card text (YAML front matter as peft writes it, then a short description).

@@ -61,7 +61,7 @@ struct LoraPair {
 // Host-side copy of an adapter: what checkpoints, exports and the PEFT loader exchange.
 struct LoraAdapter {
     LoraConfig config;
-    std::string base_model;  // a name (hub id or folder name), never an absolute local path
+    std::string base_model;  // a Hub ID or a local path (core/export/base_model_id.h)
     std::map<std::string, LoraPair> modules;  // key: lora_module_name(layer, target)
 };
 

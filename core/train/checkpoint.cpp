@@ -86,6 +86,8 @@ void save_checkpoint(const std::filesystem::path& dir, const Checkpoint& c) {
     AtomicDirWriter out(dir);
     ModelCard card;
     card.steps = c.progress.step;
+    card.train_loss = c.progress.last_train_loss;
+    card.valid_loss = c.progress.best_valid_loss;
     write_peft_adapter(c.adapter, out.dir() / "adapter", card);
     write_safetensors(out.dir() / "optimizer.safetensors", named_views(c.optimizer), {{"format", "qlora-studio"}});
     write_file_atomic(out.dir() / "trainer_state.json", c.progress.to_json().dump(2));

@@ -1,0 +1,89 @@
+#include "core/export/run_model_card.h"
+
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/quant/quantized_tensor.h"
+#include "core/util/error.h"
+
+namespace qls {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_run(const fs::path& dir) {
+    std::error_code ec;
+    return fs::is_regular_file(dir / "run.json", ec);
+}
+
+// "step-120" -> 120.
+std::optional<std::int64_t> checkpoint_step(const fs::path& dir) {
+    const std::string name = dir.filename().string();
+    if (!name.starts_with("step-") || name.size() == 5 || dir.parent_path().filename() != "checkpoints") return {};
+    std::int64_t step = 0;
+    for (char c : name.substr(5)) {
+        if (c < '0' || c > '9') return {};
+        step = step * 10 + (c - '0');
+    }
+    return step;
+}
+
+// Fills steps and losses from metrics.jsonl: step lines carry the training loss, eval lines
+// the validation loss. A line cut short by a crash ends the file (the trainer resumes before it).
+void read_losses(const fs::path& metrics, std::optional<std::int64_t> up_to, ModelCard& card) {
+    std::ifstream in(metrics, std::ios::binary);
+    QLS_CHECK(IoError, in.good(), "cannot read '", metrics.string(), "'");
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+        if (line.empty()) continue;
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() && in.peek() == std::char_traits<char>::eof()) break;
+        QLS_CHECK(FormatError, j.is_object() && j.contains("type"), metrics.string(), ":", n,
+                  ": expected a JSON object with a \"type\", got '", line.substr(0, 80), "'");
+        const std::string type = j["type"].get<std::string>();
+        if (type != "step" && type != "eval") continue;
+        const std::int64_t step = j.at("step").get<std::int64_t>();
+        if (up_to && step > *up_to) continue;
+        const double loss = j.at("loss").get<double>();
+        if (type == "step" && step >= card.steps) {
+            card.steps = step;
+            card.train_loss = loss;
+        } else if (type == "eval" && (!card.valid_loss || loss < *card.valid_loss)) {
+            card.valid_loss = loss;
+        }
+    }
+}
+
+}  // namespace
+
+std::optional<RunAdapter> run_adapter_of(const fs::path& source) {
+    fs::path dir = fs::absolute(source).lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();  // "run/" -> "run"
+    if (dir.filename() == "adapter") dir = dir.parent_path();
+    if (is_run(dir)) return RunAdapter{dir, std::nullopt};
+    if (const auto step = checkpoint_step(dir); step && is_run(dir.parent_path().parent_path()))
+        return RunAdapter{dir.parent_path().parent_path(), step};
+    return std::nullopt;
+}
+
+ModelCard run_model_card(const TrainConfig& run, const RunAdapter& at) {
+    ModelCard card;
+    card.dataset = run.data.path.filename().string();
+    card.learning_rate = run.optim.adamw.lr;
+    card.batch_size = run.micro_batch * run.grad_accum;
+    card.seq_len = static_cast<std::int64_t>(run.data.max_seq_len);
+    card.quantization = run.base.quant ? str_cat(quant_type_name(*run.base.quant), ", blocksize ", run.base.blocksize,
+                                                 run.base.double_quant ? ", double quant" : "")
+                                       : "none (16-bit base)";
+    try {
+        read_losses(at.run_dir / "metrics.jsonl", at.step, card);
+    } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type
+        throw FormatError(str_cat((at.run_dir / "metrics.jsonl").string(), ": ", e.what()));
+    }
+    return card;
+}
+
+}  // namespace qls
