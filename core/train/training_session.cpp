@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/backend/dropout_mask.h"
+#include "core/export/base_model_id.h"
 #include "core/export/peft_adapter.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/run_plan.h"
@@ -33,7 +34,9 @@ void TrainingSession::record_failure(const ErrorInfo& error) noexcept {
 void TrainingSession::emit(TrainEvent e) {
     // Steps and evaluations go to metrics.jsonl; everything else is the run's event log.
     if (!std::holds_alternative<StepMetrics>(e) && !std::holds_alternative<EvalResult>(e)) m_folder.append_event(e);
+    const std::optional<std::string> tensorboard_failure = m_tensorboard.add(e);
     m_trainer.m_events.push(std::move(e));
+    if (tensorboard_failure) emit(LogLine{LogLine::Level::Warning, *tensorboard_failure});
 }
 
 double TrainingSession::elapsed() const {
@@ -292,7 +295,7 @@ void TrainingSession::save(bool final_save) {
     const TrainerState before = m_trainer.state();  // Training, or Paused for a save while paused
     set_state(TrainerState::Saving, str_cat("saving checkpoint step-", m_progress.step));
     m_progress.elapsed_s = elapsed();
-    Checkpoint c{m_lora->to_host(m_model.name), m_optimizer->export_state(), m_progress};
+    Checkpoint c{m_lora->to_host(base_model_id(m_model.path)), m_optimizer->export_state(), m_progress};
     save_checkpoint(checkpoint_dir(m_config.run_dir, m_progress.step), c);
     m_last_saved = m_progress.step;
     prune_checkpoints();
@@ -312,7 +315,7 @@ void TrainingSession::prune_checkpoints() {
 
 // The final adapter: the best checkpoint's when early stopping chose one, else the last state.
 void TrainingSession::export_adapter() {
-    LoraAdapter adapter = m_lora->to_host(m_model.name);
+    LoraAdapter adapter = m_lora->to_host(base_model_id(m_model.path));
     if (m_config.early_stop_patience > 0 && m_progress.best_valid_loss &&
         m_progress.best_step != m_progress.step &&
         std::filesystem::exists(checkpoint_dir(m_config.run_dir, m_progress.best_step)))

@@ -17,6 +17,7 @@
 #include "core/train/lr_schedule.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_lock.h"
+#include "core/train/tensorboard_log.h"
 #include "core/train/trainer.h"
 
 namespace qls {
@@ -51,6 +52,7 @@ private:
     Model m_model;
     PreparedDataset m_data;
     RunFolder m_folder;
+    TensorBoardLog m_tensorboard{m_config.run_dir};  // the same metrics for TensorBoard
     BackendChoice m_device;  // from the registry, before anything that lives on it
     Backend* m_backend = nullptr;
     DType m_compute = DType::F32;  // the resolved compute dtype

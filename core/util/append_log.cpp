@@ -39,9 +39,13 @@ AppendLog::~AppendLog() {
 }
 
 void AppendLog::append(std::string_view line) {
-    QLS_ASSERT(m_fd >= 0, "append to a closed log");
     std::string text(line);
     text += '\n';
+    append_bytes(text);
+}
+
+void AppendLog::append_bytes(std::string_view text) {
+    QLS_ASSERT(m_fd >= 0, "append to a closed log");
     const auto deadline = std::chrono::steady_clock::now() + m_retry_for;
     auto pause = std::chrono::milliseconds(50);
     for (;;) {
