@@ -1,4 +1,5 @@
-// qlora estimate MODEL [hyperparameters] [--device-gib N] [--json]
+// qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]
+//                [hyperparameters] [--device-gib N] [--json]
 #include <cstdio>
 #include <iostream>
 
@@ -7,66 +8,98 @@
 #include "app/cli_commands.h"
 #include "app/cli_device.h"
 #include "app/cli_train_options.h"
-#include "core/model/model_loader.h"
+#include "core/model/model_layout.h"
+#include "core/train/fit_search.h"
+#include "core/train/gpu_presets.h"
 #include "core/train/memory_estimate.h"
 #include "core/util/compute_dtype.h"
+
+#ifdef QLS_HAVE_CUDA
+#include "kernels/device_info.h"
+#endif
 
 namespace qls::cli {
 
 const char* const kEstimateUsage =
-    "usage: qlora estimate MODEL [--device-gib N] [--json] [training options]\n"
-    "  Device memory of a QLoRA run by category, before anything is loaded onto a device.\n"
-    "  --device-gib N   device size (or budget) for the verdict\n"
+    "usage: qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]\n"
+    "                      [--device-gib N] [--json] [training options]\n"
+    "  Device memory of a QLoRA run by category, before anything is loaded onto a device. MODEL is a\n"
+    "  model folder or .gguf file; a folder with only config.json (weights not downloaded) or\n"
+    "  --config config.json gives the same estimate from the config alone.\n"
+    "  --gpu ID         check against a GPU: t4, l4, rtx3090, rtx4090, a100-40, a100-80, h100, h200,\n"
+    "                   or detected; its marketed memory less a 1 GiB CUDA context reserve is usable,\n"
+    "                   and compute dtype auto means bf16 on it (fp16 on a T4)\n"
+    "  --device-gib N   device size (or budget) for the verdict, instead of --gpu\n"
+    "  --fit WHAT       also find the largest micro-batch or sequence length that fits\n"
     "  --json           print the estimate as JSON\n"
     "  training options as for qlora train (--quant, --rank, --micro-batch, --max-seq-len,\n"
     "  --no-gradient-checkpointing, --optimizer-budget-mib, ...)\n"
     QLS_TRAIN_OPTIONS_HELP;
 
-int run_estimate(const std::vector<std::string>& raw) {
-    std::vector<std::string> flags = train_flags(), options = train_options();
-    flags.push_back("json");
-    options.push_back("device-gib");
-    const Args args(raw, flags, options);
-    args.expect_positional(1);
-    TrainConfig c;
-    apply_train_options(args, c);
-    // The estimate is of the backend the run would get (its own scratch included).
-    const BackendChoice device = choose_backend(c.device);
-    const Model model = load_model(args.positional()[0]);
-    EstimateOptions o;
-    o.base = c.base;
-    o.base.compute = resolve_compute_dtype(c.compute_dtype, *device.backend);
-    o.lora = c.lora;
-    o.micro_batch = c.micro_batch;
-    o.seq_len = static_cast<std::int64_t>(c.data.max_seq_len);
-    o.checkpointing = c.checkpointing;
-    o.paging = c.optim.paging;
-    if (auto g = args.option("device-gib")) {
+namespace {
+
+GpuTarget gpu_target(const std::string& spec) {
+    if (spec != "detected") {
         try {
-            o.device_bytes = static_cast<std::int64_t>(std::stod(*g) * (1ll << 30));
-        } catch (const std::exception&) {
-            throw UsageError("--device-gib: not a number: '" + *g + "'");
+            return parse_gpu(spec);
+        } catch (const ConfigError& e) {
+            throw UsageError(std::string("--gpu: ") + e.what());
         }
     }
-    const MemoryEstimate e = estimate_memory(model, o, *device.backend);
-    if (args.flag("json")) {
-        nlohmann::json j;
-        for (Usage u : kAllUsages) j["bytes"][std::string(usage_name(u))] = e.of(u);
-        j["device_total"] = e.device_total;
-        j["activations_checkpointed"] = e.activations_checkpointed;
-        j["activations_full"] = e.activations_full;
-        j["logits_workspace"] = e.logits_workspace;
-        j["device_bytes"] = e.device_bytes;
-        j["fits"] = e.fits;
-        j["verdict"] = e.verdict;
-        j["device"] = device.device;
-        j["compute_dtype"] = compute_dtype_name(o.base.compute);
-        std::cout << j.dump(2) << '\n';
-        return e.fits ? 0 : 3;
+#ifdef QLS_HAVE_CUDA
+    if (qls::cuda::device_available()) {
+        const auto info = qls::cuda::device_info(0);
+        return detected_gpu(info.name, static_cast<std::int64_t>(info.total_bytes), info.major >= 8);
     }
-    std::printf("Memory estimate for %s: micro-batch %lld x %lld tokens, LoRA r=%lld, base %s, %s compute, "
+    throw UsageError("--gpu detected: no CUDA device answers; name a GPU instead (t4, rtx4090, ...)");
+#else
+    throw UsageError("--gpu detected: this build has no CUDA backend; name a GPU instead (t4, rtx4090, ...)");
+#endif
+}
+
+struct Target {
+    std::optional<GpuTarget> gpu;
+    std::int64_t device_bytes = 0;
+};
+
+Target target(const Args& args) {
+    Target t;
+    const auto gpu = args.option("gpu");
+    const auto gib = args.option("device-gib");
+    if (gpu && gib) throw UsageError("--gpu and --device-gib both name the device size: give one");
+    if (gpu) {
+        t.gpu = gpu_target(*gpu);
+        t.device_bytes = t.gpu->usable_bytes();
+    } else if (gib) {
+        t.device_bytes = static_cast<std::int64_t>(parse_number<double>("device-gib", *gib) * (1ll << 30));
+    }
+    return t;
+}
+
+ModelLayout open_layout(const Args& args) {
+    const auto config = args.option("config");
+    args.expect_positional(config ? 0 : 1);
+    return open_model_layout(config ? *config : args.positional()[0]);
+}
+
+nlohmann::json to_json(const MemoryEstimate& e) {
+    nlohmann::json j;
+    for (Usage u : kAllUsages) j["bytes"][std::string(usage_name(u))] = e.of(u);
+    j["device_total"] = e.device_total;
+    j["activations_checkpointed"] = e.activations_checkpointed;
+    j["activations_full"] = e.activations_full;
+    j["logits_workspace"] = e.logits_workspace;
+    j["device_bytes"] = e.device_bytes;
+    j["fits"] = e.fits;
+    j["verdict"] = e.verdict;
+    return j;
+}
+
+void print_estimate(const ModelLayout& model, const EstimateOptions& o, const MemoryEstimate& e) {
+    std::printf("Memory estimate for %s%s: micro-batch %lld x %lld tokens, LoRA r=%lld, base %s, %s compute, "
                 "checkpointing %s\n",
-                model.name.c_str(), (long long)o.micro_batch, (long long)o.seq_len, (long long)o.lora.rank,
+                model.name.c_str(), model.config_only ? " (config only: weights not downloaded)" : "",
+                (long long)o.micro_batch, (long long)o.seq_len, (long long)o.lora.rank,
                 o.base.quant ? std::string(quant_type_name(*o.base.quant)).c_str() : "16-bit",
                 compute_dtype_name(o.base.compute).c_str(), o.checkpointing ? "on" : "off");
     for (Usage u : kAllUsages)
@@ -76,8 +109,77 @@ int run_estimate(const std::vector<std::string>& raw) {
     std::printf("  activations: %s with gradient checkpointing, %s without; logits chunk %s\n",
                 format_bytes(e.activations_checkpointed).c_str(), format_bytes(e.activations_full).c_str(),
                 format_bytes(e.logits_workspace).c_str());
+}
+
+void print_fit(const FitResult& f) {
+    const std::string what = f.dimension == FitDimension::MicroBatch ? "micro-batch" : "sequence length";
+    if (f.value == 0)
+        std::printf("Largest %s that fits: none (1 needs %s)\n", what.c_str(),
+                    format_bytes(f.estimate.device_total).c_str());
+    else
+        std::printf("Largest %s that fits: %lld (needs %s of %s)%s\n", what.c_str(), (long long)f.value,
+                    format_bytes(f.estimate.device_total).c_str(), format_bytes(f.estimate.device_bytes).c_str(),
+                    !f.at_limit() ? ""
+                    : f.dimension == FitDimension::SeqLen ? ", the model's context length"
+                                                          : ", the largest tried");
+}
+
+}  // namespace
+
+int run_estimate(const std::vector<std::string>& raw) {
+    std::vector<std::string> flags = train_flags(), options = train_options();
+    flags.push_back("json");
+    for (const char* o : {"device-gib", "gpu", "config", "fit"}) options.push_back(o);
+    const Args args(raw, flags, options);
+    TrainConfig c;
+    apply_train_options(args, c);
+    std::optional<FitDimension> fit;
+    if (auto f = args.option("fit"); f && !(fit = parse_fit_dimension(*f)))
+        throw UsageError("--fit: expected micro-batch or seq-len, got '" + *f + "'");
+    const Target device_target = target(args);
+    const ModelLayout model = open_layout(args);
+    // The estimate is of the backend the run would get (its own scratch included); "auto"
+    // computes in what the named GPU would.
+    const BackendChoice device = choose_backend(c.device);
+    EstimateOptions o;
+    o.base = c.base;
+    o.base.compute = device_target.gpu && c.compute_dtype == "auto"
+                         ? (device_target.gpu->bf16 ? DType::BF16 : DType::F16)
+                         : resolve_compute_dtype(c.compute_dtype, *device.backend);
+    o.lora = c.lora;
+    o.micro_batch = c.micro_batch;
+    o.seq_len = static_cast<std::int64_t>(c.data.max_seq_len);
+    o.checkpointing = c.checkpointing;
+    o.paging = c.optim.paging;
+    o.device_bytes = device_target.device_bytes;
+    const MemoryEstimate e = estimate_memory(model, o, *device.backend);
+    std::optional<FitResult> found;
+    if (fit) found = fit_largest(model, o, *fit, *device.backend);
+    const bool ok = found ? found->value > 0 : e.fits;
+    if (args.flag("json")) {
+        nlohmann::json j = to_json(e);
+        j["model"] = model.name;
+        j["config_only"] = model.config_only;
+        j["device"] = device.device;
+        j["compute_dtype"] = compute_dtype_name(o.base.compute);
+        if (device_target.gpu)
+            j["gpu"] = {{"id", device_target.gpu->id}, {"name", device_target.gpu->name},
+                        {"total_bytes", device_target.gpu->total_bytes},
+                        {"usable_bytes", device_target.gpu->usable_bytes()}};
+        if (found)
+            j["fit"] = {{"dimension", fit_dimension_name(found->dimension)}, {"value", found->value},
+                        {"limit", found->limit}, {"device_total", found->estimate.device_total}};
+        std::cout << j.dump(2) << '\n';
+        return ok ? 0 : 3;
+    }
+    print_estimate(model, o, e);
+    if (device_target.gpu)
+        std::printf("against %s: %s usable (%s less a %s CUDA context reserve)\n", device_target.gpu->name.c_str(),
+                    format_bytes(device_target.gpu->usable_bytes()).c_str(),
+                    format_bytes(device_target.gpu->total_bytes).c_str(), format_bytes(kCudaContextReserveBytes).c_str());
     std::printf("%s\n", e.verdict.c_str());
-    return e.fits ? 0 : 3;
+    if (found) print_fit(*found);
+    return ok ? 0 : 3;
 }
 
 }  // namespace qls::cli

@@ -1,13 +1,18 @@
 // The memory estimate against what the accountant measures on the CPU backend during a real
-// forward/backward step, for several shapes and base formats.
+// forward/backward step, for several shapes and base formats; the same estimate from config.json
+// alone; the GPU list; the largest micro-batch / sequence length that fits; `qlora estimate`.
 #include <QtTest>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
 #include "core/train/adamw_optimizer.h"
+#include "core/train/fit_search.h"
+#include "core/train/gpu_presets.h"
 #include "core/train/memory_estimate.h"
 #include "test_support.h"
+
+#include <nlohmann/json.hpp>
 
 using namespace qls;
 using qls::test::ref_dir;
@@ -19,6 +24,13 @@ private slots:
     void matchesMeasuredPeak_data();
     void matchesMeasuredPeak();
     void verdict();
+    void configOnlyMatchesLoaded_data();
+    void configOnlyMatchesLoaded();
+    void gpuPresets();
+    void fitSearch_data();
+    void fitSearch();
+    void fitSearchEnds();
+    void cliConfigOnly();
 };
 
 void TestEstimate::matchesMeasuredPeak_data() {
@@ -136,6 +148,187 @@ void TestEstimate::planPhasesShareBytes() {
     QCOMPARE(plan.tensor(buf, a1).data - plan.tensor(buf, always).data, std::ptrdiff_t(512));
     QCOMPARE(plan.tensor(buf, a2).data - plan.tensor(buf, a1).data, std::ptrdiff_t(4096));
     QCOMPARE(plan.tensor(buf, after).data - plan.tensor(buf, a2).data, std::ptrdiff_t(256));
+}
+
+namespace {
+
+// config.json alone in a scratch folder: a model whose weights are not downloaded.
+std::filesystem::path config_only_copy(const qls::test::ScratchDir& dir, const std::filesystem::path& model) {
+    const auto folder = dir.path() / model.filename();
+    std::filesystem::create_directories(folder);
+    std::filesystem::copy_file(model / "config.json", folder / "config.json");
+    return folder;
+}
+
+}  // namespace
+
+void TestEstimate::configOnlyMatchesLoaded_data() {
+    QTest::addColumn<QString>("model");
+    for (const char* m : {"models/llama3-tiny", "models/llama3-tiny-bf16-sharded", "models/mistral-tiny",
+                          "models/qwen2-tiny", "bnb/llama3-tiny-nf4-dq", "bnb/llama3-tiny-fp4"})
+        QTest::newRow(m) << m;
+}
+
+// Every category, for every base format and compute dtype: identical bytes, because the estimate
+// reads only what config.json also says (shapes, tied embeddings, dtype, quantization_config).
+void TestEstimate::configOnlyMatchesLoaded() {
+    QFETCH(QString, model);
+    const auto full = ref_dir() / model.toStdString();
+    const qls::test::ScratchDir dir;
+    const auto folder = config_only_copy(dir, full);
+    QVERIFY(is_config_only_folder(folder));
+    QVERIFY(!is_config_only_folder(full));
+    const ModelLayout loaded = open_model_layout(full);
+    const ModelLayout described = open_model_layout(folder);
+    QVERIFY(!loaded.config_only);
+    QVERIFY(described.config_only);
+    QVERIFY(open_model_layout(folder / "config.json").config_only);
+    QCOMPARE(described.name, loaded.name);
+    CpuBackend backend;
+    for (const std::optional<QuantType> quant : {std::optional(QuantType::NF4), std::optional(QuantType::FP4),
+                                                 std::optional<QuantType>()})
+        for (const bool dq : {true, false})
+            for (const DType compute : {DType::F32, DType::BF16, DType::F16}) {
+                EstimateOptions o;
+                o.base.quant = quant;
+                o.base.double_quant = dq;
+                o.base.compute = compute;
+                o.lora.rank = 8;
+                o.lora.targets = {LoraTarget::Q, LoraTarget::V, LoraTarget::Down};
+                o.micro_batch = 3;
+                o.seq_len = 40;
+                o.device_bytes = 8 << 20;
+                const MemoryEstimate a = estimate_memory(load_model(full), o, backend);
+                const MemoryEstimate b = estimate_memory(described, o, backend);
+                for (Usage u : kAllUsages) QCOMPARE(b.of(u), a.of(u));
+                QCOMPARE(b.device_total, a.device_total);
+                QCOMPARE(b.activations_full, a.activations_full);
+                QCOMPARE(b.verdict, a.verdict);
+            }
+}
+
+void TestEstimate::gpuPresets() {
+    constexpr std::int64_t gib = std::int64_t(1) << 30;
+    QCOMPARE(gpu_presets().size(), std::size_t(8));
+    QCOMPARE(parse_gpu("rtx4090").total_bytes, 24 * gib);
+    QCOMPARE(parse_gpu("RTX 4090").id, std::string("rtx4090"));
+    QCOMPARE(parse_gpu("A100-80GB").id, std::string("a100-80"));
+    QCOMPARE(parse_gpu("a100_40").total_bytes, 40 * gib);
+    QCOMPARE(parse_gpu("H200").total_bytes, 141 * gib);
+    QCOMPARE(parse_gpu("t4").usable_bytes(), 16 * gib - kCudaContextReserveBytes);
+    QVERIFY(!parse_gpu("t4").bf16);
+    QVERIFY(parse_gpu("l4").bf16);
+    for (const char* bad : {"a100", "rtx5090", "", "4090"}) {
+        try {
+            parse_gpu(bad);
+            QFAIL(bad);
+        } catch (const ConfigError& e) {
+            const std::string m = e.what();
+            QVERIFY2(m.find("h200") != std::string::npos && m.find(bad) != std::string::npos, e.what());
+        }
+    }
+    QCOMPARE(detected_gpu("NVIDIA H200", 150 * gib, true).usable_bytes(), 149 * gib);
+}
+
+void TestEstimate::fitSearch_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<int>("dimension");
+    QTest::addColumn<int>("compute");
+    QTest::addColumn<bool>("configOnly");
+    const int mb = int(FitDimension::MicroBatch), sl = int(FitDimension::SeqLen);
+    QTest::newRow("llama3 micro-batch fp32") << "models/llama3-tiny" << mb << int(DType::F32) << false;
+    QTest::newRow("llama3 seq-len bf16") << "models/llama3-tiny" << sl << int(DType::BF16) << false;
+    QTest::newRow("qwen2 micro-batch config-only") << "models/qwen2-tiny" << mb << int(DType::BF16) << true;
+    QTest::newRow("bnb seq-len config-only") << "bnb/llama3-tiny-nf4-dq" << sl << int(DType::F16) << true;
+}
+
+// The value found fits and the next does not, by the very estimator the page and CLI show.
+void TestEstimate::fitSearch() {
+    QFETCH(QString, model);
+    QFETCH(int, dimension);
+    QFETCH(int, compute);
+    QFETCH(bool, configOnly);
+    const auto full = ref_dir() / model.toStdString();
+    const qls::test::ScratchDir dir;
+    const ModelLayout layout = open_model_layout(configOnly ? config_only_copy(dir, full) : full);
+    const auto d = static_cast<FitDimension>(dimension);
+    EstimateOptions o;
+    o.base.compute = static_cast<DType>(compute);
+    o.micro_batch = 2;
+    o.seq_len = 16;
+    CpuBackend backend;
+    // A device between what the settings need and what 7x the searched dimension would need.
+    EstimateOptions big = o;
+    (d == FitDimension::MicroBatch ? big.micro_batch : big.seq_len) *= 7;
+    o.device_bytes = (estimate_memory(layout, o, backend).device_total + estimate_memory(layout, big, backend).device_total) / 2;
+    const FitResult r = fit_largest(layout, o, d, backend);
+    QVERIFY2(r.value > (d == FitDimension::MicroBatch ? o.micro_batch : o.seq_len), qPrintable(QString::number(r.value)));
+    QVERIFY(r.value < (d == FitDimension::MicroBatch ? big.micro_batch : big.seq_len));
+    QVERIFY(r.estimate.fits);
+    auto at = [&](std::int64_t v) {
+        EstimateOptions x = o;
+        (d == FitDimension::MicroBatch ? x.micro_batch : x.seq_len) = v;
+        return estimate_memory(layout, x, backend);
+    };
+    QVERIFY(at(r.value).fits);
+    QCOMPARE(at(r.value).device_total, r.estimate.device_total);
+    QVERIFY(!at(r.value + 1).fits);
+}
+
+void TestEstimate::fitSearchEnds() {
+    const ModelLayout layout = open_model_layout(ref_dir() / "models" / "llama3-tiny");
+    CpuBackend backend;
+    EstimateOptions o;
+    o.device_bytes = 1 << 10;
+    const FitResult none = fit_largest(layout, o, FitDimension::MicroBatch, backend);
+    QCOMPARE(none.value, std::int64_t(0));
+    QVERIFY(!none.estimate.fits);
+    o.micro_batch = 1;
+    o.device_bytes = std::int64_t(1) << 40;  // the whole context fits: the search stops there
+    const FitResult all = fit_largest(layout, o, FitDimension::SeqLen, backend);
+    QCOMPARE(all.value, layout.config.max_position_embeddings);
+    QVERIFY(all.at_limit());
+    o.device_bytes = 0;
+    QVERIFY_THROWS_EXCEPTION(ConfigError, fit_largest(layout, o, FitDimension::SeqLen, backend));
+    QCOMPARE(parse_fit_dimension("seq-len"), std::optional(FitDimension::SeqLen));
+    QVERIFY(!parse_fit_dimension("batch"));
+}
+
+// `qlora estimate` on a folder holding only config.json: says so, checks against the named GPU,
+// finds the largest micro-batch, and gives the loaded folder's numbers.
+void TestEstimate::cliConfigOnly() {
+    const QString qlora = QString::fromStdString(std::string(QLS_BINARY_DIR) + "/bin/qlora");
+    QVERIFY2(QFileInfo::exists(qlora), "build the qlora target first");
+    const auto full = ref_dir() / "models" / "qwen2-tiny";
+    const qls::test::ScratchDir dir;
+    const auto folder = config_only_copy(dir, full);
+    auto run = [&](const QStringList& args) {
+        QProcess p;
+        p.start(qlora, args);
+        [&] { QVERIFY(p.waitForFinished(120000)); }();
+        return std::pair(p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()));
+    };
+    const QStringList common = {"--gpu", "rtx4090", "--fit", "micro-batch", "--device", "cpu", "--max-seq-len", "256"};
+    const auto [code, text] = run(QStringList{"estimate", QString::fromStdString(folder.string())} + common);
+    QCOMPARE(code, 0);
+    QVERIFY2(text.contains("(config only: weights not downloaded)"), qPrintable(text));
+    QVERIFY2(text.contains("against RTX 4090 24 GB: 23.00 GiB usable"), qPrintable(text));
+    QVERIFY2(text.contains("bf16 compute"), qPrintable(text));
+    QVERIFY2(text.contains("Largest micro-batch that fits: "), qPrintable(text));
+    const auto [c1, fromConfig] =
+        run(QStringList{"estimate", "--config", QString::fromStdString((folder / "config.json").string()), "--json"} + common);
+    const auto [c2, fromWeights] = run(QStringList{"estimate", QString::fromStdString(full.string()), "--json"} + common);
+    QCOMPARE(c1, 0);
+    QCOMPARE(c2, 0);
+    const auto a = nlohmann::json::parse(fromConfig.toStdString());
+    const auto b = nlohmann::json::parse(fromWeights.toStdString());
+    QVERIFY(a.at("config_only").get<bool>());
+    QVERIFY(!b.at("config_only").get<bool>());
+    QCOMPARE(a.at("bytes"), b.at("bytes"));
+    QCOMPARE(a.at("fit"), b.at("fit"));
+    QCOMPARE(a.at("gpu").at("usable_bytes").get<std::int64_t>(), std::int64_t(23) << 30);
+    const auto [bad, badText] = run({"estimate", QString::fromStdString(folder.string()), "--gpu", "a100"});
+    QCOMPARE(bad, 2);
 }
 
 QTEST_GUILESS_MAIN(TestEstimate)

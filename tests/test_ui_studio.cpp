@@ -1,8 +1,8 @@
 // The studio's Model and Inspect pages over the core, offscreen: opening models (the shared
 // llama3-tiny fixture, its GGUF twin, the demo model, a corrupt folder, a folder that is no
-// model), the summary and memory table, the inspector's table and charts (legends clear of
-// the data, one colour scale, the table following the selection), and that background work
-// leaves the event loop turning.
+// model, a config-only folder), the summary and memory table, the inspector's table and charts
+// (legends clear of the data, one colour scale, the table following the selection), and that
+// background work leaves the event loop turning.
 // Expected values come from the fixtures' config.json, never from the code under test.
 #include <QApplication>
 #include <QLabel>
@@ -25,6 +25,7 @@
 #include "core/util/resource_paths.h"
 #include "tests/test_support.h"
 #include "ui/background_task.h"
+#include "ui/hparams_page.h"
 #include "ui/inspect_page.h"
 #include "ui/main_window.h"
 #include "ui/memory_chart.h"
@@ -33,6 +34,7 @@
 #include "ui/quant_plots.h"
 #include "ui/quant_table_model.h"
 #include "ui/tensor_detail_panel.h"
+#include "ui/train_page.h"
 
 using namespace qls;
 using namespace qls::ui;
@@ -210,6 +212,44 @@ private slots:
         QVERIFY(memory->item(2, 0)->text().contains("chosen"));  // NF4 + double quant by default
         QCOMPARE(QString::fromStdString(cfg["dtype"].get<std::string>()), QString("float32"));
         QCOMPARE(summary(w, "dtype"), QString("F32"));  // read from the tensors, as safetensors spells it
+    }
+
+    // A folder with only config.json (a model not downloaded yet) is described, not refused: the
+    // summary, the memory table and the Hyperparameters estimate come from the config, a note
+    // says so, the fit buttons apply what fits, and training is refused with the reason.
+    void configOnlyFolderIsDescribed() {
+        const auto cfg = readConfig(llamaDir());
+        const test::ScratchDir dir;
+        const auto folder = dir.path() / "llama3-tiny";
+        std::filesystem::create_directories(folder);
+        std::filesystem::copy_file(llamaDir() / "config.json", folder / "config.json");
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString(folder.string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->isConfigOnly(), kLoadTimeoutMs);
+        QVERIFY(!w.session()->hasModel());
+        QVERIFY(!w.modelPage()->configOnlyNote()->isHidden());
+        QVERIFY(w.modelPage()->configOnlyNote()->text().contains("weights not downloaded"));
+        QCOMPARE(summary(w, "format"), QString("config only: weights not downloaded"));
+        QCOMPARE(summary(w, "layers"), QString::number(cfg["num_hidden_layers"].get<int>()));
+        QCOMPARE(summary(w, "dtype"), QString("F32"));
+        QTableWidget* memory = w.modelPage()->memoryTable();
+        QCOMPARE(memory->rowCount(), 4);
+        QVERIFY(memory->item(2, 5) && memory->item(2, 5)->text().contains("fits"));
+
+        HparamsPage* hp = w.hparamsPage();
+        QTRY_VERIFY_WITH_TIMEOUT(hp->estimateVerdict()->text().contains("config only"), 5000);
+        QVERIFY(!hp->fitMicroBatchButton()->isEnabled());  // no device size to fit yet
+        hp->applyPreset(Preset::T4);
+        QTRY_VERIFY_WITH_TIMEOUT(hp->fitSeqLenButton()->isEnabled(), 5000);
+        hp->fitSeqLenButton()->click();
+        // A tiny model on 16 GiB: its whole context fits.
+        QCOMPARE(hp->config().data.max_seq_len, std::size_t(cfg["max_position_embeddings"].get<int>()));
+        QTRY_VERIFY_WITH_TIMEOUT(hp->estimateVerdict()->text().startsWith("fits"), 5000);
+
+        QVERIFY(!w.startTraining());
+        QVERIFY2(w.trainPage()->errorLabel()->text().contains("weights are not downloaded"),
+                 qPrintable(w.trainPage()->errorLabel()->text()));
     }
 
     // A GGUF file names the ggml types it stores, not the float32 it is dequantized to. The

@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend/backend_registry.h"
-#include "core/train/memory_estimate.h"
+#include "core/train/fit_search.h"
 #include "ui/model_session.h"
 #include "ui/ui_format.h"
 
@@ -101,6 +101,7 @@ HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_estimateTimer->setInterval(150);
     connect(m_estimateTimer, &QTimer::timeout, this, &HparamsPage::updateEstimate);
     connect(session, &ModelSession::modelLoaded, m_estimateTimer, qOverload<>(&QTimer::start));
+    connect(session, &ModelSession::configOpened, m_estimateTimer, qOverload<>(&QTimer::start));
     connect(session, &ModelSession::quantSettingsChanged, this, &HparamsPage::onChanged);
     setConfig(TrainConfig{});
     setOrigin(0, tr("Defaults"));
@@ -294,25 +295,35 @@ void HparamsPage::validate() {
     if (before.isEmpty() != m_message.isEmpty()) emit validityChanged(m_message.isEmpty());
 }
 
-void HparamsPage::updateEstimate() {
-    if (!m_session->hasModel()) return;
+EstimateOptions HparamsPage::estimateOptions(const Backend& backend) const {
     const TrainConfig c = config();
     const QuantSettings& q = m_session->quantSettings();
     EstimateOptions o;
     o.base.quant = q.type;
     o.base.double_quant = q.doubleQuant;
     o.base.blocksize = q.blockSize;
+    o.base.compute = resolve_compute_dtype(c.compute_dtype, backend);
     o.lora = c.lora;
     o.micro_batch = c.micro_batch;
     o.seq_len = std::int64_t(c.data.max_seq_len);
     o.checkpointing = c.checkpointing;
     o.paging = c.optim.paging;
     o.device_bytes = c.device_limit_bytes;
+    return o;
+}
+
+void HparamsPage::updateEstimate() {
+    if (!m_session->layout()) return;
+    const bool sized = config().device_limit_bytes > 0;
+    for (QPushButton* b : {m_fitBatch, m_fitSeqLen}) {
+        b->setEnabled(sized);
+        b->setToolTip(sized ? tr("The largest value whose estimate fits the device size; the other settings stay")
+                            : tr("Set the device size (GiB) first: the search needs a size to fit"));
+    }
     try {
         // For the backend the run would get (a device this machine lacks says so here).
-        const BackendChoice device = make_backend(parse_device(c.device));
-        o.base.compute = resolve_compute_dtype(c.compute_dtype, *device.backend);
-        const MemoryEstimate e = estimate_memory(*m_session->model(), o, *device.backend);
+        const BackendChoice device = make_backend(parse_device(config().device));
+        const MemoryEstimate e = estimate_memory(*m_session->layout(), estimateOptions(*device.backend), *device.backend);
         m_estimate->setRowCount(0);
         auto addRow = [this](const QString& name, double bytes) {
             const int row = m_estimate->rowCount();
@@ -322,10 +333,30 @@ void HparamsPage::updateEstimate() {
         };
         for (Usage u : kAllUsages) addRow(QString::fromLatin1(usage_name(u).data()), double(e.of(u)));
         addRow(tr("device total"), double(e.device_total));
-        m_verdict->setText(QString::fromStdString(e.verdict));
+        const QString note = m_session->isConfigOnly() ? tr(" (config only: weights not downloaded)") : QString();
+        m_verdict->setText(QString::fromStdString(e.verdict) + note);
         m_verdict->setStyleSheet(e.fits ? QStringLiteral("color: #1e8449;") : QStringLiteral("color: #c0392b;"));
     } catch (const std::exception& e) {
         m_estimate->setRowCount(0);
+        m_verdict->setText(tr("No estimate: %1").arg(e.what()));
+        m_verdict->setStyleSheet(QStringLiteral("color: #c0392b;"));
+    }
+}
+
+// The same estimator's answer, applied to the field: the estimate then shows it fitting.
+void HparamsPage::fitLargest(FitDimension dimension) {
+    if (!m_session->layout()) return;
+    QSpinBox* field = dimension == FitDimension::MicroBatch ? m_microBatch : m_seqLen;
+    try {
+        const BackendChoice device = make_backend(parse_device(config().device));
+        const FitResult r = fit_largest(*m_session->layout(), estimateOptions(*device.backend), dimension, *device.backend);
+        if (r.value == 0) {
+            m_verdict->setText(tr("Nothing fits: even 1 needs %1").arg(formatBytes(double(r.estimate.device_total))));
+            m_verdict->setStyleSheet(QStringLiteral("color: #c0392b;"));
+            return;
+        }
+        field->setValue(int(std::min<std::int64_t>(r.value, field->maximum())));
+    } catch (const std::exception& e) {
         m_verdict->setText(tr("No estimate: %1").arg(e.what()));
         m_verdict->setStyleSheet(QStringLiteral("color: #c0392b;"));
     }

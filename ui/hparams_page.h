@@ -1,12 +1,14 @@
 // Main flow step 3: every training setting of TrainConfig with its default and a tooltip,
 // presets, the reason next to a refused value (TrainConfig::validate's message), run.json
-// settings saved and loaded, and a live device-memory estimate for the loaded model.
+// settings saved and loaded, and a live device-memory estimate for the open model (config-only
+// too) with the largest micro-batch / sequence length that fits.
 #pragma once
 #include <QWidget>
 
 #include <QList>
 #include <QPair>
 
+#include "core/train/fit_search.h"
 #include "core/train/train_config.h"
 #include "ui/hparams_presets.h"
 
@@ -55,6 +57,8 @@ public:
     QSpinBox* rankBox() const { return m_rank; }
     QLineEdit* learningRateEdit() const { return m_lr; }
     QLabel* estimateVerdict() const { return m_verdict; }
+    QPushButton* fitMicroBatchButton() const { return m_fitBatch; }
+    QPushButton* fitSeqLenButton() const { return m_fitSeqLen; }
 
 signals:
     void configChanged();
@@ -77,7 +81,9 @@ private:
                   const QStringList& keys);
     void onChanged();
     void validate();
+    EstimateOptions estimateOptions(const Backend& backend) const;
     void updateEstimate();
+    void fitLargest(FitDimension dimension);
     void chooseSave();
     void chooseLoad();
 
@@ -142,6 +148,8 @@ private:
     QComboBox* m_computeDtype;
     QTableWidget* m_estimate;
     QLabel* m_verdict;
+    QPushButton* m_fitBatch;
+    QPushButton* m_fitSeqLen;
 };
 
 }  // namespace qls::ui

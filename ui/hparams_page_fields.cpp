@@ -10,7 +10,9 @@
 #include <QGroupBox>
 #include <QHeaderView>
 #include <QLabel>
+#include <QHBoxLayout>
 #include <QLineEdit>
+#include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
 
@@ -228,7 +230,20 @@ QWidget* HparamsPage::buildEstimate() {
     m_verdict = new QLabel(tr("Open a model to estimate its memory."), box);
     m_verdict->setObjectName("estimateVerdict");
     m_verdict->setWordWrap(true);
+    m_fitBatch = new QPushButton(tr("Largest micro-batch"), box);
+    m_fitBatch->setObjectName("fitMicroBatch");
+    m_fitSeqLen = new QPushButton(tr("Largest sequence length"), box);
+    m_fitSeqLen->setObjectName("fitSeqLen");
+    for (QPushButton* b : {m_fitBatch, m_fitSeqLen}) b->setEnabled(false);  // until a model is open
+    connect(m_fitBatch, &QPushButton::clicked, this, [this] { fitLargest(FitDimension::MicroBatch); });
+    connect(m_fitSeqLen, &QPushButton::clicked, this, [this] { fitLargest(FitDimension::SeqLen); });
+    auto* fit = new QHBoxLayout;
+    fit->addWidget(new QLabel(tr("Fit:"), box));
+    fit->addWidget(m_fitBatch);
+    fit->addWidget(m_fitSeqLen);
+    fit->addStretch(1);
     layout->addWidget(m_estimate, 1);
+    layout->addLayout(fit);
     layout->addWidget(m_verdict);
     return box;
 }

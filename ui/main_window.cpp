@@ -77,9 +77,8 @@ MainWindow::MainWindow(QWidget* parent)
     connect(m_modelPage, &ModelPage::openGgufRequested, this, &MainWindow::chooseGgufFile);
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
     connect(m_session, &ModelSession::recentModelsChanged, this, &MainWindow::rebuildRecentMenu);
-    connect(m_session, &ModelSession::modelLoaded, this, [this] {
-        setWindowTitle(tr("%1 — QLoRA Studio").arg(m_session->displayName()));
-    });
+    for (auto opened : {&ModelSession::modelLoaded, &ModelSession::configOpened})
+        connect(m_session, opened, this, [this] { setWindowTitle(tr("%1 — QLoRA Studio").arg(m_session->displayName())); });
     connect(m_session, &ModelSession::loadFailed, this, [this](const QString&, const QString&) {
         showPage(ModelPageIndex);  // where the error is shown
         statusBar()->showMessage(tr("Could not open the model"), 5000);
@@ -420,6 +419,12 @@ TrainConfig MainWindow::composeConfig(const QString& model) const {
 }
 
 bool MainWindow::startTraining() {
+    if (m_session->isConfigOnly()) {
+        m_trainPage->showError(tr("%1 is config only: its weights are not downloaded. Download them "
+                                  "(model.safetensors) into %2 and open it again to train.")
+                                   .arg(m_session->displayName(), QString::fromStdString(m_session->layout()->path.string())));
+        return false;
+    }
     if (!m_session->hasModel()) {
         m_trainPage->showError(tr("Open a model first (Model page), or press Demo run."));
         return false;

@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 
 #include "core/inspect/weight_memory.h"
+#include "core/train/gpu_presets.h"
 #include "ui/model_session.h"
 #include "ui/table_util.h"
 #include "ui/ui_format.h"
@@ -88,6 +89,16 @@ ModelPage::ModelPage(ModelSession* session, QWidget* parent) : QWidget(parent), 
     m_error->setMargin(8);
     m_error->hide();
 
+    m_configOnly = new QLabel(tr("<b>Config only: weights not downloaded.</b> The summary and the memory table "
+                                 "come from config.json; download the weights into the folder and open it again "
+                                 "to inspect, train or chat."),
+                              this);
+    m_configOnly->setObjectName("configOnlyNote");
+    m_configOnly->setWordWrap(true);
+    m_configOnly->setFrameShape(QFrame::StyledPanel);
+    m_configOnly->setMargin(8);
+    m_configOnly->hide();
+
     m_subheading = new QLabel(tr("Open a Hugging Face model folder, a bitsandbytes 4-bit checkpoint or a "
                                  "GGUF file, or try the demo model."),
                               this);
@@ -116,6 +127,7 @@ ModelPage::ModelPage(ModelSession* session, QWidget* parent) : QWidget(parent), 
     auto* contentLayout = new QVBoxLayout(content);
     contentLayout->addLayout(head);
     contentLayout->addWidget(m_error);
+    contentLayout->addWidget(m_configOnly);
     contentLayout->addLayout(columns, 1);
     auto* scroll = new QScrollArea(this);
     scroll->setWidget(content);
@@ -127,6 +139,7 @@ ModelPage::ModelPage(ModelSession* session, QWidget* parent) : QWidget(parent), 
 
     connect(session, &ModelSession::loadStarted, this, &ModelPage::onLoadStarted);
     connect(session, &ModelSession::modelLoaded, this, &ModelPage::onModelLoaded);
+    connect(session, &ModelSession::configOpened, this, &ModelPage::onModelLoaded);
     connect(session, &ModelSession::loadFailed, this, &ModelPage::onLoadFailed);
     connect(session, &ModelSession::quantSettingsChanged, this, &ModelPage::updateMemory);
     writeQuantWidgets();
@@ -223,9 +236,23 @@ QWidget* ModelPage::buildMemory() {
     m_budget->setSingleStep(1.0);
     m_budget->setSuffix(tr(" GiB"));
     m_budgetNote = new QLabel(box);
+    // A GPU from the list sets the budget to what a run can use of it (gpu_presets.h).
+    m_gpuPreset = new QComboBox(box);
+    m_gpuPreset->setObjectName("gpuPreset");
+    m_gpuPreset->addItem(tr("GPU…"));
+    for (const GpuTarget& g : gpu_presets())
+        m_gpuPreset->addItem(QString::fromStdString(g.name), double(g.usable_bytes()) / kGiB);
+    m_gpuPreset->setToolTip(tr("Set the budget to a GPU's memory less %1 for the CUDA context")
+                                .arg(formatBytes(double(kCudaContextReserveBytes))));
+    connect(m_gpuPreset, &QComboBox::activated, this, [this](int index) {
+        if (index == 0) return;
+        m_useGpu->setChecked(false);  // the GPU named here, not the one in this machine
+        m_budget->setValue(m_gpuPreset->itemData(index).toDouble());
+    });
     budgetRow->addWidget(m_useGpu);
     budgetRow->addWidget(new QLabel(tr("Memory budget:"), box));
     budgetRow->addWidget(m_budget);
+    budgetRow->addWidget(m_gpuPreset);
     budgetRow->addWidget(m_budgetNote, 1);
     v->addLayout(budgetRow);
     connect(m_useGpu, &QCheckBox::toggled, this, &ModelPage::readQuantWidgets);
@@ -305,6 +332,7 @@ void ModelPage::onLoadFailed(const QString& path, const QString& message) {
 
 void ModelPage::onModelLoaded() {
     m_error->hide();
+    m_configOnly->setVisible(m_session->isConfigOnly());
     fillSummary();
     updateMemory();
 }
@@ -354,12 +382,15 @@ void ModelPage::fillSummary() {
 void ModelPage::updateMemory() {
     const QuantSettings& s = m_session->quantSettings();
     const bool gpu = m_device.cuda && s.useDetectedGpu;
-    const double budget = gpu ? double(m_device.totalBytes) : s.budgetGiB * kGiB;
+    // The detected GPU under the same usable-memory assumption as the listed ones.
+    const double budget =
+        gpu ? double(detected_gpu(m_device.name.toStdString(), std::int64_t(m_device.totalBytes), true).usable_bytes())
+            : s.budgetGiB * kGiB;
     m_budgetNote->setText(gpu ? QString()
                               : m_device.cuda ? tr("(a smaller GPU to rehearse)")
                                               : tr("(no CUDA device: the GPU you plan to use)"));
     m_memory->horizontalHeaderItem(5)->setText(tr("Fits in %1?").arg(formatBytes(budget)));
-    if (!m_session->hasModel()) {
+    if (!m_session->layout()) {
         m_memory->clearContents();
         return;
     }

@@ -28,6 +28,7 @@ public:
     // The value label of a summary field ("architecture", "parameters", ...), for tests.
     QLabel* summaryLabel(const QString& key) const { return m_summary.value(key); }
     QTableWidget* memoryTable() const { return m_memory; }
+    QLabel* configOnlyNote() const { return m_configOnly; }
 
 signals:
     void openRequested();      // the Open… button's "Model folder…"
@@ -53,6 +54,7 @@ private:
     QLabel* m_heading;
     QLabel* m_subheading;
     QLabel* m_error;
+    QLabel* m_configOnly;  // shown for a config-only model
     QPushButton* m_open;
     QPushButton* m_demo;
     QComboBox* m_quantType;
@@ -61,6 +63,7 @@ private:
     QComboBox* m_computeDtype;
     QCheckBox* m_useGpu;
     QDoubleSpinBox* m_budget;
+    QComboBox* m_gpuPreset;
     QLabel* m_budgetNote;
     QTableWidget* m_memory;
 };

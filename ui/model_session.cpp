@@ -11,7 +11,8 @@ namespace {
 constexpr int kMaxRecent = 8;
 
 struct Loaded {
-    std::shared_ptr<const Model> model;
+    std::shared_ptr<const Model> model;  // null for a config-only folder
+    std::shared_ptr<const ModelLayout> layout;
     ModelReport report;
     std::vector<std::string> linear;
 };
@@ -30,19 +31,29 @@ void ModelSession::open(const QString& path) {
     const std::filesystem::path fsPath = path.toStdString();
     m_loader.start(tr("Loading %1").arg(path), [this, fsPath](const ProgressFn&) -> BackgroundTask::Delivery {
         auto loaded = std::make_shared<Loaded>();
-        loaded->model = std::make_shared<const Model>(load_model(fsPath));
         InspectOptions options;
         options.error_table = false;  // the Inspect page measures errors with its own progress
-        loaded->report = inspect_model(*loaded->model, options);
-        for (const auto& e : llama_expected_tensors(loaded->model->config))
+        if (is_config_only_folder(fsPath)) {
+            loaded->layout = std::make_shared<const ModelLayout>(open_model_layout(fsPath));
+            loaded->report = inspect_config_only(*loaded->layout, options);
+        } else {
+            loaded->model = std::make_shared<const Model>(load_model(fsPath));
+            loaded->layout = std::make_shared<const ModelLayout>(model_layout(*loaded->model));
+            loaded->report = inspect_model(*loaded->model, options);
+        }
+        for (const auto& e : llama_expected_tensors(loaded->layout->config))
             if (e.linear) loaded->linear.push_back(e.name);
         return [this, loaded] {
             m_model = loaded->model;
+            m_layout = loaded->layout;
             m_report = std::move(loaded->report);
             m_linearTensors = std::move(loaded->linear);
             m_isDemo = m_pendingDemo;
             addRecent(m_pendingPath);
-            emit modelLoaded();
+            if (m_model)
+                emit modelLoaded();
+            else
+                emit configOpened();
         };
     });
 }
@@ -57,7 +68,7 @@ void ModelSession::openDemo() {
 }
 
 QString ModelSession::displayName() const {
-    if (!m_model) return {};
+    if (!m_layout) return {};
     return m_isDemo ? tr("Demo model") : QString::fromStdString(m_report.name);
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/inspect/model_report.h"
+#include "core/model/model_layout.h"
 #include "core/model/model_loader.h"
 #include "ui/background_task.h"
 #include "ui/quant_settings.h"
@@ -19,12 +20,17 @@ class ModelSession : public QObject {
 public:
     explicit ModelSession(QObject* parent = nullptr);
 
-    // Load a Hugging Face / bitsandbytes folder or a .gguf file; a load in flight is dropped.
+    // Load a Hugging Face / bitsandbytes folder or a .gguf file; a load in flight is dropped. A
+    // folder with only config.json (weights not downloaded) is described, not loaded: configOpened,
+    // and hasModel() stays false so that nothing trains or generates with it.
     void open(const QString& path);
     void openDemo();
 
     bool hasModel() const { return m_model != nullptr; }
     std::shared_ptr<const Model> model() const { return m_model; }
+    // What the memory estimate reads: the loaded model's, or the config-only model's.
+    const ModelLayout* layout() const { return m_layout.get(); }
+    bool isConfigOnly() const { return m_layout && m_layout->config_only; }
     // Summary, tokenizer and weight memory (no error table: the inspector computes that).
     const ModelReport& report() const { return m_report; }
     // The model's name for headings and the title bar; the demo model says so.
@@ -42,6 +48,7 @@ public:
 signals:
     void loadStarted(const QString& path);
     void modelLoaded();
+    void configOpened();  // a config-only folder: report() and layout() describe it
     void loadFailed(const QString& path, const QString& message);
     void quantSettingsChanged();
     void recentModelsChanged();
@@ -54,6 +61,7 @@ private:
     bool m_pendingDemo = false;
     bool m_isDemo = false;
     std::shared_ptr<const Model> m_model;
+    std::shared_ptr<const ModelLayout> m_layout;
     ModelReport m_report;
     std::vector<std::string> m_linearTensors;
     QuantSettings m_quant;

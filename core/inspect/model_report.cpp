@@ -1,5 +1,6 @@
 #include "core/inspect/model_report.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -91,6 +92,43 @@ ModelReport inspect_model(const Model& model, const InspectOptions& options, con
     }
     r.memory = weight_memory_all(model.config, options.blocksize);
     if (options.error_table) r.errors = quant_error_table(model, options.blocksize, progress);
+    return r;
+}
+
+namespace {
+// stored_types' names ("BF16", "NF4 + double quant"), from what the config says the files hold.
+std::vector<StoredType> layout_types(const ModelLayout& layout) {
+    std::vector<StoredType> out;
+    for (const StoredTensor& t : layout.tensors) {
+        std::string name(dtype_name(t.dtype));
+        if (t.quant) name = str_cat(t.quant->type == QuantType::FP4 ? "FP4" : "NF4", t.quant->double_quant ? " + double quant" : "");
+        auto it = std::find_if(out.begin(), out.end(), [&](const StoredType& s) { return s.name == name; });
+        if (it == out.end()) it = out.insert(out.end(), StoredType{name, 0, 0});
+        ++it->tensors;
+        it->params += numel(t.shape);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const StoredType& a, const StoredType& b) { return a.params > b.params; });
+    return out;
+}
+}  // namespace
+
+ModelReport inspect_config_only(const ModelLayout& layout, const InspectOptions& options) {
+    check_quant_blocksize(options.blocksize);
+    ModelReport r;
+    r.path = layout.path.string();
+    r.name = layout.name;
+    r.format = "config only: weights not downloaded";
+    r.config = layout.config;
+    r.parameters = parameter_count(layout.config);
+    r.storage = layout_types(layout);
+    try {
+        // A config.json given as a file: its tokenizer, if any, sits beside it.
+        const bool folder = std::filesystem::is_directory(layout.path);
+        r.tokenizer = describe(load_tokenizer_from(folder ? layout.path : layout.path.parent_path()));
+    } catch (const Error& e) {
+        r.tokenizer_error = e.what();
+    }
+    r.memory = weight_memory_all(layout.config, options.blocksize);
     return r;
 }
 

@@ -11,6 +11,7 @@
 #include "core/inspect/quant_error_table.h"
 #include "core/inspect/stored_types.h"
 #include "core/inspect/weight_memory.h"
+#include "core/model/model_layout.h"
 #include "core/model/model_loader.h"
 
 namespace qls {
@@ -47,6 +48,10 @@ std::string chat_template_family(std::string_view chat_template);
 
 ModelReport inspect_model(const Model& model, const InspectOptions& options = {},
                           const ProgressFn& progress = {});
+
+// A model described by config.json alone (weights not downloaded): the summary, the tokenizer
+// when its files are there, storage as the config says, weight memory; no error table.
+ModelReport inspect_config_only(const ModelLayout& layout, const InspectOptions& options = {});
 
 nlohmann::json to_json(const ModelReport& report);
 

@@ -21,28 +21,35 @@ struct BaseBytes {
 
 // What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load)
 // or as stored; everything else as stored.
-BaseBytes base_bytes(const Model& model, const BaseWeightsOptions& opt) {
+BaseBytes base_bytes(const ModelLayout& model, const BaseWeightsOptions& opt) {
     BaseBytes out;
     const LlamaConfig& c = model.config;
-    for (const ExpectedTensor& e : llama_expected_tensors(c)) {
-        const Weight& w = model.weights.get(e.name);
-        const std::int64_t n = numel(w.shape);
-        const bool head = e.name == "lm_head.weight" || (c.tie_word_embeddings && e.name == "model.embed_tokens.weight");
-        if (w.is_quantized()) {
-            out.total += static_cast<std::int64_t>(
-                quantized_tensor_bytes(n, w.quantized->blocksize, w.quantized->nested.has_value()));
-        } else if (e.linear && opt.quant) {
+    for (const StoredTensor& t : model.tensors) {
+        const std::int64_t n = numel(t.shape);
+        const bool head = t.name == "lm_head.weight" || (c.tie_word_embeddings && t.name == "model.embed_tokens.weight");
+        if (t.quant) {
+            out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, t.quant->blocksize, t.quant->double_quant));
+        } else if (t.linear && opt.quant) {
             out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, opt.blocksize, opt.double_quant));
         } else {
             // DeviceBaseModel holds the embedding and head in the compute dtype (head_dtype).
-            const bool big = e.name == "lm_head.weight" || e.name == "model.embed_tokens.weight";
-            const DType held = big ? head_dtype(w.view.dtype, opt.compute) : w.view.dtype;
+            const bool big = t.name == "lm_head.weight" || t.name == "model.embed_tokens.weight";
+            const DType held = big ? head_dtype(t.dtype, opt.compute) : t.dtype;
             out.total += n * static_cast<std::int64_t>(dtype_size(held));
             if (head && held != DType::F32)
-                out.converted_head = CpuBackend::converted_weight_elements(w.shape.at(0), w.shape.at(1));
+                out.converted_head = CpuBackend::converted_weight_elements(t.shape.at(0), t.shape.at(1));
         }
     }
     return out;
+}
+
+// DeviceBaseModel's layers_in_compute_dtype, from the layout: a dense base whose linear weights
+// are all stored in the compute dtype is used in place, with no per-layer copy.
+bool layers_in_place(const ModelLayout& model, const BaseWeightsOptions& opt) {
+    if (opt.quant) return false;
+    for (const StoredTensor& t : model.tensors)
+        if (t.linear && (t.quant || t.dtype != opt.compute)) return false;
+    return true;
 }
 
 struct LoraShape {
@@ -101,6 +108,10 @@ std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t 
 }  // namespace
 
 MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const Backend& backend) {
+    return estimate_memory(model_layout(model), o, backend);
+}
+
+MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& o, const Backend& backend) {
     const LlamaConfig& c = model.config;
     QLS_CHECK(ConfigError, o.micro_batch >= 1 && o.seq_len >= 1,
               "micro-batch and sequence length must be at least 1, got ", o.micro_batch, " and ",
@@ -121,7 +132,7 @@ MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, con
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute};
-    const bool in_place = layers_in_compute_dtype(model, o.base);
+    const bool in_place = layers_in_place(model, o.base);
     const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     run.checkpointing = false;
     const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);

@@ -2,7 +2,8 @@
 // accountant measures): base weights as they will be stored, LoRA weights and gradients,
 // optimizer state (resident part under a paging budget), activations with and without gradient
 // checkpointing, workspace. Built from the same buffer plans the model allocates, so the
-// estimate is the measured peak, not a rule of thumb.
+// estimate is the measured peak, not a rule of thumb. It reads only the model's layout (shapes and
+// how each tensor is stored), so config.json alone gives the same estimate as the loaded weights.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "core/model/device_base_model.h"
 #include "core/model/llama_model.h"
 #include "core/model/lora_config.h"
+#include "core/model/model_layout.h"
 #include "core/train/paged_state.h"
 
 namespace qls {
@@ -43,6 +45,7 @@ struct MemoryEstimate {
 // largest 16-bit weight it multiplies by, LoRA intermediates, and with a 16-bit compute dtype the
 // fp32 copies of the largest op's activations, cpu_twin.h) is included, as the accountant sees
 // it, and the backend's attention workspace.
+MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& options, const Backend& backend);
 MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const Backend& backend);
 
 }  // namespace qls
