@@ -47,13 +47,17 @@ constexpr int kTimeoutMs = 120000;
 constexpr auto Base = GenerationWorker::Base;
 constexpr auto Adapter = GenerationWorker::Adapter;
 
-// A run folder as the trainer leaves it mid-run: run.json and complete checkpoints.
+// A run folder as the trainer leaves it mid-run: run.json, metrics.jsonl (a training loss of
+// 2.5 at step 9, a validation loss of 2.25 at step 5) and complete checkpoints.
 void writeRun(const fs::path& run, const fs::path& model) {
     TrainConfig config;
     config.model = model;
     config.run_dir = run;
     fs::create_directories(run);
     std::ofstream(run / "run.json") << nlohmann::json{{"config", to_json(config)}}.dump(2);
+    std::ofstream metrics(run / "metrics.jsonl");
+    metrics << nlohmann::json{{"type", "eval"}, {"step", 5}, {"loss", 2.25}}.dump() << "\n";
+    metrics << nlohmann::json{{"type", "step"}, {"step", 9}, {"loss", 2.5}}.dump() << "\n";
 }
 
 void writeCheckpoint(const fs::path& run, std::int64_t step, const LoraAdapter& adapter) {
@@ -264,6 +268,10 @@ private slots:
         const LoraAdapter back = read_peft_adapter(dest / "peft-adapter");
         QVERIFY(back.modules.at(lora_module_name(0, LoraTarget::Q)).b == m_later.modules.at(lora_module_name(0, LoraTarget::Q)).b);
         QCOMPARE(page.writtenFiles().size(), 3);
+        // The model card states the losses the run measured, as `qlora export` writes it.
+        std::ifstream readme(dest / "peft-adapter" / "README.md");
+        const std::string card((std::istreambuf_iterator<char>(readme)), {});
+        QVERIFY2(card.find("2.5") != std::string::npos && card.find("2.25") != std::string::npos, card.c_str());
     }
 
     void exportAsksBeforeWritingIntoSomeonesFolder() {

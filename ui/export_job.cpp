@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/export/base_model_id.h"
 #include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
 #include "core/export/gguf_model_export.h"
 #include "core/export/merged_export.h"
 #include "core/export/peft_adapter.h"
+#include "core/export/run_model_card.h"
 #include "core/util/error.h"
 
 namespace qls::ui {
@@ -58,17 +60,13 @@ std::string typeSuffix(GgmlType t) {
     return s;
 }
 
+// The same card `qlora export` writes (run_model_card.h): the run's settings and the losses it
+// measured up to the adapter exported; an adapter from outside a run only knows its steps.
 ModelCard modelCard(const ExportRequest& r) {
+    const std::optional<RunAdapter> at = r.run ? run_adapter_of(r.adapterDir) : std::nullopt;
+    if (at) return run_model_card(*r.run, *at);
     ModelCard card;
     card.steps = r.steps;
-    if (!r.run) return card;
-    card.dataset = r.run->data.path.filename().string();
-    card.learning_rate = r.run->optim.adamw.lr;
-    card.batch_size = r.run->micro_batch * r.run->grad_accum;
-    card.seq_len = static_cast<std::int64_t>(r.run->data.max_seq_len);
-    if (const auto& q = r.run->base.quant)
-        card.quantization = str_cat(*q == QuantType::NF4 ? "nf4" : "fp4", ", blocksize ", r.run->base.blocksize,
-                                    r.run->base.double_quant ? ", double quant" : "");
     return card;
 }
 
@@ -125,8 +123,10 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
     CreatedFolders folders;
     const fs::path& dest = r.destination;
     phase("Reading the adapter");
-    const LoraAdapter adapter = with_context("while reading the adapter in " + r.adapterDir.string(),
-                                             [&] { return read_peft_adapter(r.adapterDir); });
+    LoraAdapter adapter = with_context("while reading the adapter in " + r.adapterDir.string(),
+                                       [&] { return read_peft_adapter(r.adapterDir); });
+    // What peft looks for as the base: the model this export uses (base_model_id.h).
+    if (!r.modelPath.empty()) adapter.base_model = base_model_id(r.modelPath);
     const std::string base = fileStem(r.modelPath.filename().string());
     const std::string type = typeSuffix(r.outputs.ggufType);
 
