@@ -22,7 +22,8 @@ std::int64_t size_option(const char* name, const std::string& text, int shift) {
 
 const std::vector<std::string>& train_flags() {
     static const std::vector<std::string> f = {"train-on-inputs", "packing", "drop-long", "stop-on-bad-data",
-                                               "no-double-quant", "rslora", "no-gradient-checkpointing"};
+                                               "no-double-quant", "rslora", "no-gradient-checkpointing",
+                                               "requantize-gguf"};
     return f;
 }
 
@@ -74,6 +75,7 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     if (auto v = a.option("quant"); v && !parse_base_quant(*v, c.base.quant))
         throw UsageError("--quant: expected nf4, fp4 or none, got '" + *v + "'");
     if (a.flag("no-double-quant")) c.base.double_quant = false;
+    if (a.flag("requantize-gguf")) c.base.gguf_blocks = false;
     num("blocksize", c.base.blocksize);
     num("rank", c.lora.rank);
     num("alpha", c.lora.alpha);

@@ -26,6 +26,8 @@
     "    --quant nf4|fp4|none  4-bit format of the frozen base (default nf4)\n" \
     "    --no-double-quant     plain fp32 absmax\n" \
     "    --blocksize N         default 64\n" \
+    "    --requantize-gguf     a GGUF base stored in Q4_0, Q4_K, Q8_0...: re-quantize it with --quant\n" \
+    "                          (default: train on the file's own blocks, no second rounding error)\n" \
     "    --rank N --alpha A --dropout P --rslora --targets q,k,v,o,gate,up,down\n" \
     "  optimization:\n" \
     "    --lr X --weight-decay X --max-grad-norm X --adam-beta1 X --adam-beta2 X --adam-eps X\n" \

@@ -343,7 +343,7 @@ void TestExport::mergedOnPrequantizedBase() {
     ScratchDir scratch;
     export_merged_model(bnb, adapter, scratch.path() / "a");
     MergedExportOptions o;
-    o.base = MergeBase::dequantized_4bit(QuantType::NF4, 64, true);
+    o.base = MergeBase::trained(BaseWeightsOptions{});  // NF4, block size 64, double quant
     export_merged_model(dense, adapter, scratch.path() / "b", o);
     const json config = read_json(scratch.path() / "a" / "config.json");
     QVERIFY(!config.contains("quantization_config"));

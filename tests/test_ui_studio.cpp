@@ -296,22 +296,25 @@ private slots:
         QuantTableModel* model = page->tableModel();
         QCOMPARE(model->rowCount(), 7 * layers + 1);
         for (int r = 0; r < model->rowCount(); ++r)
-            for (int c = 4; c < model->columnCount(); ++c) {
+            for (int c = 5; c < model->columnCount(); ++c) {  // after the "stored as" text
                 const double v = model->index(r, c).data(QuantTableModel::SortRole).toDouble();
                 QVERIFY2(std::isfinite(v) && v > 0, qPrintable(QString("row %1 col %2: %3").arg(r).arg(c).arg(v)));
             }
         QCOMPARE(model->index(0, 0).data().toString(), QString("model.layers.0.self_attn.q_proj.weight"));
         QCOMPARE(model->index(0, 3).data().toString(), QString("%1 x %2").arg(cfg["num_attention_heads"].get<int>() * cfg["head_dim"].get<int>()).arg(cfg["hidden_size"].get<int>()));
         QVERIFY(!w.findChild<QLabel*>("verdict")->text().isEmpty());
+        QCOMPARE(model->index(0, 4).data().toString(),
+                 QString::fromStdString(std::string(dtype_name(w.session()->model()->weights.get(
+                     "model.layers.0.self_attn.q_proj.weight").view.dtype))));
 
-        // Sorting by NF4 MSE in either direction keeps the totals row last.
+        // Sorting by NF4 MSE (column 6) in either direction keeps the totals row last.
         auto* view = w.findChild<QTableView*>("quantTable");
         for (auto order : {Qt::AscendingOrder, Qt::DescendingOrder}) {
-            view->sortByColumn(4, order);
+            view->sortByColumn(6, order);
             const int last = view->model()->rowCount() - 1;
             QVERIFY(view->model()->index(last, 0).data(QuantTableModel::TotalsRole).toBool());
-            const double a = view->model()->index(0, 4).data(QuantTableModel::SortRole).toDouble();
-            const double b = view->model()->index(last - 1, 4).data(QuantTableModel::SortRole).toDouble();
+            const double a = view->model()->index(0, 6).data(QuantTableModel::SortRole).toDouble();
+            const double b = view->model()->index(last - 1, 6).data(QuantTableModel::SortRole).toDouble();
             QVERIFY(order == Qt::AscendingOrder ? a <= b : a >= b);
         }
 
@@ -323,7 +326,7 @@ private slots:
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
         QCOMPARE(lines.size(), 7 * layers + 2);
-        QVERIFY(lines.front().startsWith("tensor,layer,module,shape,NF4 MSE"));
+        QVERIFY(lines.front().startsWith("tensor,layer,module,shape,stored as,bits/param stored,NF4 MSE"));
         QVERIFY(lines.back().startsWith("all linear weights"));
 
         // The first tensor is selected on load; its charts fill in.

@@ -54,8 +54,8 @@ std::string fileStem(const std::string& name) {
     return s.empty() ? "model" : s;
 }
 
-std::string typeSuffix(GgmlType t) {
-    std::string s(ggml_type_info(t)->name);
+std::string typeSuffix(const ExportOutputs& o) {
+    std::string s(o.ggufMix ? gguf_mix_name(*o.ggufMix) : ggml_type_info(o.ggufType)->name);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     return s;
 }
@@ -72,7 +72,7 @@ ModelCard modelCard(const ExportRequest& r) {
 
 MergeBase mergeBase(const ExportRequest& r) {
     if (!r.mergeOntoQuantized || !r.run || !r.run->base.quant) return MergeBase::original();
-    return MergeBase::dequantized_4bit(*r.run->base.quant, r.run->base.blocksize, r.run->base.double_quant);
+    return MergeBase::trained(r.run->base);
 }
 
 void listFiles(const fs::path& destination, const ExportTarget& target, std::vector<ExportedFile>& files) {
@@ -128,7 +128,7 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
     // What peft looks for as the base: the model this export uses (base_model_id.h).
     if (!r.modelPath.empty()) adapter.base_model = base_model_id(r.modelPath);
     const std::string base = fileStem(r.modelPath.filename().string());
-    const std::string type = typeSuffix(r.outputs.ggufType);
+    const std::string type = typeSuffix(r.outputs);
 
     const ExportTarget peft = target(r, dest / "peft-adapter", ExportKind::Peft);
     const ExportTarget merged = target(r, dest / "merged-bf16", ExportKind::Merged);
@@ -155,6 +155,7 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
                              folders.ensure(gguf.path.parent_path());
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
+                             o.mix = r.outputs.ggufMix;
                              o.base = mergeBase(r);
                              write_export(gguf, [&](const fs::path& file) { export_gguf_model(*m, &adapter, file, o, p); });
                          }});
@@ -167,6 +168,7 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
                              });
                              GgufExportOptions o;
                              o.type = r.outputs.ggufType;
+                             o.mix = r.outputs.ggufMix;
                              o.base = mergeBase(r);
                              o.write_modelfile = false;
                              write_export(ggufLoraBase,

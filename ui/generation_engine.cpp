@@ -30,7 +30,8 @@ GenerationEngine::GenerationEngine(std::shared_ptr<SharedModel> model, const Bas
 
 bool GenerationEngine::serves(const SharedModel* model, const BaseWeightsOptions& options) const {
     return model == m_model.get() && options.quant == m_options.quant &&
-           options.double_quant == m_options.double_quant && options.blocksize == m_options.blocksize;
+           options.double_quant == m_options.double_quant && options.blocksize == m_options.blocksize &&
+           options.gguf_blocks == m_options.gguf_blocks;
 }
 
 void GenerationEngine::setAdapter(const LoraAdapter* adapter) {

@@ -262,9 +262,7 @@ void HparamsPage::onChanged() {
 void HparamsPage::validate() {
     const QString before = m_message;
     TrainConfig c = config();
-    const QuantSettings& q = m_session->quantSettings();
-    c.base.quant = q.type;
-    c.base.blocksize = q.blockSize;
+    c.base = m_session->quantSettings().baseOptions();
     const ConfigProblems problems = c.problems();
     QStringList lines;
     for (Reason& r : m_reasons) {
@@ -297,11 +295,8 @@ void HparamsPage::validate() {
 
 EstimateOptions HparamsPage::estimateOptions(const Backend& backend) const {
     const TrainConfig c = config();
-    const QuantSettings& q = m_session->quantSettings();
     EstimateOptions o;
-    o.base.quant = q.type;
-    o.base.double_quant = q.doubleQuant;
-    o.base.blocksize = q.blockSize;
+    o.base = m_session->quantSettings().baseOptions();
     o.base.compute = resolve_compute_dtype(c.compute_dtype, backend);
     o.lora = c.lora;
     o.micro_batch = c.micro_batch;

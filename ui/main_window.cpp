@@ -411,10 +411,7 @@ TrainConfig MainWindow::composeConfig(const QString& model) const {
     data.seed = c.seed;
     c.data = data;
     c.model = model.toStdString();
-    const QuantSettings& q = m_session->quantSettings();
-    c.base.quant = q.type;
-    c.base.double_quant = q.doubleQuant;
-    c.base.blocksize = q.blockSize;
+    c.base = m_session->quantSettings().baseOptions();
     return c;
 }
 

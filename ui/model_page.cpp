@@ -213,11 +213,19 @@ QWidget* ModelPage::buildQuantization() {
     form->addRow(QString(), m_doubleQuant);
     form->addRow(tr("Block size"), m_blockSize);
     form->addRow(tr("Compute dtype"), m_computeDtype);
+    // Shown for a GGUF whose linear weights are already quantized (onModelLoaded names the types).
+    m_ggufBlocks = new QCheckBox(box);
+    m_ggufBlocks->setObjectName("ggufBlocks");
+    m_ggufBlocks->setToolTip(tr("Unchecked, the file's weights are re-quantized to the data type above, "
+                                "adding its rounding error to the file's."));
+    m_ggufBlocks->hide();
+    form->addRow(QString(), m_ggufBlocks);
     form->addRow(QString(), defaults);
     connect(m_quantType, &QComboBox::currentIndexChanged, this, &ModelPage::readQuantWidgets);
     connect(m_doubleQuant, &QCheckBox::toggled, this, &ModelPage::readQuantWidgets);
     connect(m_blockSize, &QComboBox::currentIndexChanged, this, &ModelPage::readQuantWidgets);
     connect(m_computeDtype, &QComboBox::currentIndexChanged, this, &ModelPage::readQuantWidgets);
+    connect(m_ggufBlocks, &QCheckBox::toggled, this, &ModelPage::readQuantWidgets);
     return box;
 }
 
@@ -299,12 +307,13 @@ void ModelPage::setDeviceStatus(const DeviceStatus& status) {
 void ModelPage::writeQuantWidgets() {
     const QuantSettings& s = m_session->quantSettings();
     const QSignalBlocker b1(m_quantType), b2(m_doubleQuant), b3(m_blockSize), b4(m_computeDtype),
-        b5(m_useGpu), b6(m_budget);
+        b5(m_useGpu), b6(m_budget), b7(m_ggufBlocks);
     m_quantType->setCurrentIndex(s.type == QuantType::FP4 ? 1 : 0);
     m_doubleQuant->setChecked(s.doubleQuant);
     m_blockSize->setCurrentIndex(m_blockSize->findData(s.blockSize));
     m_computeDtype->setCurrentIndex(m_computeDtype->findData(s.computeDtype));
     m_useGpu->setChecked(s.useDetectedGpu);
+    m_ggufBlocks->setChecked(s.ggufBlocks);
     m_budget->setValue(s.budgetGiB);
     m_budget->setEnabled(!(m_device.cuda && s.useDetectedGpu));
 }
@@ -316,6 +325,7 @@ void ModelPage::readQuantWidgets() {
     s.blockSize = m_blockSize->currentData().toInt();
     s.computeDtype = m_computeDtype->currentData().toString();
     s.useDetectedGpu = m_useGpu->isChecked();
+    s.ggufBlocks = m_ggufBlocks->isChecked();
     s.budgetGiB = m_budget->value();
     m_budget->setEnabled(!(m_device.cuda && s.useDetectedGpu));
     m_session->setQuantSettings(s);
@@ -335,6 +345,12 @@ void ModelPage::onLoadFailed(const QString& path, const QString& message) {
 void ModelPage::onModelLoaded() {
     m_error->hide();
     m_configOnly->setVisible(m_session->isConfigOnly());
+    BaseWeightsOptions keep;
+    keep.gguf_blocks = true;
+    const std::shared_ptr<const Model> model = m_session->model();
+    const std::string kept = model ? kept_gguf_types(model->weights, model->config, keep) : std::string();
+    m_ggufBlocks->setText(tr("Train on the GGUF's own %1 blocks (no second rounding)").arg(QString::fromStdString(kept)));
+    m_ggufBlocks->setVisible(!kept.empty());
     fillSummary();
     updateMemory();
 }

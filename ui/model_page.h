@@ -59,6 +59,7 @@ private:
     QPushButton* m_demo;
     QComboBox* m_quantType;
     QCheckBox* m_doubleQuant;
+    QCheckBox* m_ggufBlocks = nullptr;
     QComboBox* m_blockSize;
     QComboBox* m_computeDtype;
     QCheckBox* m_useGpu;

@@ -235,8 +235,7 @@ void PlaygroundPage::refreshAdapter() {
 
 BaseWeightsOptions PlaygroundPage::baseOptions() const {
     if (m_runBase) return *m_runBase;
-    const QuantSettings& q = m_session->quantSettings();
-    return BaseWeightsOptions{q.type, q.doubleQuant, q.blockSize};
+    return m_session->quantSettings().baseOptions();
 }
 
 // A new model: a new conversation, and the formattings its tokenizer can serve.

@@ -18,6 +18,7 @@ QuantSettings QuantSettings::load() {
     const double budget = s.value("memory/budgetGiB", q.budgetGiB).toDouble();
     if (budget > 0.0 && budget <= 4096.0) q.budgetGiB = budget;
     q.useDetectedGpu = s.value("memory/useDetectedGpu", q.useDetectedGpu).toBool();
+    q.ggufBlocks = s.value("quant/ggufBlocks", q.ggufBlocks).toBool();
     return q;
 }
 
@@ -29,6 +30,16 @@ void QuantSettings::save() const {
     s.setValue("quant/computeDtype", computeDtype);
     s.setValue("memory/budgetGiB", budgetGiB);
     s.setValue("memory/useDetectedGpu", useDetectedGpu);
+    s.setValue("quant/ggufBlocks", ggufBlocks);
+}
+
+BaseWeightsOptions QuantSettings::baseOptions() const {
+    BaseWeightsOptions o;
+    o.quant = type;
+    o.double_quant = doubleQuant;
+    o.blocksize = blockSize;
+    o.gguf_blocks = ggufBlocks;
+    return o;
 }
 
 WeightScheme QuantSettings::scheme() const {

@@ -4,6 +4,7 @@
 #include <QString>
 
 #include "core/inspect/weight_memory.h"
+#include "core/model/device_base_model.h"
 #include "core/quant/quantized_tensor.h"
 
 namespace qls::ui {
@@ -15,10 +16,16 @@ struct QuantSettings {
     QString computeDtype = QStringLiteral("bf16");  // "bf16" or "fp16"
     double budgetGiB = 16.0;                  // used when no GPU is detected (or by choice)
     bool useDetectedGpu = true;
+    // A GGUF base stored in Q4_0, Q4_K, Q8_0...: train on its own blocks rather than
+    // re-quantizing them to `type` (BaseWeightsOptions::gguf_blocks).
+    bool ggufBlocks = true;
 
     static QuantSettings load();  // clamps anything out of range back to the defaults
     void save() const;
     WeightScheme scheme() const;  // the memory-table row this choice corresponds to
+    // The base a run, an estimate or the Playground gets from this choice (compute dtype: F32,
+    // the caller resolves it against the backend).
+    BaseWeightsOptions baseOptions() const;
 
     bool operator==(const QuantSettings&) const = default;
 };

@@ -11,7 +11,7 @@ namespace qls::ui {
 namespace {
 
 enum Column {
-    ColTensor, ColLayer, ColModule, ColShape,
+    ColTensor, ColLayer, ColModule, ColShape, ColStored, ColBitsStored,
     ColNf4Mse, ColNf4Max, ColNf4Snr,
     ColDqMse, ColDqMax, ColDqSnr,
     ColFp4Mse, ColFp4Max, ColFp4Snr,
@@ -20,7 +20,7 @@ enum Column {
 };
 
 const char* const kHeaders[ColCount] = {
-    "tensor", "layer", "module", "shape",
+    "tensor", "layer", "module", "shape", "stored as", "bits/param stored",
     "NF4 MSE", "NF4 max", "NF4 SNR dB",
     "NF4+DQ MSE", "NF4+DQ max", "NF4+DQ SNR dB",
     "FP4 MSE", "FP4 max", "FP4 SNR dB",
@@ -91,8 +91,13 @@ QVariant QuantTableModel::data(const QModelIndex& index, int role) const {
         return f;
     }
     if (role == Qt::TextAlignmentRole)
-        return c >= ColLayer && c != ColModule ? QVariant(Qt::AlignRight | Qt::AlignVCenter) : QVariant();
+        return c >= ColLayer && c != ColModule && c != ColStored ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
+                                                                 : QVariant();
     if (role != Qt::DisplayRole && role != SortRole && role != Qt::ToolTipRole) return {};
+    if (c == ColBitsStored) {
+        const double bits = totals ? m_table.total_stored_bits : m_table.rows[std::size_t(index.row())].stored_bits;
+        return role == SortRole ? QVariant(bits) : QVariant(formatNumber(bits, 'f', 3));
+    }
     if (c < ColNf4Mse) {
         if (totals) return c == ColTensor ? tr("all linear weights") : QVariant();
         const TensorQuantRow& r = m_table.rows[std::size_t(index.row())];
@@ -100,6 +105,7 @@ QVariant QuantTableModel::data(const QModelIndex& index, int role) const {
         case ColTensor: return QString::fromStdString(r.name);
         case ColLayer: return r.layer >= 0 ? QVariant(qlonglong(r.layer)) : QVariant();
         case ColModule: return QString::fromStdString(r.module);
+        case ColStored: return QString::fromStdString(r.stored);
         default: return role == SortRole ? QVariant(qlonglong(numel(r.shape))) : QVariant(shapeText(r.shape));
         }
     }
@@ -131,11 +137,12 @@ QByteArray QuantTableModel::toCsv() const {
     };
     for (const auto& r : m_table.rows) {
         QStringList f{csvField(QString::fromStdString(r.name)), r.layer >= 0 ? QString::number(r.layer) : QString(),
-                      csvField(QString::fromStdString(r.module)), csvField(shapeText(r.shape))};
+                      csvField(QString::fromStdString(r.module)), csvField(shapeText(r.shape)),
+                      csvField(QString::fromStdString(r.stored)), formatNumber(r.stored_bits, 'g', 9)};
         lines << (f + numbers(r.nf4, r.nf4_dq, r.fp4)).join(',');
     }
     if (!m_table.rows.empty()) {
-        QStringList f{QStringLiteral("all linear weights"), {}, {}, {}};
+        QStringList f{QStringLiteral("all linear weights"), {}, {}, {}, {}, formatNumber(m_table.total_stored_bits, 'g', 9)};
         lines << (f + numbers(m_table.total_nf4, m_table.total_nf4_dq, m_table.total_fp4)).join(',');
     }
     return (lines.join('\n') + '\n').toUtf8();

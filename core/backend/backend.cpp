@@ -42,7 +42,12 @@ void check_linear(const Tensor& x, const LinearWeight* w, std::span<const LoraPa
     QLS_ASSERT(w != nullptr, op, ": no weight");
     check_act(x, op);
     QLS_ASSERT(x.cols() == w->in, op, ": input ", describe(x), " vs weight in=", w->in);
-    if (w->quantized()) {
+    if (w->ggml) {
+        const GgmlTypeInfo* info = ggml_type_info(w->ggml->type);
+        QLS_ASSERT(info && w->in % info->block_size == 0 &&
+                       w->ggml->blocks.bytes() == std::size_t(w->out * (w->in / info->block_size) * info->type_size),
+                   op, ": GGUF blocks of ", describe(w->ggml->blocks), " do not hold [", w->out, ", ", w->in, "]");
+    } else if (w->quant) {
         const Quant4View& q = *w->quant;
         const std::int64_t blocks = (w->in * w->out + q.blocksize - 1) / q.blocksize;
         QLS_ASSERT(q.packed.bytes() * 2 >= static_cast<std::size_t>(w->in * w->out) && q.quant_map.numel() == 16 &&

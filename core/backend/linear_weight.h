@@ -1,10 +1,12 @@
-// A frozen base linear layer as a backend holds it: dense 16/32-bit, or bitsandbytes 4-bit
-// (formats.md §1-2) with plain or double-quantized absmax. The 4-bit base is never written.
+// A frozen base linear layer as a backend holds it: dense 16/32-bit, bitsandbytes 4-bit
+// (formats.md §1-2) with plain or double-quantized absmax, or a GGUF file's own quantized
+// blocks (formats.md §9.2). A quantized base is never written.
 #pragma once
 #include <cstdint>
 #include <optional>
 
 #include "core/backend/tensor.h"
+#include "core/io/ggml_type.h"
 #include "core/quant/quantized_tensor.h"
 
 namespace qls {
@@ -26,13 +28,22 @@ struct Quant4View {
     bool nested() const { return !absmax_codes.empty(); }
 };
 
+// A GGUF base kept in its own quantization (Q4_0, Q4_K, Q8_0, ...), so training sees exactly the
+// weights the file holds instead of a second, NF4 rounding of them: `out` rows of `in` values,
+// each row a whole number of the type's blocks, rows in Hugging Face order.
+struct GgmlBlocksView {
+    GgmlType type = GgmlType::Q8_0;
+    Tensor blocks;  // U8 (out * in / block_size * type_size)
+};
+
 struct LinearWeight {
     std::int64_t in = 0, out = 0;
     Tensor dense;                    // (out, in) F32/BF16/F16 when not quantized
-    std::optional<Quant4View> quant; // when 4-bit
+    std::optional<Quant4View> quant; // when bitsandbytes 4-bit
+    std::optional<GgmlBlocksView> ggml;  // when in a GGUF file's own blocks
     Tensor bias;                     // (out) or empty (Qwen2 q/k/v have one)
 
-    bool quantized() const { return quant.has_value(); }
+    bool quantized() const { return quant.has_value() || ggml.has_value(); }
 };
 
 }  // namespace qls

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/model/device_base_model.h"
 #include "core/model/lora_config.h"
 #include "core/model/model_loader.h"
 #include "core/quant/quantized_tensor.h"
@@ -22,10 +23,16 @@ struct MergeBase {
     QuantType quant_type = QuantType::NF4;
     int blocksize = 64;
     bool double_quant = true;
+    // Weights the trainer kept in a GGUF's own blocks (BaseWeightsOptions::gguf_blocks) are
+    // what those blocks decode to, the loader's values, never re-quantized.
+    bool gguf_blocks = false;
 
     static MergeBase original() { return {}; }
-    static MergeBase dequantized_4bit(QuantType type, int blocksize, bool double_quant) {
-        return {Kind::Dequantized4bit, type, blocksize, double_quant};
+    // The base a run with these options trained against: its 4-bit rounding, or the original
+    // weights when it kept them 16-bit.
+    static MergeBase trained(const BaseWeightsOptions& o) {
+        if (!o.quant) return original();
+        return {Kind::Dequantized4bit, *o.quant, o.blocksize, o.double_quant, o.gguf_blocks};
     }
 };
 

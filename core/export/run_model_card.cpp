@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/model/gguf_model_loader.h"
 #include "core/quant/quantized_tensor.h"
 #include "core/util/error.h"
 
@@ -57,6 +58,17 @@ void read_losses(const fs::path& metrics, std::optional<std::int64_t> up_to, Mod
     }
 }
 
+// The GGUF blocks the run trained on, from the base file's header (a .gguf base with
+// base.gguf_blocks); empty for other bases.
+std::string kept_gguf_types_of(const TrainConfig& run) {
+    if (!run.base.gguf_blocks || run.model.extension() != ".gguf") return {};
+    try {
+        return gguf_linear_block_types(GgufFile(run.model));
+    } catch (const std::exception&) {  // moved or unreadable since: the card is still written
+        return "stored";
+    }
+}
+
 }  // namespace
 
 std::optional<RunAdapter> run_adapter_of(const fs::path& source) {
@@ -75,9 +87,7 @@ ModelCard run_model_card(const TrainConfig& run, const RunAdapter& at) {
     card.learning_rate = run.optim.adamw.lr;
     card.batch_size = run.micro_batch * run.grad_accum;
     card.seq_len = static_cast<std::int64_t>(run.data.max_seq_len);
-    card.quantization = run.base.quant ? str_cat(quant_type_name(*run.base.quant), ", blocksize ", run.base.blocksize,
-                                                 run.base.double_quant ? ", double quant" : "")
-                                       : "none (16-bit base)";
+    card.quantization = base_quantization_label(run.base, kept_gguf_types_of(run));
     try {
         read_losses(at.run_dir / "metrics.jsonl", at.step, card);
     } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <regex>
+#include <set>
 
 #include "core/model/llama_tensors.h"
 #include "core/quant/quant_error.h"
@@ -47,6 +48,17 @@ std::string verdict(const QuantErrorTable& t) {
     return buf;
 }
 
+void stored_as(const Weight& w, TensorQuantRow& row) {
+    if (w.gguf_type) {
+        const GgmlTypeInfo* info = ggml_type_info(*w.gguf_type);
+        row.stored = std::string(info->name);
+        row.stored_bits = 8.0 * double(info->type_size) / double(info->block_size);
+    } else {
+        row.stored = std::string(dtype_name(w.view.dtype));
+        row.stored_bits = 8.0 * double(dtype_size(w.view.dtype));
+    }
+}
+
 void name_parts(TensorQuantRow& row) {
     static const std::regex re(R"(^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.weight$)");
     std::smatch m;
@@ -73,6 +85,9 @@ QuantErrorTable quant_error_table(const Model& model, int blocksize, const Progr
     spec.normalized_bins = 1;
     spec.error_bins = 1;
     Totals nf4, dq, fp4;
+    double stored_bits = 0.0;
+    std::int64_t params = 0;
+    std::set<std::string> kept;  // GGUF block types a run would train on unchanged
     for (std::size_t i = 0; i < names.size(); ++i) {
         report_progress(progress, i, names.size());
         const Weight& w = model.weights.get(names[i]);
@@ -80,6 +95,7 @@ QuantErrorTable quant_error_table(const Model& model, int blocksize, const Progr
         row.name = names[i];
         row.shape = w.shape;
         name_parts(row);
+        stored_as(w, row);
         const auto variants = with_context("while measuring '" + names[i] + "'",
                                            [&] { return compare_quant_variants(w.view, blocksize, spec); });
         for (const auto& v : variants) {
@@ -90,13 +106,26 @@ QuantErrorTable quant_error_table(const Model& model, int blocksize, const Progr
         nf4.add(row.nf4, n);
         dq.add(row.nf4_dq, n);
         fp4.add(row.fp4, n);
+        stored_bits += row.stored_bits * double(n);
+        params += n;
+        if (w.gguf_blocks) kept.insert(row.stored);
         t.rows.push_back(std::move(row));
     }
     report_progress(progress, names.size(), names.size());
     t.total_nf4 = nf4.summary();
     t.total_nf4_dq = dq.summary();
     t.total_fp4 = fp4.summary();
+    t.total_stored_bits = params ? stored_bits / double(params) : 0.0;
     t.verdict = verdict(t);
+    if (!kept.empty()) {
+        std::string types;
+        for (const std::string& k : kept) types += (types.empty() ? "" : ", ") + k;
+        char bits[32];
+        std::snprintf(bits, sizeof bits, "%.2f", t.total_stored_bits);
+        t.verdict = "A run trains on the GGUF's own " + types + " blocks (" + bits +
+                    " bits/param over the linear weights), adding no error to the file's weights; the "
+                    "columns are what re-quantizing them would add. " + t.verdict;
+    }
     return t;
 }
 

@@ -24,6 +24,10 @@ struct TensorQuantRow {
     std::int64_t layer = -1;
     std::string module;      // "down_proj"
     Shape shape;
+    // How the file stores it ("BF16", "Q4_K"), and its bits per parameter: a GGUF base kept in
+    // its own blocks trains on exactly these weights, the errors below are measured from them.
+    std::string stored;
+    double stored_bits = 0.0;
     QuantErrorSummary nf4, nf4_dq, fp4;
 };
 
@@ -31,6 +35,7 @@ struct QuantErrorTable {
     int blocksize = 64;
     std::vector<TensorQuantRow> rows;
     QuantErrorSummary total_nf4, total_nf4_dq, total_fp4;  // over all rows, numel-weighted
+    double total_stored_bits = 0.0;                        // numel-weighted
     std::string verdict;  // one line for people
     std::string note;     // why the table is empty, when it is
 };

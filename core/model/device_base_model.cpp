@@ -1,5 +1,6 @@
 #include "core/model/device_base_model.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/quant/dequantize_4bit.h"
@@ -30,6 +31,12 @@ std::vector<std::byte> converted(const TensorView& v, DType to) {
 
 }  // namespace
 
+std::string base_quantization_label(const BaseWeightsOptions& o, std::string_view kept) {
+    if (!kept.empty()) return str_cat("the GGUF's own ", kept, " blocks");
+    if (!o.quant) return "none (16-bit base)";
+    return str_cat(quant_type_name(*o.quant), ", blocksize ", o.blocksize, o.double_quant ? ", double quant" : "");
+}
+
 DType head_dtype(DType stored, DType compute) { return compute == DType::F32 ? stored : compute; }
 
 namespace {
@@ -39,11 +46,33 @@ constexpr const char* kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", 
 bool dense_base(const Model& model, const BaseWeightsOptions& options) {
     if (options.quant) return false;
     for (std::int64_t l = 0; l < model.config.num_layers; ++l)
-        for (const char* name : kLinearNames)
-            if (model.weights.get(str_cat("model.layers.", l, ".", name, ".weight")).is_quantized()) return false;
+        for (const char* name : kLinearNames) {
+            const Weight& w = model.weights.get(str_cat("model.layers.", l, ".", name, ".weight"));
+            if (w.is_quantized() || keeps_gguf_blocks(w, options)) return false;
+        }
     return true;
 }
 }  // namespace
+
+bool keeps_gguf_blocks(const Weight& w, const BaseWeightsOptions& options) {
+    return options.gguf_blocks && w.gguf_blocks != nullptr;
+}
+
+std::string kept_gguf_types(const ModelWeights& weights, const LlamaConfig& config,
+                            const BaseWeightsOptions& options) {
+    std::vector<std::string_view> types;
+    for (std::int64_t l = 0; l < config.num_layers; ++l)
+        for (const char* name : kLinearNames) {
+            const Weight& w = weights.get(str_cat("model.layers.", l, ".", name, ".weight"));
+            if (!keeps_gguf_blocks(w, options)) continue;
+            const std::string_view type = ggml_type_info(*w.gguf_type)->name;
+            if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+        }
+    std::sort(types.begin(), types.end());
+    std::string out;
+    for (std::string_view t : types) out += str_cat(out.empty() ? "" : ", ", t);
+    return out;
+}
 
 bool layers_in_compute_dtype(const Model& model, const BaseWeightsOptions& options) {
     if (!dense_base(model, options)) return false;
@@ -180,6 +209,12 @@ LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const s
     lw.in = w.shape.at(1);
     if (weights.contains(prefix + ".bias"))
         lw.bias = upload_dense(weights.get(prefix + ".bias"), prefix + ".bias");
+    if (keeps_gguf_blocks(w, m_options)) {
+        lw.ggml = GgmlBlocksView{*w.gguf_type, upload_bytes(*w.gguf_blocks, DType::U8,
+                                                            {static_cast<std::int64_t>(w.gguf_blocks->size())},
+                                                            prefix + ".weight")};
+        return lw;
+    }
     if (!w.is_quantized() && !m_options.quant) {
         lw.dense = upload_dense(w, prefix + ".weight");
         return lw;

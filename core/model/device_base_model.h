@@ -1,11 +1,12 @@
-// The frozen base model on a backend: every linear weight dense (its stored 16/32-bit dtype) or
-// in bitsandbytes 4-bit (quantized on load, or as a pre-quantized checkpoint holds it);
-// embeddings, norms and lm_head stay dense, as bitsandbytes + transformers keep them
-// (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
+// The frozen base model on a backend: every linear weight dense (its stored 16/32-bit dtype),
+// in bitsandbytes 4-bit (quantized on load, or as a pre-quantized checkpoint holds it) or in a
+// GGUF file's own quantized blocks; embeddings, norms and lm_head stay dense, as bitsandbytes +
+// transformers keep them (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
 #pragma once
 #include <optional>
 
 #include "core/util/dtype.h"
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct BaseWeightsOptions {
     // The run's compute dtype (backend.h "Precision"). With BF16 or F16 the embedding and the
     // LM head are held in it, as a GPU GEMM needs them; other dense tensors stay as stored.
     DType compute = DType::F32;
+    // A GGUF base's linear weights stored in a block-quantized type (Q4_0, Q4_K, Q8_0, ...) stay
+    // in those blocks, so training sees exactly the file's weights; `quant` then applies only to
+    // its 16/32-bit linears. false re-quantizes them to `quant`, stacking a second rounding
+    // error on the file's.
+    bool gguf_blocks = true;
 };
 
 // The dtype DeviceBaseModel holds the embedding and LM head in, given how they are stored.
@@ -30,6 +36,18 @@ DType head_dtype(DType stored, DType compute);
 
 // "nf4", "fp4" or "none" (a dense base) into `quant`; false for any other name.
 bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant);
+
+// Whether the trainer keeps this weight in its GGUF blocks under `options`.
+bool keeps_gguf_blocks(const Weight& w, const BaseWeightsOptions& options);
+
+// The GGUF types a base keeps its linear weights in under `options` ("Q4_K, Q6_K"), empty when
+// it keeps none: what the run's labels and model card name as its base quantization.
+std::string kept_gguf_types(const ModelWeights& weights, const LlamaConfig& config,
+                            const BaseWeightsOptions& options);
+
+// How a run holds its base, for logs and model cards: "nf4, blocksize 64, double quant",
+// "none (16-bit base)", or with `kept` (kept_gguf_types) "the GGUF's own Q4_K, Q6_K blocks".
+std::string base_quantization_label(const BaseWeightsOptions& options, std::string_view kept);
 
 struct DeviceLayer {
     Tensor attn_norm, mlp_norm;  // (C)

@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <set>
 #include <utility>
 
 #include "core/io/ggml_dequant.h"
@@ -126,17 +127,19 @@ std::vector<float> dequantize_rope_freqs(const GgufFile& f, const LlamaConfig& c
 
 // llama.cpp's converter reordered the rows of each head from HF's rotate_half pairs (j, j+hd/2)
 // to adjacent pairs: new_row[h*hd + 2j + t] = old_row[h*hd + t*(hd/2) + j]. Put them back.
-void unpermute_rows(std::vector<float>& data, std::int64_t n_head, std::int64_t head_dim) {
-    const std::size_t row_len = data.size() / std::size_t(n_head * head_dim);
-    QLS_ASSERT(row_len * std::size_t(n_head * head_dim) == data.size(), "unpermute: ", data.size(), " values");
-    const std::vector<float> permuted = data;
+// The rows may hold fp32 values or quantized blocks: the permutation moves whole rows, and a
+// block never crosses a row.
+void unpermute_rows(std::span<std::byte> data, std::int64_t n_head, std::int64_t head_dim) {
+    const std::size_t row_bytes = data.size() / std::size_t(n_head * head_dim);
+    QLS_ASSERT(row_bytes * std::size_t(n_head * head_dim) == data.size(), "unpermute: ", data.size(), " bytes");
+    const std::vector<std::byte> permuted(data.begin(), data.end());
     const std::int64_t half = head_dim / 2;
     for (std::int64_t h = 0; h < n_head; ++h)
         for (std::int64_t j = 0; j < half; ++j)
             for (std::int64_t t = 0; t < 2; ++t) {
                 const std::size_t from = std::size_t(h * head_dim + 2 * j + t);
                 const std::size_t to = std::size_t(h * head_dim + t * half + j);
-                std::memcpy(&data[to * row_len], &permuted[from * row_len], row_len * sizeof(float));
+                std::memcpy(&data[to * row_bytes], &permuted[from * row_bytes], row_bytes);
             }
 }
 
@@ -253,15 +256,35 @@ GgufModel load_gguf_model(const GgufFile& f) {
     for (const auto& [hf, t] : by_hf_name) {
         std::vector<float> values = gguf_dequantize(f, *t);
         const bool is_q = hf.find(".q_proj.") != std::string::npos, is_k = hf.find(".k_proj.") != std::string::npos;
-        if (c.model_type == "llama" && (is_q || is_k)) unpermute_rows(values, is_q ? c.num_heads : c.num_kv_heads, c.head_dim);
+        const bool permuted = c.model_type == "llama" && (is_q || is_k);
+        const std::int64_t heads = is_q ? c.num_heads : c.num_kv_heads;
+        if (permuted) unpermute_rows(std::as_writable_bytes(std::span(values)), heads, c.head_dim);
         Weight w = owned_f32_weight(t->shape(), values);
         w.gguf_type = t->type;
+        if (ggml_type_info(t->type)->block_size > 1 && t->shape().size() == 2) {
+            auto blocks = std::make_shared<std::vector<std::byte>>(t->data.begin(), t->data.end());
+            if (permuted) unpermute_rows(*blocks, heads, c.head_dim);
+            w.gguf_blocks = std::move(blocks);
+        }
         m.weights.tensors.emplace(hf, std::move(w));
     }
     check_model_weights(c, m.weights, f.source());
     const std::vector<std::string> extra = unexpected_tensors(c, m.weights);
     QLS_CHECK(FormatError, extra.empty(), f.where(), "tensors the ", c.model_type, " model does not use: ", extra);
     return m;
+}
+
+std::string gguf_linear_block_types(const GgufFile& file) {
+    std::set<std::string_view> types;
+    for (const GgufTensorInfo& t : file.tensors()) {
+        const std::string hf = gguf_to_hf_tensor_name(t.name);
+        const bool linear = hf.ends_with("_proj.weight");  // q/k/v/o in self_attn, gate/up/down in mlp
+        if (linear && t.shape().size() == 2 && ggml_type_info(t.type)->block_size > 1)
+            types.insert(ggml_type_info(t.type)->name);
+    }
+    std::string out;
+    for (std::string_view t : types) out += str_cat(out.empty() ? "" : ", ", t);
+    return out;
 }
 
 GgufModel load_gguf_model(const std::filesystem::path& path) {

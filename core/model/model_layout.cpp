@@ -37,8 +37,9 @@ ModelLayout model_layout(const Model& model) {
     l.config = model.config;
     for (const ExpectedTensor& e : llama_expected_tensors(model.config)) {
         const Weight& w = model.weights.get(e.name);
-        StoredTensor t{e.name, w.shape, e.linear, w.view.dtype, std::nullopt};
+        StoredTensor t{e.name, w.shape, e.linear, w.view.dtype, std::nullopt, std::nullopt};
         if (w.is_quantized()) t.quant = StoredQuant{w.quantized->type, w.quantized->blocksize, w.quantized->nested.has_value()};
+        if (w.gguf_blocks) t.gguf_blocks = w.gguf_type;
         l.tensors.push_back(std::move(t));
     }
     return l;
@@ -49,7 +50,7 @@ ModelLayout config_layout(const LlamaConfig& c) {
     l.config = c;
     l.config_only = true;
     for (const ExpectedTensor& e : llama_expected_tensors(c)) {
-        StoredTensor t{e.name, e.shape, e.linear, config_dtype(c), std::nullopt};
+        StoredTensor t{e.name, e.shape, e.linear, config_dtype(c), std::nullopt, std::nullopt};
         if (e.linear && c.quantization) t.quant = StoredQuant{c.quantization->quant_type, kBnbBlocksize, c.quantization->double_quant};
         l.tensors.push_back(std::move(t));
     }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io/ggml_type.h"
 #include "core/model/llama_config.h"
 #include "core/model/model_loader.h"
 #include "core/util/dtype.h"
@@ -28,6 +29,8 @@ struct StoredTensor {
     bool linear = false;  // q/k/v/o/gate/up/down: the weights 4-bit quantization applies to
     DType dtype = DType::F32;  // dense storage (a GGUF tensor as the fp32 copy the loader makes)
     std::optional<StoredQuant> quant;  // pre-quantized 4-bit
+    // A GGUF tensor in a block-quantized type (Weight::gguf_blocks): the type its blocks are in.
+    std::optional<GgmlType> gguf_blocks;
 };
 
 struct ModelLayout {

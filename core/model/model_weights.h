@@ -25,6 +25,10 @@ struct Weight {
     std::shared_ptr<const std::vector<std::byte>> owned;  // backs `view` when converted in memory
     std::optional<Quantized4bit> quantized;             // pre-quantized 4-bit weight
     std::optional<GgmlType> gguf_type;  // the type a GGUF file stores it as; `view` holds it as fp32
+    // A 2-D tensor a GGUF file stores in a block-quantized type (Q4_0, Q4_K, Q8_0, ...): the
+    // file's own blocks, rows in the same (Hugging Face) order as `view`, for a base trained in
+    // the file's quantization (BaseWeightsOptions::gguf_blocks). Null otherwise.
+    std::shared_ptr<const std::vector<std::byte>> gguf_blocks;
 
     bool is_quantized() const { return quantized.has_value(); }
 };

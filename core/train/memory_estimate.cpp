@@ -19,8 +19,8 @@ struct BaseBytes {
     std::int64_t converted_head = 0;
 };
 
-// What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load)
-// or as stored; everything else as stored.
+// What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load),
+// in a GGUF's own blocks, or as stored; everything else as stored.
 BaseBytes base_bytes(const ModelLayout& model, const BaseWeightsOptions& opt) {
     BaseBytes out;
     const LlamaConfig& c = model.config;
@@ -29,6 +29,9 @@ BaseBytes base_bytes(const ModelLayout& model, const BaseWeightsOptions& opt) {
         const bool head = t.name == "lm_head.weight" || (c.tie_word_embeddings && t.name == "model.embed_tokens.weight");
         if (t.quant) {
             out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, t.quant->blocksize, t.quant->double_quant));
+        } else if (t.linear && t.gguf_blocks && opt.gguf_blocks) {
+            const GgmlTypeInfo* info = ggml_type_info(*t.gguf_blocks);
+            out.total += n / info->block_size * info->type_size;
         } else if (t.linear && opt.quant) {
             out.total += static_cast<std::int64_t>(quantized_tensor_bytes(n, opt.blocksize, opt.double_quant));
         } else {
@@ -48,7 +51,7 @@ BaseBytes base_bytes(const ModelLayout& model, const BaseWeightsOptions& opt) {
 bool layers_in_place(const ModelLayout& model, const BaseWeightsOptions& opt) {
     if (opt.quant) return false;
     for (const StoredTensor& t : model.tensors)
-        if (t.linear && (t.quant || t.dtype != opt.compute)) return false;
+        if (t.linear && (t.quant || (t.gguf_blocks && opt.gguf_blocks) || t.dtype != opt.compute)) return false;
     return true;
 }
 

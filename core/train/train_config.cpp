@@ -55,7 +55,8 @@ nlohmann::json to_json(const TrainConfig& c) {
     for (LoraTarget t : c.lora.targets) targets.push_back(lora_target_name(t));
     return {
         {"model", c.model.string()},
-        {"base", {{"quant", quant_name(c.base)}, {"double_quant", c.base.double_quant}, {"blocksize", c.base.blocksize}}},
+        {"base", {{"quant", quant_name(c.base)}, {"double_quant", c.base.double_quant}, {"blocksize", c.base.blocksize},
+                  {"gguf_blocks", c.base.gguf_blocks}}},
         {"lora", {{"r", c.lora.rank}, {"alpha", c.lora.alpha}, {"dropout", c.lora.dropout}, {"rslora", c.lora.rslora},
                   {"target_modules", targets}, {"seed", c.lora.seed}}},
         {"data", {{"path", c.data.path.string()}, {"valid_path", c.data.valid_path.string()},
@@ -117,13 +118,17 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     c.run_dir = run_dir;
     if (j.contains("base")) {
         const auto& b = j.at("base");
-        check_keys(b, {"quant", "double_quant", "blocksize"}, "base.");
+        check_keys(b, {"quant", "double_quant", "blocksize", "gguf_blocks"}, "base.");
         std::string q = "nf4";
         read(b, "quant", q, "base.");
         QLS_CHECK(ConfigError, parse_base_quant(q, c.base.quant), "base.quant: expected nf4, fp4 or none, got '", q,
                   "'");
         read(b, "double_quant", c.base.double_quant, "base.");
         read(b, "blocksize", c.base.blocksize, "base.");
+        // A run.json written before the key existed trained a GGUF base re-quantized to
+        // base.quant: resuming it must keep doing so.
+        c.base.gguf_blocks = false;
+        read(b, "gguf_blocks", c.base.gguf_blocks, "base.");
     }
     if (j.contains("lora")) {
         const auto& l = j.at("lora");

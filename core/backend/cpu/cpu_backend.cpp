@@ -66,12 +66,19 @@ std::int64_t CpuBackend::converted_weight_elements(std::int64_t out, std::int64_
     return rows * in;
 }
 
+void CpuBackend::dequantize_base(const LinearWeight& w, float* out) {
+    if (w.ggml)
+        cpu::dequantize_ggml(*w.ggml, w.out, w.in, out);
+    else
+        cpu::dequantize_4bit(*w.quant, w.in * w.out, out);
+}
+
 void CpuBackend::for_weight_blocks(const LinearWeight& w,
                                    const std::function<void(const float*, std::int64_t, std::int64_t)>& fn) {
     if (!w.quantized() && w.dense.dtype == DType::F32) return fn(w.dense.ptr<const float>(), 0, w.out);
     if (w.quantized()) {
         float* all = scratch(Scratch::Weight, w.in * w.out);
-        cpu::dequantize_4bit(*w.quant, w.in * w.out, all);
+        dequantize_base(w, all);
         return fn(all, 0, w.out);
     }
     const std::int64_t rows = converted_weight_elements(w.out, w.in) / w.in;
@@ -87,7 +94,7 @@ void CpuBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out
     cpu::Fp32Twin twin(*this, {&out});
     const Tensor f = twin.write(out);
     if (w.quantized())
-        cpu::dequantize_4bit(*w.quant, w.in * w.out, f.ptr<float>());
+        dequantize_base(w, f.ptr<float>());
     else
         cpu::to_f32(w.dense, f.ptr<float>(), 0, w.in * w.out);
     twin.store();

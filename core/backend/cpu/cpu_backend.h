@@ -61,9 +61,12 @@ protected:
 private:
     // Calls fn(rows, first, count) over blocks of the base weight's output rows in fp32: the
     // weight itself when dense F32 (one block); else converted into the Weight scratch, a 4-bit
-    // weight whole, a 16-bit one converted_weight_elements() at a time.
+    // weight whole (bitsandbytes 4-bit or GGUF blocks), a 16-bit one converted_weight_elements()
+    // at a time.
     void for_weight_blocks(const LinearWeight& w,
                            const std::function<void(const float*, std::int64_t, std::int64_t)>& fn);
+    // A quantized base weight, whole, into `out` (out * in fp32 values).
+    static void dequantize_base(const LinearWeight& w, float* out);
     // The linear layer on fp32 tensors (cpu_linear.cpp); the *_impl wrap them in Fp32Twin.
     void linear_forward_f32(const LinearForwardArgs& a);
     void linear_backward_f32(const LinearBackwardArgs& a);

@@ -13,6 +13,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 // Any float dtype -> fp32 (dense weights, norm weights, embedding rows).
 void to_f32(const Tensor& src, float* dst, std::int64_t first, std::int64_t count);
 void dequantize_4bit(const Quant4View& q, std::int64_t numel, float* out);
+void dequantize_ggml(const GgmlBlocksView& g, std::int64_t out_rows, std::int64_t in, float* out);
 
 void rmsnorm_forward(const RmsNormForwardArgs& a);
 void rmsnorm_backward(const RmsNormBackwardArgs& a);
