@@ -39,7 +39,8 @@ const char* const kExportUsage =
     "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32\n"
     "  --merge-onto original|quantized\n"
     "                 merge into (--gguf-base: write) the original weights, or the 4-bit weights the\n"
-    "                 adapter was trained against, dequantized (default: quantized when the run used 4-bit)\n";
+    "                 adapter was trained against, dequantized (default: quantized when the run used 4-bit;\n"
+    "                 a GGUF base trained on its own blocks merges onto what they decode to either way)\n";
 
 namespace {
 
@@ -87,7 +88,7 @@ int run_export(const std::vector<std::string>& raw) {
     if (onto == "quantized") {
         if (!run || !run->base.quant)
             throw UsageError("--merge-onto quantized needs a run trained on a 4-bit base");
-        base = MergeBase::dequantized_4bit(*run->base.quant, run->base.blocksize, run->base.double_quant);
+        base = MergeBase::trained(run->base);
     } else if (onto != "original") {
         throw UsageError("--merge-onto: expected original or quantized, got '" + onto + "'");
     }
