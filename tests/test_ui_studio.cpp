@@ -5,6 +5,7 @@
 // background work leaves the event loop turning.
 // Expected values come from the fixtures' config.json, never from the code under test.
 #include <QApplication>
+#include <QCheckBox>
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
@@ -266,6 +267,19 @@ private slots:
                  qPrintable(stored));
         QVERIFY2(!stored.contains("float32"), qPrintable(stored));
         QCOMPARE(summary(w, "format"), QString("GGUF"));
+
+        // Its Q8_0 MLP can be trained as stored: the choice is offered, on by default, and
+        // reaches the run's config; unchecking it re-quantizes.
+        auto* keep = w.findChild<QCheckBox*>("ggufBlocks");
+        QVERIFY(keep->isVisibleTo(&w));
+        QVERIFY2(keep->text().contains("Q8_0"), qPrintable(keep->text()));
+        QVERIFY(keep->isChecked());
+        QVERIFY(w.session()->quantSettings().baseOptions().gguf_blocks);
+        keep->setChecked(false);
+        QVERIFY(!w.session()->quantSettings().baseOptions().gguf_blocks);
+        keep->setChecked(true);
+        w.openModel(QString::fromStdString(llamaDir().string()));
+        QTRY_VERIFY_WITH_TIMEOUT(!keep->isVisibleTo(&w), kLoadTimeoutMs);  // nothing to keep in safetensors
     }
 
     void folderWithoutConfigSaysSo() {
