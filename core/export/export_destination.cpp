@@ -29,11 +29,14 @@ std::string_view export_kind_name(ExportKind kind) {
         case ExportKind::Gguf: return "merged GGUF";
         case ExportKind::GgufBase: return "base GGUF";
         case ExportKind::GgufLora: return "GGUF LoRA adapter";
+        case ExportKind::Axolotl: return "axolotl config";
     }
     return "export";
 }
 
-bool is_folder_export(ExportKind kind) { return kind == ExportKind::Peft || kind == ExportKind::Merged; }
+bool is_folder_export(ExportKind kind) {
+    return kind == ExportKind::Peft || kind == ExportKind::Merged || kind == ExportKind::Axolotl;
+}
 
 std::string_view gguf_export_tag(ExportKind kind) {
     switch (kind) {
@@ -47,7 +50,17 @@ std::string_view gguf_export_tag(ExportKind kind) {
 
 namespace {
 
-std::string_view manifest_tag(ExportKind kind) { return kind == ExportKind::Peft ? "peft" : "merged"; }
+std::string_view manifest_tag(ExportKind kind) {
+    if (kind == ExportKind::Peft) return "peft";
+    return kind == ExportKind::Axolotl ? "axolotl" : "merged";
+}
+
+// The folder export a manifest's tag names, for messages.
+std::string_view folder_kind_name(const std::string& tag) {
+    for (ExportKind k : {ExportKind::Peft, ExportKind::Merged, ExportKind::Axolotl})
+        if (tag == manifest_tag(k)) return export_kind_name(k);
+    return "folder";
+}
 
 const char* const kModelfileHeader = "# Made by QLoRA Studio.";
 
@@ -140,8 +153,7 @@ void check_folder(const ExportTarget& t) {
     if (m && m->kind == manifest_tag(t.kind)) return;  // an earlier export of ours, of this kind: updated
     if (m)
         throw ConfigError(str_cat("export destination '", t.path.string(), "' holds a QLoRA Studio ",
-                                  m->kind == manifest_tag(ExportKind::Peft) ? export_kind_name(ExportKind::Peft)
-                                                                            : export_kind_name(ExportKind::Merged),
+                                  folder_kind_name(m->kind),
                                   " export, not a ", export_kind_name(t.kind), ": ", kForceHint));
     throw ConfigError(str_cat("export destination '", t.path.string(), "' is not empty (", some_entries(t.path),
                               ") and is not a QLoRA Studio ", export_kind_name(t.kind), " export: ", kForceHint));

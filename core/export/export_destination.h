@@ -20,6 +20,7 @@ enum class ExportKind {
     Gguf,      // file: the merged model, with an Ollama Modelfile beside it
     GgufBase,  // file: the base model alone (a Modelfile beside it when asked)
     GgufLora,  // file: the adapter for llama.cpp --lora
+    Axolotl,   // folder: config.yml, train.jsonl, valid.jsonl, README.md for axolotl
 };
 std::string_view export_kind_name(ExportKind kind);  // "PEFT adapter", "merged model", ...
 bool is_folder_export(ExportKind kind);
