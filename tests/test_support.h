@@ -21,11 +21,14 @@ inline std::filesystem::path shared_dir() {
 }
 // shared/fixtures/ref: outputs of bitsandbytes, transformers, peft and tokenizers.
 inline std::filesystem::path ref_dir() { return shared_dir() / "fixtures" / "ref"; }
-// tests/fixtures: fixtures this project made (each beside its make_<name>.py).
-inline std::filesystem::path fixture_dir() {
-    return std::filesystem::path(QLS_SOURCE_DIR) / "tests" / "fixtures";
+// The source tree: QLS_SOURCE_DIR from the environment when set (ctest sets it; the GPU check
+// runs binaries built here inside another checkout), else the path configured at build time.
+inline std::filesystem::path source_dir() {
+    const char* env = std::getenv("QLS_SOURCE_DIR");
+    return std::filesystem::path(env && *env ? env : QLS_SOURCE_DIR);
 }
-inline std::filesystem::path source_dir() { return std::filesystem::path(QLS_SOURCE_DIR); }
+// tests/fixtures: fixtures this project made (each beside its make_<name>.py).
+inline std::filesystem::path fixture_dir() { return source_dir() / "tests" / "fixtures"; }
 
 // A whole file as bytes (empty when it cannot be read: the comparison that follows fails).
 inline std::string read_bytes(const std::filesystem::path& p) {

@@ -9,7 +9,8 @@
 #     run(command="kernels/bench/gpu_check.sh run", carry=["build-gpu-bundle"])
 #
 # `run` writes the steps' output and a summary to $OUT/gpu_check.log (else build-gpu-out/):
-#   1. test_cuda_quant: the Qt Test suite of the CUDA kernels (it QSKIPs on machines without a GPU)
+#   1. test_cuda_quant, test_cuda_ggml: the Qt Test suites of the CUDA kernels (4-bit, GGUF
+#      blocks; they QSKIP on machines without a GPU)
 #   2. qls-bench-kernels: validation against the CPU reference and the bnb fixtures, then timings
 #   3. the same validation under compute-sanitizer memcheck
 #   4. qls-measure-rcp: rcp.approx.ftz.f32 measured and checked over every float; writes the table
@@ -26,7 +27,7 @@ build=$repo/build-gpu
 bundle=$repo/build-gpu-bundle
 out=${OUT:-$repo/build-gpu-out}
 shared=$repo/../shared
-bins=(test_cuda_quant qls-bench-kernels qls-measure-rcp qlora)
+bins=(test_cuda_quant test_cuda_ggml qls-bench-kernels qls-measure-rcp qlora)
 
 # Libraries every Linux with CUDA 13 has; everything else our binaries load travels.
 system_lib() {
@@ -98,6 +99,8 @@ run() {
     xz -dc "$bundle/bundle.tar.xz" | tar -C "$work" -xf -
     export LD_LIBRARY_PATH=$work/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export PYTHONUNBUFFERED=1
+    # Tests read tests/fixtures of this checkout, not of the one they were built in (test_support.h).
+    export QLS_SOURCE_DIR=$repo
     # The test binaries read the fixtures from the path they were built with (../shared).
     local built_shared
     built_shared=$(realpath -m "$(cat "$work/built_shared_dir")")
@@ -110,11 +113,13 @@ run() {
     step rcp "$work/bin/qls-measure-rcp" --table "$out/rcp_approx_table.inc"
     step peft peft_check
     step cuda_tests "$work/bin/test_cuda_quant"
+    step cuda_ggml "$work/bin/test_cuda_ggml"
     step tokenizers tokenizer_speed
     step torch_mean python3 "$repo/kernels/bench/torch_mean_samples.py" "$out"
     step bench timeout 240 "$work/bin/qls-bench-kernels" --fixtures "$fixtures" --results "$out/bench_results.tsv"
     step sanitize timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 \
         "$work/bin/qls-bench-kernels" --fixtures "$fixtures" --quick --no-timing
+    step sanitize_ggml timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 "$work/bin/test_cuda_ggml"
     printf '%s\n' "== summary" "${summary[@]}" | tee -a "$out/gpu_check.log"
     [[ ${summary[*]} != *FAIL* ]]
 }
