@@ -1,9 +1,11 @@
 // qlora export RUN_DIR [--peft|--merged|--gguf|--gguf-lora|--gguf-base] --out DIR
+// qlora export RUN_DIR --axolotl DIR
 #include <cstdio>
 #include <filesystem>
 
 #include "app/cli_commands.h"
 #include "app/cli_progress.h"
+#include "core/export/axolotl_export.h"
 #include "core/export/base_model_id.h"
 #include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
@@ -21,6 +23,7 @@ namespace qls::cli {
 const char* const kExportUsage =
     "usage: qlora export RUN_DIR|ADAPTER_DIR [--peft|--merged|--gguf|--gguf-lora|--gguf-base] --out PATH\n"
     "                    [options]\n"
+    "       qlora export RUN_DIR --axolotl DIR [--model PATH] [--force]\n"
     "  RUN_DIR        a training run (its adapter/ folder and run.json are used), one of its\n"
     "                 checkpoints/step-N folders, or any PEFT LoRA folder together with --model\n"
     "  --peft         a PEFT adapter folder that peft loads unchanged (default)\n"
@@ -33,10 +36,13 @@ const char* const kExportUsage =
     "  --out PATH     destination folder (--peft, --merged) or file (--gguf, --gguf-lora, --gguf-base):\n"
     "                 new, empty, or an earlier export of the same kind (updated; other files kept);\n"
     "                 never inside the run, the adapter or the base model\n"
+    "  --axolotl DIR  the run handed to axolotl for several GPUs: config.yml, its dataset pre-tokenized\n"
+    "                 as the run trained on it, and a README with the launch commands (DeepSpeed, FSDP)\n"
     "  --force        write into a destination holding other things: only files of the names the\n"
     "                 export writes are replaced, everything else is kept\n"
     "  --model PATH   the base model (default: the run's)\n"
-    "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32\n"
+    "  --type T       GGUF tensor type: f16 (default), bf16, q8_0, f32, or llama.cpp's mixes\n"
+    "                 q4_k_m, q5_k_m, q6_k (per-tensor types as llama-quantize chooses them)\n"
     "  --merge-onto original|quantized\n"
     "                 merge into (--gguf-base: write) the original weights, or the 4-bit weights the\n"
     "                 adapter was trained against, dequantized (default: quantized when the run used 4-bit;\n"
@@ -44,19 +50,42 @@ const char* const kExportUsage =
 
 namespace {
 
-GgmlType gguf_type(const std::string& name) {
-    if (name == "f16") return GgmlType::F16;
-    if (name == "bf16") return GgmlType::BF16;
-    if (name == "q8_0") return GgmlType::Q8_0;
-    if (name == "f32") return GgmlType::F32;
-    throw UsageError("--type: expected f16, bf16, q8_0 or f32, got '" + name + "'");
+void set_gguf_type(GgufExportOptions& o, const std::string& name) {
+    if (name == "f16") o.type = GgmlType::F16;
+    else if (name == "bf16") o.type = GgmlType::BF16;
+    else if (name == "q8_0") o.type = GgmlType::Q8_0;
+    else if (name == "f32") o.type = GgmlType::F32;
+    else if (name == "q4_k_m") o.mix = GgufQuantMix::Q4_K_M;
+    else if (name == "q5_k_m") o.mix = GgufQuantMix::Q5_K_M;
+    else if (name == "q6_k") o.mix = GgufQuantMix::Q6_K;
+    else throw UsageError("--type: expected f16, bf16, q8_0, f32, q4_k_m, q5_k_m or q6_k, got '" + name + "'");
+}
+
+// The run's settings and data for axolotl; the run need not have finished.
+int export_axolotl(const Args& args, const std::filesystem::path& source, const std::filesystem::path& out) {
+    const std::optional<RunAdapter> from_run = run_adapter_of(source);
+    if (!from_run)
+        throw UsageError("--axolotl needs a training run folder (holding run.json), got '" + source.string() + "'");
+    const TrainConfig run = Trainer::config_of_run(from_run->run_dir);
+    const std::filesystem::path model_path = args.option("model").value_or(run.model.string());
+    const ExportTarget target{
+        out, ExportKind::Axolotl, false, {from_run->run_dir, model_path, run.data.path}, args.flag("force")};
+    AxolotlExportSummary s;
+    write_export(target, [&](const std::filesystem::path& dir) {
+        s = write_axolotl_export(from_run->run_dir, model_path, dir, terminal_progress("tokenizing"));
+    });
+    std::printf("axolotl config: %s (%zu training, %zu validation examples; %zu difference(s) in README.md)\n",
+                out.c_str(), s.train, s.valid, s.differences.size());
+    return 0;
 }
 
 }  // namespace
 
 int run_export(const std::vector<std::string>& raw) {
-    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora", "gguf-base", "force"}, {"out", "model", "type", "merge-onto"});
+    const Args args(raw, {"peft", "merged", "gguf", "gguf-lora", "gguf-base", "force"},
+                    {"out", "model", "type", "merge-onto", "axolotl"});
     args.expect_positional(1);
+    if (const auto dir = args.option("axolotl")) return export_axolotl(args, args.positional()[0], *dir);
     const auto out = args.option("out");
     if (!out) throw UsageError("--out is required");
     const int kinds = args.flag("peft") + args.flag("merged") + args.flag("gguf") + args.flag("gguf-lora") +
@@ -123,7 +152,7 @@ int run_export(const std::vector<std::string>& raw) {
                         s.shards, double(s.total_bytes) / 1e6);
         } else {
             GgufExportOptions o;
-            o.type = gguf_type(args.option("type").value_or("f16"));
+            set_gguf_type(o, args.option("type").value_or("f16"));
             o.base = base;
             o.name = model.name;
             write_export(target, [&](const std::filesystem::path& file) {

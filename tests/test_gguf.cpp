@@ -118,7 +118,7 @@ void TestGguf::dequantizeMatchesGgml_data() {
     QTest::addColumn<int>("type");
     for (auto [name, type] : {std::pair{"f32", GgmlType::F32}, {"f16", GgmlType::F16}, {"bf16", GgmlType::BF16},
                               {"q8_0", GgmlType::Q8_0}, {"q4_0", GgmlType::Q4_0}, {"q4_1", GgmlType::Q4_1},
-                              {"q4_k", GgmlType::Q4_K}, {"q6_k", GgmlType::Q6_K}})
+                              {"q4_k", GgmlType::Q4_K}, {"q5_k", GgmlType::Q5_K}, {"q6_k", GgmlType::Q6_K}})
         QTest::newRow(name) << QString(name) << int(type);
 }
 
@@ -153,14 +153,17 @@ void TestGguf::dequantizeRowByRow() {
     }
 }
 
+// A type without a decoder (Q2_K: no export writes it) is named with its tensor and file.
 void TestGguf::unsupportedTypeNamesTensor() {
-    const GgufFile file(gguf_dir() / "types.gguf");
-    const GgufTensorInfo& t = file.tensor("q5_k");
-    QCOMPARE(t.type, GgmlType::Q5_K);
-    QVERIFY(!ggml_can_dequantize(GgmlType::Q5_K));
-    QLS_VERIFY_THROWS_WITH(gguf_dequantize(file, t), FormatError,
-                           "unsupported GGUF tensor type Q5_K in tensor 'q5_k'");
-    QLS_VERIFY_THROWS_WITH(gguf_dequantize(file, t), FormatError, "types.gguf");
+    GgufBuilder b = GgufBuilder::valid();
+    b.tensors[1] = {"b", {256}, std::uint32_t(GgmlType::Q2_K), 64};
+    b.data_size = 64 + 84;
+    const GgufFile file(b.build(), "q2k.gguf");
+    const GgufTensorInfo& t = file.tensor("b");
+    QCOMPARE(t.type, GgmlType::Q2_K);
+    QVERIFY(!ggml_can_dequantize(GgmlType::Q2_K));
+    QLS_VERIFY_THROWS_WITH(gguf_dequantize(file, t), FormatError, "unsupported GGUF tensor type Q2_K in tensor 'b'");
+    QLS_VERIFY_THROWS_WITH(gguf_dequantize(file, t), FormatError, "q2k.gguf");
 }
 
 void TestGguf::tensorInfo() {

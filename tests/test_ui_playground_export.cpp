@@ -24,6 +24,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/export/peft_adapter.h"
+#include "core/io/gguf_reader.h"
 #include "core/model/llama_generator_generate.h"
 #include "core/model/llama_generator_prompt.h"
 #include "core/model/lora_parameters.h"
@@ -220,7 +221,7 @@ private slots:
         QCOMPARE(page.destination().toStdString(), (m_scratch.path() / "adapter-export").string());
         const fs::path out = m_scratch.path() / "out";
         page.setDestination(QString::fromStdString(out.string()));
-        page.setOutputs({true, true, true, true, GgmlType::F16});
+        page.setOutputs({true, true, true, true, GgmlType::F16, std::nullopt});
         QVERIFY(runExport(page));
         QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
         QVERIFY(page.message().contains("Exported"));
@@ -324,7 +325,7 @@ private slots:
         ExportPage page(m_session.get());
         page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
         page.setDestination(QString::fromStdString(dest.string()));
-        page.setOutputs({true, false, true, false, GgmlType::F16});
+        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt});
         QVERIFY(runExport(page));
         fs::permissions(readOnly, fs::perms::owner_all);
         QVERIFY(page.lastExportFailed());
@@ -334,6 +335,26 @@ private slots:
         QCOMPARE(entries(readOnly), std::size_t(0));
     }
 
+    // A llama.cpp mix picked in exportGgufType names the file after it and writes its file type.
+    void exportGgufQuantMix() {
+        const fs::path out = m_scratch.path() / "q4km";
+        ExportPage page(m_session.get());
+        page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
+        page.setDestination(QString::fromStdString(out.string()));
+        auto* type = page.findChild<QComboBox*>("exportGgufType");
+        QVERIFY(type);
+        type->setCurrentIndex(type->findText("Q4_K_M (llama.cpp mix)"));
+        page.setOutputs({false, false, true, false, page.outputs().ggufType, page.outputs().ggufMix});
+        QVERIFY(page.outputs().ggufMix == GgufQuantMix::Q4_K_M);
+        QVERIFY(runExport(page));
+        QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
+        fs::path gguf;
+        for (const auto& e : fs::directory_iterator(out / "gguf"))
+            if (e.path().extension() == ".gguf") gguf = e.path();
+        QVERIFY2(gguf.filename().string().ends_with("-q4_k_m.gguf"), gguf.c_str());
+        QCOMPARE(*GgufFile(gguf).get_u32("general.file_type"), 15u);
+    }
+
     void exportCutShortLeavesNothingHalfWritten() {
         // A file size limit makes writes fail partway, as a full disk does: the PEFT folder
         // (about 220 KB) fits, the merged GGUF (about 3 MB) does not.
@@ -341,7 +362,7 @@ private slots:
         ExportPage page(m_session.get());
         page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
         page.setDestination(QString::fromStdString(out.string()));
-        page.setOutputs({true, false, true, false, GgmlType::F16});
+        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt});
         rlimit old{};
         QCOMPARE(::getrlimit(RLIMIT_FSIZE, &old), 0);
         const auto previousHandler = ::signal(SIGXFSZ, SIG_IGN);
@@ -384,7 +405,7 @@ private slots:
         exporter.resize(1280, 820);
         exporter.show();
         exporter.setRunFolder(QString::fromStdString(m_run.string()));
-        exporter.setOutputs({true, false, true, true, GgmlType::Q8_0});
+        exporter.setOutputs({true, false, true, true, GgmlType::Q8_0, std::nullopt});
         QVERIFY(runExport(exporter));
         QVERIFY(exporter.grab().save(QString::fromStdString((shots / "export.png").string())));
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/export/gguf_quant_mix.h"
 #include "core/io/ggml_type.h"
 #include "core/model/model_loader.h"
 #include "core/train/train_config.h"
@@ -26,6 +27,9 @@ struct ExportOutputs {
     bool gguf = false;      // <destination>/gguf/<model>-<type>.gguf and its Modelfile
     bool ggufLora = false;  // <destination>/gguf-lora/<model>-lora.gguf and <model>-base-<type>.gguf
     GgmlType ggufType = GgmlType::F16;
+    // llama-quantize's Q4_K_M / Q5_K_M / Q6_K for the merged GGUF and the LoRA's base instead of
+    // ggufType (the LoRA adapter itself is then written in ggufType).
+    std::optional<GgufQuantMix> ggufMix;
 };
 
 struct ExportRequest {

@@ -1,6 +1,7 @@
-// fp32 values -> GGUF tensor bytes for the types the exporters write: F32, F16, BF16 and Q8_0,
-// value for value as ggml's src/ggml.c (fp32 -> f16 / bf16 round-to-nearest-even) and
-// src/ggml-quants.c quantize_row_q8_0_ref do it (formats.md §9.2).
+// fp32 values -> GGUF tensor bytes for the types the exporters write: F32, F16, BF16, Q8_0 and
+// the K-quant file types' Q4_K, Q5_K, Q6_K, Q5_0, Q5_1, value for value as ggml's src/ggml.c
+// (fp32 -> f16 / bf16 round-to-nearest-even) and src/ggml-quants.c quantize_row_*_ref do it
+// (formats.md §9.2).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -15,8 +16,9 @@ namespace qls {
 inline constexpr std::size_t kQ8_0BlockBytes = 34;
 void quantize_block_q8_0(std::span<const float, 32> x, std::byte* out);
 
-// Encodes `values` (a whole number of rows of `row_length`) as `type`; Q8_0 needs rows that
-// are multiples of 32. Parallel over blocks for large inputs. Throws ConfigError for another
+// Encodes `values` (a whole number of rows of `row_length`) as `type`; a block type needs rows
+// that are multiples of its block size (32, or 256 for the K types). Parallel over blocks for
+// large inputs; the bytes do not depend on the thread count. Throws ConfigError for another
 // type or a row length the type cannot hold.
 std::vector<std::byte> ggml_encode(GgmlType type, std::span<const float> values, std::int64_t row_length);
 

@@ -31,7 +31,13 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kLayerNam
     {"mlp.down_proj", "ffn_down"},
 }};
 
-GgmlType tensor_type(GgmlType wanted, const Shape& shape) {
+GgmlType tensor_type(const GgufExportOptions& o, const GgufMixModel& mix_model, std::string_view gguf_name,
+                     const Shape& shape) {
+    if (o.mix) {
+        const std::vector<std::int64_t> ne(shape.rbegin(), shape.rend());
+        return gguf_mix_tensor_type(*o.mix, mix_model, gguf_name, ne);
+    }
+    const GgmlType wanted = o.type;
     if (shape.size() < 2) return GgmlType::F32;
     // The converter falls back to F16 for rows Q8_0 blocks cannot cover.
     if (wanted == GgmlType::Q8_0 && shape.back() % 32 != 0) return GgmlType::F16;
@@ -136,8 +142,11 @@ void add_gguf_llama_metadata(GgufWriter& w, const LlamaConfig& c) {
 
 void export_gguf_model(const Model& model, const LoraAdapter* adapter, const std::filesystem::path& path,
                        const GgufExportOptions& options, const ProgressFn& progress) {
-    QLS_CHECK(ConfigError, ggml_can_encode(options.type), "GGUF export: type ",
-              ggml_type_info(options.type)->name, " is not supported (F32, F16, BF16, Q8_0)");
+    // A single type for every weight: the converter's four; K types come as llama.cpp's mixes.
+    const GgmlType t = options.type;
+    const bool plain = t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || t == GgmlType::Q8_0;
+    QLS_CHECK(ConfigError, options.mix || plain, "GGUF export: type ", ggml_type_info(t)->name,
+              " is not supported (F32, F16, BF16, Q8_0, or a mix: Q4_K_M, Q5_K_M, Q6_K)");
     const LlamaConfig& c = model.config;
     const std::string arch = gguf_architecture(c);
     if (adapter) check_adapter_fits(model, *adapter);
@@ -147,18 +156,22 @@ void export_gguf_model(const Model& model, const LoraAdapter* adapter, const std
     w.set_string("general.architecture", arch);
     w.set_string("general.name", options.name.empty() ? model.name : options.name);
     add_gguf_llama_metadata(w, c);
-    w.set_u32("general.file_type", ggml_file_type(options.type));
+    w.set_u32("general.file_type", options.mix ? gguf_mix_file_type(*options.mix) : ggml_file_type(options.type));
     w.set_u32("general.quantization_version", 2);
     const ExportKind kind = adapter ? ExportKind::Gguf : ExportKind::GgufBase;
     w.set_string(std::string(kGgufExportKey), std::string(gguf_export_tag(kind)));
     add_gguf_tokenizer(w, tokenizer);
 
     const bool permute = arch == "llama";
-    for (const std::string& name : model_tensor_names(model)) {
+    const std::vector<std::string> names = model_tensor_names(model);
+    GgufMixModel mix_model{arch, int(c.num_layers), int(c.num_heads), int(c.num_kv_heads), false};
+    for (const std::string& name : names) mix_model.has_output |= hf_to_gguf_tensor_name(name) == "output.weight";
+    for (const std::string& name : names) {
         const Shape shape = model.weights.get(name).shape;
-        const GgmlType type = tensor_type(options.type, shape);
+        const std::string gguf_name = hf_to_gguf_tensor_name(name);
+        const GgmlType type = tensor_type(options, mix_model, gguf_name, shape);
         std::vector<std::int64_t> ne(shape.rbegin(), shape.rend());
-        w.add_tensor(hf_to_gguf_tensor_name(name), type, ne,
+        w.add_tensor(gguf_name, type, ne,
                      [&model, adapter, name, &options, &c, permute, type, shape] {
                          std::vector<float> v = merged_tensor(model, adapter, name, options.base);
                          const bool q = name.find(".q_proj.") != std::string::npos,

@@ -4,8 +4,10 @@
 // tokenizer as tokenizer.ggml.* metadata, plus an Ollama <name>.Modelfile beside it.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
+#include "core/export/gguf_quant_mix.h"
 #include "core/export/merged_weights.h"
 #include "core/io/ggml_type.h"
 #include "core/tokenizer/gguf_tokenizer_data.h"
@@ -17,6 +19,8 @@ class GgufWriter;
 
 struct GgufExportOptions {
     GgmlType type = GgmlType::F16;  // 2-D weights: F32, F16, BF16 or Q8_0 (1-D tensors stay F32)
+    // llama-quantize's per-tensor choice for Q4_K_M / Q5_K_M / Q6_K instead of `type` for all.
+    std::optional<GgufQuantMix> mix;
     MergeBase base;
     std::string name;             // general.name; the model's name when empty
     bool write_modelfile = true;  // "<name>.Modelfile" beside "<name>.gguf"

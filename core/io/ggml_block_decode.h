@@ -138,17 +138,25 @@ QLS_HD void scale_min_k4(int j, const u8* q, u8& sc, u8& m) {
     }
 }
 
+// The scales and mins of chunk c's two 32-value sub-blocks, d · sc and dmin · m (Q4_K, Q5_K).
+QLS_HD void chunk_scales(int c, const u8* scales, float d, float dmin, float& d1, float& m1, float& d2, float& m2) {
+    u8 sc, m;
+    scale_min_k4(2 * c, scales, sc, m);
+    d1 = mul_rn(d, float(sc));
+    m1 = mul_rn(dmin, float(m));
+    scale_min_k4(2 * c + 1, scales, sc, m);
+    d2 = mul_rn(d, float(sc));
+    m2 = mul_rn(dmin, float(m));
+}
+
 // Q4_K block (144 bytes, 256 values): d f16, dmin f16, scales[12], qs[128].
 QLS_HD void decode_q4_k(const u8* b, float* y) {
     const float d = load_f16(b), dmin = load_f16(b + 2);
     const u8* scales = b + 4;
     const u8* q = b + 16;
     for (int c = 0; c < 4; ++c, q += 32) {
-        u8 sc, m;
-        scale_min_k4(2 * c, scales, sc, m);
-        const float d1 = mul_rn(d, float(sc)), m1 = mul_rn(dmin, float(m));
-        scale_min_k4(2 * c + 1, scales, sc, m);
-        const float d2 = mul_rn(d, float(sc)), m2 = mul_rn(dmin, float(m));
+        float d1, m1, d2, m2;
+        chunk_scales(c, scales, d, dmin, d1, m1, d2, m2);
         for (int l = 0; l < 32; ++l) {
             y[64 * c + l] = sub_rn(mul_rn(d1, float(q[l] & 0xF)), m1);
             y[64 * c + 32 + l] = sub_rn(mul_rn(d2, float(q[l] >> 4)), m2);
@@ -164,11 +172,8 @@ QLS_HD void decode_q5_k(const u8* b, float* y) {
     const u8* qh = b + 16;
     const u8* ql = b + 48;
     for (int c = 0; c < 4; ++c, ql += 32) {
-        u8 sc, m;
-        scale_min_k4(2 * c, scales, sc, m);
-        const float d1 = mul_rn(d, float(sc)), m1 = mul_rn(dmin, float(m));
-        scale_min_k4(2 * c + 1, scales, sc, m);
-        const float d2 = mul_rn(d, float(sc)), m2 = mul_rn(dmin, float(m));
+        float d1, m1, d2, m2;
+        chunk_scales(c, scales, d, dmin, d1, m1, d2, m2);
         const u8 u1 = u8(1u << (2 * c)), u2 = u8(2u << (2 * c));
         for (int l = 0; l < 32; ++l) {
             y[64 * c + l] = sub_rn(mul_rn(d1, float((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0))), m1);

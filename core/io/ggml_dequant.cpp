@@ -1,12 +1,12 @@
-// Block dequantizers matching ggml src/ggml-quants.c (dequantize_row_q4_0, _q4_1, _q8_0, _q4_K
-// with get_scale_min_k4, _q6_K) and the F16/BF16 conversions of ggml-impl.h. Each product and
-// difference is its own statement so no compiler contracts them into an FMA: the results must
-// equal ggml's bit for bit.
+// GGUF tensor data to fp32: F16/BF16 conversions as ggml-impl.h, quantized blocks with the
+// per-block arithmetic of core/io/ggml_block_decode.h (ggml's dequantize_row_*, bit for bit),
+// which the CUDA kernel shares.
 #include "core/io/ggml_dequant.h"
 
 #include <cstdint>
 #include <cstring>
 
+#include "core/io/ggml_block_decode.h"
 #include "core/io/gguf_reader.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
@@ -17,105 +17,20 @@ namespace qls {
 namespace {
 
 using u8 = std::uint8_t;
-
-std::uint16_t load_u16(const u8* p) {
-    std::uint16_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-float load_f16(const u8* p) { return f16_to_f32(load_u16(p)); }
-
-// Q4_0 block: d f16, qs[16]; low nibbles are elements 0..15, high nibbles 16..31.
-void dequant_q4_0(const u8* b, float* y) {
-    const float d = load_f16(b);
-    const u8* qs = b + 2;
-    for (int j = 0; j < 16; ++j) {
-        y[j] = float((qs[j] & 0x0F) - 8) * d;
-        y[j + 16] = float((qs[j] >> 4) - 8) * d;
-    }
-}
-
-// Q4_1 block: d f16, m f16, qs[16].
-void dequant_q4_1(const u8* b, float* y) {
-    const float d = load_f16(b), m = load_f16(b + 2);
-    const u8* qs = b + 4;
-    for (int j = 0; j < 16; ++j) {
-        const float lo = float(qs[j] & 0x0F) * d;
-        const float hi = float(qs[j] >> 4) * d;
-        y[j] = lo + m;
-        y[j + 16] = hi + m;
-    }
-}
-
-// Q8_0 block: d f16, qs int8[32].
-void dequant_q8_0(const u8* b, float* y) {
-    const float d = load_f16(b);
-    for (int j = 0; j < 32; ++j) y[j] = float(static_cast<std::int8_t>(b[2 + j])) * d;
-}
-
-// The 6-bit scale and min of sub-block j from Q4_K's 12 packed bytes (get_scale_min_k4).
-void scale_min_k4(int j, const u8* q, u8& sc, u8& m) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        sc = u8((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        m = u8((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
-// Q4_K block: d f16, dmin f16, scales[12], qs[128].
-void dequant_q4_k(const u8* b, float* y) {
-    const float d = load_f16(b), dmin = load_f16(b + 2);
-    const u8* scales = b + 4;
-    const u8* q = b + 16;
-    for (int c = 0; c < 4; ++c, q += 32) {
-        u8 sc, m;
-        scale_min_k4(2 * c, scales, sc, m);
-        const float d1 = d * float(sc), m1 = dmin * float(m);
-        scale_min_k4(2 * c + 1, scales, sc, m);
-        const float d2 = d * float(sc), m2 = dmin * float(m);
-        for (int l = 0; l < 32; ++l) {
-            const float lo = d1 * float(q[l] & 0xF);
-            const float hi = d2 * float(q[l] >> 4);
-            y[64 * c + l] = lo - m1;
-            y[64 * c + 32 + l] = hi - m2;
-        }
-    }
-}
-
-// Q6_K block: ql[128], qh[64], scales int8[16], d f16; two halves of 128 values.
-void dequant_q6_k(const u8* b, float* y) {
-    const float d = load_f16(b + 208);
-    for (int h = 0; h < 2; ++h, y += 128) {
-        const u8* ql = b + 64 * h;
-        const u8* qh = b + 128 + 32 * h;
-        const auto* sc = reinterpret_cast<const std::int8_t*>(b + 192 + 8 * h);
-        for (int l = 0; l < 32; ++l) {
-            const int is = l / 16;
-            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            const float s1 = d * float(sc[is]), s2 = d * float(sc[is + 2]);
-            const float s3 = d * float(sc[is + 4]), s4 = d * float(sc[is + 6]);
-            y[l] = s1 * float(q1);
-            y[l + 32] = s2 * float(q2);
-            y[l + 64] = s3 * float(q3);
-            y[l + 96] = s4 * float(q4);
-        }
-    }
-}
+using ggml_block::load_u16;
 
 using BlockFn = void (*)(const u8*, float*);
 
 BlockFn block_fn(GgmlType t) {
     switch (t) {
-        case GgmlType::Q4_0: return dequant_q4_0;
-        case GgmlType::Q4_1: return dequant_q4_1;
-        case GgmlType::Q8_0: return dequant_q8_0;
-        case GgmlType::Q4_K: return dequant_q4_k;
-        case GgmlType::Q6_K: return dequant_q6_k;
+        case GgmlType::Q4_0: return ggml_block::decode_q4_0;
+        case GgmlType::Q4_1: return ggml_block::decode_q4_1;
+        case GgmlType::Q5_0: return ggml_block::decode_q5_0;
+        case GgmlType::Q5_1: return ggml_block::decode_q5_1;
+        case GgmlType::Q8_0: return ggml_block::decode_q8_0;
+        case GgmlType::Q4_K: return ggml_block::decode_q4_k;
+        case GgmlType::Q5_K: return ggml_block::decode_q5_k;
+        case GgmlType::Q6_K: return ggml_block::decode_q6_k;
         default: return nullptr;
     }
 }

@@ -1,5 +1,5 @@
 // GGUF tensor data to fp32, value for value as ggml's dequantize_row_* in src/ggml-quants.c
-// (formats.md §9.2): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K.
+// (formats.md §9.2): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K.
 #pragma once
 #include <cstddef>
 #include <span>
