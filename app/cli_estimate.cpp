@@ -8,6 +8,7 @@
 #include "app/cli_commands.h"
 #include "app/cli_device.h"
 #include "app/cli_train_options.h"
+#include "core/hub/hub_download.h"
 #include "core/model/model_layout.h"
 #include "core/train/fit_search.h"
 #include "core/train/gpu_presets.h"
@@ -24,8 +25,9 @@ const char* const kEstimateUsage =
     "usage: qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]\n"
     "                      [--device-gib N] [--json] [training options]\n"
     "  Device memory of a QLoRA run by category, before anything is loaded onto a device. MODEL is a\n"
-    "  model folder or .gguf file; a folder with only config.json (weights not downloaded) or\n"
-    "  --config config.json gives the same estimate from the config alone.\n"
+    "  model folder or .gguf file, or a Hugging Face ID or URL (only its config.json is fetched);\n"
+    "  a folder with only config.json (weights not downloaded) or --config config.json gives the\n"
+    "  same estimate from the config alone.\n"
     "  --gpu ID         check against a GPU: t4, l4, rtx3090, rtx4090, a100-40, a100-80, h100, h200,\n"
     "                   or detected; its marketed memory less a 1 GiB CUDA context reserve is usable,\n"
     "                   and compute dtype auto means bf16 on it (fp16 on a T4)\n"
@@ -76,10 +78,18 @@ Target target(const Args& args) {
     return t;
 }
 
+// A Hub ID or URL fetches config.json alone (into the Hugging Face cache).
 ModelLayout open_layout(const Args& args) {
     const auto config = args.option("config");
     args.expect_positional(config ? 0 : 1);
-    return open_model_layout(config ? *config : args.positional()[0]);
+    if (config) return open_model_layout(*config);
+    const std::string& model = args.positional()[0];
+    if (!looks_like_hub_ref(model)) return open_model_layout(model);
+    const HubModelRef ref = parse_hub_model_ref(model);
+    const HubDownload d = download_from_hub(hub_settings_from_environment(), ref, HubFetch::ConfigOnly);
+    ModelLayout layout = open_model_layout(d.snapshot);
+    layout.name = ref.repo_id;
+    return layout;
 }
 
 nlohmann::json to_json(const MemoryEstimate& e) {

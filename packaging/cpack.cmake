@@ -50,7 +50,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION "science")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${QLS_PACKAGE_HOMEPAGE}")
 # dpkg-shlibdeps (package dpkg-dev) reads the programs' NEEDED entries and writes the Depends
-# on libqt6widgets6, libqcustomplot2.1-qt6, libopenblas0, libpcre2-8-0, libicu72, libc6, ...
+# on libqt6widgets6, libqcustomplot2.1-qt6, libopenblas0, libpcre2-8-0, libicu72, libcurl4, libssl3, libc6, ...
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # What no binary links but the studio loads at run time: Qt's platform plugins (xcb, wayland,
 # and the offscreen one that `--screenshot` and headless use need) live in qt6-qpa-plugins,

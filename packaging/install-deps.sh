@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   qt6-base-dev qt6-base-dev-tools libqcustomplot-dev libqcustomplot2.1-qt6
-  nlohmann-json3-dev libopenblas-dev libpcre2-dev libicu-dev
+  nlohmann-json3-dev libopenblas-dev libpcre2-dev libicu-dev libcurl4-openssl-dev libssl-dev
   xvfb xauth python3 python3-jinja2 python3-numpy
 )
 

@@ -34,6 +34,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// exportGgufType's item data for a llama.cpp mix: this plus the GgufQuantMix (ggml type ids stay below).
+constexpr int kMixData = 1000;
+
 enum SourceKind { RunSource = 0, AdapterSource = 1 };
 
 fs::path toPath(const QString& s) { return fs::path(s.trimmed().toStdString()); }
@@ -80,8 +83,9 @@ ExportPage::ExportPage(ModelSession* session, QWidget* parent) : QWidget(parent)
     });
     connect(&m_task, &BackgroundTask::failed, this, [this](const QString& error) {
         const QString hint = hintFor(error);
-        showMessage(tr("<b style=\"color:#c62828\">Export failed</b><br>%1%2")
-                        .arg(error.toHtmlEscaped(), hint.isEmpty() ? QString() : "<br>" + hint),
+        showMessage(tr("<b style=\"color:#c62828\">%1 failed</b><br>%2%3")
+                        .arg(m_task.operation() == tr("Exporting") ? tr("Export") : tr("Push"), error.toHtmlEscaped(),
+                             hint.isEmpty() ? QString() : "<br>" + hint),
                     true);
     });
     connect(&m_task, &BackgroundTask::cancelled, this, [this] {
@@ -148,6 +152,10 @@ QWidget* ExportPage::buildOutputs() {
     m_ggufType->addItem(tr("F16"), int(GgmlType::F16));
     m_ggufType->addItem(tr("BF16"), int(GgmlType::BF16));
     m_ggufType->addItem(tr("Q8_0 (8-bit)"), int(GgmlType::Q8_0));
+    // llama-quantize's mixes (per-tensor types); their data sits above every ggml type id.
+    for (GgufQuantMix mix : {GgufQuantMix::Q6_K, GgufQuantMix::Q5_K_M, GgufQuantMix::Q4_K_M})
+        m_ggufType->addItem(tr("%1 (llama.cpp mix)").arg(QString::fromLatin1(gguf_mix_name(mix).data())),
+                            kMixData + int(mix));
     m_mergeOnto = new QComboBox(box);
     m_mergeOnto->setObjectName("exportMergeOnto");
     m_mergeOnto->addItem(tr("The 4-bit base the adapter was trained on, dequantized"));
@@ -170,6 +178,9 @@ QWidget* ExportPage::buildResult() {
     m_export = new QPushButton(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("Export"), box);
     m_export->setObjectName("exportStart");
     m_export->setDefault(true);
+    m_push = new QPushButton(tr("Push to Hub…"), box);
+    m_push->setObjectName("exportPush");
+    m_push->setToolTip(tr("Upload the export (or the adapter) to a Hugging Face model repository"));
     m_cancel = new QPushButton(tr("Cancel"), box);
     m_cancel->setObjectName("exportCancel");
     m_progress = new QProgressBar(box);
@@ -181,6 +192,7 @@ QWidget* ExportPage::buildResult() {
     auto* open = new QPushButton(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("Open folder"), box);
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(m_export);
+    buttons->addWidget(m_push);
     buttons->addWidget(m_cancel);
     buttons->addWidget(m_progress, 1);
     buttons->addWidget(m_phase);
@@ -204,6 +216,7 @@ QWidget* ExportPage::buildResult() {
     v->addWidget(m_message);
     v->addWidget(m_files, 1);
     connect(m_export, &QPushButton::clicked, this, &ExportPage::startExport);
+    connect(m_push, &QPushButton::clicked, this, &ExportPage::pushToHub);
     connect(m_cancel, &QPushButton::clicked, this, &ExportPage::cancel);
     connect(open, &QPushButton::clicked, this,
             [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(m_destination->text().trimmed())); });
@@ -249,12 +262,17 @@ void ExportPage::setOutputs(const ExportOutputs& o) {
     m_merged->setChecked(o.merged);
     m_gguf->setChecked(o.gguf);
     m_ggufLora->setChecked(o.ggufLora);
-    m_ggufType->setCurrentIndex(std::max(0, m_ggufType->findData(int(o.ggufType))));
+    const int data = o.ggufMix ? kMixData + int(*o.ggufMix) : int(o.ggufType);
+    m_ggufType->setCurrentIndex(std::max(0, m_ggufType->findData(data)));
 }
 
 ExportOutputs ExportPage::outputs() const {
+    const int data = m_ggufType->currentData().toInt();
+    if (data >= kMixData)
+        return {m_peft->isChecked(), m_merged->isChecked(), m_gguf->isChecked(), m_ggufLora->isChecked(),
+                GgmlType::F16, GgufQuantMix(data - kMixData)};
     return {m_peft->isChecked(), m_merged->isChecked(), m_gguf->isChecked(), m_ggufLora->isChecked(),
-            GgmlType(m_ggufType->currentData().toInt())};
+            GgmlType(data), std::nullopt};
 }
 
 QString ExportPage::message() const { return m_message->isHidden() ? QString() : m_message->text(); }
@@ -315,6 +333,7 @@ void ExportPage::updateControls() {
     const ExportOutputs o = outputs();
     const bool merging = o.merged || o.gguf;
     m_export->setEnabled(!busy && (o.peft || merging || o.ggufLora) && !m_adapterDir.empty());
+    m_push->setEnabled(!busy && !pushSource().empty());
     m_cancel->setEnabled(busy);
     for (QWidget* w : std::initializer_list<QWidget*>{m_sourceKind, m_sourcePath, m_modelPath, m_destination})
         w->setEnabled(!busy);

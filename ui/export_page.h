@@ -47,9 +47,16 @@ public:
     // passed): true starts the export again, writing the export's files into it anyway (that
     // first round ends as failed, having written nothing). A dialog by default.
     void setReplaceQuestion(std::function<bool(const QString& reason)> ask) { m_askReplace = std::move(ask); }
+    // Asked by Push to Hub for the repository (ORG/NAME; empty cancels). A dialog by default.
+    void setRepoQuestion(std::function<QString(const QString& what)> ask) { m_askRepo = std::move(ask); }
+    // What Push to Hub sends: the last export's folder when it succeeded, else the adapter.
+    std::filesystem::path pushSource() const;
 
 public slots:
     void startExport();
+    // Uploads pushSource() to a Hugging Face repository the user names, in the background;
+    // refuses without a token (HF_TOKEN or $HF_HOME/token). See core/hub/hub_upload.h.
+    void pushToHub();
     void cancel() { m_task.cancel(); }
 
 signals:
@@ -73,6 +80,7 @@ private:
     std::filesystem::path m_runDir;  // the run folder when the source is a run
     bool m_forceNext = false;        // the user agreed to replace: the next export writes with force
     std::function<bool(const QString&)> m_askReplace;
+    std::function<QString(const QString&)> m_askRepo;
     QString m_sourceError;
     bool m_failed = false;
     QComboBox* m_sourceKind;
@@ -87,6 +95,7 @@ private:
     QComboBox* m_ggufType;
     QComboBox* m_mergeOnto;
     QPushButton* m_export;
+    QPushButton* m_push;
     QPushButton* m_cancel;
     QProgressBar* m_progress;
     QLabel* m_phase;

@@ -12,6 +12,8 @@
 #include <QLabel>
 #include <QCloseEvent>
 #include <QListWidget>
+#include <QInputDialog>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
@@ -75,6 +77,7 @@ MainWindow::MainWindow(QWidget* parent)
     buildStatusBar();
     connect(m_modelPage, &ModelPage::openRequested, this, &MainWindow::chooseModelFolder);
     connect(m_modelPage, &ModelPage::openGgufRequested, this, &MainWindow::chooseGgufFile);
+    connect(m_modelPage, &ModelPage::openHubRequested, this, &MainWindow::chooseHubModel);
     connect(m_modelPage, &ModelPage::demoRequested, this, &MainWindow::openDemoModel);
     connect(m_session, &ModelSession::recentModelsChanged, this, &MainWindow::rebuildRecentMenu);
     for (auto opened : {&ModelSession::modelLoaded, &ModelSession::configOpened})
@@ -190,6 +193,7 @@ void MainWindow::buildMenus() {
     file->addAction(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("Open model &folder…"), QKeySequence::Open,
                     this, &MainWindow::chooseModelFolder);
     file->addAction(tr("Open &GGUF…"), this, &MainWindow::chooseGgufFile);
+    file->addAction(tr("Open from &Hugging Face…"), this, &MainWindow::chooseHubModel);
     file->addAction(tr("Open &demo model"), this, &MainWindow::openDemoModel);
     m_recentMenu = file->addMenu(tr("&Recent models"));
     rebuildRecentMenu();
@@ -476,6 +480,19 @@ QString MainWindow::newRunDir() {
     QString dir = root.filePath(stamp);
     for (int n = 2; QFileInfo::exists(dir); ++n) dir = root.filePath(QStringLiteral("%1-%2").arg(stamp).arg(n));
     return dir;
+}
+
+void MainWindow::chooseHubModel() {
+    bool ok = false;
+    const QString reference =
+        QInputDialog::getText(this, tr("Open from Hugging Face"),
+                              tr("Model ID or URL (e.g. HuggingFaceTB/SmolLM2-135M-Instruct).\n"
+                                 "It is downloaded into the Hugging Face cache, or taken from it."),
+                              QLineEdit::Normal, {}, &ok)
+            .trimmed();
+    if (!ok || reference.isEmpty()) return;
+    showPage(ModelPageIndex);
+    m_session->openFromHub(reference);
 }
 
 void MainWindow::chooseModelFolder() {

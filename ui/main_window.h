@@ -98,6 +98,7 @@ private:
     void buildStatusBar();
     QWidget* buildSidebar();
     void chooseModelFolder();
+    void chooseHubModel();
     void chooseGgufFile();
     void rebuildRecentMenu();
     void watchTask(BackgroundTask* task);

@@ -75,6 +75,7 @@ ModelPage::ModelPage(ModelSession* session, QWidget* parent) : QWidget(parent), 
     auto* openMenu = new QMenu(m_open);
     openMenu->addAction(tr("Model folder…"), this, &ModelPage::openRequested);
     openMenu->addAction(tr("GGUF file…"), this, &ModelPage::openGgufRequested);
+    openMenu->addAction(tr("Hugging Face model…"), this, &ModelPage::openHubRequested);
     m_open->setMenu(openMenu);
     m_demo = new QPushButton(tr("Demo model"), this);
     m_demo->setObjectName("demoButton");

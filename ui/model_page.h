@@ -33,6 +33,7 @@ public:
 signals:
     void openRequested();      // the Open… button's "Model folder…"
     void openGgufRequested();  // the Open… button's "GGUF file…"
+    void openHubRequested();   // the Open… button's "Hugging Face model…"
     void demoRequested();
 
 private:

@@ -24,6 +24,9 @@ public:
     // folder with only config.json (weights not downloaded) is described, not loaded: configOpened,
     // and hasModel() stays false so that nothing trains or generates with it.
     void open(const QString& path);
+    // Download a Hugging Face model (ORG/NAME or its URL) into the Hugging Face cache in the
+    // background, with progress, then open its snapshot folder; a cached model opens at once.
+    void openFromHub(const QString& reference);
     void openDemo();
 
     bool hasModel() const { return m_model != nullptr; }
@@ -42,6 +45,8 @@ public:
     const QuantSettings& quantSettings() const { return m_quant; }
     void setQuantSettings(const QuantSettings& settings);
 
+    struct Loaded;  // a finished load, carried from the worker to the UI thread
+
     static QStringList recentModels();
     void clearRecentModels();
 
@@ -54,6 +59,8 @@ signals:
     void recentModelsChanged();
 
 private:
+    // Hands a finished load to the UI thread and remembers recentPath among the recent models.
+    BackgroundTask::Delivery deliver(std::shared_ptr<Loaded> loaded, const QString& recentPath);
     void addRecent(const QString& path);
 
     BackgroundTask m_loader;
