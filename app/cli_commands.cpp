@@ -11,11 +11,16 @@ const std::vector<Command>& commands() {
         {"tokenize", "text on stdin to token ids, or a chat rendered through the model's template",
          kTokenizeUsage, run_tokenize},
         {"train", "QLoRA finetuning of a model on a dataset, into a run folder", kTrainUsage, run_train},
-        {"export", "a run's adapter as PEFT folder, merged model, merged GGUF or GGUF LoRA", kExportUsage,
-         run_export},
+        {"export",
+         "a run's adapter as PEFT folder, merged model, merged GGUF or GGUF LoRA; the run for axolotl",
+         kExportUsage, run_export},
         {"generate", "generate text with a model, optionally with a LoRA adapter", kGenerateUsage, run_generate},
         {"eval", "loss and perplexity of a model (+ adapter) on a dataset", kEvalUsage, run_eval},
+        {"compare", "runs side by side: losses, throughput, memory, time and the settings that differ",
+         kCompareUsage, run_compare},
         {"estimate", "device memory of a QLoRA run by category, and whether it fits", kEstimateUsage, run_estimate},
+        {"download", "fetch a model from the Hugging Face Hub into its cache", kDownloadUsage, run_download},
+        {"push", "upload a run's adapter or an export to a Hugging Face repository", kPushUsage, run_push},
         {"bench", "benchmarks: quant, tokenize", kBenchUsage, run_bench},
     };
     return table;

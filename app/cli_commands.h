@@ -54,6 +54,12 @@ int run_export(const std::vector<std::string>& args);
 extern const char* const kExportUsage;
 int run_generate(const std::vector<std::string>& args);
 extern const char* const kGenerateUsage;
+int run_compare(const std::vector<std::string>& args);
+extern const char* const kCompareUsage;
+int run_download(const std::vector<std::string>& args);
+extern const char* const kDownloadUsage;
+int run_push(const std::vector<std::string>& args);
+extern const char* const kPushUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {

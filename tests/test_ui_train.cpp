@@ -4,6 +4,8 @@
 // event loop. Expected values come from the files the test writes or the trainer's own run
 // folder on disk, never from the widgets under test.
 #include <QApplication>
+#include <QDir>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -19,6 +21,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <numeric>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +38,7 @@
 #include "ui/model_session.h"
 #include "ui/paging_panel.h"
 #include "ui/quit_signals.h"
+#include "ui/run_comparison_table.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
 
@@ -222,6 +226,89 @@ private slots:
         QVERIFY(!page.openRun(QString::fromStdString(dir.path().string())));
         QVERIFY(page.errorLabel()->text().contains("run.json"));
         QCOMPARE(raw->dataCount(), int(losses.size()));
+    }
+
+    // Overlaying runs puts a column per run in the comparison table under the loss chart, the
+    // best value of each row highlighted, then the settings that differ; clearing hides it. At
+    // the smallest window the studio supports and on a desktop.
+    void overlaidRunsFillTheComparison_data() {
+        QTest::addColumn<QSize>("size");
+        QTest::newRow("1024x700") << QSize(1024, 700);
+        QTest::newRow("1920x1080") << QSize(1920, 1080);
+    }
+    void overlaidRunsFillTheComparison() {
+        QFETCH(QSize, size);
+        test::ScratchDir dir;
+        const std::vector<double> nf4 = {2.5, 2.1, 1.9, 1.6, 1.5}, fp4 = {2.6, 2.3, 2.2};
+        writeRun(dir.path() / "nf4", nf4, 1.7);
+        writeRun(dir.path() / "fp4", fp4, 2.0);
+        nlohmann::json run;
+        std::ifstream(dir.path() / "fp4" / "run.json") >> run;
+        run["config"]["optim"]["learning_rate"] = 5e-5;  // the default is 2e-4
+        std::ofstream(dir.path() / "fp4" / "run.json", std::ios::trunc) << run.dump();
+
+        MainWindow w;
+        w.resize(size);
+        w.show();
+        w.showPage(MainWindow::TrainPageIndex);
+        TrainPage* page = w.trainPage();
+        RunComparisonTable* table = page->comparisonTable();
+        QCOMPARE(table->objectName(), QString("runComparison"));
+        QVERIFY(page->openRun(QString::fromStdString((dir.path() / "nf4").string())));
+        QVERIFY(!table->isVisible());  // nothing to compare with yet
+        QVERIFY(page->overlayRun(QString::fromStdString((dir.path() / "fp4").string())));
+        QVERIFY(table->isVisible());
+        QCOMPARE(table->columnCount(), 2);
+        QCOMPARE(table->horizontalHeaderItem(0)->text(), QString("nf4"));
+        QCOMPARE(table->horizontalHeaderItem(1)->text(), QString("fp4"));
+        auto rowOf = [&](const QString& label) {
+            for (int r = 0; r < table->rowCount(); ++r)
+                if (table->verticalHeaderItem(r)->text() == label) return r;
+            return -1;
+        };
+        // Fewer than ten steps each: the final training loss is the mean of all of them.
+        auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); };
+        const int train = rowOf("train loss (last 10 steps)");
+        QVERIFY(train >= 0);
+        QCOMPARE(table->item(train, 0)->text(), QString::number(mean(nf4), 'f', 4));
+        QCOMPARE(table->item(train, 1)->text(), QString::number(mean(fp4), 'f', 4));
+        QCOMPARE(table->bestColumn(train), 0);
+        QCOMPARE(table->item(rowOf("best valid loss (step)"), 1)->text(), QString("2.0000 (3)"));
+        const int lr = rowOf("optim.learning_rate");
+        QVERIFY(lr > train);
+        QCOMPARE(table->item(lr, 1)->text(), QString("5e-05"));
+        QCOMPARE(table->bestColumn(lr), -1);
+
+        // The current run logs more steps: the table reads its folder again within the
+        // throttle's five seconds (train_page.cpp kComparisonMs), and at once after an evaluation.
+        const int steps = rowOf("steps done / planned");
+        {
+            std::ofstream metrics(dir.path() / "nf4" / "metrics.jsonl", std::ios::app);
+            metrics << R"({"type":"step","step":6,"total_steps":10,"loss":1.25})" << "\n";
+        }
+        emit w.controller()->stepFinished(StepMetrics{.step = 6, .total_steps = 10, .loss = 1.25});
+        QCOMPARE(table->item(steps, 0)->text(), QString("5 / 5"));  // not on every step
+        QTRY_COMPARE_WITH_TIMEOUT(table->item(steps, 0)->text(), QString("6 / 10"), 10000);
+        {
+            std::ofstream metrics(dir.path() / "nf4" / "metrics.jsonl", std::ios::app);
+            metrics << R"({"type":"eval","step":6,"loss":1.0})" << "\n";
+        }
+        emit w.controller()->evalFinished(EvalResult{.step = 6, .loss = 1.0});
+        QCOMPARE(table->item(rowOf("final valid loss (step)"), 0)->text(), QString("1.0000 (6)"));
+
+        // For a person to look at, beside test_ui_layout's screenshots.
+        QApplication::processEvents();
+        page->refreshCharts();
+        const QString shots = QStringLiteral(QLS_BINARY_DIR "/screenshots/%1x%2").arg(size.width()).arg(size.height());
+        QVERIFY(QDir().mkpath(shots));
+        QVERIFY(w.grab().save(QDir(shots).filePath("train-compare.png"), "PNG"));
+        const QRect shown(table->mapTo(page, QPoint(0, 0)), table->size());
+        QVERIFY2(page->rect().contains(shown) && table->height() >= 3 * table->verticalHeader()->defaultSectionSize(),
+                 qPrintable(QStringLiteral("the table at %1,%2 %3×%4").arg(shown.x()).arg(shown.y()).arg(shown.width()).arg(shown.height())));
+
+        page->clearOverlays();
+        QVERIFY(!table->isVisible());
+        QCOMPARE(table->columnCount(), 0);
     }
 
     void demoRunTrainsWithoutBlockingTheEventLoop() {

@@ -6,52 +6,18 @@
 #include <QTextStream>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "core/train/run_folder.h"
+#include "core/train/run_logs.h"
 #include "core/util/error.h"
 #include "ui/training_controller.h"
 
 namespace qls::ui {
 
 namespace {
-
-// Calls fn(json, line number) for every non-empty line of a JSON Lines file; a missing file
-// reads as empty (a run that never started writing).
-template <typename Fn>
-void forEachLine(const std::filesystem::path& path, Fn fn) {
-    std::ifstream in(path);
-    std::size_t number = 0;
-    for (std::string line; std::getline(in, line);) {
-        ++number;
-        if (line.empty()) continue;
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        QLS_CHECK(FormatError, j.is_object(), path.string(), ":", number, ": not a JSON object");
-        try {
-            fn(j);
-        } catch (const nlohmann::json::exception& e) {
-            throw FormatError(str_cat(path.string(), ":", number, ": ", e.what()));
-        }
-    }
-}
-
-StepMetrics stepFromJson(const nlohmann::json& j) {
-    StepMetrics s;
-    s.step = j.at("step").get<std::int64_t>();
-    s.total_steps = j.value("total_steps", s.step);  // runs written before it was recorded: unknown
-    s.epoch = j.value("epoch", 0.0);
-    s.loss = j.at("loss").get<double>();
-    s.lr = j.value("lr", 0.0);
-    s.grad_norm = j.value("grad_norm", 0.0);
-    s.tokens = j.value("tokens", std::int64_t{0});
-    s.trained_tokens = j.value("trained_tokens", std::int64_t{0});
-    s.tokens_per_s = j.value("tokens_per_s", 0.0);
-    s.elapsed_s = j.value("elapsed_s", 0.0);
-    return s;
-}
 
 std::optional<TrainerState> parseState(const std::string& name) {
     for (int s = 0; s <= int(TrainerState::Failed); ++s)
@@ -72,16 +38,7 @@ void readEvent(const nlohmann::json& j, RunHistory& run) {
         p.reason = j.value("reason", "");
         run.paging.push_back(std::move(p));
     } else if (type == "memory") {
-        MemorySample m;
-        m.time_s = j.value("time_s", 0.0);
-        m.step = j.value("step", std::int64_t{0});
-        m.device_limit = j.value("device_limit", std::int64_t{0});
-        m.memory.device_current = j.value("device_current", std::int64_t{0});
-        m.memory.device_peak = j.value("device_peak", std::int64_t{0});
-        const nlohmann::json bytes = j.value("bytes", nlohmann::json::object());
-        for (Usage u : kAllUsages)
-            m.memory.current[static_cast<std::size_t>(u)] = bytes.value(std::string(usage_name(u)), std::int64_t{0});
-        run.memory.push_back(m);
+        run.memory.push_back(memory_sample_from_json(j));
     } else if (type == "device") {
         run.backend = j.value("backend", "");
     } else if (type == "log") {
@@ -120,21 +77,12 @@ RunHistory readRunHistory(const QString& dir) {
     RunHistory run;
     run.dir = QDir(dir).absolutePath();
     run.name = QFileInfo(run.dir).fileName();
-    forEachLine(path / "metrics.jsonl", [&](const nlohmann::json& j) {
+    for_each_json_line(path / "metrics.jsonl", [&](const nlohmann::json& j) {
         const std::string type = j.value("type", "");
-        if (type == "step") {
-            run.steps.push_back(stepFromJson(j));
-        } else if (type == "eval") {
-            EvalResult r;
-            r.step = j.at("step").get<std::int64_t>();
-            r.loss = j.at("loss").get<double>();
-            r.perplexity = j.value("perplexity", 0.0);
-            r.tokens = j.value("tokens", std::int64_t{0});
-            r.best = j.value("best", false);
-            run.evals.push_back(r);
-        }
+        if (type == "step") run.steps.push_back(step_metrics_from_json(j));
+        else if (type == "eval") run.evals.push_back(eval_result_from_json(j));
     });
-    forEachLine(path / "events.jsonl", [&](const nlohmann::json& j) { readEvent(j, run); });
+    for_each_json_line(path / "events.jsonl", [&](const nlohmann::json& j) { readEvent(j, run); });
     std::error_code ec;
     run.hasCheckpoint = !std::filesystem::is_empty(path / "checkpoints", ec) && !ec;
     return run;

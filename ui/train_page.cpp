@@ -17,16 +17,23 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include <filesystem>
+#include <numeric>
+
 #include "ui/chart_style.h"
 #include "ui/loss_chart.h"
 #include "ui/memory_chart.h"
 #include "ui/metric_chart.h"
 #include "ui/paging_panel.h"
+#include "ui/run_comparison_table.h"
 
 namespace qls::ui {
 
 namespace {
 constexpr int kRedrawMs = 100;  // at most ten replots a second, however fast steps come
+// The comparison reads every compared run's folder again: after an evaluation, and otherwise at
+// most this often while steps come (a step can take milliseconds on the demo model).
+constexpr int kComparisonMs = 5000;
 
 QString clockText(double seconds) {
     const auto t = qint64(std::max(0.0, seconds));
@@ -66,6 +73,12 @@ TrainPage::TrainPage(TrainingController* controller, QWidget* parent) : QWidget(
     m_redraw->setInterval(kRedrawMs);
     connect(m_redraw, &QTimer::timeout, this, &TrainPage::refreshCharts);
     m_redraw->start();
+    m_comparisonTimer = new QTimer(this);
+    m_comparisonTimer->setInterval(kComparisonMs);
+    connect(m_comparisonTimer, &QTimer::timeout, this, [this] {
+        if (m_comparisonStale) updateComparison();
+    });
+    m_comparisonTimer->start();
 
     connect(controller, &TrainingController::started, this, &TrainPage::onStarted);
     connect(controller, &TrainingController::stepFinished, this, &TrainPage::onStep);
@@ -186,12 +199,19 @@ QWidget* TrainPage::buildCharts() {
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 2);
 
-    auto* split = new QSplitter(Qt::Vertical, this);
-    split->addWidget(top);
-    split->addWidget(bottom);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    return split;
+    // The comparison sits under the loss chart whose overlays it describes, the page's whole width
+    // (a column per run), shown once a run is laid over the current one.
+    m_comparison = new RunComparisonTable(this);
+    m_comparison->hide();
+
+    m_split = new QSplitter(Qt::Vertical, this);
+    m_split->addWidget(top);
+    m_split->addWidget(m_comparison);
+    m_split->addWidget(bottom);
+    m_split->setStretchFactor(0, 3);
+    m_split->setStretchFactor(1, 2);
+    m_split->setStretchFactor(2, 2);
+    return m_split;
 }
 
 void TrainPage::refreshCharts() {
@@ -250,6 +270,7 @@ void TrainPage::onStep(const StepMetrics& s) {
     m_lr->add(double(s.step), s.lr);
     m_gradNorm->add(double(s.step), s.grad_norm);
     m_throughput->add(double(s.step), s.tokens_per_s);
+    m_comparisonStale = true;
     m_progress->setRange(0, int(s.total_steps));
     m_progress->setValue(int(s.step));
     m_eta->setText(tr("ETA %1").arg(clockText(s.eta_s)));
@@ -265,6 +286,7 @@ void TrainPage::onStep(const StepMetrics& s) {
 void TrainPage::onEval(const EvalResult& r) {
     m_history.evals.push_back(r);
     m_loss->addEval(r);
+    updateComparison();
     appendLog(tr("step %1: validation loss %2, perplexity %3%4")
                   .arg(r.step)
                   .arg(r.loss, 0, 'f', 4)
@@ -296,6 +318,7 @@ void TrainPage::onFinished(TrainerState state) {
         appendLog(tr("adapter: %1").arg(QDir(m_history.dir).filePath("adapter")));
     m_eta->setText(stateText(state));
     refreshCharts();
+    updateComparison();
     updateButtons();
 }
 
@@ -363,6 +386,7 @@ void TrainPage::showHistory(const RunHistory& run) {
     m_eta->clear();
     resetViews();
     updateButtons();
+    updateComparison();
 }
 
 bool TrainPage::openRun(const QString& dir) {
@@ -389,6 +413,8 @@ bool TrainPage::overlayRun(const QString& dir) {
         return false;
     }
     m_loss->resetView();
+    m_overlayDirs << QDir(dir).absolutePath();
+    updateComparison();
     emit runOpened(QDir(dir).absolutePath());
     return true;
 }
@@ -396,6 +422,54 @@ bool TrainPage::overlayRun(const QString& dir) {
 void TrainPage::clearOverlays() {
     m_loss->clearOverlays();
     m_loss->resetView();
+    m_overlayDirs.clear();
+    updateComparison();
+}
+
+// A splitter gives a widget shown again only its minimum: the height goes 3 : 2 : 2 to the
+// charts (at least their minimum), the table, and the memory chart with the log. Where the last
+// would get less than it needs (a 700-pixel-high window) it folds away instead; dragging the
+// handle up brings it back.
+void TrainPage::revealComparison() {
+    m_comparison->show();
+    const QList<int> sizes = m_split->sizes();
+    const int total = std::accumulate(sizes.begin(), sizes.end(), 0);
+    const int top = std::max(total * 3 / 7, m_split->widget(0)->minimumSizeHint().height());
+    int table = (total - top) / 2, bottom = total - top - table;
+    if (bottom < m_split->widget(2)->minimumSizeHint().height()) {
+        table += bottom;
+        bottom = 0;
+    }
+    m_split->setSizes({top, table, bottom});
+}
+
+void TrainPage::updateComparison() {
+    m_comparisonStale = false;
+    if (m_overlayDirs.isEmpty()) {
+        m_comparison->clearComparison();
+        m_comparison->hide();
+        return;
+    }
+    if (m_comparison->isHidden()) revealComparison();
+    // Columns in the loss chart's colours: the current run's curve, then each overlay's.
+    std::vector<std::filesystem::path> dirs;
+    QList<QColor> colors;
+    if (!m_history.dir.isEmpty()) {
+        dirs.emplace_back(m_history.dir.toStdString());
+        colors << palette8(0);
+    }
+    for (int i = 0; i < m_overlayDirs.size(); ++i) {
+        dirs.emplace_back(m_overlayDirs[i].toStdString());
+        colors << palette8(2 + i);
+    }
+    try {
+        m_comparison->setComparison(compare_runs(dirs), colors);
+        m_comparisonError.clear();
+    } catch (const std::exception& e) {
+        const QString message = tr("cannot compare the runs: %1").arg(e.what());
+        if (message != m_comparisonError) appendLog(message);
+        m_comparisonError = message;
+    }
 }
 
 void TrainPage::chooseRun(bool overlay) {

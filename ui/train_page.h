@@ -14,6 +14,7 @@ class QAction;
 class QToolBar;
 class QTabWidget;
 class QTimer;
+class QSplitter;
 
 namespace qls::ui {
 
@@ -22,6 +23,7 @@ class LossChart;
 class MemoryChart;
 class MetricChart;
 class PagingPanel;
+class RunComparisonTable;
 
 class TrainPage : public QWidget {
     Q_OBJECT
@@ -55,6 +57,7 @@ public:
     QAction* resumeAction() const { return m_resume; }
     QToolBar* toolbar() const { return m_toolbar; }
     QTabWidget* bottomTabs() const { return m_tabs; }  // the log and the paging events
+    RunComparisonTable* comparisonTable() const { return m_comparison; }
 
 signals:
     void startRequested();           // the window builds the config from the other pages
@@ -78,6 +81,10 @@ private:
     void chooseRun(bool overlay);
     void chooseExportPngs();
     void chooseExportCsv();
+    // Reads the current and overlaid runs' folders again into the comparison table, shown while
+    // a run is overlaid.
+    void updateComparison();
+    void revealComparison();
 
     TrainingController* m_controller;
     RunHistory m_history;          // the run shown: live, or reopened
@@ -90,6 +97,12 @@ private:
     MetricChart* m_throughput;
     MemoryChart* m_memory;
     PagingPanel* m_paging;
+    RunComparisonTable* m_comparison;
+    QSplitter* m_split;             // the charts, the comparison, the memory chart and the log
+    QStringList m_overlayDirs;      // the runs laid over the loss chart, in its order
+    QTimer* m_comparisonTimer;      // reads the live run's folder again while it logs steps
+    bool m_comparisonStale = false;  // steps came since the table was filled
+    QString m_comparisonError;      // the last one logged, so a recurring one is logged once
     QTabWidget* m_tabs;
     QPlainTextEdit* m_log;
     QProgressBar* m_progress;
