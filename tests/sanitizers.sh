@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=(test_chat_template test_data test_tokenizer test_safetensors test_gguf test_model_io test_export
        test_export_destination test_quantize_checkpoint test_trainer test_util test_cli_reliability
-       test_estimate test_interop test_tensorboard test_hub)
+       test_estimate test_interop test_tensorboard test_hub test_gguf_base test_ggml_quants
+       test_run_comparison test_axolotl_export)
 cmake --preset asan -DQLS_BUILD_UI=OFF > /dev/null
 cmake --build --preset asan --target qlora "${tests[@]}"
 # halt_on_error: the first report fails the test; leak checking stays on.
