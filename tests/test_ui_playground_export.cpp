@@ -4,6 +4,7 @@
 // of a PEFT folder (read back), merged weights, GGUF + Modelfile and GGUF LoRA, and failures
 // (a folder that cannot be written, a write cut short) that leave nothing half-written.
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QGroupBox>
 #include <QLabel>
@@ -30,6 +31,7 @@
 #include "core/model/lora_parameters.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/checkpoint.h"
+#include "core/train/run_folder.h"
 #include "core/train/train_config.h"
 #include "core/util/resource_paths.h"
 #include "tests/generation_test_support.h"
@@ -221,7 +223,7 @@ private slots:
         QCOMPARE(page.destination().toStdString(), (m_scratch.path() / "adapter-export").string());
         const fs::path out = m_scratch.path() / "out";
         page.setDestination(QString::fromStdString(out.string()));
-        page.setOutputs({true, true, true, true, GgmlType::F16, std::nullopt});
+        page.setOutputs({true, true, true, true, GgmlType::F16, std::nullopt, false});
         QVERIFY(runExport(page));
         QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
         QVERIFY(page.message().contains("Exported"));
@@ -275,6 +277,39 @@ private slots:
         QVERIFY2(card.find("2.5") != std::string::npos && card.find("2.25") != std::string::npos, card.c_str());
     }
 
+    // The axolotl hand-off is offered for a run folder only, and writes axolotl/ beside the
+    // other outputs: its config names the run's base and rank.
+    void exportsTheRunForAxolotl() {
+        const fs::path run = m_scratch.path() / "axolotl-run";
+        TrainConfig config;
+        config.model = m_demo;
+        config.run_dir = run;
+        config.data.path = test::source_dir() / "resources" / "demo" / "data" / "pirate_fortunes_train.jsonl";
+        config.lora.rank = 8;
+        fs::create_directories(run);
+        std::ofstream(run / "run.json") << nlohmann::json{{"config", to_json(config)},
+                                                          {"dataset_fingerprint", fingerprint(config.data.path)}}
+                                               .dump(2);
+        writeCheckpoint(run, 3, m_adapter);
+
+        ExportPage page(m_session.get());
+        auto* axolotl = page.findChild<QCheckBox*>("exportAxolotl");
+        page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
+        QVERIFY(!axolotl->isEnabled());  // a bare adapter has no run settings to hand over
+        page.setRunFolder(QString::fromStdString(run.string()));
+        QVERIFY(axolotl->isEnabled());
+        const fs::path dest = m_scratch.path() / "axolotl-export";
+        page.setDestination(QString::fromStdString(dest.string()));
+        page.setOutputs({false, false, false, false, GgmlType::F16, std::nullopt, true});
+        QVERIFY(runExport(page));
+        QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
+        for (const char* f : {"config.yml", "train.jsonl", "README.md"}) QVERIFY2(fs::is_regular_file(dest / "axolotl" / f), f);
+        std::ifstream in(dest / "axolotl" / "config.yml");
+        const std::string yml((std::istreambuf_iterator<char>(in)), {});
+        QVERIFY2(yml.find("lora_r: 8") != std::string::npos, yml.c_str());
+        QVERIFY2(yml.find(m_demo.string()) != std::string::npos, yml.c_str());
+    }
+
     void exportAsksBeforeWritingIntoSomeonesFolder() {
         const fs::path dest = m_scratch.path() / "someones";
         fs::create_directories(dest / "peft-adapter");
@@ -325,7 +360,7 @@ private slots:
         ExportPage page(m_session.get());
         page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
         page.setDestination(QString::fromStdString(dest.string()));
-        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt});
+        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt, false});
         QVERIFY(runExport(page));
         fs::permissions(readOnly, fs::perms::owner_all);
         QVERIFY(page.lastExportFailed());
@@ -344,7 +379,7 @@ private slots:
         auto* type = page.findChild<QComboBox*>("exportGgufType");
         QVERIFY(type);
         type->setCurrentIndex(type->findText("Q4_K_M (llama.cpp mix)"));
-        page.setOutputs({false, false, true, false, page.outputs().ggufType, page.outputs().ggufMix});
+        page.setOutputs({false, false, true, false, page.outputs().ggufType, page.outputs().ggufMix, false});
         QVERIFY(page.outputs().ggufMix == GgufQuantMix::Q4_K_M);
         QVERIFY(runExport(page));
         QVERIFY2(!page.lastExportFailed(), qPrintable(page.message()));
@@ -362,7 +397,7 @@ private slots:
         ExportPage page(m_session.get());
         page.setAdapterFolder(QString::fromStdString(m_adapterDir.string()), QString::fromStdString(m_demo.string()));
         page.setDestination(QString::fromStdString(out.string()));
-        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt});
+        page.setOutputs({true, false, true, false, GgmlType::F16, std::nullopt, false});
         rlimit old{};
         QCOMPARE(::getrlimit(RLIMIT_FSIZE, &old), 0);
         const auto previousHandler = ::signal(SIGXFSZ, SIG_IGN);
@@ -405,7 +440,7 @@ private slots:
         exporter.resize(1280, 820);
         exporter.show();
         exporter.setRunFolder(QString::fromStdString(m_run.string()));
-        exporter.setOutputs({true, false, true, true, GgmlType::Q8_0, std::nullopt});
+        exporter.setOutputs({true, false, true, true, GgmlType::Q8_0, std::nullopt, false});
         QVERIFY(runExport(exporter));
         QVERIFY(exporter.grab().save(QString::fromStdString((shots / "export.png").string())));
 

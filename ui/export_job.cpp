@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/export/axolotl_export.h"
 #include "core/export/base_model_id.h"
 #include "core/export/export_destination.h"
 #include "core/export/gguf_lora_export.h"
@@ -138,6 +139,8 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
     const ExportTarget ggufLora = target(r, dest / "gguf-lora" / (base + "-lora.gguf"), ExportKind::GgufLora);
     const ExportTarget ggufLoraBase =
         target(r, dest / "gguf-lora" / (base + "-base-" + type + ".gguf"), ExportKind::GgufBase);
+    ExportTarget axolotl = target(r, dest / "axolotl", ExportKind::Axolotl);
+    if (r.run) axolotl.read_from.push_back(r.run->data.path);
 
     std::vector<Step> steps;
     if (r.outputs.peft)
@@ -174,6 +177,15 @@ ExportOutcome runExport(const ExportRequest& r, std::shared_ptr<const Model> loa
                              write_export(ggufLoraBase,
                                           [&](const fs::path& file) { export_gguf_model(*m, nullptr, file, o, p); });
                          }});
+
+    if (r.outputs.axolotl) {
+        QLS_ASSERT(!r.runDir.empty(), "the axolotl export needs a training run folder (the page offers it for runs only)");
+        steps.push_back({"axolotl config", {axolotl}, false, [&](const Model*, const ProgressFn& p) {
+                             write_export(axolotl, [&](const fs::path& dir) {
+                                 write_axolotl_export(r.runDir, r.modelPath, dir, p);
+                             });
+                         }});
+    }
 
     for (const Step& step : steps) {
         outcome.error = refusal(step.targets, outcome.forceWouldHelp);

@@ -30,6 +30,7 @@ struct ExportOutputs {
     // llama-quantize's Q4_K_M / Q5_K_M / Q6_K for the merged GGUF and the LoRA's base instead of
     // ggufType (the LoRA adapter itself is then written in ggufType).
     std::optional<GgufQuantMix> ggufMix;
+    bool axolotl = false;  // <destination>/axolotl/: the run for axolotl on several GPUs (runs only)
 };
 
 struct ExportRequest {

@@ -147,6 +147,11 @@ QWidget* ExportPage::buildOutputs() {
     m_gguf->setObjectName("exportGguf");
     m_ggufLora = new QCheckBox(tr("GGUF LoRA adapter and its base as GGUF (llama.cpp -m base --lora adapter)"), box);
     m_ggufLora->setObjectName("exportGgufLora");
+    m_axolotl = new QCheckBox(tr("The run for axolotl on several GPUs: config.yml, its data, launch README "
+                                 "(DeepSpeed, FSDP)"), box);
+    m_axolotl->setObjectName("exportAxolotl");
+    m_axolotl->setToolTip(tr("Only for a training run folder: axolotl gets the run's settings and the exact "
+                             "tokens it trained on"));
     m_ggufType = new QComboBox(box);
     m_ggufType->setObjectName("exportGgufType");
     m_ggufType->addItem(tr("F16"), int(GgmlType::F16));
@@ -166,9 +171,10 @@ QWidget* ExportPage::buildOutputs() {
     form->addRow(m_merged);
     form->addRow(m_gguf);
     form->addRow(m_ggufLora);
+    form->addRow(m_axolotl);
     form->addRow(tr("GGUF tensor type"), m_ggufType);
     form->addRow(tr("Merge onto"), m_mergeOnto);
-    for (QCheckBox* c : {m_peft, m_merged, m_gguf, m_ggufLora})
+    for (QCheckBox* c : {m_peft, m_merged, m_gguf, m_ggufLora, m_axolotl})
         connect(c, &QCheckBox::toggled, this, &ExportPage::updateControls);
     return box;
 }
@@ -262,17 +268,19 @@ void ExportPage::setOutputs(const ExportOutputs& o) {
     m_merged->setChecked(o.merged);
     m_gguf->setChecked(o.gguf);
     m_ggufLora->setChecked(o.ggufLora);
+    m_axolotl->setChecked(o.axolotl);
     const int data = o.ggufMix ? kMixData + int(*o.ggufMix) : int(o.ggufType);
     m_ggufType->setCurrentIndex(std::max(0, m_ggufType->findData(data)));
 }
 
 ExportOutputs ExportPage::outputs() const {
     const int data = m_ggufType->currentData().toInt();
+    const bool axolotl = m_axolotl->isChecked() && m_axolotl->isEnabled();
     if (data >= kMixData)
         return {m_peft->isChecked(), m_merged->isChecked(), m_gguf->isChecked(), m_ggufLora->isChecked(),
-                GgmlType::F16, GgufQuantMix(data - kMixData)};
+                GgmlType::F16, GgufQuantMix(data - kMixData), axolotl};
     return {m_peft->isChecked(), m_merged->isChecked(), m_gguf->isChecked(), m_ggufLora->isChecked(),
-            GgmlType(data), std::nullopt};
+            GgmlType(data), std::nullopt, axolotl};
 }
 
 QString ExportPage::message() const { return m_message->isHidden() ? QString() : m_message->text(); }
@@ -330,14 +338,15 @@ void ExportPage::refreshSource() {
 
 void ExportPage::updateControls() {
     const bool busy = m_task.isRunning();
+    m_axolotl->setEnabled(!busy && m_run.has_value());  // axolotl needs the run's settings and data
     const ExportOutputs o = outputs();
     const bool merging = o.merged || o.gguf;
-    m_export->setEnabled(!busy && (o.peft || merging || o.ggufLora) && !m_adapterDir.empty());
+    m_export->setEnabled(!busy && (o.peft || merging || o.ggufLora || o.axolotl) && !m_adapterDir.empty());
     m_push->setEnabled(!busy && !pushSource().empty());
     m_cancel->setEnabled(busy);
     for (QWidget* w : std::initializer_list<QWidget*>{m_sourceKind, m_sourcePath, m_modelPath, m_destination})
         w->setEnabled(!busy);
-    m_modelPath->setEnabled(!busy && (merging || o.ggufLora));
+    m_modelPath->setEnabled(!busy && (merging || o.ggufLora || o.axolotl));
     m_ggufType->setEnabled(o.gguf || o.ggufLora);
     // Only a run says which 4-bit base its adapter was trained on.
     m_mergeOnto->setEnabled(m_run && m_run->base.quant && merging);

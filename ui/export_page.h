@@ -92,6 +92,7 @@ private:
     QCheckBox* m_merged;
     QCheckBox* m_gguf;
     QCheckBox* m_ggufLora;
+    QCheckBox* m_axolotl;
     QComboBox* m_ggufType;
     QComboBox* m_mergeOnto;
     QPushButton* m_export;
