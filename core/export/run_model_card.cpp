@@ -1,12 +1,12 @@
 #include "core/export/run_model_card.h"
 
-#include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "core/model/gguf_model_loader.h"
 #include "core/quant/quantized_tensor.h"
+#include "core/train/run_logs.h"
 #include "core/util/error.h"
 
 namespace qls {
@@ -32,22 +32,14 @@ std::optional<std::int64_t> checkpoint_step(const fs::path& dir) {
     return step;
 }
 
-// Fills steps and losses from metrics.jsonl: step lines carry the training loss, eval lines
-// the validation loss. A line cut short by a crash ends the file (the trainer resumes before it).
+// Fills steps and losses from metrics.jsonl (run_logs.h's reader: a line cut short by a crash
+// ends the file): step lines carry the training loss, eval lines the validation loss.
 void read_losses(const fs::path& metrics, std::optional<std::int64_t> up_to, ModelCard& card) {
-    std::ifstream in(metrics, std::ios::binary);
-    QLS_CHECK(IoError, in.good(), "cannot read '", metrics.string(), "'");
-    std::string line;
-    for (std::size_t n = 1; std::getline(in, line); ++n) {
-        if (line.empty()) continue;
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() && in.peek() == std::char_traits<char>::eof()) break;
-        QLS_CHECK(FormatError, j.is_object() && j.contains("type"), metrics.string(), ":", n,
-                  ": expected a JSON object with a \"type\", got '", line.substr(0, 80), "'");
-        const std::string type = j["type"].get<std::string>();
-        if (type != "step" && type != "eval") continue;
+    for_each_json_line(metrics, [&](const nlohmann::json& j) {
+        const std::string type = j.at("type").get<std::string>();
+        if (type != "step" && type != "eval") return;
         const std::int64_t step = j.at("step").get<std::int64_t>();
-        if (up_to && step > *up_to) continue;
+        if (up_to && step > *up_to) return;
         const double loss = j.at("loss").get<double>();
         if (type == "step" && step >= card.steps) {
             card.steps = step;
@@ -55,7 +47,7 @@ void read_losses(const fs::path& metrics, std::optional<std::int64_t> up_to, Mod
         } else if (type == "eval" && (!card.valid_loss || loss < *card.valid_loss)) {
             card.valid_loss = loss;
         }
-    }
+    });
 }
 
 // The GGUF blocks the run trained on, from the base file's header (a .gguf base with
@@ -88,11 +80,7 @@ ModelCard run_model_card(const TrainConfig& run, const RunAdapter& at) {
     card.batch_size = run.micro_batch * run.grad_accum;
     card.seq_len = static_cast<std::int64_t>(run.data.max_seq_len);
     card.quantization = base_quantization_label(run.base, kept_gguf_types_of(run));
-    try {
-        read_losses(at.run_dir / "metrics.jsonl", at.step, card);
-    } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type
-        throw FormatError(str_cat((at.run_dir / "metrics.jsonl").string(), ": ", e.what()));
-    }
+    read_losses(at.run_dir / "metrics.jsonl", at.step, card);
     return card;
 }
 
