@@ -179,13 +179,28 @@ void TestGgufBase::mergeOntoTheBlocksValues() {
 void TestGgufBase::labelsNameTheKeptTypes() {
     const auto path = qls::test::fixture_dir() / "gguf" / "llama3-tiny.gguf";
     const Model m = load_model(path);
-    QCOMPARE(kept_gguf_types(m.weights, m.config, options(QuantType::NF4, true)), std::string("Q8_0"));
-    QCOMPARE(kept_gguf_types(m.weights, m.config, options(QuantType::NF4, false)), std::string());
-    QCOMPARE(gguf_linear_block_types(GgufFile(path)), std::string("Q8_0"));
-    QCOMPARE(base_quantization_label(options(QuantType::NF4, true), "Q8_0"), std::string("the GGUF's own Q8_0 blocks"));
-    QCOMPARE(base_quantization_label(options(QuantType::NF4, false), ""), std::string("nf4, blocksize 64, double quant"));
+    // The fixture's q/k/v/o are 16/32-bit: kept only in part, and the label says what the rest is.
+    const KeptGgufBlocks kept = kept_gguf_blocks(m.weights, m.config, options(QuantType::NF4, true));
+    QCOMPARE(kept.types, std::string("Q8_0"));
+    QVERIFY(!kept.all);
+    QCOMPARE(kept_gguf_blocks(m.weights, m.config, options(QuantType::NF4, false)).types, std::string());
+    const KeptGgufBlocks header = gguf_linear_blocks(GgufFile(path));
+    QCOMPARE(header.types, kept.types);
+    QCOMPARE(header.all, kept.all);
+    QCOMPARE(base_quantization_label(options(QuantType::NF4, true), kept),
+             std::string("the GGUF's own Q8_0 blocks; its other linear weights nf4, blocksize 64, double quant"));
+    QCOMPARE(base_quantization_label(options(std::nullopt, true), kept),
+             std::string("the GGUF's own Q8_0 blocks; its other linear weights 16-bit"));
+    QCOMPARE(base_quantization_label(options(QuantType::NF4, false), {}), std::string("nf4, blocksize 64, double quant"));
+    // Every linear in blocks (our Q8_0 export): the blocks alone.
+    qls::test::ScratchDir scratch;
+    const Model q8 = load_model(q8_model(scratch));
+    const KeptGgufBlocks all = kept_gguf_blocks(q8.weights, q8.config, options(QuantType::NF4, true));
+    QVERIFY(all.all);
+    QCOMPARE(gguf_linear_blocks(GgufFile(q8.path)).all, true);
+    QCOMPARE(base_quantization_label(options(QuantType::NF4, true), all), std::string("the GGUF's own Q8_0 blocks"));
     const Model hf = load_model(ref_dir() / "models" / "llama3-tiny");
-    QCOMPARE(kept_gguf_types(hf.weights, hf.config, options(QuantType::NF4, true)), std::string());
+    QCOMPARE(kept_gguf_blocks(hf.weights, hf.config, options(QuantType::NF4, true)).types, std::string());
 }
 
 // The inspector's table names each weight's storage beside what NF4/FP4 would add; Q8_0 is

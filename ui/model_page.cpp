@@ -349,7 +349,7 @@ void ModelPage::onModelLoaded() {
     BaseWeightsOptions keep;
     keep.gguf_blocks = true;
     const std::shared_ptr<const Model> model = m_session->model();
-    const std::string kept = model ? kept_gguf_types(model->weights, model->config, keep) : std::string();
+    const std::string kept = model ? kept_gguf_blocks(model->weights, model->config, keep).types : std::string();
     m_ggufBlocks->setText(tr("Train on the GGUF's own %1 blocks (no second rounding)").arg(QString::fromStdString(kept)));
     m_ggufBlocks->setVisible(!kept.empty());
     fillSummary();

@@ -51,13 +51,13 @@ void read_losses(const fs::path& metrics, std::optional<std::int64_t> up_to, Mod
 }
 
 // The GGUF blocks the run trained on, from the base file's header (a .gguf base with
-// base.gguf_blocks); empty for other bases.
-std::string kept_gguf_types_of(const TrainConfig& run) {
+// base.gguf_blocks); none for other bases.
+KeptGgufBlocks kept_gguf_blocks_of(const TrainConfig& run) {
     if (!run.base.gguf_blocks || run.model.extension() != ".gguf") return {};
     try {
-        return gguf_linear_block_types(GgufFile(run.model));
+        return gguf_linear_blocks(GgufFile(run.model));
     } catch (const std::exception&) {  // moved or unreadable since: the card is still written
-        return "stored";
+        return {"stored", false};
     }
 }
 
@@ -79,7 +79,7 @@ ModelCard run_model_card(const TrainConfig& run, const RunAdapter& at) {
     card.learning_rate = run.optim.adamw.lr;
     card.batch_size = run.micro_batch * run.grad_accum;
     card.seq_len = static_cast<std::int64_t>(run.data.max_seq_len);
-    card.quantization = base_quantization_label(run.base, kept_gguf_types_of(run));
+    card.quantization = base_quantization_label(run.base, kept_gguf_blocks_of(run));
     read_losses(at.run_dir / "metrics.jsonl", at.step, card);
     return card;
 }

@@ -31,10 +31,14 @@ std::vector<std::byte> converted(const TensorView& v, DType to) {
 
 }  // namespace
 
-std::string base_quantization_label(const BaseWeightsOptions& o, std::string_view kept) {
-    if (!kept.empty()) return str_cat("the GGUF's own ", kept, " blocks");
-    if (!o.quant) return "none (16-bit base)";
-    return str_cat(quant_type_name(*o.quant), ", blocksize ", o.blocksize, o.double_quant ? ", double quant" : "");
+std::string base_quantization_label(const BaseWeightsOptions& o, const KeptGgufBlocks& kept) {
+    const std::string rest = !o.quant ? "none (16-bit base)"
+                                      : str_cat(quant_type_name(*o.quant), ", blocksize ", o.blocksize,
+                                                o.double_quant ? ", double quant" : "");
+    if (kept.types.empty()) return rest;
+    const std::string own = str_cat("the GGUF's own ", kept.types, " blocks");
+    if (kept.all) return own;
+    return str_cat(own, "; its other linear weights ", o.quant ? rest : "16-bit");
 }
 
 DType head_dtype(DType stored, DType compute) { return compute == DType::F32 ? stored : compute; }
@@ -58,20 +62,23 @@ bool keeps_gguf_blocks(const Weight& w, const BaseWeightsOptions& options) {
     return options.gguf_blocks && w.gguf_blocks != nullptr;
 }
 
-std::string kept_gguf_types(const ModelWeights& weights, const LlamaConfig& config,
-                            const BaseWeightsOptions& options) {
+KeptGgufBlocks kept_gguf_blocks(const ModelWeights& weights, const LlamaConfig& config,
+                                const BaseWeightsOptions& options) {
     std::vector<std::string_view> types;
+    KeptGgufBlocks kept;
     for (std::int64_t l = 0; l < config.num_layers; ++l)
         for (const char* name : kLinearNames) {
             const Weight& w = weights.get(str_cat("model.layers.", l, ".", name, ".weight"));
-            if (!keeps_gguf_blocks(w, options)) continue;
+            if (!keeps_gguf_blocks(w, options)) {
+                kept.all = false;
+                continue;
+            }
             const std::string_view type = ggml_type_info(*w.gguf_type)->name;
             if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
         }
     std::sort(types.begin(), types.end());
-    std::string out;
-    for (std::string_view t : types) out += str_cat(out.empty() ? "" : ", ", t);
-    return out;
+    for (std::string_view t : types) kept.types += str_cat(kept.types.empty() ? "" : ", ", t);
+    return kept;
 }
 
 bool layers_in_compute_dtype(const Model& model, const BaseWeightsOptions& options) {

@@ -40,14 +40,15 @@ bool parse_base_quant(std::string_view name, std::optional<QuantType>& quant);
 // Whether the trainer keeps this weight in its GGUF blocks under `options`.
 bool keeps_gguf_blocks(const Weight& w, const BaseWeightsOptions& options);
 
-// The GGUF types a base keeps its linear weights in under `options` ("Q4_K, Q6_K"), empty when
-// it keeps none: what the run's labels and model card name as its base quantization.
-std::string kept_gguf_types(const ModelWeights& weights, const LlamaConfig& config,
-                            const BaseWeightsOptions& options);
+// The GGUF blocks a base keeps its linear weights in under `options`: what the run's labels and
+// model card name as its base quantization.
+KeptGgufBlocks kept_gguf_blocks(const ModelWeights& weights, const LlamaConfig& config,
+                                const BaseWeightsOptions& options);
 
 // How a run holds its base, for logs and model cards: "nf4, blocksize 64, double quant",
-// "none (16-bit base)", or with `kept` (kept_gguf_types) "the GGUF's own Q4_K, Q6_K blocks".
-std::string base_quantization_label(const BaseWeightsOptions& options, std::string_view kept);
+// "none (16-bit base)", "the GGUF's own Q4_K, Q6_K blocks", or for a GGUF that stores some
+// linear weights in 16/32 bits "the GGUF's own Q8_0 blocks; its other linear weights nf4, ...".
+std::string base_quantization_label(const BaseWeightsOptions& options, const KeptGgufBlocks& kept);
 
 struct DeviceLayer {
     Tensor attn_norm, mlp_norm;  // (C)

@@ -274,17 +274,19 @@ GgufModel load_gguf_model(const GgufFile& f) {
     return m;
 }
 
-std::string gguf_linear_block_types(const GgufFile& file) {
+KeptGgufBlocks gguf_linear_blocks(const GgufFile& file) {
     std::set<std::string_view> types;
+    KeptGgufBlocks kept;
     for (const GgufTensorInfo& t : file.tensors()) {
         const std::string hf = gguf_to_hf_tensor_name(t.name);
-        const bool linear = hf.ends_with("_proj.weight");  // q/k/v/o in self_attn, gate/up/down in mlp
-        if (linear && t.shape().size() == 2 && ggml_type_info(t.type)->block_size > 1)
+        if (!hf.ends_with("_proj.weight")) continue;  // q/k/v/o in self_attn, gate/up/down in mlp
+        if (t.shape().size() == 2 && ggml_type_info(t.type)->block_size > 1)
             types.insert(ggml_type_info(t.type)->name);
+        else
+            kept.all = false;
     }
-    std::string out;
-    for (std::string_view t : types) out += str_cat(out.empty() ? "" : ", ", t);
-    return out;
+    for (std::string_view t : types) kept.types += str_cat(kept.types.empty() ? "" : ", ", t);
+    return kept;
 }
 
 GgufModel load_gguf_model(const std::filesystem::path& path) {

@@ -32,10 +32,10 @@ GgufModel load_gguf_model(const GgufFile& file);
 LlamaConfig read_gguf_llama_config(const GgufFile& file);
 GgufTokenizerData read_gguf_tokenizer(const GgufFile& file);
 
-// The block-quantized types (Q4_0, Q4_K, Q8_0, ...) the file stores its linear weights in,
-// sorted and joined ("Q4_K, Q6_K"), from the header alone: the types a run with
-// BaseWeightsOptions::gguf_blocks trains on (kept_gguf_types once loaded).
-std::string gguf_linear_block_types(const GgufFile& file);
+// The block-quantized types (Q4_0, Q4_K, Q8_0, ...) the file stores its linear weights in, from
+// the header alone: what a run with BaseWeightsOptions::gguf_blocks trains on (kept_gguf_blocks
+// once loaded).
+KeptGgufBlocks gguf_linear_blocks(const GgufFile& file);
 
 // HF name for a GGUF tensor name (token_embd.weight -> model.embed_tokens.weight,
 // blk.3.attn_q.bias -> model.layers.3.self_attn.q_proj.bias); empty when it has none.

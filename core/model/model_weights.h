@@ -33,6 +33,14 @@ struct Weight {
     bool is_quantized() const { return quantized.has_value(); }
 };
 
+// The block-quantized GGUF types a base's linear weights are trained in ("Q4_K, Q6_K", sorted;
+// empty: none), and whether that is every linear weight (else the others follow
+// BaseWeightsOptions::quant).
+struct KeptGgufBlocks {
+    std::string types;
+    bool all = true;
+};
+
 struct ModelWeights {
     ModelFormat format = ModelFormat::HfSafetensors;
     std::vector<std::shared_ptr<const MappedFile>> files;  // keep the views' mappings alive

@@ -99,7 +99,7 @@ void TrainingSession::load() {
     emit(LogLine{LogLine::Level::Info,
                  str_cat("LoRA r=", m_config.lora.rank, " on ", m_config.lora.targets.size(), " module kinds: ",
                          m_lora->parameter_count(), " trainable parameters; base ",
-                         base_quantization_label(base, kept_gguf_types(m_model.weights, m_model.config, base)), " on ",
+                         base_quantization_label(base, kept_gguf_blocks(m_model.weights, m_model.config, base)), " on ",
                          m_backend->name(), ", computing in ", compute_dtype_name(m_compute),
                          m_scaler.enabled() ? " with dynamic loss scaling" : "")});
     const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
@@ -329,7 +329,7 @@ void TrainingSession::export_adapter() {
     card.batch_size = m_config.micro_batch * m_config.grad_accum;
     card.seq_len = static_cast<std::int64_t>(m_config.data.max_seq_len);
     card.quantization = base_quantization_label(m_config.base,
-                                                kept_gguf_types(m_model.weights, m_model.config, m_config.base));
+                                                kept_gguf_blocks(m_model.weights, m_model.config, m_config.base));
     write_peft_adapter(adapter, m_config.run_dir / "adapter", card);
 }
 
