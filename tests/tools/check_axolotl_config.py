@@ -27,6 +27,9 @@ def fail(msg):
 def expect(cfg, key, want):
     got = cfg.get(key)
     if isinstance(want, float) or isinstance(got, float):
+        # The YAML holds each double's shortest round-trip form; a value this checker derives
+        # itself (a product, a ratio) may differ from C++'s in the last bits: 1e-12 relative is
+        # thousands of doubles' ulps (2.2e-16) and far below any setting's meaningful precision.
         ok = got is not None and abs(float(got) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
     else:
         ok = got == want
