@@ -27,7 +27,8 @@ const char* const kBenchUsage =
     "  quant      NF4/FP4 quantization throughput, GB/s of bf16 input [--size N] [--reps R]\n"
     "  tokenize   encode speed, MB/s on one thread and on all threads\n"
     "  train      whole QLoRA training steps on random weights of a shape, on --device: step time,\n"
-    "             tokens/s, peak memory by category against the estimate (qlora bench train --help)\n";
+    "             tokens/s, load + quantize, memory, FLOP utilisation; --peer: next to peer_qlora.py's\n"
+    "             (qlora bench train --help)\n";
 
 int run_bench(const std::vector<std::string>& args) {
     if (args.empty()) throw UsageError("name what to benchmark");

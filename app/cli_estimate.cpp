@@ -1,5 +1,5 @@
 // qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]
-//                [hyperparameters] [--device-gib N] [--json]
+//                [--longest-seq] [hyperparameters] [--device-gib N] [--json]
 #include <cstdio>
 #include <iostream>
 
@@ -12,6 +12,7 @@
 #include "core/model/model_layout.h"
 #include "core/train/fit_search.h"
 #include "core/train/gpu_presets.h"
+#include "core/train/offload_choice.h"
 #include "core/train/memory_estimate.h"
 #include "core/util/compute_dtype.h"
 
@@ -23,7 +24,7 @@ namespace qls::cli {
 
 const char* const kEstimateUsage =
     "usage: qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]\n"
-    "                      [--device-gib N] [--json] [training options]\n"
+    "                      [--longest-seq] [--device-gib N] [--json] [training options]\n"
     "  Device memory of a QLoRA run by category, before anything is loaded onto a device. MODEL is a\n"
     "  model folder or .gguf file, or a Hugging Face ID or URL (only its config.json is fetched);\n"
     "  a folder with only config.json (weights not downloaded) or --config config.json gives the\n"
@@ -33,6 +34,8 @@ const char* const kEstimateUsage =
     "                   and compute dtype auto means bf16 on it (fp16 on a T4)\n"
     "  --device-gib N   device size (or budget) for the verdict, instead of --gpu\n"
     "  --fit WHAT       also find the largest micro-batch or sequence length that fits\n"
+    "  --longest-seq    the longest sequence that fits (to the token) for the micro-batch and rank,\n"
+    "                   with and without offloaded checkpoints, and the host memory offload needs\n"
     "  --json           print the estimate as JSON\n"
     "  training options as for qlora train (--quant, --rank, --micro-batch, --max-seq-len,\n"
     "  --no-gradient-checkpointing, --optimizer-budget-mib, ...)\n"
@@ -98,6 +101,8 @@ nlohmann::json to_json(const MemoryEstimate& e) {
     j["device_total"] = e.device_total;
     j["activations_checkpointed"] = e.activations_checkpointed;
     j["activations_full"] = e.activations_full;
+    j["activations_offloaded"] = e.activations_offloaded;
+    j["offload_host"] = e.offload_host;
     j["logits_workspace"] = e.logits_workspace;
     j["device_bytes"] = e.device_bytes;
     j["fits"] = e.fits;
@@ -107,18 +112,20 @@ nlohmann::json to_json(const MemoryEstimate& e) {
 
 void print_estimate(const ModelLayout& model, const EstimateOptions& o, const MemoryEstimate& e) {
     std::printf("Memory estimate for %s%s: micro-batch %lld x %lld tokens, LoRA r=%lld, base %s, %s compute, "
-                "checkpointing %s\n",
+                "checkpointing %s%s\n",
                 model.name.c_str(), model.config_only ? " (config only: weights not downloaded)" : "",
                 (long long)o.micro_batch, (long long)o.seq_len, (long long)o.lora.rank,
                 o.base.quant ? std::string(quant_type_name(*o.base.quant)).c_str() : "16-bit",
-                compute_dtype_name(o.base.compute).c_str(), o.checkpointing ? "on" : "off");
+                compute_dtype_name(o.base.compute).c_str(), o.checkpointing ? "on" : "off",
+                o.offload_checkpoints ? ", offloaded to the host" : "");
     for (Usage u : kAllUsages)
         std::printf("  %-18s %12s%s\n", std::string(usage_name(u)).c_str(), format_bytes(e.of(u)).c_str(),
                     usage_on_device(u) ? "" : "  (host)");
     std::printf("  %-18s %12s\n", "device total", format_bytes(e.device_total).c_str());
-    std::printf("  activations: %s with gradient checkpointing, %s without; logits chunk %s\n",
+    std::printf("  activations: %s with gradient checkpointing, %s without, %s with checkpoints offloaded; "
+                "logits chunk %s\n",
                 format_bytes(e.activations_checkpointed).c_str(), format_bytes(e.activations_full).c_str(),
-                format_bytes(e.logits_workspace).c_str());
+                format_bytes(e.activations_offloaded).c_str(), format_bytes(e.logits_workspace).c_str());
 }
 
 void print_fit(const FitResult& f) {
@@ -134,11 +141,54 @@ void print_fit(const FitResult& f) {
                                                           : ", the largest tried");
 }
 
+// The longest sequence at the run's micro-batch and rank, without and with its checkpoints
+// offloaded: the same search over the same estimate as --fit seq-len, to the token.
+struct LongestSeq {
+    FitResult plain;
+    std::optional<FitResult> offloaded;  // needs gradient checkpointing
+};
+
+LongestSeq longest_seq(const ModelLayout& model, EstimateOptions o, const Backend& backend) {
+    LongestSeq r;
+    o.offload_checkpoints = false;
+    r.plain = fit_largest(model, o, FitDimension::SeqLen, backend);
+    if (o.checkpointing) {
+        o.offload_checkpoints = true;
+        r.offloaded = fit_largest(model, o, FitDimension::SeqLen, backend);
+    }
+    return r;
+}
+
+nlohmann::json to_json(const LongestSeq& l) {
+    nlohmann::json j = {{"plain", l.plain.value}, {"plain_device_total", l.plain.estimate.device_total},
+                        {"limit", l.plain.limit}, {"granularity", 1}};
+    if (l.offloaded)
+        j["offloaded"] = {{"value", l.offloaded->value}, {"device_total", l.offloaded->estimate.device_total},
+                          {"offload_host_bytes", l.offloaded->estimate.offload_host}};
+    return j;
+}
+
+void print_longest(const LongestSeq& l) {
+    auto tokens = [](const FitResult& f) {
+        return f.value == 0 ? std::string("none")
+                            : str_cat(f.value, " tokens", f.at_limit() ? " (the model's context length)" : "");
+    };
+    std::printf("Longest sequence that fits: %s (needs %s)\n", tokens(l.plain).c_str(),
+                format_bytes(l.plain.estimate.device_total).c_str());
+    if (l.offloaded)
+        std::printf("  with offloaded checkpoints: %s (needs %s, and %s of host memory for the checkpoints)\n",
+                    tokens(*l.offloaded).c_str(), format_bytes(l.offloaded->estimate.device_total).c_str(),
+                    format_bytes(l.offloaded->estimate.offload_host).c_str());
+    else
+        std::printf("  offloaded checkpoints need gradient checkpointing\n");
+}
+
 }  // namespace
 
 int run_estimate(const std::vector<std::string>& raw) {
     std::vector<std::string> flags = train_flags(), options = train_options();
     flags.push_back("json");
+    flags.push_back("longest-seq");
     for (const char* o : {"device-gib", "gpu", "config", "fit"}) options.push_back(o);
     const Args args(raw, flags, options);
     TrainConfig c;
@@ -162,16 +212,25 @@ int run_estimate(const std::vector<std::string>& raw) {
     o.checkpointing = c.checkpointing;
     o.paging = c.optim.paging;
     o.device_bytes = device_target.device_bytes;
+    // As the trainer decides it against this budget ("auto": only when the run would not fit
+    // otherwise); --longest-seq shows both.
+    const OffloadChoice offload = choose_offload(c.offload_checkpoints, model, o, *device.backend);
+    o.offload_checkpoints = offload.offload;
     const MemoryEstimate e = estimate_memory(model, o, *device.backend);
     std::optional<FitResult> found;
     if (fit) found = fit_largest(model, o, *fit, *device.backend);
-    const bool ok = found ? found->value > 0 : e.fits;
+    std::optional<LongestSeq> longest;
+    if (args.flag("longest-seq")) longest = longest_seq(model, o, *device.backend);
+    const bool ok = longest ? longest->plain.value > 0 || (longest->offloaded && longest->offloaded->value > 0)
+                    : found ? found->value > 0
+                            : e.fits;
     if (args.flag("json")) {
         nlohmann::json j = to_json(e);
         j["model"] = model.name;
         j["config_only"] = model.config_only;
         j["device"] = device.device;
         j["compute_dtype"] = compute_dtype_name(o.base.compute);
+        j["offload_checkpoints"] = o.offload_checkpoints;
         if (device_target.gpu)
             j["gpu"] = {{"id", device_target.gpu->id}, {"name", device_target.gpu->name},
                         {"total_bytes", device_target.gpu->total_bytes},
@@ -179,6 +238,7 @@ int run_estimate(const std::vector<std::string>& raw) {
         if (found)
             j["fit"] = {{"dimension", fit_dimension_name(found->dimension)}, {"value", found->value},
                         {"limit", found->limit}, {"device_total", found->estimate.device_total}};
+        if (longest) j["longest_seq"] = to_json(*longest);
         std::cout << j.dump(2) << '\n';
         return ok ? 0 : 3;
     }
@@ -187,8 +247,10 @@ int run_estimate(const std::vector<std::string>& raw) {
         std::printf("against %s: %s usable (%s less a %s CUDA context reserve)\n", device_target.gpu->name.c_str(),
                     format_bytes(device_target.gpu->usable_bytes()).c_str(),
                     format_bytes(device_target.gpu->total_bytes).c_str(), format_bytes(kCudaContextReserveBytes).c_str());
+    if (!offload.reason.empty()) std::printf("%s\n", offload.reason.c_str());
     std::printf("%s\n", e.verdict.c_str());
     if (found) print_fit(*found);
+    if (longest) print_longest(*longest);
     return ok ? 0 : 3;
 }
 

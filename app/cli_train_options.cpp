@@ -33,7 +33,8 @@ const std::vector<std::string>& train_options() {
         "blocksize", "rank", "alpha", "dropout", "targets", "lr", "weight-decay", "max-grad-norm", "adam-beta1",
         "adam-beta2", "adam-eps", "schedule", "warmup-steps", "warmup-ratio", "micro-batch", "grad-accum", "epochs",
         "max-steps", "seed", "eval-every", "save-every", "keep-checkpoints", "early-stop-patience",
-        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device", "compute-dtype", "initial-loss-scale"};
+        "early-stop-min-delta", "optimizer-budget-mib", "page-kib", "device-limit-mib", "device", "compute-dtype", "initial-loss-scale",
+        "offload-checkpoints"};
     return o;
 }
 
@@ -106,6 +107,11 @@ void apply_train_options(const Args& a, TrainConfig& c) {
     num("early-stop-patience", c.early_stop_patience);
     num("early-stop-min-delta", c.early_stop_min_delta);
     if (a.flag("no-gradient-checkpointing")) c.checkpointing = false;
+    if (auto v = a.option("offload-checkpoints")) {
+        if (*v != "off" && *v != "on" && *v != "auto")
+            throw UsageError("--offload-checkpoints: expected off, on or auto, got '" + *v + "'");
+        c.offload_checkpoints = *v;
+    }
     if (auto v = a.option("optimizer-budget-mib")) c.optim.paging.device_budget_bytes = size_option("optimizer-budget-mib", *v, 20);
     if (auto v = a.option("page-kib")) c.optim.paging.page_bytes = size_option("page-kib", *v, 10);
     if (auto v = a.option("device")) {

@@ -36,6 +36,10 @@
     "    --eval-every N --save-every N --keep-checkpoints N\n" \
     "    --early-stop-patience N --early-stop-min-delta X\n" \
     "    --no-gradient-checkpointing\n" \
+    "    --offload-checkpoints off|on|auto  keep checkpointed layer inputs in host memory between\n" \
+    "                              forward and backward (same results, less device memory); auto\n" \
+    "                              (default) turns it on when the estimate does not fit\n" \
+    "                              --device-limit-mib without it\n" \
     "  device and memory:\n" \
     "    --device auto|cpu|cuda[:N]  where to run (default auto: a CUDA device when this build has a\n" \
     "                              CUDA backend and one is present, else the CPU; it says which)\n" \

@@ -6,8 +6,9 @@
 //    stream did not wait for the copy);
 //  - a copy is issued on bytes that compute ops touched after the copy stream last waited for
 //    the compute stream (on a GPU the copy could run before them).
-// Only the ops the optimizer issues (plain copies, fill_zero, clip_grad_norm, adamw_step) are
-// tracked; the layer ops are forwarded unchecked, since paged state never reaches them.
+// Every op is tracked on the activations it reads and writes (the optimizer's paged state, the
+// model's offloaded layer inputs); frozen weights and LoRA parameters never move, so their
+// tensors are left out.
 #pragma once
 #include <algorithm>
 #include <cstring>
@@ -80,13 +81,79 @@ protected:
         compute_op("adamw_step", {a.param, a.grad, a.m, a.v, a.control});
         m_cpu.adamw_step(a);
     }
+    void linear_forward_impl(const LinearForwardArgs& a) override {
+        compute_op("linear_forward", {a.x, a.out, a.residual, a.lora_xa});
+        m_cpu.linear_forward(a);
+    }
+    void linear_backward_impl(const LinearBackwardArgs& a) override {
+        compute_op("linear_backward", {a.x, a.dout, a.lora_xa, a.dx});
+        m_cpu.linear_backward(a);
+    }
+    void rmsnorm_forward_impl(const RmsNormForwardArgs& a) override {
+        compute_op("rmsnorm_forward", {a.x, a.out, a.rstd});
+        m_cpu.rmsnorm_forward(a);
+    }
+    void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) override {
+        compute_op("rmsnorm_backward", {a.x, a.rstd, a.dout, a.dx});
+        m_cpu.rmsnorm_backward(a);
+    }
+    void rope_impl(const RopeArgs& a, bool inverse) override {
+        compute_op("rope", {a.x, a.positions});
+        inverse ? m_cpu.rope_backward(a) : m_cpu.rope_forward(a);
+    }
+    void attention_forward_impl(const AttentionForwardArgs& a) override {
+        compute_op("attention_forward", {a.q, a.k, a.v, a.cu_seqlens, a.out, a.lse, a.workspace});
+        m_cpu.attention_forward(a);
+    }
+    void attention_backward_impl(const AttentionBackwardArgs& a) override {
+        compute_op("attention_backward",
+                   {a.q, a.k, a.v, a.cu_seqlens, a.out, a.lse, a.dout, a.dq, a.dk, a.dv, a.workspace});
+        m_cpu.attention_backward(a);
+    }
+    void swiglu_forward_impl(const SwigluForwardArgs& a) override {
+        compute_op("swiglu_forward", {a.gate, a.up, a.out});
+        m_cpu.swiglu_forward(a);
+    }
+    void swiglu_backward_impl(const SwigluBackwardArgs& a) override {
+        compute_op("swiglu_backward", {a.gate, a.up, a.dout, a.dgate, a.dup});
+        m_cpu.swiglu_backward(a);
+    }
+    void embedding_forward_impl(const EmbeddingArgs& a) override {
+        compute_op("embedding_forward", {a.tokens, a.out});
+        m_cpu.embedding_forward(a);
+    }
+    void cross_entropy_impl(const CrossEntropyArgs& a) override {
+        compute_op("cross_entropy", {a.logits, a.targets, a.losses, a.loss_sum});
+        m_cpu.cross_entropy(a);
+    }
+    void add_inplace_impl(const Tensor& dst, const Tensor& src) override {
+        compute_op("add_inplace", {dst, src});
+        m_cpu.add_inplace(dst, src);
+    }
+    void gather_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
+        compute_op("gather_rows", {src, rows, dst});
+        m_cpu.gather_rows(src, rows, dst);
+    }
+    void scatter_rows_impl(const Tensor& src, const Tensor& rows, const Tensor& dst) override {
+        compute_op("scatter_rows", {src, rows, dst});
+        m_cpu.scatter_rows(src, rows, dst);
+    }
+    void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
+        compute_op("dequantize_weight", {out});
+        m_cpu.dequantize_weight(w, out);
+    }
 
 private:
     struct Range {
         const std::byte *begin, *end;
         bool overlaps(const Range& o) const { return begin < o.end && o.begin < end; }
     };
-    static Range bytes_of(const Tensor& t) { return {t.data, t.data + t.bytes()}; }
+    // A strided view (a column block of q|k|v) spans from its first row to the end of its last.
+    static Range bytes_of(const Tensor& t) {
+        const std::int64_t elements =
+            t.contiguous() || t.numel() == 0 ? t.numel() : (t.shape[0] - 1) * t.row_stride + t.row_elements();
+        return {t.data, t.data + static_cast<std::size_t>(elements) * dtype_size(t.dtype)};
+    }
     struct Copy {
         std::uint64_t index;
         Range device;

@@ -9,6 +9,7 @@
 #include "core/train/adamw_optimizer.h"
 #include "core/train/fit_search.h"
 #include "core/train/gpu_presets.h"
+#include "core/train/offload_choice.h"
 #include "core/train/memory_estimate.h"
 #include "test_support.h"
 
@@ -30,6 +31,10 @@ private slots:
     void fitSearch_data();
     void fitSearch();
     void fitSearchEnds();
+    void longestSeqWithOffload_data();
+    void longestSeqWithOffload();
+    void cliLongestSeq();
+    void offloadChoice();
     void cliConfigOnly();
 };
 
@@ -42,17 +47,20 @@ void TestEstimate::matchesMeasuredPeak_data() {
     QTest::addColumn<int>("rank");
     QTest::addColumn<int>("budget_kib");  // optimizer state on the device; 0: all of it
     QTest::addColumn<int>("compute");     // DType
+    QTest::addColumn<bool>("offload");    // checkpoints offloaded to the host
     const int f32 = static_cast<int>(DType::F32), bf16 = static_cast<int>(DType::BF16);
     const int f16 = static_cast<int>(DType::F16);
-    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << f32;
-    QTest::newRow("llama3 nf4 4x128 full paged") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << f32;
-    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f32;
-    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f32;
-    QTest::newRow("bnb nf4-dq 2x40 full paged") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8 << 32 << f32;
-    QTest::newRow("llama3 nf4 1x64 ckpt bf16") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << bf16;
-    QTest::newRow("llama3 nf4 4x128 full paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << bf16;
-    QTest::newRow("qwen2 fp4 2x96 ckpt fp16") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f16;
-    QTest::newRow("bf16 sharded dense 3x50 fp16") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f16;
+    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << f32 << false;
+    QTest::newRow("llama3 nf4 4x128 full paged") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << f32 << false;
+    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f32 << false;
+    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f32 << false;
+    QTest::newRow("bnb nf4-dq 2x40 full paged") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8 << 32 << f32 << false;
+    QTest::newRow("llama3 nf4 1x64 ckpt bf16") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << bf16 << false;
+    QTest::newRow("llama3 nf4 4x128 full paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << bf16 << false;
+    QTest::newRow("qwen2 fp4 2x96 ckpt fp16") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f16 << false;
+    QTest::newRow("bf16 sharded dense 3x50 fp16") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f16 << false;
+    QTest::newRow("llama3 nf4 2x64 ckpt offload") << "models/llama3-tiny" << 0 << 2 << 64 << true << 8 << 0 << f32 << true;
+    QTest::newRow("llama3 nf4 4x128 ckpt offload paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << true << 16 << 64 << bf16 << true;
 }
 
 void TestEstimate::matchesMeasuredPeak() {
@@ -64,6 +72,7 @@ void TestEstimate::matchesMeasuredPeak() {
     QFETCH(int, rank);
     QFETCH(int, budget_kib);
     QFETCH(int, compute);
+    QFETCH(bool, offload);
     const Model m = load_model(ref_dir() / model.toStdString());
     EstimateOptions o;
     if (quant < 0)
@@ -76,13 +85,16 @@ void TestEstimate::matchesMeasuredPeak() {
     o.micro_batch = batch;
     o.seq_len = seq;
     o.checkpointing = checkpointing;
+    o.offload_checkpoints = offload;
     o.paging.page_bytes = 16 << 10;
     o.paging.device_budget_bytes = std::int64_t(budget_kib) << 10;
     CpuBackend backend;
     const MemoryEstimate e = estimate_memory(m, o, backend);
+    // 3 layers, 3 device slots: input 0 waits on the host.
+    QCOMPARE(e.offload_host, offload ? std::int64_t(batch) * seq * m.config.hidden_size * std::int64_t(dtype_size(o.base.compute)) : 0);
     DeviceBaseModel base(backend, m, o.base);
     LoraParameters lora(backend, m.config, o.lora);
-    LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0, o.base.compute});
+    LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0, o.base.compute, offload});
     Batch b;
     b.batch = batch;
     b.seq_len = seq;
@@ -292,6 +304,112 @@ void TestEstimate::fitSearchEnds() {
     QVERIFY_THROWS_EXCEPTION(ConfigError, fit_largest(layout, o, FitDimension::SeqLen, backend));
     QCOMPARE(parse_fit_dimension("seq-len"), std::optional(FitDimension::SeqLen));
     QVERIFY(!parse_fit_dimension("batch"));
+}
+
+void TestEstimate::longestSeqWithOffload_data() {
+    QTest::addColumn<int>("compute");
+    QTest::newRow("fp32") << int(DType::F32);
+    QTest::newRow("bf16") << int(DType::BF16);
+}
+
+// The longest sequence with offloaded checkpoints is longer than without, found to the token
+// (the search's granularity): at it the planned peak fits the budget, one token more does not;
+// and a real step at that length on the CPU twin peaks at exactly the planned bytes, within the
+// budget, with the planned host memory for the checkpoints.
+void TestEstimate::longestSeqWithOffload() {
+    QFETCH(int, compute);
+    const auto dir = ref_dir() / "models" / "llama3-tiny";
+    const ModelLayout layout = open_model_layout(dir);
+    CpuBackend backend;
+    EstimateOptions o;
+    o.base.compute = static_cast<DType>(compute);
+    o.lora.rank = 8;
+    o.micro_batch = 1;
+    o.seq_len = 300;
+    o.device_bytes = estimate_memory(layout, o, backend).device_total;  // 300 tokens fit exactly without offload
+    const FitResult plain = fit_largest(layout, o, FitDimension::SeqLen, backend);
+    QCOMPARE(plain.value, std::int64_t(300));
+    o.offload_checkpoints = true;
+    const FitResult off = fit_largest(layout, o, FitDimension::SeqLen, backend);
+    QVERIFY2(off.value > plain.value, qPrintable(QString("%1 vs %2").arg(off.value).arg(plain.value)));
+    auto at = [&](std::int64_t seq) {
+        EstimateOptions x = o;
+        x.seq_len = seq;
+        return estimate_memory(layout, x, backend);
+    };
+    QVERIFY(at(off.value).fits);
+    QVERIFY(!at(off.value + 1).fits);
+    // 3 layers, 3 device slots: layer 0's input waits on the host.
+    const auto row = layout.config.hidden_size * std::int64_t(dtype_size(o.base.compute));
+    QCOMPARE(off.estimate.offload_host, off.value * row);
+
+    const Model m = load_model(dir);
+    DeviceBaseModel base(backend, m, o.base);
+    LoraParameters lora(backend, m.config, o.lora);
+    LlamaModel llama(backend, base, &lora, {1, off.value, true, 0, o.base.compute, true});
+    AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, o.paging);
+    Batch b;
+    b.batch = 1;
+    b.seq_len = off.value;
+    for (std::int64_t i = 0; i < off.value; ++i) {
+        b.tokens.push_back(static_cast<std::int32_t>((i * 7 + 3) % m.config.vocab_size));
+        b.targets.push_back(static_cast<std::int32_t>((i * 11 + 1) % m.config.vocab_size));  // every row trained
+        b.positions.push_back(static_cast<std::int32_t>(i));
+        b.segments.push_back(0);
+    }
+    llama.forward_backward(b, 1e-3f, 7);
+    QVERIFY(optimizer.step(1e-4).applied);
+    const MemorySnapshot s = backend.memory().snapshot();
+    QCOMPARE(s.device_peak, off.estimate.device_total);
+    QVERIFY(s.device_peak <= o.device_bytes);
+    QCOMPARE(s.peak_of(Usage::PagedHost), off.estimate.of(Usage::PagedHost));
+}
+
+// "auto" offloads only when the run does not fit without it and does with less; on and off are
+// taken as said; anything else is refused.
+void TestEstimate::offloadChoice() {
+    const ModelLayout layout = open_model_layout(ref_dir() / "models" / "llama3-tiny");
+    CpuBackend backend;
+    EstimateOptions o;
+    o.seq_len = 256;
+    QVERIFY(!choose_offload("auto", layout, o, backend).offload);  // no budget: nothing to fit
+    QVERIFY(choose_offload("on", layout, o, backend).offload);
+    QVERIFY(!choose_offload("off", layout, o, backend).offload);
+    QVERIFY_THROWS_EXCEPTION(ConfigError, choose_offload("yes", layout, o, backend));
+    const std::int64_t without = estimate_memory(layout, o, backend).device_total;
+    o.device_bytes = without;
+    QVERIFY(!choose_offload("auto", layout, o, backend).offload);
+    o.device_bytes = without - 1;
+    const OffloadChoice tight = choose_offload("auto", layout, o, backend);
+    QVERIFY(tight.offload);
+    QVERIFY2(tight.reason.starts_with("offloading checkpoints to host memory"), tight.reason.c_str());
+    o.checkpointing = false;  // every activation stays: offload has nothing to move
+    QVERIFY(!choose_offload("auto", layout, o, backend).offload);
+}
+
+// `qlora estimate --longest-seq` gives the core search's answers, with and without offload.
+void TestEstimate::cliLongestSeq() {
+    const QString qlora = QString::fromStdString(std::string(QLS_BINARY_DIR) + "/bin/qlora");
+    QVERIFY2(QFileInfo::exists(qlora), "build the qlora target first");
+    const auto dir = ref_dir() / "models" / "llama3-tiny";
+    QProcess p;
+    p.start(qlora, {"estimate", QString::fromStdString(dir.string()), "--device", "cpu", "--device-gib", "0.01",
+                    "--rank", "8", "--micro-batch", "1", "--longest-seq", "--json"});
+    QVERIFY(p.waitForFinished(120000));
+    QCOMPARE(p.exitCode(), 0);
+    const auto j = nlohmann::json::parse(p.readAllStandardOutput().toStdString()).at("longest_seq");
+    const ModelLayout layout = open_model_layout(dir);
+    EstimateOptions o;
+    o.lora.rank = 8;
+    o.micro_batch = 1;
+    o.device_bytes = static_cast<std::int64_t>(0.01 * double(1ll << 30));
+    CpuBackend backend;
+    QCOMPARE(j.at("plain").get<std::int64_t>(), fit_largest(layout, o, FitDimension::SeqLen, backend).value);
+    o.offload_checkpoints = true;
+    const FitResult off = fit_largest(layout, o, FitDimension::SeqLen, backend);
+    QCOMPARE(j.at("offloaded").at("value").get<std::int64_t>(), off.value);
+    QCOMPARE(j.at("offloaded").at("offload_host_bytes").get<std::int64_t>(), off.estimate.offload_host);
+    QCOMPARE(j.at("granularity").get<int>(), 1);
 }
 
 // `qlora estimate` on a folder holding only config.json: says so, checks against the named GPU,

@@ -11,6 +11,7 @@
 #include "core/model/model_loader.h"
 #include "core/train/adamw_optimizer.h"
 #include "core/train/checkpoint.h"
+#include "core/train/memory_estimate.h"
 #include "core/train/run_folder.h"
 #include "core/train/run_plan.h"
 #include "core/train/trainer.h"
@@ -125,6 +126,7 @@ private slots:
     void fp16SkipsOverflowingSteps();
     void fp16ResumeKeepsTheScale();
     void outOfMemoryIsReported();
+    void autoOffloadFitsTheBudget();
     void unusableDataIsRefused();
     void configRoundTrip();
     void configProblemsAllAtOnce();
@@ -491,6 +493,60 @@ void TestTrainer::outOfMemoryIsReported() {
     for (const TrainEvent& e : o.all)
         if (auto* err = std::get_if<ErrorInfo>(&e)) advice = err->advice.find("micro-batch") != std::string::npos;
     QVERIFY(advice);
+}
+
+// A budget the run fits only with its checkpoints offloaded: "off" runs out of memory, "auto"
+// turns offload on (the log says why), its moves reach events.jsonl with their layer, a step
+// still reads the device once, and the losses are those of the run with no budget at all.
+void TestTrainer::autoOffloadFitsTheBudget() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 2;
+    c.eval_every = 0;
+    c.save_every = 0;
+    EstimateOptions o;
+    o.base = c.base;
+    o.lora = c.lora;
+    o.micro_batch = c.micro_batch;
+    o.seq_len = static_cast<std::int64_t>(c.data.max_seq_len);
+    o.paging = c.optim.paging;
+    const Model m = load_model(c.model);
+    const std::int64_t without = estimate_memory(m, o, CpuBackend()).device_total;
+    o.offload_checkpoints = true;
+    const std::int64_t with = estimate_memory(m, o, CpuBackend()).device_total;
+    QVERIFY(with < without);
+    auto run = [&](const std::string& dir, const std::string& mode, std::int64_t limit) {
+        TrainConfig x = c;
+        x.run_dir = d.path() / dir;
+        x.offload_checkpoints = mode;
+        x.device_limit_bytes = limit;
+        Trainer t(x);
+        return run_to_end(t);
+    };
+    const Outcome free = run("free", "off", 0);
+    const Outcome off = run("off", "off", (with + without) / 2);
+    QCOMPARE(off.state, TrainerState::Failed);
+    QVERIFY2(off.error.find("out of device memory") != std::string::npos, off.error.c_str());
+    const Outcome fitted = run("auto", "auto", (with + without) / 2);
+    QCOMPARE(fitted.state, TrainerState::Finished);
+    QCOMPARE(fitted.losses, free.losses);
+    std::size_t moves = 0;
+    bool said = false;
+    for (const TrainEvent& e : fitted.all) {
+        if (const auto* s = std::get_if<StepMetrics>(&e)) QCOMPARE(s->host_syncs, std::int64_t{1});
+        if (const auto* p = std::get_if<PagingEvent>(&e)) moves += p->layer >= 0;
+        if (const auto* l = std::get_if<LogLine>(&e)) said |= l->text.starts_with("offloading checkpoints");
+    }
+    QVERIFY(said);
+    // 6 layers, 3 slots: inputs 0..3 go out and come back in each of 2 micro-batches of 2 steps.
+    QCOMPARE(moves, std::size_t(4 * 2 * 2 * 2));
+    std::ifstream events(d.path() / "auto" / "events.jsonl");
+    std::size_t logged = 0;
+    for (std::string line; std::getline(events, line);) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        logged += j.at("type") == "paging" && j.at("layer").get<std::int64_t>() >= 0;
+    }
+    QCOMPARE(logged, moves);
 }
 
 void TestTrainer::unusableDataIsRefused() {

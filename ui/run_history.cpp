@@ -35,6 +35,7 @@ void readEvent(const nlohmann::json& j, RunHistory& run) {
                                                             : PagingEvent::Direction::ToDevice;
         p.bytes = j.value("bytes", std::int64_t{0});
         p.pages = j.value("pages", std::int64_t{0});
+        p.layer = j.value("layer", std::int64_t{-1});
         p.reason = j.value("reason", "");
         run.paging.push_back(std::move(p));
     } else if (type == "memory") {

@@ -11,7 +11,11 @@
 // rounded once. The CPU backend does exactly this (cpu_twin.h), so a device kernel matches it
 // up to fp32 summation order and one rounding of A. Always F32: norm statistics (rstd), the
 // log-sum-exp, losses, LoRA weights, their x·Aᵀ, their gradients and optimizer state. Frozen
-// weights are F32/BF16/F16 or 4-bit in whatever dtype they are stored.
+// weights are F32/BF16/F16 or 4-bit in whatever dtype they are stored. A GPU multiplies 16-bit
+// activations by a 16-bit weight (tensor cores take both operands in one dtype), so a 4-bit or
+// F32 base weight meets BF16/F16 activations rounded to their dtype there, where the CPU keeps
+// it in fp32; the model never relies on either, as it hands every linear its layer's weights
+// already in the compute dtype (dequantize_weight into its layer workspace).
 //
 // The contract every op keeps unless its struct says otherwise:
 // - Shapes and dtypes as commented on each field.
@@ -30,6 +34,7 @@
 // N tokens (B·T), C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab, r LoRA rank.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -227,6 +232,11 @@ public:
     // on GPUs with bf16 tensor cores, fp16 on older ones); the CPU backend, which only emulates
     // 16-bit storage, says fp32.
     virtual DType preferred_compute_dtype() const { return DType::F32; }
+    // The bytes the device itself counts as taken now, beyond what the accountant sees: allocator
+    // slack, the runtime's context, the driver's share of paged state. A CUDA device says total
+    // minus free (cudaMemGetInfo; other processes on the device count too); the CPU backend,
+    // whose device is host memory, says this process's resident set. nullopt: it cannot tell.
+    virtual std::optional<std::int64_t> device_bytes_in_use() const { return std::nullopt; }
 
     MemoryAccountant& memory() { return m_memory; }
     const MemoryAccountant& memory() const { return m_memory; }

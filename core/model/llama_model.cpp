@@ -15,6 +15,11 @@ std::span<const std::byte> as_bytes_of(const std::vector<std::int32_t>& v) {
     return std::as_bytes(std::span<const std::int32_t>(v));
 }
 
+// Device slots for the L + 1 layer inputs (the last one the final layer's output).
+std::int64_t input_slots(const LlamaConfig& c, const ModelRunOptions& o) {
+    return o.offload_checkpoints ? std::min(LlamaModel::kOffloadSlots, c.num_layers + 1) : c.num_layers + 1;
+}
+
 }  // namespace
 
 std::int64_t LlamaModel::default_logits_chunk(const LlamaConfig& c, std::int64_t rows) {
@@ -30,6 +35,8 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
     QLS_CHECK(ConfigError, options.max_batch >= 1 && options.max_seq >= 1,
               "micro-batch and sequence length must be at least 1, got ", options.max_batch,
               " and ", options.max_seq);
+    QLS_CHECK(ConfigError, options.checkpointing || !options.offload_checkpoints,
+              "offloading checkpoints needs gradient checkpointing: without it every activation stays on the device");
     QLS_ASSERT(options.compute == base.options().compute, "the model computes in ",
                dtype_name(options.compute), " but its base weights were prepared for ",
                dtype_name(base.options().compute));
@@ -79,6 +86,7 @@ struct LlamaModel::Plans {
     BufferPlan act;   // kept from forward to backward
     BufferPlan work;  // reused within a step
     std::vector<std::size_t> inputs, act_ids, work_ids;
+    std::size_t offload_host = 0;  // bytes
     std::size_t normf = 0, rstdf = 0, tokens = 0, targets = 0, positions = 0, cu_seqlens = 0, tmp = 0;
     std::size_t attention_workspace = 0, head_rows = 0, head_in = 0;
     std::size_t qkv_weight = 0, o_weight = 0, gate_up_weight = 0, down_weight = 0, qkv_bias = 0;
@@ -93,7 +101,9 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size};
     const DType a = o.compute;  // activations, their gradients and the layer's weights
-    for (std::int64_t l = 0; l <= c.num_layers; ++l) p.inputs.push_back(p.act.add("input", a, nc));
+    const std::int64_t slots = input_slots(c, o);
+    for (std::int64_t s = 0; s < slots; ++s) p.inputs.push_back(p.act.add("input", a, nc));
+    p.offload_host = static_cast<std::size_t>((c.num_layers + 1 - slots) * n * c.hidden_size) * dtype_size(a);
     p.normf = p.act.add("normf", a, nc);
     p.rstdf = p.act.add("rstdf", DType::F32, {n});
     if (!o.checkpointing)
@@ -143,7 +153,7 @@ LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const M
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
     const Plans p = make_plans(c, o, chunk, backend, lora, weights_in_place);
-    return {p.act.total_bytes(), p.work.total_bytes()};
+    return {p.act.total_bytes(), p.work.total_bytes(), p.offload_host};
 }
 
 void LlamaModel::plan_buffers() {
@@ -152,6 +162,10 @@ void LlamaModel::plan_buffers() {
     m_act_buffer = p.act.allocate(m_backend, Usage::Activations, "activations");
     m_work_buffer = p.work.allocate(m_backend, Usage::Workspace, "workspace");
     for (std::size_t id : p.inputs) m_inputs.push_back(p.act.tensor(m_act_buffer, id));
+    m_slot_free.resize(m_inputs.size());
+    m_slot_fetched.resize(m_inputs.size());
+    if (p.offload_host > 0)
+        m_offload_host = m_backend.allocate(p.offload_host, Usage::PagedHost, "offloaded layer inputs on the host");
     m_normf = p.act.tensor(m_act_buffer, p.normf);
     m_rstdf = p.act.tensor(m_act_buffer, p.rstdf);
     if (m_options.checkpointing) {
@@ -300,11 +314,53 @@ LoraView LlamaModel::lora_view(std::int64_t layer, LoraTarget t, std::uint64_t s
     return v;
 }
 
-void LlamaModel::embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout) {
-    m_backend.embedding_forward({m_tokens.head(s.n), m_base.embed(), m_inputs[0].head(s.n)});
+bool LlamaModel::offloaded(std::int64_t l) const {
+    return l + static_cast<std::int64_t>(m_inputs.size()) <= m_base.config().num_layers;
+}
+
+std::span<std::byte> LlamaModel::host_input(std::int64_t l, std::int64_t rows) const {
+    // Input l's home holds the planned (N, C); a batch moves its own rows only.
+    const std::size_t row = static_cast<std::size_t>(m_base.config().hidden_size) * dtype_size(m_options.compute);
+    const auto planned = static_cast<std::size_t>(m_options.max_batch * m_options.max_seq) * row;
+    return {m_offload_host.data() + static_cast<std::size_t>(l) * planned, static_cast<std::size_t>(rows) * row};
+}
+
+// The slot's previous input may still be on its way to the host.
+void LlamaModel::wait_for_slot(std::int64_t l) {
+    const std::size_t slot = static_cast<std::size_t>(l) % m_inputs.size();
+    m_backend.wait(Stream::Compute, std::exchange(m_slot_free[slot], Event{}));
+}
+
+void LlamaModel::offload_input(std::int64_t l, std::int64_t rows) {
+    const std::size_t slot = static_cast<std::size_t>(l) % m_inputs.size();
+    // After the layer that read it last, which the copy stream has not seen yet.
+    m_backend.wait(Stream::Copy, m_backend.record(Stream::Compute));
+    m_backend.copy_to_host_async(Stream::Copy, input(l).head(rows), host_input(l, rows));
+    m_slot_free[slot] = m_backend.record(Stream::Copy);
+    m_moves.push_back({true, l, static_cast<std::int64_t>(host_input(l, rows).size()), std::chrono::steady_clock::now()});
+}
+
+void LlamaModel::fetch_input(std::int64_t l, std::int64_t rows) {
+    const std::size_t slot = static_cast<std::size_t>(l) % m_inputs.size();
+    // The slot's previous input (l + S) had its last use in a backward already issued; the
+    // copy out of input l ran earlier on the same stream.
+    m_backend.wait(Stream::Copy, m_backend.record(Stream::Compute));
+    m_backend.copy_from_host_async(Stream::Copy, input(l).head(rows), host_input(l, rows));
+    m_slot_fetched[slot] = m_backend.record(Stream::Copy);
+    m_moves.push_back({false, l, static_cast<std::int64_t>(host_input(l, rows).size()), std::chrono::steady_clock::now()});
+}
+
+void LlamaModel::embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout,
+                                      bool for_backward) {
+    wait_for_slot(0);
+    m_backend.embedding_forward({m_tokens.head(s.n), m_base.embed(), input(0).head(s.n)});
     const std::int64_t layers = m_base.config().num_layers;
-    for (std::int64_t l = 0; l < layers; ++l)
-        layer_forward(l, s, acts_for(l), m_inputs[l], &m_inputs[l + 1], dropout_seed, use_dropout);
+    for (std::int64_t l = 0; l < layers; ++l) {
+        wait_for_slot(l + 1);
+        const Tensor out = input(l + 1);
+        layer_forward(l, s, acts_for(l), input(l), &out, dropout_seed, use_dropout);
+        if (for_backward && offloaded(l)) offload_input(l, s.n);
+    }
 }
 
 // Final norm, LM head and loss over the M rows that have a target only (gathered), in chunks;
@@ -316,7 +372,7 @@ void LlamaModel::head_loss(const Shapes& s, float grad_scale, bool backward) {
         return;
     }
     const Tensor rows = m_head_rows.head(m), hidden = m_head_in.head(m);
-    m_backend.gather_rows(m_inputs[layers].head(s.n), rows, hidden);
+    m_backend.gather_rows(input(layers).head(s.n), rows, hidden);
     const auto eps = static_cast<float>(m_base.config().rms_norm_eps);
     m_backend.rmsnorm_forward({hidden, m_base.final_norm(), eps, m_normf.head(m), m_rstdf.head(m)});
     const Tensor targets = m_targets.reshaped({m_targets.numel(), 1});
@@ -353,20 +409,25 @@ LossSum LlamaModel::read_loss() {
 void LlamaModel::forward_backward(const Batch& batch, float grad_scale, std::uint64_t dropout_seed) {
     QLS_ASSERT(m_lora != nullptr, "forward_backward needs LoRA parameters to train");
     const Shapes s = upload_batch(batch);
-    embed_and_run_layers(s, dropout_seed, true);
+    embed_and_run_layers(s, dropout_seed, true, true);
     head_loss(s, grad_scale, true);
     m_loss_tokens += batch.trained_tokens();
     const std::int64_t layers = m_base.config().num_layers;
     for (std::int64_t l = layers - 1; l >= 0; --l) {
+        // One layer ahead: the fetch of the next input overlaps this layer's backward.
+        if (l > 0 && offloaded(l - 1)) fetch_input(l - 1, s.n);
+        // Its own fetch, issued one layer ago, lands before the recompute reads it.
+        const std::size_t slot = static_cast<std::size_t>(l) % m_inputs.size();
+        m_backend.wait(Stream::Compute, std::exchange(m_slot_fetched[slot], Event{}));
         if (m_options.checkpointing)
-            layer_forward(l, s, acts_for(l), m_inputs[l], nullptr, dropout_seed, true);
-        layer_backward(l, s, acts_for(l), m_inputs[l], dropout_seed, true);
+            layer_forward(l, s, acts_for(l), input(l), nullptr, dropout_seed, true);
+        layer_backward(l, s, acts_for(l), input(l), dropout_seed, true);
     }
 }
 
 void LlamaModel::add_loss(const Batch& batch) {
     const Shapes s = upload_batch(batch);
-    embed_and_run_layers(s, 0, false);
+    embed_and_run_layers(s, 0, false, false);
     head_loss(s, 1.0f, false);
     m_loss_tokens += batch.trained_tokens();
 }
@@ -379,11 +440,11 @@ LossSum LlamaModel::evaluate(const Batch& batch) {
 
 std::vector<float> LlamaModel::logits(const Batch& batch) {
     const Shapes s = upload_batch(batch);
-    embed_and_run_layers(s, 0, false);
+    embed_and_run_layers(s, 0, false, false);
     const std::int64_t vocab = m_base.config().vocab_size;
     const DType a = m_options.compute;
     std::vector<std::byte> stored(static_cast<std::size_t>(m_chunk * vocab) * dtype_size(a));
-    m_backend.rmsnorm_forward({m_inputs[m_base.config().num_layers].head(s.n), m_base.final_norm(),
+    m_backend.rmsnorm_forward({input(m_base.config().num_layers).head(s.n), m_base.final_norm(),
                                static_cast<float>(m_base.config().rms_norm_eps), m_normf.head(s.n),
                                m_rstdf.head(s.n)});
     std::vector<float> out(static_cast<std::size_t>(s.n * vocab));

@@ -1,12 +1,25 @@
 // The one Llama implementation (formats.md §6.3): explicit forward and backward per layer
 // against the Backend interface, LoRA on the adapted linear layers, optional gradient
-// checkpointing (keep each layer's input, recompute the layer in backward).
+// checkpointing (keep each layer's input, recompute the layer in backward), and optionally
+// those kept inputs offloaded to host memory between forward and backward.
+//
+// Offloaded checkpoints. The layer inputs live in a ring of device slots, input l in slot
+// l mod S. Without offload S = L + 1 and nothing moves. With it S = min(kOffloadSlots, L + 1)
+// and inputs 0..L-S move (the last ones are still in their slots when backward starts): in forward
+// an input whose slot a later input will take is copied to its PagedHost home on the copy
+// stream right after its layer ran (a compute event orders the copy after the layer; the
+// layer that next writes the slot waits for the copy's event); in backward it is fetched back
+// into its slot while the layer above runs backward (the copy waits for the compute stream,
+// which had finished with the slot's previous input; the layer's recompute waits for the
+// fetch). No host waits: the CPU backend runs the same schedule with immediate copies.
 //
 // B batch, T tokens, N = B·T, C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab.
 #pragma once
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "core/backend/backend.h"
@@ -24,6 +37,16 @@ struct ModelRunOptions {
     // Activations, their gradients and the layer's dequantized weights (backend.h "Precision");
     // the same as the base model's BaseWeightsOptions::compute.
     DType compute = DType::F32;
+    // Checkpointed layer inputs wait for backward in host memory (needs checkpointing).
+    bool offload_checkpoints = false;
+};
+
+// One move of an offloaded layer input (LlamaModel::drain_checkpoint_moves).
+struct CheckpointMove {
+    bool to_host = true;      // forward's copy out, else backward's fetch
+    std::int64_t layer = 0;   // whose input
+    std::int64_t bytes = 0;   // the batch's rows of the (N, C) input
+    std::chrono::steady_clock::time_point at;  // when it was issued
 };
 
 struct LossSum {
@@ -57,11 +80,19 @@ public:
     // (B, T, V) logits, no dropout, as stored in the compute dtype, widened to fp32.
     std::vector<float> logits(const Batch& batch);
 
+    // The offloaded inputs' moves since the last drain, oldest first (none without offload).
+    std::vector<CheckpointMove> drain_checkpoint_moves() { return std::exchange(m_moves, {}); }
+
+    // Device slots for layer inputs with offload: one the running layer reads, one it writes,
+    // one whose input drains to the host meanwhile (with two, the next layer would wait for
+    // the copy of the input just used); backward double-buffers two of them.
+    static constexpr std::int64_t kOffloadSlots = 3;
     static std::int64_t default_logits_chunk(const LlamaConfig& c, std::int64_t rows);
     // Bytes of the activation (kept for backward) and workspace buffers this model allocates
-    // for `options`, without allocating: the memory estimate uses the same plan.
+    // for `options`, and of the host memory that offloaded inputs wait in (Usage::PagedHost),
+    // without allocating: the memory estimate uses the same plan.
     struct PlannedBytes {
-        std::size_t activations = 0, workspace = 0;
+        std::size_t activations = 0, workspace = 0, offload_host = 0;
     };
     // The backend says what its ops need beside the model's own tensors (attention workspace).
     // weights_in_place: the base holds its layers stacked in the compute dtype
@@ -109,7 +140,16 @@ private:
     // Checks every id, position and segment on the host (DataError naming what is wrong), so
     // no op has to check data on the device, then uploads.
     Shapes upload_batch(const Batch& batch);
-    void embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout);
+    // for_backward: offload the inputs backward will fetch again.
+    void embed_and_run_layers(const Shapes& s, std::uint64_t dropout_seed, bool use_dropout, bool for_backward);
+    // The ring of layer inputs (see the top of this file).
+    const Tensor& input(std::int64_t l) const { return m_inputs[static_cast<std::size_t>(l) % m_inputs.size()]; }
+    // Whether input l leaves the device between forward and backward: its slot is taken by a later one.
+    bool offloaded(std::int64_t l) const;
+    void offload_input(std::int64_t l, std::int64_t rows);
+    void fetch_input(std::int64_t l, std::int64_t rows);
+    void wait_for_slot(std::int64_t l);  // before input l is written into its slot
+    std::span<std::byte> host_input(std::int64_t l, std::int64_t rows) const;
     // out == nullptr recomputes what backward needs and skips the down projection.
     void layer_forward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                        const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
@@ -140,7 +180,11 @@ private:
     LayerWeights m_layer_weights;              // the workspace views
     std::array<std::int64_t, 4> m_qkv_rows{};  // where q, k, v start in q|k|v, and its end
     std::int64_t m_materialized = -1;          // the layer they hold, or -1
-    std::vector<Tensor> m_inputs;   // L+1 × (N, C): layer inputs, then the final layer's output
+    std::vector<Tensor> m_inputs;   // S × (N, C): the ring of layer inputs and the final layer's output
+    Buffer m_offload_host;          // offloaded inputs 0..L-S, PagedHost; empty without offload
+    std::vector<Event> m_slot_free;     // [slot] the copy out of its input, not yet waited for
+    std::vector<Event> m_slot_fetched;  // [slot] the fetch into it, not yet waited for
+    std::vector<CheckpointMove> m_moves;
     Tensor m_normf, m_rstdf;        // (N, C), (N): the final norm of the loss rows (of all in logits())
     std::vector<LayerActs> m_acts;  // L sets without checkpointing, 1 recomputed set with
     Tensor m_tmp;                   // (N, C) the final norm's input gradient

@@ -2,9 +2,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "core/backend/dropout_mask.h"
+#include "core/io/safetensors_writer.h"
 #include "core/model/llama_tensors.h"
 #include "core/util/error.h"
 #include "core/util/half.h"
@@ -39,7 +43,8 @@ LlamaConfig benchmark_shape(std::string_view name) {
     if (name == "llama-1b") return shape(2048, 5632, 22, 32, 4, 32000, false);
     if (name == "llama-7b") return shape(4096, 11008, 32, 32, 32, 32000, false);
     if (name == "smollm2-135m") return shape(576, 1536, 30, 9, 3, 49152, true);
-    throw ConfigError(str_cat("unknown shape '", name, "': expected llama-1b, llama-7b or smollm2-135m"));
+    if (name == "tiny") return shape(128, 384, 2, 4, 2, 2048, false);
+    throw ConfigError(str_cat("unknown shape '", name, "': expected llama-1b, llama-7b, smollm2-135m or tiny"));
 }
 
 Model random_model(const LlamaConfig& config, DType dtype, std::uint64_t seed) {
@@ -76,6 +81,41 @@ Model random_model(const LlamaConfig& config, DType dtype, std::uint64_t seed) {
     }
     check_model_weights(config, m.weights, m.name);
     return m;
+}
+
+std::int64_t write_model_folder(const Model& model, const std::filesystem::path& dir) {
+    const LlamaConfig& c = model.config;
+    QLS_ASSERT(c.rope_scaling.type == RopeType::Default && !c.qkv_bias && c.model_type == "llama",
+               "write_model_folder: only random_model's plain Llama shapes");
+    std::filesystem::create_directories(dir);
+    // The fields transformers' LlamaConfig writes that parse_llama_config reads back.
+    const nlohmann::json config = {
+        {"architectures", {c.architecture}},
+        {"model_type", c.model_type},
+        {"hidden_size", c.hidden_size},
+        {"intermediate_size", c.intermediate_size},
+        {"num_hidden_layers", c.num_layers},
+        {"num_attention_heads", c.num_heads},
+        {"num_key_value_heads", c.num_kv_heads},
+        {"head_dim", c.head_dim},
+        {"vocab_size", c.vocab_size},
+        {"max_position_embeddings", c.max_position_embeddings},
+        {"rms_norm_eps", c.rms_norm_eps},
+        {"rope_theta", c.rope_theta},
+        {"hidden_act", "silu"},
+        {"tie_word_embeddings", c.tie_word_embeddings},
+        {"torch_dtype", c.dtype},
+    };
+    const std::filesystem::path config_path = dir / "config.json";
+    std::ofstream out(config_path, std::ios::binary);
+    out << config.dump(2) << '\n';
+    out.close();
+    QLS_CHECK(IoError, out.good(), "cannot write '", config_path.string(), "'");
+    std::vector<NamedTensor> tensors;
+    for (const auto& [name, w] : model.weights.tensors) tensors.push_back({name, w.view});
+    const std::filesystem::path weights_path = dir / "model.safetensors";
+    write_safetensors(weights_path, tensors);
+    return static_cast<std::int64_t>(std::filesystem::file_size(weights_path));
 }
 
 }  // namespace qls

@@ -134,15 +134,23 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
             static_cast<std::int64_t>(AdamWOptimizer::kControlBytes));
     set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
+    QLS_CHECK(ConfigError, o.checkpointing || !o.offload_checkpoints,
+              "offloading checkpoints needs gradient checkpointing");
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute};
     const bool in_place = layers_in_place(model, o.base);
     const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
+    run.offload_checkpoints = true;
+    const auto offloaded = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
+    run.offload_checkpoints = false;
     run.checkpointing = false;
     const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
-    const auto& chosen = o.checkpointing ? with : without;
+    const auto& chosen = o.offload_checkpoints ? offloaded : o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
     e.activations_full = static_cast<std::int64_t>(without.activations);
+    e.activations_offloaded = static_cast<std::int64_t>(offloaded.activations);
+    e.offload_host = static_cast<std::int64_t>(chosen.offload_host);
     set(Usage::Activations, static_cast<std::int64_t>(chosen.activations));
+    set(Usage::PagedHost, e.of(Usage::PagedHost) + e.offload_host);
     const std::int64_t n = o.micro_batch * o.seq_len;
     const std::int64_t chunk = LlamaModel::default_logits_chunk(c, n);
     e.logits_workspace = chunk * c.vocab_size * static_cast<std::int64_t>(dtype_size(o.base.compute));
@@ -167,9 +175,13 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
                             format_bytes(o.device_bytes - e.device_total), " free)");
     } else {
         e.fits = false;
-        std::string advice = o.checkpointing ? "lower the micro-batch or sequence length"
-                                             : "turn gradient checkpointing on (saves " +
-                                                   format_bytes(e.activations_full - e.activations_checkpointed) + ")";
+        std::string advice = !o.checkpointing ? "turn gradient checkpointing on (saves " +
+                                                    format_bytes(e.activations_full - e.activations_checkpointed) + ")"
+                             : !o.offload_checkpoints && e.activations_offloaded < e.activations_checkpointed
+                                 ? "offload checkpoints to host memory (saves " +
+                                       format_bytes(e.activations_checkpointed - e.activations_offloaded) +
+                                       "), lower the micro-batch or sequence length"
+                                 : "lower the micro-batch or sequence length";
         if (!o.base.quant) advice += ", quantize the base to NF4";
         e.verdict = str_cat("does not fit: needs ", format_bytes(e.device_total), ", have ",
                             format_bytes(o.device_bytes), "; ", advice);

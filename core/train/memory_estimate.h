@@ -1,7 +1,7 @@
 // Device memory of a QLoRA run before it starts, by category (the same categories the
 // accountant measures): base weights as they will be stored, LoRA weights and gradients,
 // optimizer state (resident part under a paging budget), activations with and without gradient
-// checkpointing, workspace. Built from the same buffer plans the model allocates, so the
+// checkpointing and with checkpoints offloaded to the host, workspace. Built from the same buffer plans the model allocates, so the
 // estimate is the measured peak, not a rule of thumb. It reads only the model's layout (shapes and
 // how each tensor is stored), so config.json alone gives the same estimate as the loaded weights.
 #pragma once
@@ -24,14 +24,17 @@ struct EstimateOptions {
     std::int64_t micro_batch = 1;
     std::int64_t seq_len = 512;
     bool checkpointing = true;
+    bool offload_checkpoints = false;  // checkpointed layer inputs in host memory (needs checkpointing)
     PagingConfig paging;  // the optimizer state's page size and device budget
     std::int64_t device_bytes = 0;             // device size or budget for the verdict; 0: none
 };
 
 struct MemoryEstimate {
-    std::array<std::int64_t, kUsageCount> bytes{};  // by Usage (PagedHost: evicted state)
+    std::array<std::int64_t, kUsageCount> bytes{};  // by Usage (PagedHost: evicted state, offloaded inputs)
     std::int64_t activations_checkpointed = 0;      // activation bytes with checkpointing on
     std::int64_t activations_full = 0;              // ... and off
+    std::int64_t activations_offloaded = 0;         // ... on, with the checkpoints offloaded
+    std::int64_t offload_host = 0;                  // part of PagedHost: the offloaded checkpoints (when on)
     std::int64_t logits_workspace = 0;              // part of Workspace: the logits chunk
     std::int64_t device_total = 0;
     std::int64_t device_bytes = 0;

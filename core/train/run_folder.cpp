@@ -136,7 +136,7 @@ nlohmann::json event_to_json(const TrainEvent& e) {
             else if constexpr (std::is_same_v<T, PagingEvent>)
                 return {{"type", "paging"}, {"time_s", v.time_s}, {"step", v.step},
                         {"direction", v.direction == PagingEvent::Direction::ToDevice ? "to_device" : "to_host"},
-                        {"bytes", v.bytes}, {"pages", v.pages}, {"reason", v.reason}};
+                        {"bytes", v.bytes}, {"pages", v.pages}, {"reason", v.reason}, {"layer", v.layer}};
             else if constexpr (std::is_same_v<T, LogLine>)
                 return {{"type", "log"}, {"level", static_cast<int>(v.level)}, {"text", v.text}};
             else if constexpr (std::is_same_v<T, StateChange>)

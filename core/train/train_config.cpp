@@ -34,6 +34,10 @@ ConfigProblems TrainConfig::problems() const {
     if (base.quant) p.capture("base.blocksize", [&] { check_quant_blocksize(base.blocksize); });
     p.capture("device", [&] { parse_device(device); });
     p.capture("compute_dtype", [&] { check_compute_dtype(compute_dtype); });
+    p.require(offload_checkpoints == "off" || offload_checkpoints == "on" || offload_checkpoints == "auto",
+              "offload_checkpoints", "must be off, on or auto; got '", offload_checkpoints, "'");
+    p.require(checkpointing || offload_checkpoints != "on", "offload_checkpoints",
+              "on needs gradient_checkpointing (without it every activation stays on the device)");
     p.require(device_limit_bytes >= 0, "device_limit_bytes", "must be 0 (no limit) or more; got ", device_limit_bytes);
     p.require(std::isfinite(initial_loss_scale) && initial_loss_scale >= 1, "initial_loss_scale",
               "must be a number, 1 or more; ", given(initial_loss_scale));
@@ -78,7 +82,7 @@ nlohmann::json to_json(const TrainConfig& c) {
         {"micro_batch", c.micro_batch}, {"grad_accum", c.grad_accum}, {"epochs", c.epochs},
         {"max_steps", c.max_steps}, {"eval_every", c.eval_every}, {"save_every", c.save_every},
         {"keep_checkpoints", c.keep_checkpoints}, {"early_stop_patience", c.early_stop_patience},
-        {"early_stop_min_delta", c.early_stop_min_delta}, {"gradient_checkpointing", c.checkpointing},
+        {"early_stop_min_delta", c.early_stop_min_delta}, {"gradient_checkpointing", c.checkpointing}, {"offload_checkpoints", c.offload_checkpoints},
         {"seed", c.seed}, {"device", c.device}, {"compute_dtype", c.compute_dtype}, {"initial_loss_scale", c.initial_loss_scale},
         {"device_limit_bytes", c.device_limit_bytes}};
 }
@@ -109,7 +113,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     TrainConfig c;
     check_keys(j, {"model", "run_dir", "base", "lora", "data", "optim", "micro_batch", "grad_accum", "epochs", "max_steps",
                    "eval_every", "save_every", "keep_checkpoints", "early_stop_patience", "early_stop_min_delta",
-                   "gradient_checkpointing", "seed", "device", "compute_dtype", "initial_loss_scale", "device_limit_bytes"},
+                   "gradient_checkpointing", "offload_checkpoints", "seed", "device", "compute_dtype", "initial_loss_scale",
+                   "device_limit_bytes"},
                "");
     std::string model = c.model.string(), run_dir = c.run_dir.string();
     read(j, "model", model, "");
@@ -213,6 +218,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     read(j, "early_stop_patience", c.early_stop_patience, "");
     read(j, "early_stop_min_delta", c.early_stop_min_delta, "");
     read(j, "gradient_checkpointing", c.checkpointing, "");
+    c.offload_checkpoints = "off";  // absent: a run from before the setting, which never offloaded
+    read(j, "offload_checkpoints", c.offload_checkpoints, "");
     read(j, "seed", c.seed, "");
     read(j, "device", c.device, "");
     read(j, "compute_dtype", c.compute_dtype, "");
@@ -237,7 +244,7 @@ nlohmann::json resume_changes(const TrainConfig& stored, const TrainConfig& edit
     static const std::set<std::string> resumable = {
         "optim.learning_rate", "optim.schedule", "optim.warmup_steps", "optim.warmup_ratio", "optim.max_grad_norm",
         "max_steps", "epochs", "eval_every", "save_every", "keep_checkpoints", "early_stop_patience",
-        "early_stop_min_delta", "optim.optimizer_budget_bytes", "optim.page_bytes", "device_limit_bytes", "model"};
+        "early_stop_min_delta", "optim.optimizer_budget_bytes", "optim.page_bytes", "device_limit_bytes", "offload_checkpoints", "model"};
     std::map<std::string, nlohmann::json> before, after;
     flatten(to_json(stored), "", before);
     flatten(to_json(edited), "", after);

@@ -39,6 +39,10 @@ struct TrainConfig {
     std::int64_t early_stop_patience = 0;  // evaluations without improvement; 0: off
     double early_stop_min_delta = 0.0;
     bool checkpointing = true;
+    // Checkpointed layer inputs in host memory between forward and backward (llama_model.h):
+    // off | on | auto (on when the run's estimate does not fit device_limit_bytes without it).
+    // A run.json without the key is "off", so runs from before it resume as they ran.
+    std::string offload_checkpoints = "auto";
     std::uint64_t seed = 0;
     std::string device = "auto";          // auto | cpu | cuda | cuda:N (backend_registry.h)
     std::string compute_dtype = "auto";   // auto | fp32 | bf16 | fp16 (backend.h "Precision")
@@ -57,7 +61,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j);
 // What a resumed run changes from its stored config, as {"optim.learning_rate": {"from": x,
 // "to": y}, ...} in to_json's dotted field names. A continuation may change only what leaves the
 // checkpoint's meaning intact: the learning rate, its schedule and gradient clipping, the length (max_steps,
-// epochs), evaluation, checkpoint and early-stopping cadence, the memory budgets, and where the
+// epochs), evaluation, checkpoint and early-stopping cadence, the memory budgets and checkpoint
+// offloading (bit-identical results either way), and where the
 // model is (the run checks it is the same model). Anything else is a ConfigError naming it.
 nlohmann::json resume_changes(const TrainConfig& stored, const TrainConfig& edited);
 

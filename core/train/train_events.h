@@ -48,8 +48,9 @@ struct PagingEvent {
     double time_s = 0;
     std::int64_t step = 0;
     Direction direction = Direction::ToDevice;
-    std::int64_t bytes = 0, pages = 0;
+    std::int64_t bytes = 0, pages = 0;  // pages: optimizer state pages moved (0 for a layer input)
     std::string reason;
+    std::int64_t layer = -1;  // an offloaded checkpoint: the layer whose input moved; -1: optimizer pages
 };
 
 struct LogLine {

@@ -7,6 +7,8 @@
 #include "core/export/base_model_id.h"
 #include "core/export/peft_adapter.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/model/model_layout.h"
+#include "core/train/offload_choice.h"
 #include "core/train/run_plan.h"
 #include "core/util/compute_dtype.h"
 
@@ -41,6 +43,19 @@ void TrainingSession::emit(TrainEvent e) {
 
 double TrainingSession::elapsed() const {
     return m_elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+}
+
+// An offloaded layer input's move, reported beside the optimizer's page moves.
+PagingEvent TrainingSession::paging_event(const CheckpointMove& move) const {
+    PagingEvent e;
+    e.time_s = std::chrono::duration<double>(move.at - m_start).count();
+    e.step = m_progress.step + 1;  // the step being run, as the optimizer labels its moves
+    e.direction = move.to_host ? PagingEvent::Direction::ToHost : PagingEvent::Direction::ToDevice;
+    e.bytes = move.bytes;
+    e.layer = move.layer;
+    e.reason = move.to_host ? str_cat("offload layer ", move.layer, "'s input after its forward")
+                            : str_cat("fetch layer ", move.layer, "'s input for its backward");
+    return e;
 }
 
 std::uint64_t TrainingSession::dropout_seed(std::int64_t step, std::int64_t micro) const {
@@ -103,8 +118,20 @@ void TrainingSession::load() {
                          m_backend->name(), ", computing in ", compute_dtype_name(m_compute),
                          m_scaler.enabled() ? " with dynamic loss scaling" : "")});
     const auto seq = static_cast<std::int64_t>(m_config.data.max_seq_len);
-    m_llama = std::make_unique<LlamaModel>(*m_backend, *m_base, m_lora.get(),
-                                           ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute});
+    // Decided from the estimate against the budget before the model allocates anything.
+    EstimateOptions planned;
+    planned.base = base;
+    planned.lora = m_config.lora;
+    planned.micro_batch = m_config.micro_batch;
+    planned.seq_len = seq;
+    planned.checkpointing = m_config.checkpointing;
+    planned.paging = m_config.optim.paging;
+    planned.device_bytes = m_backend->memory().device_limit();
+    const OffloadChoice offload = choose_offload(m_config.offload_checkpoints, model_layout(m_model), planned, *m_backend);
+    if (!offload.reason.empty()) emit(LogLine{LogLine::Level::Info, offload.reason});
+    m_llama = std::make_unique<LlamaModel>(
+        *m_backend, *m_base, m_lora.get(),
+        ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute, offload.offload});
     m_optimizer = std::make_unique<AdamWOptimizer>(*m_backend, m_lora->params(), m_config.optim.adamw,
                                                    m_config.optim.paging);
     m_optimizer->set_time_origin(m_start);
@@ -193,6 +220,7 @@ bool TrainingSession::train_step() {
     const OptimizerStepResult r =
         m_optimizer->step(lr, m_llama->loss_sum(), static_cast<float>(1.0 / loss_scale));
     const double loss = trained > 0 ? r.loss_sum / static_cast<double>(trained) : 0.0;
+    for (const CheckpointMove& move : m_llama->drain_checkpoint_moves()) emit(paging_event(move));
     for (PagingEvent& p : m_optimizer->drain_paging_events()) emit(std::move(p));
     // fp16: gradients that overflowed at this scale skip the update (the device already did) and
     // the scale backs off. A non-finite loss is not the scale's doing: it stops the run.

@@ -41,6 +41,7 @@ private:
     void set_state(TrainerState state, std::string message = {});
     double elapsed() const;
     std::uint64_t dropout_seed(std::int64_t step, std::int64_t micro) const;
+    PagingEvent paging_event(const CheckpointMove& move) const;
 
     Trainer& m_trainer;
     const TrainConfig& m_config;

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
+
+#include <unistd.h>
 
 #include "core/backend/cpu/cpu_ops.h"
 #include "core/backend/cpu/cpu_twin.h"
@@ -17,6 +20,13 @@ namespace qls {
 CpuBackend::CpuBackend() { openblas_set_num_threads(1); }
 
 std::string CpuBackend::name() const { return str_cat("CPU (", num_threads(), " threads)"); }
+
+std::optional<std::int64_t> CpuBackend::device_bytes_in_use() const {
+    std::ifstream statm("/proc/self/statm");  // "size resident shared ..." in pages
+    std::int64_t size = 0, resident = 0;
+    if (!(statm >> size >> resident)) return std::nullopt;
+    return resident * static_cast<std::int64_t>(sysconf(_SC_PAGESIZE));
+}
 
 std::byte* CpuBackend::allocate_impl(std::size_t bytes, Usage usage) {
     void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);

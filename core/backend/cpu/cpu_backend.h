@@ -13,6 +13,8 @@ class CpuBackend final : public Backend {
 public:
     CpuBackend();
     std::string name() const override;
+    // The process's resident set (/proc/self/statm), nullopt where the system has no such file.
+    std::optional<std::int64_t> device_bytes_in_use() const override;
 
     // Scratch that lives across ops (dequantized weight, LoRA intermediates, the fp32 copies of
     // 16-bit tensors), grown on demand and accounted as Workspace like a device backend's would be.
