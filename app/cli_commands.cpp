@@ -22,6 +22,8 @@ const std::vector<Command>& commands() {
         {"download", "fetch a model from the Hugging Face Hub into its cache", kDownloadUsage, run_download},
         {"push", "upload a run's adapter or an export to a Hugging Face repository", kPushUsage, run_push},
         {"bench", "benchmarks: quant, tokenize", kBenchUsage, run_bench},
+        {"doctor", "the program, its build, the host and every GPU: what to send with a bug report", kDoctorUsage,
+         run_doctor},
     };
     return table;
 }

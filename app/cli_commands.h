@@ -60,6 +60,8 @@ int run_download(const std::vector<std::string>& args);
 extern const char* const kDownloadUsage;
 int run_push(const std::vector<std::string>& args);
 extern const char* const kPushUsage;
+int run_doctor(const std::vector<std::string>& args);
+extern const char* const kDoctorUsage;
 
 // Options of the form --name VALUE or --name=VALUE, flags --name, and positional arguments.
 class Args {

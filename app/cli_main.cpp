@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "app/cli_commands.h"
+#ifdef QLS_HAVE_CUDA
+#include "kernels/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -20,6 +23,9 @@ void print_usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef QLS_HAVE_CUDA
+    qls::cuda::register_cuda_backend();  // --device auto then takes a GPU when one answers
+#endif
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         print_usage(args.empty() ? stderr : stdout);

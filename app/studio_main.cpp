@@ -9,8 +9,14 @@
 #include "ui/main_window.h"
 #include "ui/quit_signals.h"
 #include "ui/screenshot_runner.h"
+#ifdef QLS_HAVE_CUDA
+#include "kernels/cuda_backend.h"
+#endif
 
 int main(int argc, char** argv) {
+#ifdef QLS_HAVE_CUDA
+    qls::cuda::register_cuda_backend();  // the Device menu then lists the GPUs
+#endif
     QApplication app(argc, argv);
     QApplication::setApplicationName("QLoRA Studio");
     QApplication::setOrganizationName("QLoRA Studio");

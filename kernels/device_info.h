@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/backend/device_report.h"
+
 namespace qls::cuda {
 
 struct DeviceInfo {
@@ -17,5 +19,9 @@ struct DeviceInfo {
 bool device_available();
 // Device 0; throws qls::Error when none is available.
 DeviceInfo device_info(int device = 0);
+
+// The runtime, the driver, the architectures this build was compiled for and every device,
+// for `qlora doctor`; never throws (a missing driver is reported in `problem`).
+DeviceKindReport cuda_report();
 
 }  // namespace qls::cuda

@@ -19,7 +19,8 @@ namespace {
 void register_fake_cuda(int devices) {
     register_device_backend({"cuda", [devices] { return devices; },
                              [](int i) { return str_cat("Fake GPU ", i); },
-                             [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); }});
+                             [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); },
+                             {}});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // a run that cannot learn, the run's keys on every page, and the smaller chart and log
 // behaviours. Expected values come from the files the test writes, never from the widgets.
 #include <QAction>
+#include <QComboBox>
 #include <QApplication>
 #include <QLabel>
 #include <QListWidget>
@@ -15,6 +16,7 @@
 #include <QPushButton>
 #include <QScrollBar>
 #include <QSettings>
+#include <QStandardItemModel>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QSplitter>
@@ -82,6 +84,41 @@ private slots:
         QApplication::setApplicationVersion("9.8.7-test");
     }
     void init() { QSettings().clear(); }
+
+    // A card's preset trains on that card, so it is offered only where one is (as the Device
+    // menu lists it); the CPU preset always is, and trains on the CPU.
+    void cardPresetsNeedTheirCard() {
+        const std::vector<DeviceOption> gpus = {{"auto", "auto: NVIDIA L40S (cuda:0)"},
+                                                {"cpu", "CPU (2 threads)"},
+                                                {"cuda:0", "NVIDIA L40S (cuda:0)"},
+                                                {"cuda:1", "NVIDIA H200 (cuda:1)"},
+                                                {"cuda:2", "Tesla T4 (cuda:2)"}};
+        QCOMPARE(presetDevice(Preset::L4, gpus), std::string());  // an L40S is not an L4
+        QCOMPARE(presetDevice(Preset::H100, gpus), std::string("cuda:1"));
+        QCOMPARE(presetDevice(Preset::T4, gpus), std::string("cuda:2"));
+        QCOMPARE(presetDevice(Preset::A100, gpus), std::string());
+        QCOMPARE(presetDevice(Preset::Cpu, gpus), std::string());
+        TrainConfig c;
+        applyPreset(Preset::T4, c, presetDevice(Preset::T4, gpus));
+        QCOMPARE(c.device, std::string("cuda:2"));
+        applyPreset(Preset::Cpu, c);
+        QCOMPARE(c.device, std::string("cpu"));
+        QCOMPARE(c.device_limit_bytes, std::int64_t{0});
+
+        // This machine's page: the card presets are greyed out unless such a card answers.
+        MainWindow w;
+        auto* box = w.hparamsPage()->findChild<QComboBox*>("presetChoice");
+        QVERIFY(box);
+        const auto* model = qobject_cast<const QStandardItemModel*>(box->model());
+        QVERIFY(model);
+        const std::vector<DeviceOption> here = device_options();
+        for (std::size_t i = 0; i < std::size(kAllPresets); ++i) {
+            const Preset p = kAllPresets[i];
+            const bool usable = !presetNamesACard(p) || !presetDevice(p, here).empty();
+            QCOMPARE(model->item(int(i) + 1)->isEnabled(), usable);
+        }
+        QVERIFY(model->item(int(Preset::Cpu) + 1)->isEnabled());
+    }
 
     // Opening another dataset after the demo: the demo's validation file goes with it, the new
     // file's split is said, every count adds up, and the preview shows é, 🦜 and 中文 whole.

@@ -49,9 +49,20 @@ HparamsPage::HparamsPage(ModelSession* session, QWidget* parent) : QWidget(paren
     m_preset = new QComboBox(this);
     m_preset->setObjectName("presetChoice");
     m_preset->addItem(tr("Defaults"));  // item 0: where the settings shown came from, or Custom
+    const std::vector<DeviceOption> devices = device_options();
     for (Preset p : kAllPresets) {
         m_preset->addItem(presetName(p));
-        m_preset->setItemData(m_preset->count() - 1, presetSummary(p), Qt::ToolTipRole);
+        const int row = m_preset->count() - 1;
+        m_preset->setItemData(row, presetSummary(p), Qt::ToolTipRole);
+        // A card's preset trains on that card: offered only where there is one.
+        if (presetNamesACard(p) && presetDevice(p, devices).empty()) {
+            m_preset->setItemData(row, QVariant(0), Qt::UserRole - 1);  // Qt::ItemIsEnabled off
+            m_preset->setItemData(row,
+                                  tr("No %1 in this machine, so this preset cannot train here. The Model page "
+                                     "checks whether a model fits one.")
+                                      .arg(presetName(p)),
+                                  Qt::ToolTipRole);
+        }
     }
     connect(m_preset, &QComboBox::activated, this, [this](int index) {
         if (index > 0) applyPreset(kAllPresets[index - 1]);
@@ -218,7 +229,7 @@ void HparamsPage::setConfig(const TrainConfig& c, const QString& origin) {
 
 void HparamsPage::applyPreset(Preset p) {
     TrainConfig c = config();
-    qls::ui::applyPreset(p, c);
+    qls::ui::applyPreset(p, c, presetDevice(p, device_options()));
     setConfig(c, tr("the %1 preset").arg(presetName(p)));
     setOrigin(int(p) + 1, presetName(p));
 }

@@ -30,6 +30,7 @@
 #include "core/train/run_plan.h"
 #include "core/util/resource_paths.h"
 #include "ui/data_page.h"
+#include "ui/diagnostics_dialog.h"
 #include "ui/export_page.h"
 #include "ui/hparams_page.h"
 #include "ui/inspect_page.h"
@@ -233,6 +234,8 @@ void MainWindow::buildMenus() {
     }
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* diagnostics = help->addAction(tr("&Diagnostics…"), this, [this] { DiagnosticsDialog(this).exec(); });
+    diagnostics->setObjectName(QStringLiteral("diagnosticsAction"));
     help->addAction(tr("&About QLoRA Studio"), this, &MainWindow::showAbout);
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
@@ -250,7 +253,7 @@ void MainWindow::showAbout() {
     const QString text =
         tr("<h3>QLoRA Studio %1</h3><p>Finetune a language model with QLoRA on one desktop GPU, watch it "
            "learn, inspect 4-bit quantization and export the adapter.</p>"
-           "<p>Qt %2 (built with %3)<br>Training here: %4 — %5<br>The command line: <code>qlora --help</code></p>%6")
+           "<p>Qt %2 (built with %3)<br>Training here: %4 — %5<br>The command line: <code>qlora --help</code>; for a bug report, Help > Diagnostics or <code>qlora doctor</code></p>%6")
             .arg(QApplication::applicationVersion(), qVersion(), QT_VERSION_STR,
                  QString::fromStdString(device.device).toHtmlEscaped(), QString::fromStdString(device.reason).toHtmlEscaped(),
                  readme.isEmpty() ? QString()

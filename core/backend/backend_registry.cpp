@@ -123,6 +123,16 @@ std::vector<DeviceOption> device_options() {
     return out;
 }
 
+std::vector<DeviceKindReport> device_reports() {
+    const std::lock_guard lock(g_mutex);
+    const DeviceBackendFactory* cuda = find_factory("cuda");
+    if (cuda && cuda->report) return {cuda->report()};
+    DeviceKindReport none;
+    none.kind = "cuda";
+    none.problem = "this build has no CUDA backend (built without a CUDA compiler)";
+    return {none};
+}
+
 void check_compute_dtype(std::string_view spec) {
     QLS_CHECK(ConfigError, spec == "auto" || parse_compute_dtype(spec).has_value(), "compute dtype '", spec,
               "': expected auto, fp32, bf16 or fp16");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/device_report.h"
 
 namespace qls {
 
@@ -38,6 +39,7 @@ struct DeviceBackendFactory {
     std::function<int()> device_count;
     std::function<std::string(int)> device_name;
     std::function<std::unique_ptr<Backend>(int)> create;
+    std::function<DeviceKindReport()> report;  // for qlora doctor / Diagnostics
 };
 // Called once per kind at program start (a later registration of the same kind replaces it).
 void register_device_backend(DeviceBackendFactory factory);
@@ -64,5 +66,9 @@ struct DeviceOption {
     std::string label;  // "auto: CPU (2 threads): this build has no CUDA backend"
 };
 std::vector<DeviceOption> device_options();
+
+// Every device kind this program knows of (today: cuda), as its backend reports it, or
+// built = false when this build has no backend of that kind.
+std::vector<DeviceKindReport> device_reports();
 
 }  // namespace qls
