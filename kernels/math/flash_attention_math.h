@@ -21,8 +21,10 @@ namespace qls::kmath::attn {
 constexpr int kWarp = 32;
 constexpr int kWarps = 4;  // warps per CTA in every attention kernel
 constexpr int kMaxHeadDim = 256;
-// Shared memory an attention CTA may take without opting in (every GPU since Volta).
-constexpr std::int64_t kSharedBudget = 48 * 1024;
+// Dynamic shared memory an attention CTA may take: 48 KiB is what a CTA gets without opting in
+// (every GPU since Volta), static and dynamic together; 256 bytes stay for the kernels' static
+// shared memory (16 today: the block lookup).
+constexpr std::int64_t kSharedBudget = 48 * 1024 - 256;
 
 // Registers per lane for a row of D elements: 2, 4 or 8 (the kernels are instantiated for
 // these), 0 when D is not supported.
