@@ -129,7 +129,7 @@ std::vector<DeviceKindReport> device_reports() {
     if (cuda && cuda->report) return {cuda->report()};
     DeviceKindReport none;
     none.kind = "cuda";
-    none.problem = "this build has no CUDA backend (built without a CUDA compiler)";
+    none.problem = "this build has no CUDA backend";
     return {none};
 }
 
