@@ -12,7 +12,9 @@
 #include "core/model/model_layout.h"
 #include "core/train/fit_search.h"
 #include "core/train/gpu_presets.h"
+#include "core/train/longest_seq.h"
 #include "core/train/offload_choice.h"
+#include "core/train/run_budget.h"
 #include "core/train/memory_estimate.h"
 #include "core/util/compute_dtype.h"
 
@@ -33,6 +35,7 @@ const char* const kEstimateUsage =
     "                   or detected; its marketed memory less a 1 GiB CUDA context reserve is usable,\n"
     "                   and compute dtype auto means bf16 on it (fp16 on a T4)\n"
     "  --device-gib N   device size (or budget) for the verdict, instead of --gpu\n"
+    "                   (with neither: --device-limit-mib, else the GPU's free memory now)\n"
     "  --fit WHAT       also find the largest micro-batch or sequence length that fits\n"
     "  --longest-seq    the longest sequence that fits (to the token) for the micro-batch and rank,\n"
     "                   with and without offloaded checkpoints, and the host memory offload needs\n"
@@ -141,24 +144,6 @@ void print_fit(const FitResult& f) {
                                                           : ", the largest tried");
 }
 
-// The longest sequence at the run's micro-batch and rank, without and with its checkpoints
-// offloaded: the same search over the same estimate as --fit seq-len, to the token.
-struct LongestSeq {
-    FitResult plain;
-    std::optional<FitResult> offloaded;  // needs gradient checkpointing
-};
-
-LongestSeq longest_seq(const ModelLayout& model, EstimateOptions o, const Backend& backend) {
-    LongestSeq r;
-    o.offload_checkpoints = false;
-    r.plain = fit_largest(model, o, FitDimension::SeqLen, backend);
-    if (o.checkpointing) {
-        o.offload_checkpoints = true;
-        r.offloaded = fit_largest(model, o, FitDimension::SeqLen, backend);
-    }
-    return r;
-}
-
 nlohmann::json to_json(const LongestSeq& l) {
     nlohmann::json j = {{"plain", l.plain.value}, {"plain_device_total", l.plain.estimate.device_total},
                         {"limit", l.plain.limit}, {"granularity", 1}};
@@ -211,7 +196,14 @@ int run_estimate(const std::vector<std::string>& raw) {
     o.seq_len = static_cast<std::int64_t>(c.data.max_seq_len);
     o.checkpointing = c.checkpointing;
     o.paging = c.optim.paging;
-    o.device_bytes = device_target.device_bytes;
+    // Without --gpu or --device-gib, what the run itself would plan against: its set size, or
+    // the chosen GPU's free memory now (none on the CPU without a size, as before).
+    std::optional<RunBudget> budget;
+    if (!args.option("gpu") && !args.option("device-gib")) {
+        budget = run_budget(c.device_limit_bytes, parse_device(c.device));
+        if (budget->source == RunBudget::Source::None) budget.reset();
+    }
+    o.device_bytes = budget ? budget->bytes : device_target.device_bytes;
     // As the trainer decides it against this budget ("auto": only when the run would not fit
     // otherwise); --longest-seq shows both.
     const OffloadChoice offload = choose_offload(c.offload_checkpoints, model, o, *device.backend);
@@ -231,6 +223,9 @@ int run_estimate(const std::vector<std::string>& raw) {
         j["device"] = device.device;
         j["compute_dtype"] = compute_dtype_name(o.base.compute);
         j["offload_checkpoints"] = o.offload_checkpoints;
+        if (budget)
+            j["budget"] = {{"bytes", budget->bytes}, {"source", run_budget_source_name(budget->source)},
+                           {"reason", budget->reason}};
         if (device_target.gpu)
             j["gpu"] = {{"id", device_target.gpu->id}, {"name", device_target.gpu->name},
                         {"total_bytes", device_target.gpu->total_bytes},
@@ -247,6 +242,7 @@ int run_estimate(const std::vector<std::string>& raw) {
         std::printf("against %s: %s usable (%s less a %s CUDA context reserve)\n", device_target.gpu->name.c_str(),
                     format_bytes(device_target.gpu->usable_bytes()).c_str(),
                     format_bytes(device_target.gpu->total_bytes).c_str(), format_bytes(kCudaContextReserveBytes).c_str());
+    if (budget) std::printf("planning against %s\n", budget->reason.c_str());
     if (!offload.reason.empty()) std::printf("%s\n", offload.reason.c_str());
     std::printf("%s\n", e.verdict.c_str());
     if (found) print_fit(*found);

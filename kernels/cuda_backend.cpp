@@ -13,10 +13,6 @@ namespace qls::cuda {
 
 namespace {
 
-// cuBLAS's own workspace, given explicitly so it is accounted (its default is allocated behind
-// our back). 32 MiB is what cuBLAS recommends for Hopper; older GPUs use less of it.
-constexpr std::size_t kBlasWorkspaceBytes = std::size_t{32} << 20;
-
 std::string free_memory_note(int device) {
     std::size_t free_b = 0, total_b = 0;
     if (cudaSetDevice(device) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
@@ -242,6 +238,7 @@ void register_cuda_backend() {
     };
     f.create = [](int i) -> std::unique_ptr<Backend> { return std::make_unique<CudaBackend>(i); };
     f.report = cuda_report;
+    f.memory = device_memory_now;
     register_device_backend(std::move(f));
 }
 

@@ -54,6 +54,9 @@ public:
     cudaStream_t stream() const;
     cublasHandle_t blas() const;
     void* scratch(Scratch slot, std::size_t bytes);
+    // cuBLAS's own workspace, given explicitly so it is accounted (its default is allocated
+    // behind our back). 32 MiB is what cuBLAS recommends for Hopper; older GPUs use less of it.
+    static constexpr std::size_t kBlasWorkspaceBytes = std::size_t{32} << 20;
 
 protected:
     std::byte* allocate_impl(std::size_t bytes, Usage usage) override;
@@ -75,6 +78,8 @@ protected:
     void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) override;
     void rope_impl(const RopeArgs& a, bool inverse) override;
     std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override;
+    std::int64_t op_scratch_bytes_impl(const StepShapes& s) const override;  // cuda_scratch_plan.cpp
+    void reserve_op_scratch_impl(const StepShapes& s) override;
     void attention_forward_impl(const AttentionForwardArgs& a) override;
     void attention_backward_impl(const AttentionBackwardArgs& a) override;
     void attention_decode_impl(const AttentionDecodeArgs& a) override;

@@ -127,7 +127,7 @@ const void* base_weight(CudaBackend& be, const LinearWeight& w, DType act) {
 }
 
 void fill_common(kmath::LinearOperands& op, const Tensor& x, const LinearWeight& w,
-                 std::span<const LoraPart> lora, const Tensor& lora_xa) {
+                 std::span<const LoraPart> lora, const Tensor& lora_xa, std::int64_t mask_row0) {
     op.n = x.rows();
     op.in = w.in;
     op.out = w.out;
@@ -135,6 +135,7 @@ void fill_common(kmath::LinearOperands& op, const Tensor& x, const LinearWeight&
     op.x = x.data;
     op.lora = lora;
     op.lora_xa = lora_xa.empty() ? nullptr : lora_xa.ptr<float>();
+    op.mask_row0 = mask_row0;
 }
 
 }  // namespace
@@ -142,7 +143,7 @@ void fill_common(kmath::LinearOperands& op, const Tensor& x, const LinearWeight&
 void linear_forward(CudaBackend& be, const LinearForwardArgs& a) {
     const LinearWeight& w = *a.weight;
     kmath::LinearForwardOperands op;
-    fill_common(op, a.x, w, a.lora, a.lora_xa);
+    fill_common(op, a.x, w, a.lora, a.lora_xa, a.mask_row0);
     if (op.n == 0) return;
     op.weight = base_weight(be, w, a.x.dtype);
     if (!w.bias.empty()) {
@@ -158,7 +159,7 @@ void linear_forward(CudaBackend& be, const LinearForwardArgs& a) {
 void linear_backward(CudaBackend& be, const LinearBackwardArgs& a) {
     const LinearWeight& w = *a.weight;
     kmath::LinearBackwardOperands op;
-    fill_common(op, a.x, w, a.lora, a.lora_xa);
+    fill_common(op, a.x, w, a.lora, a.lora_xa, a.mask_row0);
     if (op.n == 0 || (a.dx.empty() && a.lora.empty())) return;
     op.dout = a.dout.data;
     if (!a.dx.empty()) {

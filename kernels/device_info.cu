@@ -34,6 +34,24 @@ DeviceInfo device_info(int device) {
     return info;
 }
 
+DeviceMemory device_memory_now(int device) {
+    cudaDeviceProp p{};
+    QLS_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    int current = 0;
+    QLS_CUDA_CHECK(cudaGetDevice(&current));
+    // cudaMemGetInfo answers for the current device: switch to it, and back before any throw.
+    QLS_CUDA_CHECK(cudaSetDevice(device));
+    std::size_t free_b = 0, total_b = 0;
+    const cudaError_t asked = cudaMemGetInfo(&free_b, &total_b);
+    QLS_CUDA_CHECK(cudaSetDevice(current));
+    if (asked != cudaSuccess) {
+        cudaGetLastError();  // clear it, so the next CUDA call starts clean
+        throw Error(str_cat("cudaMemGetInfo on cuda:", device, " failed: ", cudaGetErrorString(asked)));
+    }
+    return {str_cat(p.name, " (cuda:", device, ")"), static_cast<std::int64_t>(free_b),
+            static_cast<std::int64_t>(total_b)};
+}
+
 namespace {
 
 // Does this build carry code the device can run? Asking for a kernel's attributes loads the

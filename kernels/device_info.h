@@ -24,4 +24,8 @@ DeviceInfo device_info(int device = 0);
 // for `qlora doctor`; never throws (a missing driver is reported in `problem`).
 DeviceKindReport cuda_report();
 
+// One device's name, free and total memory now (the registry's DeviceBackendFactory::memory).
+// The calling thread's current device is left as it was; qls::Error when the device cannot say.
+DeviceMemory device_memory_now(int device);
+
 }  // namespace qls::cuda

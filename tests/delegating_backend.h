@@ -45,6 +45,9 @@ protected:
     std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override {
         return m_cpu.attention_workspace_bytes(s);
     }
+    // The wrapped backend's scratch is its own: this one's accountant never sees it.
+    std::int64_t op_scratch_bytes_impl(const StepShapes&) const override { return 0; }
+    void reserve_op_scratch_impl(const StepShapes& s) override { m_cpu.reserve_op_scratch(s); }
     void attention_forward_impl(const AttentionForwardArgs& a) override { m_cpu.attention_forward(a); }
     void attention_backward_impl(const AttentionBackwardArgs& a) override { m_cpu.attention_backward(a); }
     void attention_decode_impl(const AttentionDecodeArgs& a) override { m_cpu.attention_decode(a); }

@@ -1,7 +1,8 @@
 // The device chosen at run time (core/backend/backend_registry.h): parsing --device, the CPU
 // always available, a clear error for a device this build or machine lacks, auto saying what
-// it chose and why, and a registered device backend taken by auto. The trainer records the
-// choice in run.json and the event stream.
+// it chose and why, and a registered device backend taken by auto; a device's memory asked for
+// without a backend, resolved as the backend would be. The trainer records the choice in
+// run.json and the event stream.
 #include <QtTest>
 
 #include "core/backend/backend_registry.h"
@@ -15,12 +16,17 @@ using namespace qls;
 
 namespace {
 
-// A stand-in device backend: a CPU backend that names itself otherwise, on `devices` devices.
+// A stand-in device backend: a CPU backend that names itself otherwise, on `devices` devices;
+// device i has i + 1 GiB free of 8 GiB, so an answer says which device it came from.
 void register_fake_cuda(int devices) {
     register_device_backend({"cuda", [devices] { return devices; },
                              [](int i) { return str_cat("Fake GPU ", i); },
                              [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); },
-                             {}});
+                             {},
+                             [](int i) {
+                                 return DeviceMemory{str_cat("Fake GPU ", i, " (cuda:", i, ")"),
+                                                     std::int64_t(i + 1) << 30, std::int64_t{8} << 30};
+                             }});
 }
 
 }  // namespace
@@ -57,12 +63,18 @@ void TestBackendRegistry::cpuAndAutoWithoutCuda() {
     QLS_VERIFY_THROWS_WITH(make_backend(parse_device("cuda")), ConfigError,
                            "device cuda:0: this build has no CUDA backend; use --device cpu (or auto)");
     QCOMPARE(device_options().size(), std::size_t(2));
+    QVERIFY(!device_memory(parse_device("cpu")));
+    QVERIFY(!device_memory(parse_device("auto")));
+    QLS_VERIFY_THROWS_WITH(device_memory(parse_device("cuda")), ConfigError,
+                           "device cuda:0: this build has no CUDA backend");
 }
 
 void TestBackendRegistry::registeredDeviceBackend() {
     register_fake_cuda(0);
     QLS_VERIFY_THROWS_WITH(make_backend(parse_device("cuda")), ConfigError, "device cuda:0: no CUDA device found");
     QCOMPARE(make_backend(parse_device("auto")).reason, std::string("auto chose the CPU: no CUDA device found"));
+    QVERIFY(!device_memory(parse_device("auto")));  // auto falls back to the CPU, as make_backend does
+    QLS_VERIFY_THROWS_WITH(device_memory(parse_device("cuda")), ConfigError, "device cuda:0: no CUDA device found");
 
     register_fake_cuda(2);  // replaces the first registration
     const BackendChoice automatic = make_backend(parse_device("auto"));
@@ -75,6 +87,17 @@ void TestBackendRegistry::registeredDeviceBackend() {
     QCOMPARE(options.size(), std::size_t(4));
     QCOMPARE(options[3].spec, std::string("cuda:1"));
     QCOMPARE(auto_device().device, std::string("Fake GPU 0 (cuda:0)"));
+
+    for (const char* first : {"auto", "cuda", "cuda:0"}) {
+        const std::optional<DeviceMemory> m = device_memory(parse_device(first));
+        QVERIFY(m);
+        QCOMPARE(m->device, std::string("Fake GPU 0 (cuda:0)"));
+        QCOMPARE(m->free_bytes, std::int64_t{1} << 30);
+        QCOMPARE(m->total_bytes, std::int64_t{8} << 30);
+    }
+    QCOMPARE(device_memory(parse_device("cuda:1"))->free_bytes, std::int64_t{2} << 30);
+    QVERIFY(!device_memory(parse_device("cpu")));
+    QLS_VERIFY_THROWS_WITH(device_memory(parse_device("cuda:2")), ConfigError, "only 2 CUDA devices (cuda:0..cuda:1)");
 }
 
 void TestBackendRegistry::configKeepsTheDevice() {

@@ -3,6 +3,8 @@
 // alone; the GPU list; the largest micro-batch / sequence length that fits; `qlora estimate`.
 #include <QtTest>
 
+#include <bit>
+
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
@@ -17,6 +19,25 @@
 
 using namespace qls;
 using qls::test::ref_dir;
+
+namespace {
+
+// Every row trained: the worst case the plan is made for (the LM head and, with 16-bit compute,
+// the CPU's fp32 copies of its logits grow with the trained rows).
+Batch every_row_trained(std::int64_t batch, std::int64_t seq, std::int64_t vocab) {
+    Batch b;
+    b.batch = batch;
+    b.seq_len = seq;
+    for (std::int64_t i = 0; i < batch * seq; ++i) {
+        b.tokens.push_back(static_cast<std::int32_t>((i * 7 + 3) % vocab));
+        b.targets.push_back(static_cast<std::int32_t>((i * 11 + 1) % vocab));
+        b.positions.push_back(static_cast<std::int32_t>(i % seq));
+        b.segments.push_back(0);
+    }
+    return b;
+}
+
+}  // namespace
 
 class TestEstimate : public QObject {
     Q_OBJECT
@@ -33,6 +54,8 @@ private slots:
     void fitSearchEnds();
     void longestSeqWithOffload_data();
     void longestSeqWithOffload();
+    void longestSeqWithMlpChunks_data();
+    void longestSeqWithMlpChunks();
     void cliLongestSeq();
     void offloadChoice();
     void cliConfigOnly();
@@ -48,19 +71,22 @@ void TestEstimate::matchesMeasuredPeak_data() {
     QTest::addColumn<int>("budget_kib");  // optimizer state on the device; 0: all of it
     QTest::addColumn<int>("compute");     // DType
     QTest::addColumn<bool>("offload");    // checkpoints offloaded to the host
+    QTest::addColumn<int>("mlp_chunk");   // rows of each MLP chunk; 0: all
     const int f32 = static_cast<int>(DType::F32), bf16 = static_cast<int>(DType::BF16);
     const int f16 = static_cast<int>(DType::F16);
-    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << f32 << false;
-    QTest::newRow("llama3 nf4 4x128 full paged") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << f32 << false;
-    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f32 << false;
-    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f32 << false;
-    QTest::newRow("bnb nf4-dq 2x40 full paged") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8 << 32 << f32 << false;
-    QTest::newRow("llama3 nf4 1x64 ckpt bf16") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << bf16 << false;
-    QTest::newRow("llama3 nf4 4x128 full paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << bf16 << false;
-    QTest::newRow("qwen2 fp4 2x96 ckpt fp16") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f16 << false;
-    QTest::newRow("bf16 sharded dense 3x50 fp16") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f16 << false;
-    QTest::newRow("llama3 nf4 2x64 ckpt offload") << "models/llama3-tiny" << 0 << 2 << 64 << true << 8 << 0 << f32 << true;
-    QTest::newRow("llama3 nf4 4x128 ckpt offload paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << true << 16 << 64 << bf16 << true;
+    QTest::newRow("llama3 nf4 1x64 ckpt") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << f32 << false << 0;
+    QTest::newRow("llama3 nf4 4x128 full paged") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << f32 << false << 0;
+    QTest::newRow("qwen2 fp4 2x96 ckpt") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f32 << false << 0;
+    QTest::newRow("bf16 sharded dense 3x50") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f32 << false << 0;
+    QTest::newRow("bnb nf4-dq 2x40 full paged") << "bnb/llama3-tiny-nf4-dq" << -1 << 2 << 40 << false << 8 << 32 << f32 << false << 0;
+    QTest::newRow("llama3 nf4 1x64 ckpt bf16") << "models/llama3-tiny" << 0 << 1 << 64 << true << 8 << 0 << bf16 << false << 0;
+    QTest::newRow("llama3 nf4 4x128 full paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << false << 16 << 64 << bf16 << false << 0;
+    QTest::newRow("qwen2 fp4 2x96 ckpt fp16") << "models/qwen2-tiny" << 1 << 2 << 96 << true << 4 << 0 << f16 << false << 0;
+    QTest::newRow("bf16 sharded dense 3x50 fp16") << "models/llama3-tiny-bf16-sharded" << -1 << 3 << 50 << true << 8 << 0 << f16 << false << 0;
+    QTest::newRow("llama3 nf4 2x64 ckpt offload") << "models/llama3-tiny" << 0 << 2 << 64 << true << 8 << 0 << f32 << true << 0;
+    QTest::newRow("llama3 nf4 4x128 ckpt offload paged bf16") << "models/llama3-tiny" << 0 << 4 << 128 << true << 16 << 64 << bf16 << true << 0;
+    QTest::newRow("llama3 nf4 4x128 ckpt mlp-chunk 100 bf16") << "models/llama3-tiny" << 0 << 4 << 128 << true << 16 << 0 << bf16 << false << 100;
+    QTest::newRow("llama3 nf4 2x64 ckpt offload mlp-chunk 48") << "models/llama3-tiny" << 0 << 2 << 64 << true << 8 << 0 << f32 << true << 48;
 }
 
 void TestEstimate::matchesMeasuredPeak() {
@@ -73,6 +99,7 @@ void TestEstimate::matchesMeasuredPeak() {
     QFETCH(int, budget_kib);
     QFETCH(int, compute);
     QFETCH(bool, offload);
+    QFETCH(int, mlp_chunk);
     const Model m = load_model(ref_dir() / model.toStdString());
     EstimateOptions o;
     if (quant < 0)
@@ -86,6 +113,7 @@ void TestEstimate::matchesMeasuredPeak() {
     o.seq_len = seq;
     o.checkpointing = checkpointing;
     o.offload_checkpoints = offload;
+    o.mlp_chunk = mlp_chunk;
     o.paging.page_bytes = 16 << 10;
     o.paging.device_budget_bytes = std::int64_t(budget_kib) << 10;
     CpuBackend backend;
@@ -94,18 +122,9 @@ void TestEstimate::matchesMeasuredPeak() {
     QCOMPARE(e.offload_host, offload ? std::int64_t(batch) * seq * m.config.hidden_size * std::int64_t(dtype_size(o.base.compute)) : 0);
     DeviceBaseModel base(backend, m, o.base);
     LoraParameters lora(backend, m.config, o.lora);
-    LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0, o.base.compute, offload});
-    Batch b;
-    b.batch = batch;
-    b.seq_len = seq;
-    for (int i = 0; i < batch * seq; ++i) {
-        b.tokens.push_back((i * 7 + 3) % static_cast<int>(m.config.vocab_size));
-        // Every row trained: the worst case the plan is made for (the LM head and, with 16-bit
-        // compute, the CPU's fp32 copies of its logits grow with the trained rows).
-        b.targets.push_back((i * 11 + 1) % static_cast<int>(m.config.vocab_size));
-        b.positions.push_back(i % seq);
-        b.segments.push_back(0);
-    }
+    QCOMPARE(e.mlp_chunk, std::int64_t(mlp_chunk ? mlp_chunk : batch * seq));
+    LlamaModel llama(backend, base, &lora, {batch, seq, checkpointing, 0, o.base.compute, offload, mlp_chunk});
+    const Batch b = every_row_trained(batch, seq, m.config.vocab_size);
     AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, o.paging);
     llama.forward_backward(b, 1e-3f, 7);
     QVERIFY(optimizer.step(1e-4).applied);
@@ -326,6 +345,7 @@ void TestEstimate::longestSeqWithOffload() {
     o.lora.rank = 8;
     o.micro_batch = 1;
     o.seq_len = 300;
+    o.mlp_chunk = 0;  // offload alone (longestSeqWithMlpChunks has chunks)
     o.device_bytes = estimate_memory(layout, o, backend).device_total;  // 300 tokens fit exactly without offload
     const FitResult plain = fit_largest(layout, o, FitDimension::SeqLen, backend);
     QCOMPARE(plain.value, std::int64_t(300));
@@ -348,21 +368,64 @@ void TestEstimate::longestSeqWithOffload() {
     LoraParameters lora(backend, m.config, o.lora);
     LlamaModel llama(backend, base, &lora, {1, off.value, true, 0, o.base.compute, true});
     AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, o.paging);
-    Batch b;
-    b.batch = 1;
-    b.seq_len = off.value;
-    for (std::int64_t i = 0; i < off.value; ++i) {
-        b.tokens.push_back(static_cast<std::int32_t>((i * 7 + 3) % m.config.vocab_size));
-        b.targets.push_back(static_cast<std::int32_t>((i * 11 + 1) % m.config.vocab_size));  // every row trained
-        b.positions.push_back(static_cast<std::int32_t>(i));
-        b.segments.push_back(0);
-    }
+    const Batch b = every_row_trained(1, off.value, m.config.vocab_size);
     llama.forward_backward(b, 1e-3f, 7);
     QVERIFY(optimizer.step(1e-4).applied);
     const MemorySnapshot s = backend.memory().snapshot();
     QCOMPARE(s.device_peak, off.estimate.device_total);
     QVERIFY(s.device_peak <= o.device_bytes);
     QCOMPARE(s.peak_of(Usage::PagedHost), off.estimate.of(Usage::PagedHost));
+}
+
+void TestEstimate::longestSeqWithMlpChunks_data() { longestSeqWithOffload_data(); }
+
+// With the MLP chunks chosen by the estimate (the default), the longest sequence at a budget
+// where 600 tokens fit whole is longer; at it the chunk is the largest power of two (from 256)
+// that fits, the whole MLP does not, one token more does not fit at all; and a real step there
+// on the CPU twin peaks at exactly the planned bytes, within the budget.
+void TestEstimate::longestSeqWithMlpChunks() {
+    QFETCH(int, compute);
+    const auto dir = ref_dir() / "models" / "llama3-tiny";
+    const ModelLayout layout = open_model_layout(dir);
+    CpuBackend backend;
+    EstimateOptions o;
+    o.base.compute = static_cast<DType>(compute);
+    o.lora.rank = 8;
+    o.micro_batch = 1;
+    o.seq_len = 600;
+    o.mlp_chunk = 0;
+    o.device_bytes = estimate_memory(layout, o, backend).device_total;
+    QCOMPARE(fit_largest(layout, o, FitDimension::SeqLen, backend).value, std::int64_t(600));
+    o.mlp_chunk = EstimateOptions::kMlpChunkAuto;
+    const FitResult chunked = fit_largest(layout, o, FitDimension::SeqLen, backend);
+    QVERIFY2(chunked.value > 600, qPrintable(QString::number(chunked.value)));
+    const std::int64_t rows = chunked.estimate.mlp_chunk;
+    QVERIFY2(rows >= EstimateOptions::kMinMlpChunk && std::has_single_bit(std::uint64_t(rows)) && rows < chunked.value,
+             qPrintable(QString::number(rows)));
+    auto at = [&](std::int64_t seq, std::int64_t mlp_chunk) {
+        EstimateOptions x = o;
+        x.seq_len = seq;
+        x.mlp_chunk = mlp_chunk;
+        return estimate_memory(layout, x, backend);
+    };
+    QVERIFY(at(chunked.value, rows).fits);
+    QVERIFY(!at(chunked.value, 0).fits);
+    if (2 * rows < chunked.value) QVERIFY(!at(chunked.value, 2 * rows).fits);
+    QVERIFY(!at(chunked.value + 1, EstimateOptions::kMlpChunkAuto).fits);
+    QVERIFY2(chunked.estimate.verdict.ends_with(str_cat("the MLP in chunks of ", rows, " rows")),
+             chunked.estimate.verdict.c_str());
+
+    const Model m = load_model(dir);
+    DeviceBaseModel base(backend, m, o.base);
+    LoraParameters lora(backend, m.config, o.lora);
+    LlamaModel llama(backend, base, &lora, {1, chunked.value, true, 0, o.base.compute, false, rows});
+    AdamWOptimizer optimizer(backend, lora.params(), AdamWConfig{}, o.paging);
+    const Batch b = every_row_trained(1, chunked.value, m.config.vocab_size);
+    llama.forward_backward(b, 1e-3f, 7);
+    QVERIFY(optimizer.step(1e-4).applied);
+    const MemorySnapshot s = backend.memory().snapshot();
+    QCOMPARE(s.device_peak, chunked.estimate.device_total);
+    QVERIFY(s.device_peak <= o.device_bytes);
 }
 
 // "auto" offloads only when the run does not fit without it and does with less; on and off are

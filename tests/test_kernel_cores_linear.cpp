@@ -167,6 +167,7 @@ struct LinearCase {
     Dx dx;
     std::int64_t cap_floats;  // the schedule's workspace cap: small ones force chunks of rows
     int min_chunks;
+    std::int64_t mask_row0 = 0;  // x as a chunk of a larger activation's rows (dropout mask indices)
 };
 
 // The fixed inputs of a case, as drawn (16-bit ones rounded on storing).
@@ -294,9 +295,9 @@ void build(Run& r, const LinearCase& c, const Inputs& drawn, bool abs_run) {
 
 void run_cpu(Run& r, const LinearCase& c) {
     CpuBackend cpu;
-    cpu.linear_forward({r.x, &r.w, r.parts, r.out, r.residual, r.lora_xa});
+    cpu.linear_forward({r.x, &r.w, r.parts, r.out, r.residual, r.lora_xa, c.mask_row0});
     cpu.linear_backward({r.x, r.dout, &r.w, r.parts, r.lora_xa, c.xa_ready, r.dx,
-                         c.dx == Dx::Accumulate ? GradMode::Accumulate : GradMode::Overwrite});
+                         c.dx == Dx::Accumulate ? GradMode::Accumulate : GradMode::Overwrite, c.mask_row0});
 }
 
 // The base weight as cuda_linear.cpp hands it to the schedule: in the compute dtype, each value
@@ -335,6 +336,7 @@ ScheduleStats run_schedule(Run& r, const LinearCase& c) {
     }
     f.residual = r.residual.empty() ? nullptr : r.residual.data;
     f.y = r.out.data;
+    f.mask_row0 = c.mask_row0;
     km::linear_forward_schedule(ex, f, c.cap_floats);
     const int chunks = ex.epilogues;
     km::LinearBackwardOperands b;
@@ -546,7 +548,7 @@ private:
              Dx::Overwrite,
              1 << 20,
              1},
-            {"bf16 nf4-dq two dropouts dx-acc",
+            {"bf16 nf4-dq two dropouts dx-acc, rows from 1000",
              DType::BF16,
              NF4_DQ,
              23,
@@ -561,7 +563,8 @@ private:
              true,
              Dx::Accumulate,
              3 * (30 + 32),
-             8},
+             8,
+             1000},
             {"f32 nf4 mixed dropout no dx",
              DType::F32,
              NF4,

@@ -1,7 +1,9 @@
-// Offloaded checkpoints (llama_model.h): with the layer inputs waiting for backward in host
-// memory, a step gives the very bits it gives without (logits, loss, every LoRA gradient, in
-// fp32 and bf16), moves what the schedule says when it says, keeps its device memory to the
-// ring of slots, issues no host wait, and stays ordered under a copy stream that lags.
+// Offloaded checkpoints and MLP chunks (llama_model.h). With the layer inputs waiting for
+// backward in host memory, a step gives the very bits it gives without (logits, loss, every LoRA
+// gradient, in fp32 and bf16), moves what the schedule says when it says, keeps its device memory
+// to the ring of slots, issues no host wait, and stays ordered under a copy stream that lags.
+// With the MLP in chunks of rows, logits and loss are the same bits and the LoRA gradients differ
+// only by the order their sums over rows are taken in, with less device memory.
 #include <QtTest>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -42,6 +44,7 @@ struct Tiny {
 };
 
 struct StepResult {
+    std::vector<std::string> names;  // of the LoRA parameters, as grads
     std::vector<float> logits;
     LossSum loss;
     std::vector<std::vector<float>> grads;
@@ -51,9 +54,9 @@ struct StepResult {
 };
 
 // Two micro-batches accumulated (the second reuses every slot and host home), then logits.
-StepResult run(Backend& backend, DType compute, bool offload) {
+StepResult run(Backend& backend, DType compute, bool offload, std::int64_t mlp_chunk = 0) {
     Tiny t(backend, compute);
-    LlamaModel model(backend, t.base, &t.lora, {kBatch, kSeq, true, 0, compute, offload});
+    LlamaModel model(backend, t.base, &t.lora, {kBatch, kSeq, true, 0, compute, offload, mlp_chunk});
     const Batch a = test::pattern_batch(kBatch, kSeq, 37), b = test::pattern_batch(1, kSeq - 3, 37);
     StepResult r;
     const std::int64_t before = backend.host_syncs();
@@ -61,7 +64,10 @@ StepResult run(Backend& backend, DType compute, bool offload) {
     model.forward_backward(b, 0.01f, 43);
     r.syncs_in_steps = backend.host_syncs() - before;
     r.loss = model.read_loss();
-    for (const auto& p : t.lora.params()) r.grads.push_back(download(backend, p.grad));
+    for (const auto& p : t.lora.params()) {
+        r.names.push_back(p.name);
+        r.grads.push_back(download(backend, p.grad));
+    }
     r.moves = model.drain_checkpoint_moves();
     r.logits = model.logits(a);
     r.memory = backend.memory().snapshot();
@@ -79,6 +85,8 @@ private slots:
     void orderedUnderALaggingCopyStream_data();
     void orderedUnderALaggingCopyStream();
     void needsCheckpointing();
+    void mlpChunksMatchWhole_data();
+    void mlpChunksMatchWhole();
 };
 
 void TestOffload::identicalWithAndWithout_data() {
@@ -159,6 +167,63 @@ void TestOffload::needsCheckpointing() {
     CpuBackend backend;
     Tiny t(backend, DType::F32);
     QVERIFY_THROWS_EXCEPTION(ConfigError, LlamaModel(backend, t.base, &t.lora, {1, 8, false, 0, DType::F32, true}));
+    // Without checkpointing every layer keeps its whole MLP intermediate: no chunks either.
+    QVERIFY_THROWS_EXCEPTION(ConfigError,
+                             LlamaModel(backend, t.base, &t.lora, {1, 8, false, 0, DType::F32, false, 4}));
+}
+
+void TestOffload::mlpChunksMatchWhole_data() {
+    QTest::addColumn<int>("compute_id");
+    QTest::addColumn<bool>("offload");
+    for (DType d : {DType::F32, DType::BF16})
+        for (bool offload : {false, true})
+            QTest::newRow(qPrintable(QString("%1%2").arg(dtype_name(d).data(), offload ? " offload" : "")))
+                << static_cast<int>(d) << offload;
+}
+
+// Chunks of 5 rows (24 and 9 rows a micro-batch: a short last chunk each), LoRA dropout on.
+// Every op but a LoRA gradient's sum over rows works row by row, so logits and loss are the same
+// bits (the dropout masks index the whole activation). The gate, up and down adapters' gradients
+// sum the same N products grouped by chunk: each differs from the whole sum by at most
+// 2·γ_N·Σ|products| (γ_N = N·2⁻²⁴, N = 24 rows). Σ|products| is not observable from here, so
+// the bound takes it as N times the tensor's largest |gradient|: the test's rows are random and
+// uncorrelated, whose sums cancel by about √N, well inside N. In bf16 the LoRA gradients are
+// fp32 sums too (LoRA runs in fp32), so the same bound holds.
+void TestOffload::mlpChunksMatchWhole() {
+    QFETCH(int, compute_id);
+    QFETCH(bool, offload);
+    const auto compute = static_cast<DType>(compute_id);
+    CpuBackend whole_backend, chunk_backend;
+    const StepResult whole = run(whole_backend, compute, false);
+    const StepResult chunked = run(chunk_backend, compute, offload, 5);
+    QCOMPARE(chunked.loss.loss, whole.loss.loss);
+    QCOMPARE(chunked.loss.tokens, whole.loss.tokens);
+    QCOMPARE(chunked.logits, whole.logits);
+    QCOMPARE(chunked.names, whole.names);
+    const double n = kBatch * kSeq, gamma = n * 0x1p-24;
+    int mlp_tensors = 0;
+    for (std::size_t i = 0; i < whole.grads.size(); ++i) {
+        const std::string& name = whole.names[i];
+        const bool mlp = name.find("gate_proj") != std::string::npos || name.find("up_proj") != std::string::npos ||
+                         name.find("down_proj") != std::string::npos;
+        if (!mlp) {
+            QVERIFY2(chunked.grads[i] == whole.grads[i], name.c_str());
+            continue;
+        }
+        ++mlp_tensors;
+        double largest = 0;
+        for (float g : whole.grads[i]) largest = std::max(largest, double(std::fabs(g)));
+        QVERIFY2(largest > 0, name.c_str());
+        const double tol = 2.0 * gamma * n * largest;
+        for (std::size_t j = 0; j < whole.grads[i].size(); ++j) {
+            const double err = std::fabs(double(chunked.grads[i][j]) - double(whole.grads[i][j]));
+            QVERIFY2(err <= tol, qPrintable(QString("%1[%2]: %3 vs %4").arg(name.c_str()).arg(j)
+                                                .arg(chunked.grads[i][j]).arg(whole.grads[i][j])));
+        }
+    }
+    QCOMPARE(mlp_tensors, int(kLayers * 3 * 2));  // A and B of gate, up and down in every layer
+    // Less device memory: the chunk's 5 rows of the MLP intermediates instead of 24.
+    QVERIFY(chunked.memory.device_peak < whole.memory.device_peak);
 }
 
 QTEST_GUILESS_MAIN(TestOffload)

@@ -17,6 +17,7 @@
 #include <QScrollBar>
 #include <QSettings>
 #include <QStandardItemModel>
+#include <QTableWidget>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QSplitter>
@@ -29,6 +30,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend/backend_registry.h"
+#include "core/train/longest_seq.h"
 #include "core/util/resource_paths.h"
 #include "tests/test_support.h"
 #include "tests/ui_test_support.h"
@@ -40,6 +43,7 @@
 #include "ui/theme.h"
 #include "ui/train_page.h"
 #include "ui/training_controller.h"
+#include "ui/ui_format.h"
 
 using namespace qls;
 using namespace qls::ui;
@@ -69,6 +73,27 @@ void openDemo(MainWindow& w) {
     w.show();
     w.setUpDemo();
     QTRY_VERIFY_WITH_TIMEOUT(w.session()->hasModel() && w.dataPage()->isPrepared(), kTimeoutMs);
+}
+
+// The estimate's settings as the CLI builds them from a run's config (cli_estimate.cpp), for the
+// model the page has open: what the page's numbers must agree with.
+EstimateOptions cliOptions(const MainWindow& w, const TrainConfig& c, const Backend& backend) {
+    EstimateOptions o;
+    o.base = w.session()->quantSettings().baseOptions();
+    o.base.compute = resolve_compute_dtype(c.compute_dtype, backend);
+    o.lora = c.lora;
+    o.micro_batch = c.micro_batch;
+    o.seq_len = std::int64_t(c.data.max_seq_len);
+    o.checkpointing = c.checkpointing;
+    o.paging = c.optim.paging;
+    o.device_bytes = c.device_limit_bytes;
+    return o;
+}
+
+QString estimateRow(const QTableWidget* table, Usage u) {
+    for (int r = 0; r < table->rowCount(); ++r)
+        if (table->item(r, 0)->text() == QString::fromLatin1(usage_name(u).data())) return table->item(r, 1)->text();
+    return {};
 }
 
 }  // namespace
@@ -183,6 +208,119 @@ private slots:
         QCOMPARE(page->originText(), presetName(Preset::T4));
         page->microBatchBox()->setValue(3);
         QVERIFY2(page->originText().startsWith("Custom (from"), qPrintable(page->originText()));
+    }
+
+    // The offload mode is a setting like any other: it round-trips through the page and a
+    // saved run.json, and without gradient checkpointing there is nothing to offload.
+    void offloadSettingRoundTrips() {
+        MainWindow w;
+        HparamsPage* page = w.hparamsPage();
+        QComboBox* offload = page->offloadBox();
+        QCOMPARE(page->config().offload_checkpoints, TrainConfig{}.offload_checkpoints);
+        for (const char* mode : {"off", "on", "auto"}) {
+            TrainConfig c;
+            c.offload_checkpoints = mode;
+            page->setConfig(c);
+            QCOMPARE(page->config().offload_checkpoints, std::string(mode));
+            QCOMPARE(offload->currentData().toString(), QString(mode));
+            QVERIFY(!offload->itemData(offload->currentIndex(), Qt::ToolTipRole).toString().isEmpty());
+        }
+        test::ScratchDir dir;
+        const QString file = QString::fromStdString((dir.path() / "run.json").string());
+        offload->setCurrentIndex(offload->findData("on"));
+        QCOMPARE(page->config().offload_checkpoints, std::string("on"));
+        QVERIFY(page->saveConfig(file).isEmpty());
+        page->setConfig(TrainConfig{});
+        QCOMPARE(page->config().offload_checkpoints, std::string("auto"));
+        QVERIFY(page->loadConfig(file).isEmpty());
+        QCOMPARE(page->config().offload_checkpoints, std::string("on"));
+
+        // Without checkpointing: disabled, saying why; a refused "on" stays changeable, its
+        // reason beside it.
+        TrainConfig c;
+        c.checkpointing = false;
+        page->setConfig(c);
+        QVERIFY(!offload->isEnabled());
+        QVERIFY2(offload->toolTip().contains("Needs gradient checkpointing"), qPrintable(offload->toolTip()));
+        QCOMPARE(page->config().offload_checkpoints, std::string("auto"));
+        c.offload_checkpoints = "on";
+        page->setConfig(c);
+        QVERIFY(offload->isEnabled());
+        QVERIFY(page->reasonLabel("offload_checkpoints")->isVisibleTo(page));
+        QVERIFY2(page->validationMessage().contains("Offload checkpoints: on needs gradient_checkpointing"),
+                 qPrintable(page->validationMessage()));
+        offload->setCurrentIndex(offload->findData("off"));
+        QVERIFY(page->validationMessage().isEmpty());
+        QVERIFY(!offload->isEnabled());
+        c.checkpointing = true;
+        page->setConfig(c);
+        QVERIFY(offload->isEnabled());
+        QVERIFY2(offload->toolTip().contains("host memory"), qPrintable(offload->toolTip()));
+    }
+
+    // With a device size the page names the longest sequence that fits, with and without
+    // offloaded checkpoints, as the core search finds it for the same settings; "on" moves the
+    // activations row to the offloaded figure.
+    void longestSequenceFollowsTheCore() {
+        MainWindow w;
+        openDemo(w);
+        HparamsPage* page = w.hparamsPage();
+        QLabel* longest = page->longestSeqLabel();
+        auto* table = page->findChild<QTableWidget*>("estimateTable");
+        QVERIFY(table);
+        TrainConfig c = page->config();
+        c.device = "cpu";
+        c.device_limit_bytes = 0;
+        c.offload_checkpoints = "off";
+        page->setConfig(c);
+        QTRY_VERIFY_WITH_TIMEOUT(longest->text().contains("Set the device size"), kTimeoutMs);
+        QVERIFY(longest->isVisibleTo(page));
+
+        // 0.03 GiB: below what the demo's context needs at its micro-batch (a two-decimal size,
+        // as the GiB field holds it).
+        page->setConfig([&] {
+            TrainConfig sized = c;
+            sized.device_limit_bytes = std::llround(0.03 * double(1ll << 30));
+            return sized;
+        }());
+        c = page->config();
+        const BackendChoice device = make_backend(parse_device(c.device));
+        const ModelLayout& layout = *w.session()->layout();
+        const EstimateOptions o = cliOptions(w, c, *device.backend);
+        const LongestSeq direct = longest_seq(layout, o, *device.backend);
+        QVERIFY(direct.plain.value > 0 && !direct.plain.at_limit());
+        QVERIFY(direct.offloaded && direct.offloaded->value > direct.plain.value);
+        const QString plain = QString("Longest sequence that fits: %1 tokens (needs %2)")
+                                  .arg(direct.plain.value)
+                                  .arg(formatBytes(double(direct.plain.estimate.device_total)));
+        const QString offloaded = QString("With offloaded checkpoints: %1 tokens (%2 on the device, %3 of host memory)")
+                                      .arg(direct.offloaded->value)
+                                      .arg(formatBytes(double(direct.offloaded->estimate.device_total)),
+                                           formatBytes(double(direct.offloaded->estimate.offload_host)));
+        QTRY_VERIFY2_WITH_TIMEOUT(longest->text().contains(plain), qPrintable(longest->text()), kTimeoutMs);
+        QVERIFY2(longest->text().contains(offloaded), qPrintable(longest->text()));
+
+        // Off: the activations the checkpoints keep on the device; on: what is left with them offloaded.
+        const MemoryEstimate e = estimate_memory(layout, o, *device.backend);
+        QVERIFY(e.activations_offloaded < e.activations_checkpointed);
+        QTRY_COMPARE_WITH_TIMEOUT(estimateRow(table, Usage::Activations),
+                                  formatBytes(double(e.activations_checkpointed)), kTimeoutMs);
+        page->offloadBox()->setCurrentIndex(page->offloadBox()->findData("on"));
+        QTRY_COMPARE_WITH_TIMEOUT(estimateRow(table, Usage::Activations),
+                                  formatBytes(double(e.activations_offloaded)), kTimeoutMs);
+        EstimateOptions on = o;
+        on.offload_checkpoints = true;
+        const QString host = formatBytes(double(estimate_memory(layout, on, *device.backend).offload_host));
+        QVERIFY2(longest->text().startsWith(QString("This estimate offloads the checkpoints: %1 of host memory").arg(host)),
+                 qPrintable(longest->text()));
+
+        // Without checkpointing only the plain answer is given.
+        c = page->config();
+        c.checkpointing = false;
+        c.offload_checkpoints = "off";
+        page->setConfig(c);
+        QTRY_VERIFY2_WITH_TIMEOUT(longest->text().contains("Offloaded checkpoints need gradient checkpointing"),
+                                  qPrintable(longest->text()), kTimeoutMs);
     }
 
     // Closing and reopening the studio keeps the window, the page, the splitters, the settings

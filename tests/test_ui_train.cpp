@@ -164,6 +164,54 @@ private slots:
         QCOMPARE(page->config().data.max_seq_len, std::size_t(1024));
     }
 
+    // Host memory (paged optimizer state, offloaded checkpoints) is a line of its own, not part
+    // of the device stack, and only once a sample had any.
+    void memoryChartDrawsHostBytesApart() {
+        MemoryChart chart;
+        chart.resize(800, 300);
+        auto inLegend = [&](const QString& name) {
+            for (int i = 0; i < chart.legend->itemCount(); ++i)
+                if (auto* item = qobject_cast<QCPPlottableLegendItem*>(chart.legend->item(i));
+                    item && item->plottable()->name() == name)
+                    return true;
+            return false;
+        };
+        const QString host = "host (paged + offloaded)";
+        constexpr double kMiB = 1 << 20;
+        MemorySample s;
+        s.memory.current[std::size_t(Usage::Activations)] = 8ll << 20;
+        for (int t = 1; t <= 3; ++t) {
+            s.time_s = t;
+            chart.addSample(s);
+        }
+        chart.resetView();
+        QVERIFY(!chart.showsHost());
+        QVERIFY(!inLegend(host));
+        const double deviceTop = chart.yAxis->range().upper;
+
+        // 40 MiB on the host, 8 on the device: the axis makes room for the host line, and the
+        // stack's top stays the device's 8 MiB.
+        s.memory.current[std::size_t(Usage::PagedHost)] = 40ll << 20;
+        s.time_s = 4;
+        chart.addSample(s);
+        chart.resetView();
+        QVERIFY(chart.showsHost());
+        QVERIFY(inLegend(host));
+        QCOMPARE(chart.hostPointCount(), 4);
+        QVERIFY(chart.yAxis->range().upper >= 40);
+        QVERIFY(chart.yAxis->range().upper > deviceTop);
+        QCPGraph* top = nullptr;
+        for (int i = 0; i < chart.graphCount(); ++i)
+            if (chart.graph(i)->name() == QString::fromLatin1(usage_name(Usage::Workspace).data())) top = chart.graph(i);
+        QVERIFY(top);
+        QCOMPARE(top->data()->at(3)->value, double(8ll << 20) / kMiB);
+
+        chart.clear();
+        QCOMPARE(chart.hostPointCount(), 0);
+        QVERIFY(!chart.showsHost());
+        QVERIFY(!inLegend(host));
+    }
+
     void controllerRefusesABadConfig() {
         TrainingController controller;
         QSignalSpy errors(&controller, &TrainingController::errorOccurred);

@@ -26,6 +26,9 @@
 
 #include "core/backend/backend_registry.h"
 #include "core/train/fit_search.h"
+#include "core/train/longest_seq.h"
+#include "core/train/offload_choice.h"
+#include "core/train/run_budget.h"
 #include "ui/model_session.h"
 #include "ui/ui_format.h"
 
@@ -170,6 +173,7 @@ TrainConfig HparamsPage::config(TrainConfig c) const {
     c.seed = std::uint64_t(m_seed->value());
     c.lora.seed = c.seed;
     c.checkpointing = m_checkpointing->isChecked();
+    c.offload_checkpoints = m_offload->currentData().toString().toStdString();
     c.device_limit_bytes = std::int64_t(std::llround(m_deviceLimitGiB->value() * kGiB));
     c.device = m_device->currentData().toString().toStdString();
     c.compute_dtype = m_computeDtype->currentData().toString().toStdString();
@@ -208,6 +212,8 @@ void HparamsPage::setConfig(const TrainConfig& c, const QString& origin) {
     m_minDelta->setValue(c.early_stop_min_delta);
     m_seed->setValue(int(c.seed));
     m_checkpointing->setChecked(c.checkpointing);
+    // A mode the box lacks (a hand-edited run.json) shows as "off"; validation refused it on load.
+    m_offload->setCurrentIndex(std::max(0, m_offload->findData(QString::fromStdString(c.offload_checkpoints))));
     m_deviceLimitGiB->setValue(double(c.device_limit_bytes) / kGiB);
     // A device this machine lacks (a run.json from elsewhere) is kept and shown as such.
     if (m_device->findData(QString::fromStdString(c.device)) < 0)
@@ -257,6 +263,7 @@ QLabel* HparamsPage::reasonLabel(const QString& key) const {
 
 void HparamsPage::onChanged() {
     if (m_loading) return;
+    updateOffloadBox();
     // An edit after a preset or a load: the box says so instead of naming settings no longer shown.
     if (!m_originJson.empty() && to_json(config()).dump() != m_originJson) {
         m_originJson.clear();
@@ -314,22 +321,35 @@ EstimateOptions HparamsPage::estimateOptions(const Backend& backend) const {
     o.seq_len = std::int64_t(c.data.max_seq_len);
     o.checkpointing = c.checkpointing;
     o.paging = c.optim.paging;
-    o.device_bytes = c.device_limit_bytes;
+    o.device_bytes = run_budget(c.device_limit_bytes, parse_device(c.device)).bytes;
+    // As the trainer decides it (offload_choice.h): "auto" against the device size above.
+    o.offload_checkpoints = choose_offload(c.offload_checkpoints, *m_session->layout(), o, backend).offload;
     return o;
+}
+
+void HparamsPage::updateOffloadBox() {
+    const bool possible = m_checkpointing->isChecked();
+    m_offload->setEnabled(possible || m_offload->currentData().toString() == QStringLiteral("on"));
+    m_offload->setToolTip(offloadTip(possible));
 }
 
 void HparamsPage::updateEstimate() {
     if (!m_session->layout()) return;
-    const bool sized = config().device_limit_bytes > 0;
-    for (QPushButton* b : {m_fitBatch, m_fitSeqLen}) {
-        b->setEnabled(sized);
-        b->setToolTip(sized ? tr("The largest value whose estimate fits the device size; the other settings stay")
-                            : tr("Set the device size (GiB) first: the search needs a size to fit"));
-    }
+    auto enableFit = [this](bool sized) {
+        for (QPushButton* b : {m_fitBatch, m_fitSeqLen}) {
+            b->setEnabled(sized);
+            b->setToolTip(sized ? tr("The largest value whose estimate fits the device size; the other settings stay")
+                                : tr("Set the device size (GiB) first: the search needs a size to fit"));
+        }
+    };
     try {
         // For the backend the run would get (a device this machine lacks says so here).
         const BackendChoice device = make_backend(parse_device(config().device));
-        const MemoryEstimate e = estimate_memory(*m_session->layout(), estimateOptions(*device.backend), *device.backend);
+        // What the run would plan against: the size set here, else a GPU's free memory now.
+        const RunBudget budget = run_budget(config().device_limit_bytes, parse_device(config().device));
+        enableFit(budget.bytes > 0);
+        const EstimateOptions options = estimateOptions(*device.backend);
+        const MemoryEstimate e = estimate_memory(*m_session->layout(), options, *device.backend);
         m_estimate->setRowCount(0);
         auto addRow = [this](const QString& name, double bytes) {
             const int row = m_estimate->rowCount();
@@ -340,13 +360,55 @@ void HparamsPage::updateEstimate() {
         for (Usage u : kAllUsages) addRow(QString::fromLatin1(usage_name(u).data()), double(e.of(u)));
         addRow(tr("device total"), double(e.device_total));
         const QString note = m_session->isConfigOnly() ? tr(" (config only: weights not downloaded)") : QString();
-        m_verdict->setText(QString::fromStdString(e.verdict) + note);
+        const QString against = budget.source == RunBudget::Source::DeviceFree
+                                    ? tr(" (against %1)").arg(QString::fromStdString(budget.reason))
+                                    : QString();
+        m_verdict->setText(QString::fromStdString(e.verdict) + against + note);
         m_verdict->setStyleSheet(e.fits ? QStringLiteral("color: #1e8449;") : QStringLiteral("color: #c0392b;"));
+        showLongestSeq(options, e, *device.backend);
     } catch (const std::exception& e) {
+        enableFit(false);
         m_estimate->setRowCount(0);
+        m_longestSeq->hide();
         m_verdict->setText(tr("No estimate: %1").arg(e.what()));
         m_verdict->setStyleSheet(QStringLiteral("color: #c0392b;"));
     }
+}
+
+// Both answers of the core search (longest_seq.h), as `qlora estimate --longest-seq` gives them.
+void HparamsPage::showLongestSeq(const EstimateOptions& o, const MemoryEstimate& e, const Backend& backend) {
+    m_longestSeq->show();
+    const QString offloading =
+        e.offload_host > 0
+            ? tr("This estimate offloads the checkpoints: %1 of host memory (in \"paged to host\").\n")
+                  .arg(formatBytes(double(e.offload_host)))
+            : QString();
+    if (o.device_bytes <= 0) {
+        m_longestSeq->setText(offloading + tr("Set the device size (GiB) to see the longest sequence that fits."));
+        return;
+    }
+    const LongestSeq l = longest_seq(*m_session->layout(), o, backend);
+    auto tokens = [this](const FitResult& f) {
+        const QString n = f.value == 1 ? tr("1 token") : tr("%1 tokens").arg(f.value);
+        return f.at_limit() ? tr("%1, the model's context length").arg(n) : n;
+    };
+    const QString plain =
+        l.plain.value == 0
+            ? tr("Longest sequence that fits: none (1 token needs %1).")
+                  .arg(formatBytes(double(l.plain.estimate.device_total)))
+            : tr("Longest sequence that fits: %1 (needs %2).")
+                  .arg(tokens(l.plain), formatBytes(double(l.plain.estimate.device_total)));
+    QString offloaded;
+    if (!l.offloaded)
+        offloaded = tr("Offloaded checkpoints need gradient checkpointing.");
+    else if (l.offloaded->value == 0)
+        offloaded = tr("With offloaded checkpoints: none (1 token needs %1).")
+                        .arg(formatBytes(double(l.offloaded->estimate.device_total)));
+    else
+        offloaded = tr("With offloaded checkpoints: %1 (%2 on the device, %3 of host memory).")
+                        .arg(tokens(*l.offloaded), formatBytes(double(l.offloaded->estimate.device_total)),
+                             formatBytes(double(l.offloaded->estimate.offload_host)));
+    m_longestSeq->setText(offloading + plain + QLatin1Char('\n') + offloaded);
 }
 
 // The same estimator's answer, applied to the field: the estimate then shows it fitting.

@@ -1,7 +1,8 @@
 // Main flow step 3: every training setting of TrainConfig with its default and a tooltip,
 // presets, the reason next to a refused value (TrainConfig::validate's message), run.json
 // settings saved and loaded, and a live device-memory estimate for the open model (config-only
-// too) with the largest micro-batch / sequence length that fits.
+// too) with the largest micro-batch / sequence length that fits and the longest sequence with and
+// without offloaded checkpoints.
 #pragma once
 #include <QWidget>
 
@@ -59,6 +60,10 @@ public:
     QLabel* estimateVerdict() const { return m_verdict; }
     QPushButton* fitMicroBatchButton() const { return m_fitBatch; }
     QPushButton* fitSeqLenButton() const { return m_fitSeqLen; }
+    QComboBox* offloadBox() const { return m_offload; }
+    // "Longest sequence that fits: ..." under the verdict (core longest_seq); says to set a device
+    // size while none is known.
+    QLabel* longestSeqLabel() const { return m_longestSeq; }
 
 signals:
     void configChanged();
@@ -83,6 +88,14 @@ private:
     void validate();
     EstimateOptions estimateOptions(const Backend& backend) const;
     void updateEstimate();
+    // Offload needs checkpoints to move: without gradient checkpointing the box is disabled
+    // (unless it holds the refused "on", which the user must be able to change).
+    void updateOffloadBox();
+    // The longest sequence that fits `o`'s device size, with and without offload, in m_longestSeq;
+    // first, whether the estimate `e` shown offloads (so that "auto" says what it chose).
+    void showLongestSeq(const EstimateOptions& o, const MemoryEstimate& e, const Backend& backend);
+    // The offload box's tooltip: what it does, or why it cannot (no gradient checkpointing).
+    static QString offloadTip(bool possible);
     void fitLargest(FitDimension dimension);
     void chooseSave();
     void chooseLoad();
@@ -140,6 +153,7 @@ private:
     QDoubleSpinBox* m_minDelta;
     QSpinBox* m_seed;
     QCheckBox* m_checkpointing;
+    QComboBox* m_offload;
     // memory
     QDoubleSpinBox* m_budgetMiB;
     QSpinBox* m_pageKiB;
@@ -148,6 +162,7 @@ private:
     QComboBox* m_computeDtype;
     QTableWidget* m_estimate;
     QLabel* m_verdict;
+    QLabel* m_longestSeq;
     QPushButton* m_fitBatch;
     QPushButton* m_fitSeqLen;
 };

@@ -171,7 +171,32 @@ QWidget* HparamsPage::buildRun() {
     addField(form, QString(), m_checkpointing,
              tr("Recompute each layer in backward instead of keeping its activations: much less memory, ~30% slower"),
              {});
+    m_offload = new QComboBox(box);
+    m_offload->setObjectName("offloadChoice");
+    m_offload->addItem(tr("off"), QStringLiteral("off"));
+    m_offload->setItemData(0, tr("The checkpointed layer inputs stay in device memory"), Qt::ToolTipRole);
+    m_offload->addItem(tr("on"), QStringLiteral("on"));
+    m_offload->setItemData(1,
+                           tr("The checkpointed layer inputs wait in host memory between forward and backward, moved "
+                              "on a copy stream while the layers compute: longer sequences fit, results are identical"),
+                           Qt::ToolTipRole);
+    m_offload->addItem(tr("auto (when it would not fit)"), QStringLiteral("auto"));
+    m_offload->setItemData(2,
+                           tr("On only when the run would not fit the device size without it; off when it fits or "
+                              "no size is known"),
+                           Qt::ToolTipRole);
+    connect(m_offload, &QComboBox::currentIndexChanged, this, &HparamsPage::onChanged);
+    addField(form, tr("Offload checkpoints"), m_offload, offloadTip(true), {"offload_checkpoints"});
     return box;
+}
+
+QString HparamsPage::offloadTip(bool possible) {
+    return possible ? tr("Keep the checkpointed layer inputs in host memory between forward and backward, moved on a "
+                         "copy stream while the layers compute: less device memory for long sequences, at the cost of "
+                         "host memory and copy bandwidth; results are identical. auto: on only when the run would not "
+                         "fit the device size without it")
+                    : tr("Needs gradient checkpointing: without it every activation stays on the device, so there are "
+                         "no checkpoints to offload");
 }
 
 QWidget* HparamsPage::buildMemory() {
@@ -230,6 +255,13 @@ QWidget* HparamsPage::buildEstimate() {
     m_verdict = new QLabel(tr("Open a model to estimate its memory."), box);
     m_verdict->setObjectName("estimateVerdict");
     m_verdict->setWordWrap(true);
+    m_longestSeq = new QLabel(box);
+    m_longestSeq->setObjectName("longestSeq");
+    m_longestSeq->setWordWrap(true);
+    m_longestSeq->setToolTip(tr("At this micro-batch and rank, to the token, by the same estimate (qlora estimate "
+                                "--longest-seq); offloaded checkpoints keep the checkpointed layer inputs in host "
+                                "memory"));
+    m_longestSeq->hide();  // until a model is open
     m_fitBatch = new QPushButton(tr("Largest micro-batch"), box);
     m_fitBatch->setObjectName("fitMicroBatch");
     m_fitSeqLen = new QPushButton(tr("Largest sequence length"), box);
@@ -245,6 +277,7 @@ QWidget* HparamsPage::buildEstimate() {
     layout->addWidget(m_estimate, 1);
     layout->addLayout(fit);
     layout->addWidget(m_verdict);
+    layout->addWidget(m_longestSeq);
     return box;
 }
 

@@ -29,6 +29,11 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
         below = g;
         m_layers.push_back(g);
     }
+    m_host = addGraph();
+    m_host->setName(tr("host (paged + offloaded)"));
+    // Solid and unfilled, in the one palette colour no layer uses, so that it reads across the
+    // stack it is drawn over (the dashed and dotted lines are the budget and the device).
+    m_host->setPen(QPen(palette8(7).darker(160), 2.2));
     m_limit = addGraph();
     m_limit->setName(tr("budget"));
     m_limit->setPen(QPen(QColor(200, 30, 30), 1.6, Qt::DashLine));
@@ -57,10 +62,14 @@ void MemoryChart::setBackend(const std::string& backend) {
     markDirty();
 }
 
+int MemoryChart::hostPointCount() const { return m_host->dataCount(); }
+
 QString MemoryChart::offScaleNote() const { return m_offScale->visible() ? m_offScale->text() : QString(); }
 
 void MemoryChart::clear() {
     for (QCPGraph* g : m_layers) g->data()->clear();
+    m_host->data()->clear();
+    m_hostSeen = false;
     m_times.clear();
     m_limitBytes = 0;
     m_peakMiB = 0;
@@ -76,6 +85,9 @@ void MemoryChart::addSample(const MemorySample& sample) {
         sum += double(sample.memory.current_of(u)) / kMiB;
         m_layers[layer++]->addData(sample.time_s, sum);
     }
+    const std::int64_t host = sample.memory.current_of(Usage::PagedHost);
+    m_host->addData(sample.time_s, double(host) / kMiB);
+    m_hostSeen = m_hostSeen || host > 0;
     m_peakMiB = std::max(m_peakMiB, double(sample.memory.device_peak) / kMiB);
     m_times.push_back(sample.time_s);
     m_limitBytes = sample.device_limit;
@@ -98,6 +110,10 @@ void MemoryChart::updateLines() {
     if (m_limitBytes > 0 && m_limitBytes != m_totalBytes)
         m_limit->setData({t0, t1}, {double(m_limitBytes) / kMiB, double(m_limitBytes) / kMiB});
     if (m_totalBytes > 0) m_total->setData({t0, t1}, {double(m_totalBytes) / kMiB, double(m_totalBytes) / kMiB});
+    // A run that never leaves the device (no paging, no offload) keeps the chart as it was.
+    m_host->setVisible(m_hostSeen);
+    if (m_hostSeen) m_host->addToLegend();
+    else m_host->removeFromLegend();
     if (m_limit->data()->isEmpty()) m_limit->removeFromLegend();
     else m_limit->addToLegend();
     if (m_total->data()->isEmpty()) m_total->removeFromLegend();
@@ -110,6 +126,10 @@ void MemoryChart::fitView() {
     if (!m_layers.empty() && !m_layers.back()->data()->isEmpty()) {
         bool found = false;
         top = std::max(top, m_layers.back()->getValueRange(found).upper);
+    }
+    if (m_hostSeen) {
+        bool found = false;
+        top = std::max(top, m_host->getValueRange(found).upper);
     }
     QStringList off;
     for (QCPGraph* g : {m_limit, m_total}) {

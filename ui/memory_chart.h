@@ -1,6 +1,7 @@
 // Device memory over the run's time, stacked by what it holds (core/backend/usage.h: base
 // weights, LoRA, gradients, optimizer state, activations, workspace), with the device's size
-// or the simulated budget as a line. Paged-out optimizer state is host memory: not stacked.
+// or the simulated budget as a line. Host memory (paged-out optimizer state, offloaded layer
+// inputs) is not the device's: a line of its own, not stacked, once there is any.
 #pragma once
 #include <QVector>
 
@@ -21,6 +22,10 @@ public:
     // "Device memory" for a GPU run, "Memory" for a CPU run (backend "cpu" or "cuda").
     void setBackend(const std::string& backend);
     int sampleCount() const { return m_times.size(); }
+    // Points of the host-memory line (Usage::PagedHost); it shows, and is in the legend, once
+    // a sample had host bytes.
+    int hostPointCount() const;
+    bool showsHost() const { return m_hostSeen; }
     // The budget or device line when it lies far above the data: the axis follows the data and
     // this says where the line is (empty while the lines are on the scale).
     QString offScaleNote() const;
@@ -33,6 +38,8 @@ private:
     void updateLines();
 
     std::vector<QCPGraph*> m_layers;  // device usages, bottom first; each fills down to the one below
+    QCPGraph* m_host;                 // Usage::PagedHost, on its own
+    bool m_hostSeen = false;
     QCPGraph* m_limit;
     QCPGraph* m_total;
     QCPItemText* m_offScale;

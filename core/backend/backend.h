@@ -29,7 +29,8 @@
 // - Work is ordered on the compute stream and may run asynchronously; the host sees results
 //   only through the synchronizing calls below (see "Ordering").
 // - Scratch an op needs beyond its arguments is either asked for (attention_workspace_bytes)
-//   and planned by the caller, or the backend's own, accounted as Usage::Workspace.
+//   and planned by the caller, or the backend's own, accounted as Usage::Workspace, said by
+//   op_scratch_bytes and reserved up front by reserve_op_scratch.
 //
 // N tokens (B·T), C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab, r LoRA rank.
 #pragma once
@@ -41,6 +42,7 @@
 #include "core/backend/buffer.h"
 #include "core/backend/linear_weight.h"
 #include "core/backend/memory_accountant.h"
+#include "core/backend/step_shapes.h"
 #include "core/backend/tensor.h"
 
 namespace qls {
@@ -74,6 +76,9 @@ struct LinearForwardArgs {
     Tensor out;                   // A (N, out), overwritten: one rounding of the whole sum
     Tensor residual;              // optional A (N, out), added (cuBLASLt's C); may be `out` itself
     Tensor lora_xa;               // optional F32 (N, Σ r): every part's dropout(x)·Aᵀ, kept for backward
+    // x's first row within the whole activation when x is a chunk of its rows: dropout masks
+    // index elements of the whole activation, so chunked and whole calls drop the same ones.
+    std::int64_t mask_row0 = 0;
 };
 struct LinearBackwardArgs {
     Tensor x;                     // A (N, in), the forward input
@@ -84,6 +89,7 @@ struct LinearBackwardArgs {
     bool lora_xa_ready = false;   // it holds forward's values (else backward computes them there)
     Tensor dx;                    // A (N, in); empty when the input needs no gradient
     GradMode dx_mode = GradMode::Overwrite;
+    std::int64_t mask_row0 = 0;   // as in forward
 };
 
 struct RmsNormForwardArgs {
@@ -275,6 +281,10 @@ public:
     std::size_t attention_workspace_bytes(const AttentionShape& s) const {
         return attention_workspace_bytes_impl(s);
     }
+    // The workspace the backend's own ops hold for steps of these shapes (step_shapes.h), and
+    // taking it now: after reserve_op_scratch no op of such a step allocates.
+    std::int64_t op_scratch_bytes(const StepShapes& s) const { return op_scratch_bytes_impl(s); }
+    void reserve_op_scratch(const StepShapes& s) { reserve_op_scratch_impl(s); }
     void attention_forward(const AttentionForwardArgs& a);
     void attention_backward(const AttentionBackwardArgs& a);
     void attention_decode(const AttentionDecodeArgs& a);
@@ -315,6 +325,8 @@ protected:
     virtual void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) = 0;
     virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
     virtual std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const = 0;
+    virtual std::int64_t op_scratch_bytes_impl(const StepShapes& s) const = 0;
+    virtual void reserve_op_scratch_impl(const StepShapes& s) = 0;
     virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
     virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
     virtual void attention_decode_impl(const AttentionDecodeArgs& a) = 0;

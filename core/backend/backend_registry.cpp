@@ -73,29 +73,46 @@ void register_device_backend(DeviceBackendFactory factory) {
     g_factories.push_back(std::move(factory));
 }
 
+namespace {
+
+// The device backend `spec` names, or nullptr for the CPU (asked for, or all auto can have);
+// ConfigError when a named device cannot be had. Called with g_mutex held.
+const DeviceBackendFactory* resolve_device(const DeviceSpec& spec) {
+    if (spec.kind == DeviceSpec::Kind::Cpu) return nullptr;
+    const DeviceBackendFactory* cuda = find_factory("cuda");
+    const std::string why = why_not_cuda(cuda);
+    if (spec.kind == DeviceSpec::Kind::Auto) return why.empty() ? cuda : nullptr;
+    QLS_CHECK(ConfigError, why.empty(), "device ", device_spec_name(spec), ": ", why,
+              "; use --device cpu (or auto)");
+    const int count = cuda->device_count();
+    QLS_CHECK(ConfigError, spec.index < count, "device ", device_spec_name(spec), ": only ", count,
+              " CUDA device", count == 1 ? "" : "s", " (cuda:0", count > 1 ? str_cat("..cuda:", count - 1) : "",
+              ")");
+    return cuda;
+}
+
+}  // namespace
+
 BackendChoice make_backend(const DeviceSpec& spec) {
     const std::lock_guard lock(g_mutex);
-    const DeviceBackendFactory* cuda = find_factory("cuda");
+    const DeviceBackendFactory* device = resolve_device(spec);
     if (spec.kind == DeviceSpec::Kind::Cpu) return cpu_choice("asked for");
-    if (spec.kind == DeviceSpec::Kind::Auto) {
-        const std::string why = why_not_cuda(cuda);
-        if (!why.empty()) return cpu_choice("auto chose the CPU: " + why);
-    } else {
-        const std::string why = why_not_cuda(cuda);
-        QLS_CHECK(ConfigError, why.empty(), "device ", device_spec_name(spec), ": ", why,
-                  "; use --device cpu (or auto)");
-        const int count = cuda->device_count();
-        QLS_CHECK(ConfigError, spec.index < count, "device ", device_spec_name(spec), ": only ", count,
-                  " CUDA device", count == 1 ? "" : "s", " (cuda:0", count > 1 ? str_cat("..cuda:", count - 1) : "",
-                  ")");
-    }
+    if (!device) return cpu_choice("auto chose the CPU: " + why_not_cuda(find_factory("cuda")));
     BackendChoice c;
-    c.backend = cuda->create(spec.index);
-    c.kind = "cuda";
-    c.device = str_cat(cuda->device_name(spec.index), " (cuda:", spec.index, ")");
+    c.backend = device->create(spec.index);
+    c.kind = device->kind;
+    c.device = str_cat(device->device_name(spec.index), " (", device->kind, ":", spec.index, ")");
     c.threads = static_cast<std::int64_t>(num_threads());
     c.reason = spec.kind == DeviceSpec::Kind::Auto ? "auto chose the first CUDA device" : "asked for";
     return c;
+}
+
+std::optional<DeviceMemory> device_memory(const DeviceSpec& spec) {
+    const std::lock_guard lock(g_mutex);
+    const DeviceBackendFactory* device = resolve_device(spec);
+    if (!device) return std::nullopt;
+    QLS_ASSERT(device->memory, "the ", device->kind, " backend registered no memory query");
+    return device->memory(spec.index);
 }
 
 namespace {

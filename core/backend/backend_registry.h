@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,7 @@ struct DeviceBackendFactory {
     std::function<std::string(int)> device_name;
     std::function<std::unique_ptr<Backend>(int)> create;
     std::function<DeviceKindReport()> report;  // for qlora doctor / Diagnostics
+    std::function<DeviceMemory(int)> memory;   // for the budget a run plans against (run_budget.h)
 };
 // Called once per kind at program start (a later registration of the same kind replaces it).
 void register_device_backend(DeviceBackendFactory factory);
@@ -53,6 +55,10 @@ struct AutoDevice {
     std::string reason;  // "this build has no CUDA backend"
 };
 AutoDevice auto_device();
+
+// The memory of the device make_backend(spec) would take ("auto" resolved the same way), now,
+// without creating a backend; std::nullopt when that is the CPU. ConfigError as make_backend.
+std::optional<DeviceMemory> device_memory(const DeviceSpec& spec);
 
 // "auto" (the backend's preferred_compute_dtype), "fp32", "bf16" or "fp16"; ConfigError naming
 // the accepted values otherwise.

@@ -28,4 +28,12 @@ struct DeviceKindReport {
     std::vector<DeviceReport> devices;
 };
 
+// One device's memory now, as a run would plan against it: cheaper than a whole report (one
+// device, no kernel probe), so the studio can ask it on each edit of the settings.
+struct DeviceMemory {
+    std::string device;            // "NVIDIA H200 (cuda:0)"
+    std::int64_t free_bytes = 0;   // as cudaMemGetInfo says now
+    std::int64_t total_bytes = 0;
+};
+
 }  // namespace qls

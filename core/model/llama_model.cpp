@@ -29,6 +29,11 @@ std::int64_t LlamaModel::default_logits_chunk(const LlamaConfig& c, std::int64_t
     return std::min(rows, cap);
 }
 
+std::int64_t LlamaModel::mlp_rows(const ModelRunOptions& o) {
+    const std::int64_t n = o.max_batch * o.max_seq;
+    return o.mlp_chunk > 0 ? std::min(o.mlp_chunk, n) : n;
+}
+
 LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParameters* lora,
                        const ModelRunOptions& options)
     : m_backend(backend), m_base(base), m_lora(lora), m_options(options) {
@@ -37,13 +42,20 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
               " and ", options.max_seq);
     QLS_CHECK(ConfigError, options.checkpointing || !options.offload_checkpoints,
               "offloading checkpoints needs gradient checkpointing: without it every activation stays on the device");
+    QLS_CHECK(ConfigError, options.mlp_chunk >= 0 && (options.checkpointing || options.mlp_chunk == 0),
+              "the MLP in chunks of rows needs gradient checkpointing (without it every layer keeps its whole "
+              "intermediate for backward); got ", options.mlp_chunk, " rows");
     QLS_ASSERT(options.compute == base.options().compute, "the model computes in ",
                dtype_name(options.compute), " but its base weights were prepared for ",
                dtype_name(base.options().compute));
     const std::int64_t n = options.max_batch * options.max_seq;
     m_chunk = options.logits_chunk > 0 ? std::min(options.logits_chunk, n)
                                        : default_logits_chunk(base.config(), n);
+    m_mlp_rows = mlp_rows(options);
     plan_buffers();
+    // The backend's own scratch for this shape, taken now like the model's buffers.
+    m_backend.reserve_op_scratch(step_shapes(base.config(), options, lora ? &lora->config() : nullptr,
+                                             base.layers_in_compute_dtype(), base.lm_head().dense.dtype));  // the head is dense
     const RopeTable rope = make_rope_table(base.config(), options.max_seq);
     m_backend.copy_from_host(m_rope_cos, std::as_bytes(std::span(rope.cos)));
     m_backend.copy_from_host(m_rope_sin, std::as_bytes(std::span(rope.sin)));
@@ -63,7 +75,7 @@ namespace {
 
 void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const LlamaConfig& c,
                     const ModelRunOptions& o, const LoraConfig* lora) {
-    const std::int64_t n = o.max_batch * o.max_seq;
+    const std::int64_t n = o.max_batch * o.max_seq, mlp = LlamaModel::mlp_rows(o);
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
     const Shape nc{n, c.hidden_size}, rows{n};
     auto r = [&](LinearGroup g) { return lora ? lora->group_rank(g) : std::int64_t{0}; };
@@ -72,7 +84,7 @@ void add_layer_acts(BufferPlan& plan, std::vector<std::size_t>& ids, const Llama
     for (const auto& [name, dtype, shape] : std::initializer_list<std::tuple<const char*, DType, Shape>>{
              {"norm1", a, nc}, {"rstd1", f, rows}, {"qkv", a, {n, qd + 2 * kvd}}, {"att", a, {n, qd}},
              {"lse", f, {c.num_heads, n}}, {"h1", a, nc}, {"norm2", a, nc}, {"rstd2", f, rows},
-             {"gate_up", a, {n, 2 * c.intermediate_size}}, {"act", a, {n, c.intermediate_size}},
+             {"gate_up", a, {mlp, 2 * c.intermediate_size}}, {"act", a, {mlp, c.intermediate_size}},
              {"xa_qkv", f, {n, r(LinearGroup::Qkv)}}, {"xa_o", f, {n, r(LinearGroup::O)}},
              {"xa_gate_up", f, {n, r(LinearGroup::GateUp)}}, {"xa_down", f, {n, r(LinearGroup::Down)}}})
         ids.push_back(plan.add(name, dtype, shape));
@@ -99,7 +111,7 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     Plans p;
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
-    const Shape nc{n, c.hidden_size}, ni{n, c.intermediate_size};
+    const Shape nc{n, c.hidden_size}, ri{mlp_rows(o), c.intermediate_size};
     const DType a = o.compute;  // activations, their gradients and the layer's weights
     const std::int64_t slots = input_slots(c, o);
     for (std::int64_t s = 0; s < slots; ++s) p.inputs.push_back(p.act.add("input", a, nc));
@@ -138,8 +150,8 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
     p.grads[2] = p.work.add("d_att", a, {n, qd});
     p.grads[3] = p.work.add("d_qkv", a, {n, qd + 2 * kvd});
-    p.grads[4] = p.work.add("d_act", a, ni);
-    p.grads[5] = p.work.add("d_gate_up", a, {n, 2 * inter});
+    p.grads[4] = p.work.add("d_act", a, ri);
+    p.grads[5] = p.work.add("d_gate_up", a, {ri[0], 2 * inter});
     p.work.next_phase();
     p.head_in = p.work.add("head_in", a, nc);
     p.logits = p.work.add("logits", a, {chunk, c.vocab_size});
@@ -154,6 +166,37 @@ LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const M
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
     const Plans p = make_plans(c, o, chunk, backend, lora, weights_in_place);
     return {p.act.total_bytes(), p.work.total_bytes(), p.offload_host};
+}
+
+StepShapes LlamaModel::step_shapes(const LlamaConfig& c, const ModelRunOptions& o, const LoraConfig* lora,
+                                   bool weights_in_place, DType head_weight) {
+    const std::int64_t n = o.max_batch * o.max_seq, m = mlp_rows(o);
+    const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
+    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
+    StepShapes s;
+    s.compute = o.compute;
+    s.rows = n;
+    s.mlp_rows = m;
+    s.logits_rows = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
+    s.hidden = h;
+    s.intermediate = inter;
+    s.q_dim = qd;
+    s.kv_dim = kvd;
+    s.vocab = c.vocab_size;
+    s.layer_weights_in_place = weights_in_place;
+    // Every layer linear gets its weight in the compute dtype (in place or materialized) and
+    // keeps its adapters' x·Aᵀ.
+    auto layer = [&](LinearGroup g, std::int64_t rows, std::int64_t in, std::int64_t out) {
+        const std::int64_t ranks = lora ? lora->group_rank(g) : 0;
+        const bool dropout = ranks > 0 && lora->dropout > 0;
+        s.linears.push_back({rows, in, out, ranks, dropout, ranks > 0, true, o.compute, true});
+    };
+    layer(LinearGroup::Qkv, n, h, qd + 2 * kvd);
+    layer(LinearGroup::O, n, qd, h);
+    layer(LinearGroup::GateUp, m, h, 2 * inter);
+    layer(LinearGroup::Down, m, inter, h);
+    s.linears.push_back({s.logits_rows, h, c.vocab_size, 0, false, false, true, head_weight, false});
+    return s;
 }
 
 void LlamaModel::plan_buffers() {

@@ -13,6 +13,14 @@
 // which had finished with the slot's previous input; the layer's recompute waits for the
 // fetch). No host waits: the CPU backend runs the same schedule with immediate copies.
 //
+// MLP chunks. With checkpointing the MLP's intermediates (gate|up, its activation and their
+// gradients: 6·I values a row, 3.5 times the rest of a layer's at 8B shapes) exist for one chunk
+// of rows at a time. Forward runs the MLP chunk by chunk; the recompute stops at its input norm;
+// backward recomputes each chunk's gate|up and activation right before that chunk's backward,
+// which is the work the recompute did before, so chunks cost no extra arithmetic. LoRA dropout
+// masks index the whole activation's elements (mask_row0), so chunked and whole runs drop the
+// same values; only the order in which LoRA gradients sum over rows differs.
+//
 // B batch, T tokens, N = B·T, C hidden, I intermediate, Hq/Hkv heads, D head dim, V vocab.
 #pragma once
 #include <array>
@@ -39,6 +47,9 @@ struct ModelRunOptions {
     DType compute = DType::F32;
     // Checkpointed layer inputs wait for backward in host memory (needs checkpointing).
     bool offload_checkpoints = false;
+    // Rows of the MLP's (N, 2I) and (N, I) intermediates and their gradients held at once
+    // (needs checkpointing); 0: all N. See "MLP chunks" above.
+    std::int64_t mlp_chunk = 0;
 };
 
 // One move of an offloaded layer input (LlamaModel::drain_checkpoint_moves).
@@ -88,6 +99,8 @@ public:
     // the copy of the input just used); backward double-buffers two of them.
     static constexpr std::int64_t kOffloadSlots = 3;
     static std::int64_t default_logits_chunk(const LlamaConfig& c, std::int64_t rows);
+    // Rows of each MLP chunk for `options`: mlp_chunk capped at N, or N.
+    static std::int64_t mlp_rows(const ModelRunOptions& options);
     // Bytes of the activation (kept for backward) and workspace buffers this model allocates
     // for `options`, and of the host memory that offloaded inputs wait in (Usage::PagedHost),
     // without allocating: the memory estimate uses the same plan.
@@ -99,6 +112,10 @@ public:
     // (layers_in_compute_dtype), so no workspace holds a dequantized layer.
     static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend,
                                       const LoraConfig* lora, bool weights_in_place);
+    // The shapes of the step's ops, for the backend's own scratch (Backend::op_scratch_bytes,
+    // which the model reserves when it is made). head_weight: the LM head's dtype as held.
+    static StepShapes step_shapes(const LlamaConfig& c, const ModelRunOptions& options, const LoraConfig* lora,
+                                  bool weights_in_place, DType head_weight);
 
 private:
     struct LayerActs {
@@ -107,7 +124,7 @@ private:
         Tensor att, lse;         // (N, Hq·D), (Hq, N)
         Tensor h1;               // (N, C) residual stream after attention
         Tensor norm2, rstd2;     // (N, C), (N)
-        Tensor gate_up, act;     // (N, 2I): gate|up, (N, I)
+        Tensor gate_up, act;     // (R, 2I): gate|up, (R, I); R = mlp_rows, the chunk's rows
         // x·Aᵀ of each linear's adapters, kept for backward: (N, Σ r) or empty.
         Tensor xa_qkv, xa_o, xa_gate_up, xa_down;
     };
@@ -115,7 +132,7 @@ private:
         Tensor residual;         // (N, C) gradient of the residual stream
         Tensor norm;             // (N, C)
         Tensor att, qkv;         // (N, Hq·D), (N, Hq·D + 2·Hkv·D)
-        Tensor act, gate_up;     // (N, I), (N, 2I)
+        Tensor act, gate_up;     // (R, I), (R, 2I)
     };
     // One layer's base weights stacked as q|k|v and gate|up: one GEMM each where the layer had
     // three and two. The base's own stacked tensors when they are dense in the compute dtype;
@@ -150,11 +167,14 @@ private:
     void fetch_input(std::int64_t l, std::int64_t rows);
     void wait_for_slot(std::int64_t l);  // before input l is written into its slot
     std::span<std::byte> host_input(std::int64_t l, std::int64_t rows) const;
-    // out == nullptr recomputes what backward needs and skips the down projection.
+    // out == nullptr recomputes what backward needs before the MLP (which backward recomputes
+    // chunk by chunk).
     void layer_forward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                        const Tensor* out, std::uint64_t dropout_seed, bool use_dropout);
     void layer_backward(std::int64_t l, const Shapes& s, const LayerActs& a, const Tensor& x,
                         std::uint64_t dropout_seed, bool use_dropout);
+    void mlp_up(std::int64_t l, const LayerActs& a, const LayerWeights& w, std::int64_t r0, std::int64_t rows,
+                std::uint64_t dropout_seed, bool use_dropout);
     // Final norm, LM head and loss of the rows with a target, the loss added to m_loss_sum.
     void head_loss(const Shapes& s, float grad_scale, bool backward);
     const LayerActs& acts_for(std::int64_t layer) const;
@@ -168,7 +188,8 @@ private:
     const DeviceBaseModel& m_base;
     LoraParameters* m_lora;
     ModelRunOptions m_options;
-    std::int64_t m_chunk = 0;
+    std::int64_t m_chunk = 0;      // logits rows at once
+    std::int64_t m_mlp_rows = 0;   // MLP rows at once
 
     Buffer m_act_buffer, m_work_buffer;
     Tensor m_tokens, m_positions;  // (N) I32

@@ -1,9 +1,9 @@
 #include "core/train/memory_estimate.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "core/backend/memory_accountant.h"
-#include "core/backend/cpu/cpu_backend.h"
 #include "core/inspect/weight_memory.h"
 #include "core/model/llama_tensors.h"
 #include "core/model/lora_parameters.h"
@@ -15,8 +15,7 @@ namespace {
 
 struct BaseBytes {
     std::int64_t total = 0;
-    // Elements of the LM head the CPU converts to fp32 at a time (a 16-bit head).
-    std::int64_t converted_head = 0;
+    DType head = DType::F32;  // the LM head as held (dense)
 };
 
 // What DeviceBaseModel uploads: linear weights in 4-bit (pre-quantized, or quantized on load),
@@ -39,8 +38,7 @@ BaseBytes base_bytes(const ModelLayout& model, const BaseWeightsOptions& opt) {
             const bool big = t.name == "lm_head.weight" || t.name == "model.embed_tokens.weight";
             const DType held = big ? head_dtype(t.dtype, opt.compute) : t.dtype;
             out.total += n * static_cast<std::int64_t>(dtype_size(held));
-            if (head && held != DType::F32)
-                out.converted_head = CpuBackend::converted_weight_elements(t.shape.at(0), t.shape.at(1));
+            if (head) out.head = held;
         }
     }
     return out;
@@ -55,71 +53,20 @@ bool layers_in_place(const ModelLayout& model, const BaseWeightsOptions& opt) {
     return true;
 }
 
-struct LoraShape {
+std::int64_t lora_param_count(const LlamaConfig& c, const LoraConfig& lora) {
     std::int64_t params = 0;
-    std::int64_t largest_in = 0;
-};
-
-LoraShape lora_shape(const LlamaConfig& c, const LoraConfig& lora) {
-    LoraShape s;
     for (LoraTarget t : kAllLoraTargets)
         if (lora.targets_module(t)) {
             auto [in, out] = linear_dims(c, t);
-            s.params += lora.rank * (in + out) * c.num_layers;
-            s.largest_in = std::max(s.largest_in, in);
+            params += lora.rank * (in + out) * c.num_layers;
         }
-    return s;
+    return params;
 }
 
-// Elements of the largest stacked weight of a layer, which the CPU converts to fp32 on every use
-// when the model's workspace holds it in a 16-bit compute dtype.
-std::int64_t largest_layer_weight(const LlamaConfig& c) {
-    const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
-    const std::int64_t qkv = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
-    return std::max({qkv * h, c.num_heads * c.head_dim * h, 2 * inter * h});
-}
-
-// Elements of the Weight scratch for the layer's 16-bit weights: converted a block at a time.
-std::int64_t converted_layer_weight(const LlamaConfig& c) {
-    const std::int64_t h = c.hidden_size, inter = c.intermediate_size, qd = c.num_heads * c.head_dim;
-    const std::int64_t qkv = qd + 2 * c.num_kv_heads * c.head_dim;
-    return std::max({CpuBackend::converted_weight_elements(qkv, h), CpuBackend::converted_weight_elements(h, qd),
-                     CpuBackend::converted_weight_elements(2 * inter, h),
-                     CpuBackend::converted_weight_elements(h, inter)});
-}
-
-// With a 16-bit compute dtype the CPU backend gives each op fp32 copies of its activations
-// (cpu_twin.h); the arena grows to the op that has the most of them. N rows, `chunk` logits rows.
-std::int64_t cpu_twin_floats(const LlamaConfig& c, std::int64_t n, std::int64_t chunk, bool weights_in_place) {
-    const std::int64_t h = c.hidden_size, inter = c.intermediate_size, v = c.vocab_size;
-    const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim, qkv = qd + 2 * kvd;
-    return std::max({
-        3 * n * h,                          // RMSNorm backward: x, dy, dx
-        n * h + n * qkv + n * h,            // q|k|v backward: x, dout, dx
-        2 * n * qd + n * h,                 // o: backward x, dout, dx (forward: x, out, residual)
-        n * qd + 2 * n * h,
-        2 * n * h + 2 * n * inter,          // gate|up backward
-        2 * n * inter + n * h,              // down backward (forward: x, out, residual)
-        n * inter + 2 * n * h,
-        2 * chunk * h + chunk * v,          // LM head backward: x, dlogits, dx
-        4 * n * qd + 4 * n * kvd,           // attention backward: q, k, v, out, dout, dq, dk, dv
-        5 * n * inter,                      // SwiGLU backward: gate, up, dout, dgate, dup
-        weights_in_place ? 0 : largest_layer_weight(c),  // dequantize_weight into the layer's workspace
-    });
-}
-
-}  // namespace
-
-MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const Backend& backend) {
-    return estimate_memory(model_layout(model), o, backend);
-}
-
-MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& o, const Backend& backend) {
+// The estimate with MLP chunks of `mlp_chunk` rows (0: none).
+MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptions& o, std::int64_t mlp_chunk,
+                                   const Backend& backend) {
     const LlamaConfig& c = model.config;
-    QLS_CHECK(ConfigError, o.micro_batch >= 1 && o.seq_len >= 1,
-              "micro-batch and sequence length must be at least 1, got ", o.micro_batch, " and ",
-              o.seq_len);
-    o.lora.validate();
     MemoryEstimate e;
     auto set = [&](Usage u, std::int64_t b) { e.bytes[static_cast<std::size_t>(u)] = b; };
     const BaseBytes base = base_bytes(model, o.base);
@@ -128,21 +75,22 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
     const auto lora = static_cast<std::int64_t>(LoraParameters::planned_bytes(c, o.lora));
     set(Usage::LoraParams, lora);
     set(Usage::LoraGrads, lora);
-    const LoraShape shape = lora_shape(c, o.lora);
+    const std::int64_t params = lora_param_count(c, o.lora);
     set(Usage::OptimizerState,
-        optimizer_device_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes) +
+        optimizer_device_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes) +
             static_cast<std::int64_t>(AdamWOptimizer::kControlBytes));
-    set(Usage::PagedHost, optimizer_host_bytes(shape.params, o.paging.device_budget_bytes, o.paging.page_bytes));
+    set(Usage::PagedHost, optimizer_host_bytes(params, o.paging.device_budget_bytes, o.paging.page_bytes));
 
     QLS_CHECK(ConfigError, o.checkpointing || !o.offload_checkpoints,
               "offloading checkpoints needs gradient checkpointing");
-    ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute};
+    ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute, false, mlp_chunk};
     const bool in_place = layers_in_place(model, o.base);
     const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     run.offload_checkpoints = true;
     const auto offloaded = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     run.offload_checkpoints = false;
     run.checkpointing = false;
+    run.mlp_chunk = 0;  // without checkpointing every layer keeps its whole MLP
     const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
     const auto& chosen = o.offload_checkpoints ? offloaded : o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
@@ -153,16 +101,13 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
     set(Usage::PagedHost, e.of(Usage::PagedHost) + e.offload_host);
     const std::int64_t n = o.micro_batch * o.seq_len;
     const std::int64_t chunk = LlamaModel::default_logits_chunk(c, n);
+    e.mlp_chunk = o.checkpointing && mlp_chunk > 0 ? std::min(mlp_chunk, n) : n;
     e.logits_workspace = chunk * c.vocab_size * static_cast<std::int64_t>(dtype_size(o.base.compute));
-    // CPU backend scratch: the fp32 copy of a 16-bit weight (the LM head; with a 16-bit compute
-    // dtype the layer's weights too), dropout(x) and the (N, Σ r) input gradient of one stacked
-    // linear's adapters (the model keeps every x·Aᵀ itself), and the fp32 twin's copies.
-    std::int64_t group_rank = 0;
-    for (LinearGroup g : kLinearGroups) group_rank = std::max(group_rank, o.lora.group_rank(g));
-    const bool wide = o.base.compute == DType::F32;
-    const std::int64_t converted = std::max(base.converted_head, wide ? 0 : converted_layer_weight(c));
-    const std::int64_t twin = wide ? 0 : cpu_twin_floats(c, n, chunk, in_place);
-    const std::int64_t scratch = (converted + n * shape.largest_in + n * group_rank + twin) * 4;
+    // The backend's own scratch for the chosen run (reserved by the model when it is made).
+    const ModelRunOptions chosen_run{o.micro_batch,          o.seq_len, o.checkpointing, 0, o.base.compute,
+                                     o.offload_checkpoints, o.checkpointing ? mlp_chunk : 0};
+    const std::int64_t scratch =
+        backend.op_scratch_bytes(LlamaModel::step_shapes(c, chosen_run, &o.lora, in_place, base.head));
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)
@@ -172,7 +117,8 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
         e.verdict = str_cat("needs ", format_bytes(e.device_total), " of device memory");
     } else if (e.device_total <= o.device_bytes) {
         e.verdict = str_cat("fits: ", format_bytes(e.device_total), " of ", format_bytes(o.device_bytes), " (",
-                            format_bytes(o.device_bytes - e.device_total), " free)");
+                            format_bytes(o.device_bytes - e.device_total), " free)",
+                            e.mlp_chunk < n ? str_cat(", the MLP in chunks of ", e.mlp_chunk, " rows") : "");
     } else {
         e.fits = false;
         std::string advice = !o.checkpointing ? "turn gradient checkpointing on (saves " +
@@ -185,6 +131,35 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
         if (!o.base.quant) advice += ", quantize the base to NF4";
         e.verdict = str_cat("does not fit: needs ", format_bytes(e.device_total), ", have ",
                             format_bytes(o.device_bytes), "; ", advice);
+    }
+    return e;
+}
+
+}  // namespace
+
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const Backend& backend) {
+    return estimate_memory(model_layout(model), o, backend);
+}
+
+MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& o, const Backend& backend) {
+    QLS_CHECK(ConfigError, o.micro_batch >= 1 && o.seq_len >= 1,
+              "micro-batch and sequence length must be at least 1, got ", o.micro_batch, " and ",
+              o.seq_len);
+    QLS_CHECK(ConfigError, o.mlp_chunk >= 0 || o.mlp_chunk == EstimateOptions::kMlpChunkAuto,
+              "MLP chunk rows must be 0 (none), more, or automatic; got ", o.mlp_chunk);
+    QLS_CHECK(ConfigError, o.checkpointing || o.mlp_chunk <= 0,
+              "the MLP in chunks of rows needs gradient checkpointing");
+    o.lora.validate();
+    if (o.mlp_chunk != EstimateOptions::kMlpChunkAuto || !o.checkpointing)
+        return estimate_with_chunk(model, o, std::max<std::int64_t>(o.mlp_chunk, 0), backend);
+    MemoryEstimate e = estimate_with_chunk(model, o, 0, backend);
+    if (e.fits) return e;  // also when there is no budget to fit
+    // Powers of two below N, largest first: the first that fits is the cheapest chunking.
+    const std::int64_t n = o.micro_batch * o.seq_len;
+    for (std::int64_t rows = std::bit_floor(static_cast<std::uint64_t>(n - 1));
+         rows >= EstimateOptions::kMinMlpChunk && n > 1; rows /= 2) {
+        e = estimate_with_chunk(model, o, rows, backend);
+        if (e.fits) break;
     }
     return e;
 }

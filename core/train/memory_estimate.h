@@ -27,6 +27,15 @@ struct EstimateOptions {
     bool offload_checkpoints = false;  // checkpointed layer inputs in host memory (needs checkpointing)
     PagingConfig paging;  // the optimizer state's page size and device budget
     std::int64_t device_bytes = 0;             // device size or budget for the verdict; 0: none
+    // Rows of the MLP's intermediates at once (ModelRunOptions::mlp_chunk): 0 all N, > 0 that
+    // many, kMlpChunkAuto: all N when that fits device_bytes (or there is none), else the largest
+    // power of two from kMinMlpChunk up that fits (kMinMlpChunk when none does). Chunks cost no
+    // arithmetic, only smaller GEMMs, so the estimate picks them before anything that costs time.
+    std::int64_t mlp_chunk = kMlpChunkAuto;
+
+    static constexpr std::int64_t kMlpChunkAuto = -1;
+    // Below this many rows a chunk's GEMMs get too small to keep a GPU busy.
+    static constexpr std::int64_t kMinMlpChunk = 256;
 };
 
 struct MemoryEstimate {
@@ -36,6 +45,7 @@ struct MemoryEstimate {
     std::int64_t activations_offloaded = 0;         // ... on, with the checkpoints offloaded
     std::int64_t offload_host = 0;                  // part of PagedHost: the offloaded checkpoints (when on)
     std::int64_t logits_workspace = 0;              // part of Workspace: the logits chunk
+    std::int64_t mlp_chunk = 0;                     // rows of each MLP chunk (N: the whole batch at once)
     std::int64_t device_total = 0;
     std::int64_t device_bytes = 0;
     bool fits = true;
@@ -44,10 +54,9 @@ struct MemoryEstimate {
     std::int64_t of(Usage u) const { return bytes[static_cast<std::size_t>(u)]; }
 };
 
-// For the backend that would run it: the CPU backend's own scratch (a dense fp32 copy of the
-// largest 16-bit weight it multiplies by, LoRA intermediates, and with a 16-bit compute dtype the
-// fp32 copies of the largest op's activations, cpu_twin.h) is included, as the accountant sees
-// it, and the backend's attention workspace.
+// For the backend that would run it: its attention workspace and its ops' own scratch
+// (Backend::op_scratch_bytes: the CPU's fp32 copies, CUDA's cuBLAS and linear workspaces) are
+// included, as the accountant sees them.
 MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& options, const Backend& backend);
 MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const Backend& backend);
 

@@ -1,7 +1,9 @@
 // Whether a run offloads its checkpointed layer inputs to host memory (llama_model.h): "on" and
 // "off" say so; "auto" decides from the memory estimate, before anything is allocated, turning
 // offload on only when the run would not fit the device budget without it. Offload costs host
-// memory and copy bandwidth and never changes a result, so a run that fits keeps it off.
+// memory and copy bandwidth and never changes a result, so a run that fits keeps it off. The
+// estimate chunks the MLP first (options.mlp_chunk automatic), which costs no arithmetic; offload
+// turns on only when that is not enough.
 #pragma once
 #include <string>
 #include <string_view>

@@ -9,6 +9,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/model/model_layout.h"
 #include "core/train/offload_choice.h"
+#include "core/train/run_budget.h"
 #include "core/train/run_plan.h"
 #include "core/util/compute_dtype.h"
 
@@ -72,6 +73,10 @@ void TrainingSession::load() {
     // The device first: a device this build or machine lacks is refused before any loading.
     m_device = make_backend(parse_device(m_config.device));
     m_backend = m_device.backend.get();
+    // Read before the model takes any of it: the device's free memory and what the backend
+    // already holds (cuBLAS's workspace, which the estimate counts) are what the run can have.
+    RunBudget budget = run_budget(m_config.device_limit_bytes, parse_device(m_config.device));
+    if (budget.source == RunBudget::Source::DeviceFree) budget.bytes += m_backend->memory().snapshot().device_current;
     const ProgressFn cancel_check = [&](std::size_t, std::size_t) { return !m_token.stop_requested(); };
     m_model = load_model(m_config.model);
     const Tokenizer tokenizer = load_model_tokenizer(m_model);
@@ -126,12 +131,23 @@ void TrainingSession::load() {
     planned.seq_len = seq;
     planned.checkpointing = m_config.checkpointing;
     planned.paging = m_config.optim.paging;
-    planned.device_bytes = m_backend->memory().device_limit();
-    const OffloadChoice offload = choose_offload(m_config.offload_checkpoints, model_layout(m_model), planned, *m_backend);
+    planned.device_bytes = budget.bytes;
+    if (budget.source == RunBudget::Source::DeviceFree)
+        emit(LogLine{LogLine::Level::Info, str_cat("planning against ", budget.reason)});
+    const ModelLayout layout = model_layout(m_model);
+    const OffloadChoice offload = choose_offload(m_config.offload_checkpoints, layout, planned, *m_backend);
     if (!offload.reason.empty()) emit(LogLine{LogLine::Level::Info, offload.reason});
+    planned.offload_checkpoints = offload.offload;
+    const MemoryEstimate estimate = estimate_memory(layout, planned, *m_backend);
+    const std::int64_t rows = m_config.micro_batch * seq;
+    if (estimate.mlp_chunk < rows)
+        emit(LogLine{LogLine::Level::Info,
+                     str_cat("running the MLP in chunks of ", estimate.mlp_chunk, " rows: its whole ", rows,
+                             "-row intermediate would not fit the budget of ", format_bytes(planned.device_bytes))});
     m_llama = std::make_unique<LlamaModel>(
         *m_backend, *m_base, m_lora.get(),
-        ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute, offload.offload});
+        ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute, offload.offload,
+                        estimate.mlp_chunk < rows ? estimate.mlp_chunk : 0});
     m_optimizer = std::make_unique<AdamWOptimizer>(*m_backend, m_lora->params(), m_config.optim.adamw,
                                                    m_config.optim.paging);
     m_optimizer->set_time_origin(m_start);

@@ -54,6 +54,7 @@ struct LinearOperands {
     const void* weight = nullptr;  // (out, in) in act; unused by a backward without dx
     std::span<const LoraPart> lora;
     float* lora_xa = nullptr;  // (N, Σr) or null
+    std::int64_t mask_row0 = 0;  // x's first row in the activation the dropout masks index
 };
 struct LinearForwardOperands : LinearOperands {
     const void* bias = nullptr;  // (out) or null
@@ -149,24 +150,51 @@ private:
     std::uint64_t m_seed = 0;
 };
 
-inline LinearBufferFloats linear_forward_row_floats(const LinearOperands& op) {
+// A call's per-row workspace from its shape alone, so a planner (cuda_scratch_plan.cpp) knows it
+// before any tensor exists. needs_input: LoRA reads x through an fp32 buffer (a 16-bit x, or
+// dropout); keeps_xa: the caller keeps x·Aᵀ (lora_xa).
+struct CallShape {
+    std::int64_t in = 0, out = 0, ranks = 0;
+    bool act_f32 = true, needs_input = false, keeps_xa = false, dx = true;
+};
+
+inline LinearBufferFloats forward_row_floats(const CallShape& c) {
     LinearBufferFloats f;
-    f.sum = op.out;
-    if (op.lora.empty()) return f;
-    if (lora_needs_input_buffer(op.act, op.lora)) f.input = op.in;
-    if (!op.lora_xa) f.mid = total_rank(op.lora);
+    f.sum = c.out;
+    if (c.ranks == 0) return f;
+    if (c.needs_input) f.input = c.in;
+    if (!c.keeps_xa) f.mid = c.ranks;
     return f;
 }
 
-inline LinearBufferFloats linear_backward_row_floats(const LinearBackwardOperands& op) {
+inline LinearBufferFloats backward_row_floats(const CallShape& c) {
     LinearBufferFloats f;
-    if (op.dx) f.acc = op.in;
-    if (op.lora.empty()) return f;
-    if (op.act != Elem::F32) f.sum = op.out;
-    if (lora_needs_input_buffer(op.act, op.lora)) f.input = op.in;
-    if (!op.lora_xa) f.mid = total_rank(op.lora);
-    f.mid2 = total_rank(op.lora);
+    if (c.dx) f.acc = c.in;
+    if (c.ranks == 0) return f;
+    if (!c.act_f32) f.sum = c.out;
+    if (c.needs_input) f.input = c.in;
+    if (!c.keeps_xa) f.mid = c.ranks;
+    f.mid2 = c.ranks;
     return f;
+}
+
+// What one call over n rows asks for: its chunk's rows times the row's floats.
+inline LinearBufferFloats call_floats(std::int64_t n, const LinearBufferFloats& per_row,
+                                      std::int64_t cap_floats = kLinearWorkspaceFloats) {
+    return per_row.times(plan_row_chunks(n, per_row.total(), cap_floats).rows);
+}
+
+inline CallShape call_shape(const LinearOperands& op, bool dx) {
+    return {op.in, op.out, total_rank(op.lora), op.act == Elem::F32, lora_needs_input_buffer(op.act, op.lora),
+            op.lora_xa != nullptr, dx};
+}
+
+inline LinearBufferFloats linear_forward_row_floats(const LinearOperands& op) {
+    return forward_row_floats(call_shape(op, false));
+}
+
+inline LinearBufferFloats linear_backward_row_floats(const LinearBackwardOperands& op) {
+    return backward_row_floats(call_shape(op, op.dx != nullptr));
 }
 
 // sum(R, out) += Σ_parts scaling · (dropout(x)·Aᵀ)·Bᵀ at the parts' columns; x·Aᵀ lands in
@@ -206,7 +234,7 @@ void linear_forward_schedule(Exec& ex, const LinearForwardOperands& op,
         ex.gemm({false, true, rows, op.out, op.in, op.in, op.in, op.out}, op.act, 1.0f, x, op.weight, 0.0f,
                 buf.sum);
         if (!op.lora.empty()) {
-            ChunkLoraInput<Exec> input(ex, x, op.act, rows * op.in, static_cast<std::uint64_t>(r0 * op.in),
+            ChunkLoraInput<Exec> input(ex, x, op.act, rows * op.in, static_cast<std::uint64_t>((op.mask_row0 + r0) * op.in),
                                        buf.input);
             float* xa = op.lora_xa ? op.lora_xa + r0 * ranks : buf.mid;
             linear_forward_lora(ex, op, rows, input, xa, buf.sum);
@@ -290,7 +318,7 @@ void linear_backward_schedule(Exec& ex, const LinearBackwardOperands& op,
                 dout_f = buf.sum;
             }
             ChunkLoraInput<Exec> input(ex, element_at(op.x, r0 * op.in, op.act), op.act, rows * op.in,
-                                       static_cast<std::uint64_t>(r0 * op.in), buf.input);
+                                       static_cast<std::uint64_t>((op.mask_row0 + r0) * op.in), buf.input);
             float* xa = op.lora_xa ? op.lora_xa + r0 * ranks : buf.mid;
             linear_backward_lora(ex, op, rows, input, dout_f, xa, buf.mid2, op.dx ? buf.acc : nullptr);
         }

@@ -13,12 +13,14 @@ namespace qls {
 
 namespace {
 
-// dropout(x) into scratch, or x itself when p = 0.
-const float* lora_input(const LoraView& l, const Tensor& x, float* scratch) {
+// dropout(x) into scratch, or x itself when p = 0. Element i of x is element index0 + i of the
+// activation the mask covers (mask_row0).
+const float* lora_input(const LoraView& l, const Tensor& x, std::uint64_t index0, float* scratch) {
     if (l.dropout <= 0.0f) return x.ptr<const float>();
     const float* src = x.ptr<const float>();
     parallel_for(static_cast<std::size_t>(x.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
-        for (std::size_t i = b; i < e; ++i) scratch[i] = src[i] * dropout_factor(l.dropout_seed, i, l.dropout);
+        for (std::size_t i = b; i < e; ++i)
+            scratch[i] = src[i] * dropout_factor(l.dropout_seed, index0 + i, l.dropout);
     });
     return scratch;
 }
@@ -95,6 +97,7 @@ void CpuBackend::linear_forward_f32(const LinearForwardArgs& a) {
             for (std::int64_t c = 0; c < w.out; ++c) y[r * w.out + c] += bias[c];
     }
     if (a.lora.empty()) return;
+    const auto index0 = static_cast<std::uint64_t>(a.mask_row0 * w.in);
     const bool fused = !a.lora_xa.empty() && stacked(a.lora);
     if (fused)
         cpu::gemm(false, true, n, a.lora_xa.cols(), w.in, 1.0f, a.x.ptr<const float>(), w.in,
@@ -106,7 +109,7 @@ void CpuBackend::linear_forward_f32(const LinearForwardArgs& a) {
         const XaSlot xa = a.lora_xa.empty() ? XaSlot{scratch(Scratch::LoraMid, n * rank), rank}
                                             : XaSlot{a.lora_xa.ptr<float>() + column, a.lora_xa.cols()};
         if (!fused) {
-            const float* xd = lora_input(l, a.x, scratch(Scratch::LoraInput, a.x.numel()));
+            const float* xd = lora_input(l, a.x, index0, scratch(Scratch::LoraInput, a.x.numel()));
             cpu::gemm(false, true, n, rank, w.in, 1.0f, xd, w.in, l.a.ptr<const float>(), w.in, 0.0f, xa.data, xa.ld);
         }
         cpu::gemm(false, true, n, outs, rank, l.scaling, xa.data, xa.ld, l.b.ptr<const float>(), rank, 1.0f,
@@ -129,12 +132,13 @@ void CpuBackend::linear_backward_f32(const LinearBackwardArgs& a) {
     }
     if (a.lora.empty()) return;
     if (!a.lora_xa.empty() && stacked(a.lora)) return lora_backward_stacked(a);
+    const auto index0 = static_cast<std::uint64_t>(a.mask_row0 * w.in);
     std::int64_t column = 0;
     for (const LoraPart& part : a.lora) {
         const LoraView& l = part.view;
         const std::int64_t rank = l.a.dim(0), outs = l.b.dim(0);
         const float* dpart = dout + part.offset;  // (N, outs) with leading dimension w.out
-        const float* xd = lora_input(l, a.x, scratch(Scratch::LoraInput, a.x.numel()));
+        const float* xd = lora_input(l, a.x, index0, scratch(Scratch::LoraInput, a.x.numel()));
         const XaSlot xa = a.lora_xa.empty() ? XaSlot{scratch(Scratch::LoraMid, n * rank), rank}
                                             : XaSlot{a.lora_xa.ptr<float>() + column, a.lora_xa.cols()};
         if (!a.lora_xa_ready && !l.db.empty())  // not kept from forward: compute it again
@@ -158,7 +162,8 @@ void CpuBackend::linear_backward_f32(const LinearBackwardArgs& a) {
         float* dxd = scratch(Scratch::LoraInput, a.x.numel());
         cpu::gemm(false, false, n, w.in, rank, 1.0f, dxa, rank, l.a.ptr<const float>(), w.in, 0.0f, dxd, w.in);
         parallel_for(static_cast<std::size_t>(a.x.numel()), 1 << 14, [&](std::size_t b, std::size_t e) {
-            for (std::size_t i = b; i < e; ++i) dx[i] += dxd[i] * dropout_factor(l.dropout_seed, i, l.dropout);
+            for (std::size_t i = b; i < e; ++i)
+                dx[i] += dxd[i] * dropout_factor(l.dropout_seed, index0 + i, l.dropout);
         });
     }
 }

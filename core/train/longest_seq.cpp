@@ -1,0 +1,18 @@
+#include "core/train/longest_seq.h"
+
+namespace qls {
+
+LongestSeq longest_seq(const ModelLayout& model, const EstimateOptions& options, const Backend& backend) {
+    EstimateOptions o = options;
+    LongestSeq r;
+    o.offload_checkpoints = false;
+    r.plain = fit_largest(model, o, FitDimension::SeqLen, backend);
+    // Without checkpointing every activation stays for backward: there is nothing to offload.
+    if (o.checkpointing) {
+        o.offload_checkpoints = true;
+        r.offloaded = fit_largest(model, o, FitDimension::SeqLen, backend);
+    }
+    return r;
+}
+
+}  // namespace qls

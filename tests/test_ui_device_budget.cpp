@@ -1,0 +1,79 @@
+// The Hyperparameters page on a stand-in GPU with no device size set: the estimate's verdict is
+// against the device's free memory and says whose, and the fit buttons take it as the size; on
+// the CPU neither. The stand-in is registered in this executable alone: the registry is
+// process-wide.
+#include <QApplication>
+#include <QLabel>
+#include <QPushButton>
+#include <QtTest>
+
+#include "core/backend/backend_registry.h"
+#include "core/backend/cpu/cpu_backend.h"
+#include "tests/test_support.h"
+#include "ui/hparams_page.h"
+#include "ui/main_window.h"
+#include "ui/model_session.h"
+
+using namespace qls;
+using namespace qls::ui;
+
+namespace {
+
+constexpr int kLoadTimeoutMs = 60000;
+
+// One "cuda" device that computes on the CPU: 1.5 GiB free of 24 GiB.
+void register_fake_gpu() {
+    DeviceBackendFactory f;
+    f.kind = "cuda";
+    f.device_count = [] { return 1; };
+    f.device_name = [](int) { return std::string("Fake GPU"); };
+    f.create = [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); };
+    f.memory = [](int i) {
+        return DeviceMemory{str_cat("Fake GPU (cuda:", i, ")"), std::int64_t{3} << 29,
+                            std::int64_t{24} << 30};
+    };
+    register_device_backend(std::move(f));
+}
+
+}  // namespace
+
+class TestUiDeviceBudget : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase() { register_fake_gpu(); }
+
+    void verdictAgainstFreeMemory() {
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString((test::ref_dir() / "models" / "llama3-tiny").string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->layout() != nullptr, kLoadTimeoutMs);
+        HparamsPage* hp = w.hparamsPage();
+        TrainConfig c = hp->config();
+        c.device_limit_bytes = 0;
+        c.device = "auto";  // takes the stand-in, as make_backend does
+        hp->setConfig(c);
+        const QString against = QStringLiteral(" (against 1.50 GiB free of 24.00 GiB on Fake GPU (cuda:0))");
+        QTRY_VERIFY_WITH_TIMEOUT(hp->estimateVerdict()->text().contains(against), 5000);
+        QVERIFY2(hp->estimateVerdict()->text().startsWith("fits"), qPrintable(hp->estimateVerdict()->text()));
+        QVERIFY(hp->fitMicroBatchButton()->isEnabled());
+        QVERIFY(hp->fitSeqLenButton()->isEnabled());
+
+        c.device = "cpu";  // no device memory, and no size set: nothing to plan against
+        hp->setConfig(c);
+        QTRY_VERIFY_WITH_TIMEOUT(!hp->fitMicroBatchButton()->isEnabled(), 5000);
+        QVERIFY(!hp->fitSeqLenButton()->isEnabled());
+        QVERIFY2(!hp->estimateVerdict()->text().contains("against"),
+                 qPrintable(hp->estimateVerdict()->text()));
+
+        c.device = "cuda";
+        c.device_limit_bytes = std::int64_t{1} << 30;  // a set size wins: the verdict is against it
+        hp->setConfig(c);
+        QTRY_VERIFY_WITH_TIMEOUT(hp->estimateVerdict()->text().contains("of 1.00 GiB"), 5000);
+        QVERIFY2(!hp->estimateVerdict()->text().contains("against"),
+                 qPrintable(hp->estimateVerdict()->text()));
+        QVERIFY(hp->fitMicroBatchButton()->isEnabled());
+    }
+};
+
+QTEST_MAIN(TestUiDeviceBudget)
+#include "test_ui_device_budget.moc"
