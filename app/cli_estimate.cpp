@@ -1,5 +1,5 @@
 // qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]
-//                [--longest-seq] [hyperparameters] [--device-gib N] [--json]
+//                [--longest-seq] [hyperparameters] [--device-gib N] [--ops cpu|cuda] [--json]
 #include <cstdio>
 #include <iostream>
 
@@ -8,6 +8,7 @@
 #include "app/cli_commands.h"
 #include "app/cli_device.h"
 #include "app/cli_train_options.h"
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/hub/hub_download.h"
 #include "core/model/model_layout.h"
 #include "core/train/fit_search.h"
@@ -26,7 +27,7 @@ namespace qls::cli {
 
 const char* const kEstimateUsage =
     "usage: qlora estimate MODEL|--config config.json [--gpu ID|detected] [--fit micro-batch|seq-len]\n"
-    "                      [--longest-seq] [--device-gib N] [--json] [training options]\n"
+    "                      [--longest-seq] [--device-gib N] [--ops cpu|cuda] [--json] [training options]\n"
     "  Device memory of a QLoRA run by category, before anything is loaded onto a device. MODEL is a\n"
     "  model folder or .gguf file, or a Hugging Face ID or URL (only its config.json is fetched);\n"
     "  a folder with only config.json (weights not downloaded) or --config config.json gives the\n"
@@ -36,6 +37,8 @@ const char* const kEstimateUsage =
     "                   and compute dtype auto means bf16 on it (fp16 on a T4)\n"
     "  --device-gib N   device size (or budget) for the verdict, instead of --gpu\n"
     "                   (with neither: --device-limit-mib, else the GPU's free memory now)\n"
+    "  --ops cpu|cuda   plan the workspace as this backend runs its ops (default: cuda with --gpu,\n"
+    "                   else the device's), for a GPU this machine lacks\n"
     "  --fit WHAT       also find the largest micro-batch or sequence length that fits\n"
     "  --longest-seq    the longest sequence that fits (to the token) for the micro-batch and rank,\n"
     "                   with and without offloaded checkpoints, and the host memory offload needs\n"
@@ -174,7 +177,7 @@ int run_estimate(const std::vector<std::string>& raw) {
     std::vector<std::string> flags = train_flags(), options = train_options();
     flags.push_back("json");
     flags.push_back("longest-seq");
-    for (const char* o : {"device-gib", "gpu", "config", "fit"}) options.push_back(o);
+    for (const char* o : {"device-gib", "gpu", "config", "fit", "ops"}) options.push_back(o);
     const Args args(raw, flags, options);
     TrainConfig c;
     apply_train_options(args, c);
@@ -206,13 +209,24 @@ int run_estimate(const std::vector<std::string>& raw) {
     o.device_bytes = budget ? budget->bytes : device_target.device_bytes;
     // As the trainer decides it against this budget ("auto": only when the run would not fit
     // otherwise); --longest-seq shows both.
-    const OffloadChoice offload = choose_offload(c.offload_checkpoints, model, o, *device.backend);
+    // Against a named GPU (or with --ops cuda) the ops are planned as the CUDA backend runs them,
+    // also on a machine without one: its workspace is not the CPU's fp32 copies.
+    const std::string ops = args.option("ops").value_or(device_target.gpu ? "cuda" : device.kind);
+    if (ops != "cpu" && ops != "cuda") throw UsageError("--ops: expected cpu or cuda, got '" + ops + "'");
+    std::unique_ptr<MemoryPlanner> other_planner;
+    if (ops != device.kind) {
+        other_planner = ops == "cpu" ? std::make_unique<CpuBackend>() : memory_planner(ops);
+        if (!other_planner && args.option("ops")) throw UsageError("--ops cuda: this build has no CUDA backend");
+    }
+    const MemoryPlanner& planner = other_planner ? *other_planner : *device.backend;
+    const std::string planned_as = other_planner ? ops : device.kind;
+    const OffloadChoice offload = choose_offload(c.offload_checkpoints, model, o, planner);
     o.offload_checkpoints = offload.offload;
-    const MemoryEstimate e = estimate_memory(model, o, *device.backend);
+    const MemoryEstimate e = estimate_memory(model, o, planner);
     std::optional<FitResult> found;
-    if (fit) found = fit_largest(model, o, *fit, *device.backend);
+    if (fit) found = fit_largest(model, o, *fit, planner);
     std::optional<LongestSeq> longest;
-    if (args.flag("longest-seq")) longest = longest_seq(model, o, *device.backend);
+    if (args.flag("longest-seq")) longest = longest_seq(model, o, planner);
     const bool ok = longest ? longest->plain.value > 0 || (longest->offloaded && longest->offloaded->value > 0)
                     : found ? found->value > 0
                             : e.fits;
@@ -223,6 +237,7 @@ int run_estimate(const std::vector<std::string>& raw) {
         j["device"] = device.device;
         j["compute_dtype"] = compute_dtype_name(o.base.compute);
         j["offload_checkpoints"] = o.offload_checkpoints;
+        j["ops_planned_as"] = planned_as;
         if (budget)
             j["budget"] = {{"bytes", budget->bytes}, {"source", run_budget_source_name(budget->source)},
                            {"reason", budget->reason}};
@@ -242,6 +257,9 @@ int run_estimate(const std::vector<std::string>& raw) {
         std::printf("against %s: %s usable (%s less a %s CUDA context reserve)\n", device_target.gpu->name.c_str(),
                     format_bytes(device_target.gpu->usable_bytes()).c_str(),
                     format_bytes(device_target.gpu->total_bytes).c_str(), format_bytes(kCudaContextReserveBytes).c_str());
+    if (planned_as != ops)
+        std::printf("workspace planned as the %s backend runs its ops: this build has no CUDA backend\n",
+                    planned_as.c_str());
     if (budget) std::printf("planning against %s\n", budget->reason.c_str());
     if (!offload.reason.empty()) std::printf("%s\n", offload.reason.c_str());
     std::printf("%s\n", e.verdict.c_str());

@@ -214,6 +214,9 @@ void CudaBackend::scatter_rows_impl(const Tensor& src, const Tensor& rows, const
 void CudaBackend::clip_grad_norm_impl(const ClipGradNormArgs& a) { qls::cuda::clip_grad_norm(*this, a); }
 void CudaBackend::adamw_step_impl(const AdamWArgs& a) { qls::cuda::adamw_step(a, stream()); }
 void CudaBackend::dequantize_weight_impl(const LinearWeight& w, const Tensor& out) { qls::cuda::dequantize_weight(*this, w, out); }
+void CudaBackend::quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) {
+    qls::cuda::quantize_weight(*this, src, workspace, out);
+}
 
 // ---- registration ----
 
@@ -239,6 +242,7 @@ void register_cuda_backend() {
     f.create = [](int i) -> std::unique_ptr<Backend> { return std::make_unique<CudaBackend>(i); };
     f.report = cuda_report;
     f.memory = device_memory_now;
+    f.planner = cuda_memory_planner;
     register_device_backend(std::move(f));
 }
 

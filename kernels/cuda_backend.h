@@ -93,6 +93,7 @@ protected:
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override;
     void adamw_step_impl(const AdamWArgs& a) override;
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
+    void quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) override;
 
 private:
     void bind() const;  // makes m_device current on the calling thread
@@ -117,5 +118,9 @@ private:
 // Registers the "cuda" device backend (backend_registry.h); call once at program start. Safe
 // without a GPU or driver: the factory then reports no devices.
 void register_cuda_backend();
+
+// The CUDA backend's memory planning (attention workspace, op scratch) without a device: what
+// the registry's memory_planner("cuda") gives (cuda_scratch_plan.cpp).
+std::unique_ptr<MemoryPlanner> cuda_memory_planner();
 
 }  // namespace qls::cuda

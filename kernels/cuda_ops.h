@@ -27,6 +27,8 @@ void check_launch(const char* op, const std::string& shapes);
 void linear_forward(CudaBackend& be, const LinearForwardArgs& a);
 void linear_backward(CudaBackend& be, const LinearBackwardArgs& a);
 void dequantize_weight(CudaBackend& be, const LinearWeight& w, const Tensor& out);
+// quantize_weight.cpp: Backend::quantize_weight through the bit-exact kernels of quantize_4bit.cu
+void quantize_weight(CudaBackend& be, const Tensor& src, const Tensor& workspace, Quant4View& out);
 
 // rmsnorm.cu
 void rmsnorm_forward(const RmsNormForwardArgs& a, cudaStream_t s);

@@ -65,6 +65,9 @@ protected:
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override { m_cpu.clip_grad_norm(a); }
     void adamw_step_impl(const AdamWArgs& a) override { m_cpu.adamw_step(a); }
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override { m_cpu.dequantize_weight(w, out); }
+    void quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) override {
+        m_cpu.quantize_weight(src, workspace, out);
+    }
 
     CpuBackend m_cpu;
 

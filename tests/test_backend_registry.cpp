@@ -26,7 +26,8 @@ void register_fake_cuda(int devices) {
                              [](int i) {
                                  return DeviceMemory{str_cat("Fake GPU ", i, " (cuda:", i, ")"),
                                                      std::int64_t(i + 1) << 30, std::int64_t{8} << 30};
-                             }});
+                             },
+                             [] { return std::unique_ptr<MemoryPlanner>(std::make_unique<CpuBackend>()); }});
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The 4-bit CUDA kernels (kernels/quantize_4bit.cu, kernels/dequantize_4bit.cu) against the CPU
 // reference (core/quant) and the bitsandbytes fixtures, bit for bit. Every output is written
-// twice over different poisons with guard bytes (kernels/bench/quant_check.h). Skips cleanly
-// without a GPU.
+// twice over different poisons with guard bytes (kernels/bench/quant_check.h). Then the same
+// kernels as the CudaBackend's quantize_weight and DeviceBaseModel quantizing on load on the GPU,
+// against the CPU backend. Skips cleanly without a GPU.
 //
 // The CPU reference scales by a reciprocal taken as a parameter; here it is handed the GPU's
 // rcp.approx.ftz.f32 of each absmax, which bnb's kernels use and no document specifies. The
@@ -9,9 +10,16 @@
 // follow torch's (core/quant/torch_cuda_mean.h), so offsets compare exactly, with bnb's too.
 #include <QtTest>
 
+#include <memory>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/model/device_base_model.h"
+#include "core/model/model_loader.h"
 #include "kernels/bench/bnb_fixture_cases.h"
 #include "kernels/bench/quant_check.h"
+#include "kernels/cuda_backend.h"
 #include "kernels/device_info.h"
+#include "tests/quant4_test_support.h"
 #include "tests/test_support.h"
 
 using namespace qls;
@@ -32,14 +40,24 @@ std::filesystem::path bnb_dir() {
     return qls::test::ref_dir() / "bnb";
 }
 
+constexpr const char* kLinears[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+
+const LinearWeight& linear_of(const DeviceLayer& l, int i) {
+    const LinearWeight* all[] = {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};
+    return *all[i];
+}
+
 }  // namespace
 
 class TestCudaQuant : public QObject {
     Q_OBJECT
+    std::unique_ptr<qls::cuda::CudaBackend> m_gpu;  // one for the op's rows (cuBLAS set up once)
 
 private slots:
     void initTestCase() {
         if (!qls::cuda::device_available()) QSKIP("no CUDA device");
+        m_gpu = std::make_unique<qls::cuda::CudaBackend>(0);
     }
 
     void matchesCpuReference_data() {
@@ -119,6 +137,93 @@ private slots:
         Quantized4bit q = qls::cuda::quantize_4bit_cuda(input.view(), QuantType::FP4, 64);
         q.absmax.push_back(1.0f);
         QLS_VERIFY_THROWS_WITH(qls::cuda::dequantize_4bit_cuda(q), DataError, "absmax");
+    }
+
+    // Backend::quantize_weight on the CudaBackend (kernels/quantize_weight.cpp) into poisoned
+    // arrays, against the CPU quantizer handed this GPU's reciprocals, the CPU's torch-order mean
+    // for this SM count, and the CpuBackend's op. The CpuBackend's shipped reciprocal table is the
+    // hardware's for every 16-bit absmax (core/quant/rcp_approx.h), so without double quant
+    // (whose nested scale is an arbitrary fp32) a 16-bit weight gives the CpuBackend's bytes.
+    void quantizeWeightOp_data() {
+        QTest::addColumn<RandomCase>("c");
+        const std::vector<Shape> shapes = {{257, 333}, {3, 4097}, {1000, 129}, {1, 7}, {64, 64}};
+        const Dist dists[] = {Dist::Normal, Dist::StudentT, Dist::Ties};
+        const int blocksizes[] = {64, 128, 32, 4096};
+        std::uint64_t seed = 500;
+        for (const Shape& shape : shapes)
+            for (const DType dtype : {DType::F32, DType::BF16, DType::F16})
+                for (const QuantType type : {QuantType::NF4, QuantType::FP4})
+                    for (const bool nested : {false, true}) {
+                        RandomCase c{dists[seed % 3], shape, dtype, type, blocksizes[seed % 4], nested, seed};
+                        ++seed;
+                        QTest::newRow(c.name().c_str()) << c;
+                    }
+    }
+
+    void quantizeWeightOp() {
+        QFETCH(RandomCase, c);
+        const OwnedTensor input = make_input(c.dist, c.shape, c.dtype, c.seed);
+        const TensorView in = input.view();
+        qls::cuda::CudaBackend& gpu = *m_gpu;
+        CpuBackend cpu;
+        const Quantized4bit got = test::quantize_on(gpu, in, c.type, c.blocksize, c.nested);
+        const std::optional<float> offset = c.nested ? std::optional<float>(got.nested->offset) : std::nullopt;
+        const std::string hw = test::compare_quant4(got, cpu_quantize(in, c.type, c.blocksize, c.nested, offset));
+        QVERIFY2(hw.empty(), ("against the CPU quantizer with the GPU's reciprocals: " + hw).c_str());
+        if (c.nested) {
+            const float mean = torch_cuda_mean(quantize_4bit(in, c.type, c.blocksize).absmax, gpu.multiprocessors());
+            QCOMPARE(std::bit_cast<std::uint32_t>(got.nested->offset), std::bit_cast<std::uint32_t>(mean));
+        }
+        const Quantized4bit on_cpu = test::quantize_on(cpu, in, c.type, c.blocksize, c.nested);
+        if (c.dtype != DType::F32 && !c.nested) {
+            const std::string diff = test::compare_quant4(got, on_cpu);
+            QVERIFY2(diff.empty(), ("against the CpuBackend: " + diff).c_str());
+        } else if (c.dtype != DType::F32) {
+            QCOMPARE(got.packed, on_cpu.packed);
+        }
+    }
+
+    // DeviceBaseModel quantizing on the GPU gives the CPU backend's bytes: for the fp32
+    // llama3-tiny whose every reciprocal the CPU table already gets right (its quantization equals
+    // bitsandbytes' GPU checkpoints, test_quantize_weight), and a bf16 model with blocks of 4096
+    // that do not divide its weights. The staging buffer is freed when loading ends.
+    void baseModelOnGpuMatchesCpu_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("blocksize");
+        QTest::addColumn<bool>("dq");
+        QTest::newRow("llama3-tiny nf4 dq") << "llama3-tiny" << int(QuantType::NF4) << 64 << true;
+        QTest::newRow("llama3-tiny fp4") << "llama3-tiny" << int(QuantType::FP4) << 64 << false;
+        QTest::newRow("llama3-tiny fp4 dq bs128") << "llama3-tiny" << int(QuantType::FP4) << 128 << true;
+        QTest::newRow("bf16 sharded nf4 bs4096") << "llama3-tiny-bf16-sharded" << int(QuantType::NF4) << 4096 << false;
+    }
+
+    void baseModelOnGpuMatchesCpu() {
+        QFETCH(QString, model);
+        QFETCH(int, type);
+        QFETCH(int, blocksize);
+        QFETCH(bool, dq);
+        const Model m = load_model(test::ref_dir() / "models" / model.toStdString());
+        BaseWeightsOptions o;
+        o.quant = static_cast<QuantType>(type);
+        o.blocksize = blocksize;
+        o.double_quant = dq;
+        qls::cuda::CudaBackend gpu(0);
+        CpuBackend cpu;
+        const std::int64_t own = gpu.memory().snapshot().current_of(Usage::Workspace);  // cuBLAS's
+        const DeviceBaseModel on_gpu(gpu, m, o), on_cpu(cpu, m, o);
+        QCOMPARE(gpu.memory().snapshot().current_of(Usage::Workspace), own);
+        QCOMPARE(gpu.memory().snapshot().peak_of(Usage::Workspace) - own, cpu.memory().snapshot().peak_of(Usage::Workspace));
+        for (std::int64_t l = 0; l < m.config.num_layers; ++l)
+            for (int i = 0; i < 7; ++i) {
+                const std::string name = str_cat("model.layers.", l, ".", kLinears[i], ".weight");
+                const Weight& w = m.weights.get(name);
+                const LinearWeight& g = linear_of(on_gpu.layers()[std::size_t(l)], i);
+                const LinearWeight& c = linear_of(on_cpu.layers()[std::size_t(l)], i);
+                const std::string diff = test::compare_quant4(test::read_quant4(gpu, *g.quant, w.shape, w.view.dtype),
+                                                              test::read_quant4(cpu, *c.quant, w.shape, w.view.dtype));
+                QVERIFY2(diff.empty(), (name + ": " + diff).c_str());
+            }
     }
 };
 

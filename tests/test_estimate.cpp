@@ -57,6 +57,7 @@ private slots:
     void longestSeqWithMlpChunks_data();
     void longestSeqWithMlpChunks();
     void cliLongestSeq();
+    void cliOpsPlannedAs();
     void offloadChoice();
     void cliConfigOnly();
 };
@@ -473,6 +474,37 @@ void TestEstimate::cliLongestSeq() {
     QCOMPARE(j.at("offloaded").at("value").get<std::int64_t>(), off.value);
     QCOMPARE(j.at("offloaded").at("offload_host_bytes").get<std::int64_t>(), off.estimate.offload_host);
     QCOMPARE(j.at("granularity").get<int>(), 1);
+}
+
+// `qlora estimate --ops cuda` plans the workspace as the CUDA backend runs its ops on a machine
+// without a GPU (this build's CUDA planner): no fp32 copies of a 16-bit step, cuBLAS's workspace
+// instead; a build without CUDA says it cannot. The rest of the estimate is the same.
+void TestEstimate::cliOpsPlannedAs() {
+    const QString qlora = QString::fromStdString(std::string(QLS_BINARY_DIR) + "/bin/qlora");
+    QVERIFY2(QFileInfo::exists(qlora), "build the qlora target first");
+    const QString dir = QString::fromStdString((ref_dir() / "models" / "llama3-tiny").string());
+    auto run = [&](const QString& ops) {
+        QProcess p;
+        p.start(qlora, {"estimate", dir, "--device", "cpu", "--device-gib", "1", "--compute-dtype", "bf16", "--ops", ops,
+                        "--json"});
+        p.waitForFinished(120000);
+        return std::tuple{p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+    };
+    const auto [cpu_rc, cpu_out, cpu_err] = run("cpu");
+    QCOMPARE(cpu_rc, 0);
+    const auto cpu = nlohmann::json::parse(cpu_out.toStdString());
+    QCOMPARE(cpu.at("ops_planned_as").get<std::string>(), std::string("cpu"));
+    const auto [cuda_rc, cuda_out, cuda_err] = run("cuda");
+    if (cuda_rc != 0) {
+        QVERIFY2(cuda_err.contains("this build has no CUDA backend"), cuda_err.constData());
+        return;
+    }
+    const auto cuda = nlohmann::json::parse(cuda_out.toStdString());
+    QCOMPARE(cuda.at("ops_planned_as").get<std::string>(), std::string("cuda"));
+    for (const char* same : {"base weights", "LoRA weights", "optimizer state", "activations"})
+        QCOMPARE(cuda.at("bytes").at(same).get<std::int64_t>(), cpu.at("bytes").at(same).get<std::int64_t>());
+    QVERIFY(cuda.at("bytes").at("workspace").get<std::int64_t>() != cpu.at("bytes").at("workspace").get<std::int64_t>());
+    QVERIFY(std::get<0>(run("tpu")) != 0);
 }
 
 // `qlora estimate` on a folder holding only config.json: says so, checks against the named GPU,

@@ -63,6 +63,7 @@ void column_major_gemm(const km::ColumnMajorGemm& g, km::Elem t, float alpha, co
 class HostLinear {
 public:
     km::LinearBuffers buffers(const km::LinearBufferFloats& f) {
+        km::grow_to(asked, f);
         return {take(m_sum, f.sum), take(m_acc, f.acc), take(m_input, f.input), take(m_mid, f.mid),
                 take(m_mid2, f.mid2)};
     }
@@ -102,6 +103,7 @@ public:
 
     int epilogues = 0;
     int bad_leading_dimensions = 0;
+    km::LinearBufferFloats asked;  // the most of each buffer any call asked for
 
 private:
     static float* take(std::vector<float>& v, std::int64_t n) {
@@ -316,6 +318,7 @@ std::vector<std::byte> base_in(const LinearWeight& w, DType act) {
 struct ScheduleStats {
     int chunks = 0;                  // of the forward
     int bad_leading_dimensions = 0;  // GEMMs cuBLAS would refuse
+    km::LinearBufferFloats asked;    // workspace, forward and backward
 };
 
 ScheduleStats run_schedule(Run& r, const LinearCase& c) {
@@ -346,7 +349,7 @@ ScheduleStats run_schedule(Run& r, const LinearCase& c) {
     b.dx_accumulate = c.dx == Dx::Accumulate;
     b.xa_ready = c.xa_ready;
     km::linear_backward_schedule(ex, b, c.cap_floats);
-    return {chunks, ex.bad_leading_dimensions};
+    return {chunks, ex.bad_leading_dimensions, ex.asked};
 }
 
 // |got - want| <= 2γ·M (+ the 16-bit roundings of the header), element by element.
@@ -466,6 +469,20 @@ private slots:
         const ScheduleStats stats = run_schedule(gpu, c);
         QVERIFY2(stats.chunks >= c.min_chunks, qPrintable(QString("%1 chunks").arg(stats.chunks)));
         QCOMPARE(stats.bad_leading_dimensions, 0);
+        // The CUDA backend reserves its workspace from the step's shapes alone (the model's
+        // StepShapes, cuda_scratch_plan.cpp): exactly what this call asked for.
+        StepShapes step;
+        step.compute = c.act;
+        bool dropout = false;
+        for (const PartSpec& p : c.parts) dropout = dropout || p.dropout > 0.0f;
+        step.linears.push_back({c.n, c.in, c.out, ranks, dropout, c.keep_xa, c.dx != Dx::None, c.act, true});
+        const km::StepLinearScratch planned = km::step_linear_scratch(step, c.cap_floats);
+        QCOMPARE(planned.floats.sum, stats.asked.sum);
+        QCOMPARE(planned.floats.acc, stats.asked.acc);
+        QCOMPARE(planned.floats.input, stats.asked.input);
+        QCOMPARE(planned.floats.mid, stats.asked.mid);
+        QCOMPARE(planned.floats.mid2, stats.asked.mid2);
+        QCOMPARE(planned.weight_bytes, std::int64_t(0));  // the base reaches it in the compute dtype
         const bool base16 =
             c.act != DType::F32 && (c.base == Base::F32 || c.base == Base::NF4 || c.base == Base::NF4_DQ);
         expect_close("out", c, gpu.out, cpu.out, bound.out, true, base16);

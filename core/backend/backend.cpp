@@ -2,6 +2,8 @@
 // its arguments. A failed check is a bug in the caller (QLS_ASSERT).
 #include "core/backend/backend.h"
 
+#include "core/backend/quant4_arrays.h"
+
 namespace qls {
 
 namespace {
@@ -338,6 +340,29 @@ void Backend::dequantize_weight(const LinearWeight& w, const Tensor& out) {
     QLS_ASSERT(out.numel() == w.in * w.out, "dequantize_weight: ", describe(out), " for [", w.out,
                ", ", w.in, "]");
     dequantize_weight_impl(w, out);
+}
+
+void Backend::quantize_weight(const Tensor& src, const Tensor& workspace, Quant4View& out) {
+    QLS_ASSERT(!src.empty() && is_float16ish(src.dtype) && src.contiguous() && src.numel() > 0,
+               "quantize_weight: expected a packed F32/BF16/F16 weight, got ", describe(src));
+    QLS_ASSERT(out.blocksize >= 32 && out.blocksize <= 4096 && (out.blocksize & (out.blocksize - 1)) == 0,
+               "quantize_weight: blocksize ", out.blocksize);
+    const int blocksize = static_cast<int>(out.blocksize);
+    const Quant4Layout l = quant4_layout(src.numel(), blocksize, out.nested());
+    auto fits = [](const Tensor& t, DType dtype, std::int64_t count) {
+        return !t.empty() && t.dtype == dtype && t.contiguous() && t.numel() == count;
+    };
+    QLS_ASSERT(fits(out.packed, DType::U8, l.packed_bytes) && fits(out.quant_map, DType::F32, 16) &&
+                   (out.nested() ? out.nested_blocksize == 256 && fits(out.absmax_codes, DType::U8, l.blocks) &&
+                                       fits(out.nested_absmax, DType::F32, l.nested_blocks) &&
+                                       fits(out.code_map, DType::F32, 256)
+                                 : fits(out.absmax, DType::F32, l.blocks)),
+               "quantize_weight: 4-bit arrays do not fit ", describe(src), " in blocks of ", out.blocksize,
+               out.nested() ? " (double quant)" : "");
+    const std::int64_t need = quantize_weight_workspace_bytes(src.numel(), blocksize, out.nested());
+    QLS_ASSERT(need == 0 || (!workspace.empty() && workspace.dtype == DType::U8 && workspace.numel() >= need),
+               "quantize_weight: workspace ", describe(workspace), ", needs ", need, " bytes");
+    quantize_weight_impl(src, workspace, out);
 }
 
 }  // namespace qls

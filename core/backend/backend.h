@@ -230,9 +230,24 @@ struct Event {
     std::uint64_t id = 0;  // backend-defined; 0 is "already complete"
 };
 
-class Backend {
+// What a step on a backend needs beyond the model's own tensors: its attention workspace and its
+// ops' own scratch. Every Backend is one; a device kind also has one without a device
+// (backend_registry.h memory_planner), so an estimate for a GPU this machine lacks plans with
+// that GPU backend's ops.
+class MemoryPlanner {
 public:
-    virtual ~Backend() = default;
+    virtual ~MemoryPlanner() = default;
+    std::size_t attention_workspace_bytes(const AttentionShape& s) const { return attention_workspace_bytes_impl(s); }
+    // The workspace the ops hold for steps of these shapes (step_shapes.h).
+    std::int64_t op_scratch_bytes(const StepShapes& s) const { return op_scratch_bytes_impl(s); }
+
+protected:
+    virtual std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const = 0;
+    virtual std::int64_t op_scratch_bytes_impl(const StepShapes& s) const = 0;
+};
+
+class Backend : public MemoryPlanner {
+public:
     virtual std::string name() const = 0;
     // The compute dtype "auto" picks here: what the device computes fastest at full range (bf16
     // on GPUs with bf16 tensor cores, fp16 on older ones); the CPU backend, which only emulates
@@ -278,12 +293,7 @@ public:
     void rmsnorm_backward(const RmsNormBackwardArgs& a);
     void rope_forward(const RopeArgs& a);
     void rope_backward(const RopeArgs& a);
-    std::size_t attention_workspace_bytes(const AttentionShape& s) const {
-        return attention_workspace_bytes_impl(s);
-    }
-    // The workspace the backend's own ops hold for steps of these shapes (step_shapes.h), and
-    // taking it now: after reserve_op_scratch no op of such a step allocates.
-    std::int64_t op_scratch_bytes(const StepShapes& s) const { return op_scratch_bytes_impl(s); }
+    // Takes the op scratch op_scratch_bytes says now: after it no op of such a step allocates.
     void reserve_op_scratch(const StepShapes& s) { reserve_op_scratch_impl(s); }
     void attention_forward(const AttentionForwardArgs& a);
     void attention_backward(const AttentionBackwardArgs& a);
@@ -303,6 +313,13 @@ public:
     // Dense copy of a base weight (out, in) into F32, BF16 or F16 (rounded once): the layer's
     // weights in the compute dtype for training, fp32 for merged export, inspection, tests.
     void dequantize_weight(const LinearWeight& w, const Tensor& out);
+    // bitsandbytes quantize_4bit (formats.md §1.2; §2 when out.nested()) of a dense weight already
+    // here, so a base is quantized where it will live: src (out, in) F32/BF16/F16, packed; `out`
+    // has type, blocksize and arrays the caller allocated (quant4_arrays.h), all written, offset
+    // too; workspace U8, 16-byte aligned, quantize_weight_workspace_bytes or more (empty for 0).
+    // Equal to core quantize_4bit byte for byte on the CPU; a GPU takes the absmax mean for its
+    // SM count (torch_cuda_mean.h) and, with double quant, reads the offset back (a host sync).
+    void quantize_weight(const Tensor& src, const Tensor& workspace, Quant4View& out);
 
 protected:
     friend class Buffer;
@@ -324,8 +341,6 @@ protected:
     virtual void rmsnorm_forward_impl(const RmsNormForwardArgs& a) = 0;
     virtual void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) = 0;
     virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
-    virtual std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const = 0;
-    virtual std::int64_t op_scratch_bytes_impl(const StepShapes& s) const = 0;
     virtual void reserve_op_scratch_impl(const StepShapes& s) = 0;
     virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
     virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
@@ -340,6 +355,7 @@ protected:
     virtual void clip_grad_norm_impl(const ClipGradNormArgs& a) = 0;
     virtual void adamw_step_impl(const AdamWArgs& a) = 0;
     virtual void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) = 0;
+    virtual void quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) = 0;
 
 private:
     MemoryAccountant m_memory;

@@ -107,6 +107,14 @@ BackendChoice make_backend(const DeviceSpec& spec) {
     return c;
 }
 
+std::unique_ptr<MemoryPlanner> memory_planner(std::string_view kind) {
+    const std::lock_guard lock(g_mutex);
+    const DeviceBackendFactory* f = find_factory(kind);
+    if (!f) return nullptr;
+    QLS_ASSERT(f->planner, "the ", f->kind, " backend registered no memory planner");
+    return f->planner();
+}
+
 std::optional<DeviceMemory> device_memory(const DeviceSpec& spec) {
     const std::lock_guard lock(g_mutex);
     const DeviceBackendFactory* device = resolve_device(spec);

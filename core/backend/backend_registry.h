@@ -42,6 +42,7 @@ struct DeviceBackendFactory {
     std::function<std::unique_ptr<Backend>(int)> create;
     std::function<DeviceKindReport()> report;  // for qlora doctor / Diagnostics
     std::function<DeviceMemory(int)> memory;   // for the budget a run plans against (run_budget.h)
+    std::function<std::unique_ptr<MemoryPlanner>()> planner;  // its memory planning, without a device
 };
 // Called once per kind at program start (a later registration of the same kind replaces it).
 void register_device_backend(DeviceBackendFactory factory);
@@ -59,6 +60,10 @@ AutoDevice auto_device();
 // The memory of the device make_backend(spec) would take ("auto" resolved the same way), now,
 // without creating a backend; std::nullopt when that is the CPU. ConfigError as make_backend.
 std::optional<DeviceMemory> device_memory(const DeviceSpec& spec);
+
+// How a backend of this kind ("cuda") plans memory, without a device, for an estimate against a
+// GPU this machine lacks; nullptr when this build has no such backend.
+std::unique_ptr<MemoryPlanner> memory_planner(std::string_view kind);
 
 // "auto" (the backend's preferred_compute_dtype), "fp32", "bf16" or "fp16"; ConfigError naming
 // the accepted values otherwise.

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/backend/quant4_arrays.h"
 #include "core/quant/dequantize_4bit.h"
-#include "core/quant/quantize_4bit.h"
+#include "core/quant/quantize_4bit.h"  // check_quant_blocksize
 #include "core/util/half.h"
 
 namespace qls {
@@ -46,6 +47,32 @@ DType head_dtype(DType stored, DType compute) { return compute == DType::F32 ? s
 namespace {
 constexpr const char* kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                                         "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+
+bool quantized_on_load(const Weight& w, const BaseWeightsOptions& options) {
+    return options.quant && !w.is_quantized() && !keeps_gguf_blocks(w, options);
+}
+
+std::size_t align256(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// The staging buffer's layout: every weight quantized on load starts at 0, its workspace at the
+// returned offset (after the largest such weight); 0 when no weight is quantized on load.
+struct StagingLayout {
+    std::size_t workspace = 0, bytes = 0;
+};
+StagingLayout staging_layout(const ModelWeights& weights, const LlamaConfig& c, const BaseWeightsOptions& o) {
+    std::size_t dense = 0, workspace = 0;
+    for (std::int64_t l = 0; l < c.num_layers; ++l)
+        for (const char* name : kLinearNames) {
+            const Weight& w = weights.get(str_cat("model.layers.", l, ".", name, ".weight"));
+            if (!quantized_on_load(w, o)) continue;
+            check_quant_blocksize(o.blocksize);
+            dense = std::max(dense, w.view.data.size());
+            workspace = std::max(workspace, static_cast<std::size_t>(quantize_weight_workspace_bytes(
+                                                numel(w.shape), o.blocksize, o.double_quant)));
+        }
+    if (dense == 0) return {};
+    return {align256(dense), align256(dense) + workspace};
+}
 
 bool dense_base(const Model& model, const BaseWeightsOptions& options) {
     if (options.quant) return false;
@@ -114,6 +141,10 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
         return true;
     }();
     m_in_place = dense && qls::layers_in_compute_dtype(model, options);
+    const StagingLayout staging = staging_layout(w, c, options);
+    if (staging.bytes > 0)
+        m_staging = m_backend.allocate(staging.bytes, Usage::Workspace, "4-bit quantization staging");
+    m_staging_workspace = staging.workspace;
     const Weight& embed = w.get("model.embed_tokens.weight");
     m_embed = upload_dense(embed, "embed_tokens", head_dtype(embed.view.dtype, options.compute));
     m_final_norm = upload_dense(w.get("model.norm.weight"), "model.norm");
@@ -149,6 +180,7 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
     }
     report_progress(progress, static_cast<std::size_t>(c.num_layers),
                     static_cast<std::size_t>(c.num_layers));
+    m_staging = Buffer();  // after the last quantize_weight in stream order (freeing waits for the device)
 }
 
 Tensor DeviceBaseModel::upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape,
@@ -226,15 +258,16 @@ LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const s
         lw.dense = upload_dense(w, prefix + ".weight");
         return lw;
     }
-    const Quantized4bit q = w.is_quantized()
-                                ? *w.quantized
-                                : quantize_4bit(w.view, *m_options.quant, m_options.blocksize,
-                                                m_options.double_quant);
+    const std::string name = prefix + ".weight";
+    lw.quant = w.is_quantized() ? upload_quantized(*w.quantized, name) : quantize_on_load(w, name);
+    return lw;
+}
+
+Quant4View DeviceBaseModel::upload_quantized(const Quantized4bit& q, const std::string& name) {
     validate_quantized(q);
     Quant4View v;
     v.type = q.type;
     v.blocksize = q.blocksize;
-    const std::string name = prefix + ".weight";
     v.packed = upload_bytes(bytes_of(q.packed), DType::U8, {static_cast<std::int64_t>(q.packed.size())}, name);
     const std::array<float, 16> values = dequant_values(q);
     v.quant_map = upload_bytes(std::as_bytes(std::span(values)), DType::F32, {16}, name + " quant_map");
@@ -252,8 +285,26 @@ LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const s
         v.absmax = upload_bytes(bytes_of(q.absmax), DType::F32,
                                 {static_cast<std::int64_t>(q.absmax.size())}, name + " absmax");
     }
-    lw.quant = std::move(v);
-    return lw;
+    return v;
+}
+
+Quant4View DeviceBaseModel::quantize_on_load(const Weight& w, const std::string& name) {
+    const DType dt = w.view.dtype;
+    QLS_CHECK(FormatError, dt == DType::F32 || dt == DType::BF16 || dt == DType::F16, "tensor ", name,
+              ": 4-bit quantization takes F32, BF16 or F16, got ", dtype_name(dt));
+    const std::int64_t n = numel(w.shape);
+    const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dt);
+    QLS_CHECK(FormatError, n > 0 && w.view.data.size() == bytes, "tensor ", name, ": shape ", w.shape, " in ",
+              dtype_name(dt), " needs ", bytes, " bytes, got ", w.view.data.size());
+    const int bs = m_options.blocksize;
+    const bool dq = m_options.double_quant;
+    Quant4View v = allocate_quant4(m_backend, m_storage, n, *m_options.quant, bs, dq, Usage::BaseWeights, name);
+    const Tensor src = m_staging.view(0, dt, w.shape);
+    m_backend.copy_from_host(src, w.view.data);
+    const std::int64_t ws = quantize_weight_workspace_bytes(n, bs, dq);
+    const Tensor workspace = ws > 0 ? m_staging.view(m_staging_workspace, DType::U8, {ws}) : Tensor{};
+    m_backend.quantize_weight(src, workspace, v);
+    return v;
 }
 
 }  // namespace qls

@@ -2,6 +2,18 @@
 // in bitsandbytes 4-bit (quantized on load, or as a pre-quantized checkpoint holds it) or in a
 // GGUF file's own quantized blocks; embeddings, norms and lm_head stay dense, as bitsandbytes +
 // transformers keep them (formats.md §3, §10). All of it is accounted as Usage::BaseWeights.
+//
+// Where quantization runs: on the backend, through Backend::quantize_weight. Each weight that is
+// quantized on load goes as the loader holds it (16/32-bit; for safetensors a mapping of the
+// file) into one staging buffer on the backend, sized for the largest such weight, and is
+// quantized from there into its final 4-bit arrays: with a GPU the host never builds a
+// Quantized4bit (the CPU backend's op does, one weight at a time), and the device holds one of
+// these weights dense at a time. The staging buffer
+// (Usage::Workspace) is freed when loading ends, and the estimate leaves it out: it stays below
+// the layer workspace a quantized base trains with (the largest linear, 4 bytes a weight at
+// most, is at most half of a layer's linears, which training holds dequantized at 2 bytes or
+// more; test_quantize_weight checks the shapes we ship). Pre-quantized checkpoints and GGUF
+// blocks are uploaded as they are.
 #pragma once
 #include <optional>
 
@@ -88,11 +100,17 @@ private:
                                 std::initializer_list<LinearWeight*> parts);
     Tensor upload_bytes(std::span<const std::byte> bytes, DType dtype, Shape shape,
                         const std::string& name);
+    // A pre-quantized checkpoint's 4-bit weight, as it is.
+    Quant4View upload_quantized(const Quantized4bit& q, const std::string& name);
+    // A dense weight through the staging buffer into 4-bit arrays on the backend.
+    Quant4View quantize_on_load(const Weight& w, const std::string& name);
 
     Backend& m_backend;
     LlamaConfig m_config;
     BaseWeightsOptions m_options;
     std::vector<Buffer> m_storage;
+    Buffer m_staging;  // while loading: the dense weight being quantized, then its workspace
+    std::size_t m_staging_workspace = 0;  // where the workspace starts in m_staging
     Tensor m_embed, m_final_norm;
     LinearWeight m_lm_head;
     std::vector<DeviceLayer> m_layers;

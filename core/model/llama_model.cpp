@@ -107,7 +107,7 @@ struct LlamaModel::Plans {
 };
 
 LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOptions& o, std::int64_t chunk,
-                                         const Backend& backend, const LoraConfig* lora, bool weights_in_place) {
+                                         const MemoryPlanner& planner, const LoraConfig* lora, bool weights_in_place) {
     Plans p;
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
@@ -146,7 +146,7 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
     if (o.checkpointing) add_layer_acts(p.work, p.work_ids, c, o, lora);
     // The backend says what its attention needs for the longest sequence a batch may hold.
     const std::size_t attention =
-        backend.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
+        planner.attention_workspace_bytes({n, o.max_seq, c.num_heads, c.num_kv_heads, c.head_dim});
     p.attention_workspace = p.work.add("attention_workspace", DType::U8, {static_cast<std::int64_t>(attention)});
     p.grads[2] = p.work.add("d_att", a, {n, qd});
     p.grads[3] = p.work.add("d_qkv", a, {n, qd + 2 * kvd});
@@ -160,11 +160,11 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
 }
 
 LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o,
-                                                   const Backend& backend, const LoraConfig* lora,
+                                                   const MemoryPlanner& planner, const LoraConfig* lora,
                                                    bool weights_in_place) {
     const std::int64_t n = o.max_batch * o.max_seq;
     const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
-    const Plans p = make_plans(c, o, chunk, backend, lora, weights_in_place);
+    const Plans p = make_plans(c, o, chunk, planner, lora, weights_in_place);
     return {p.act.total_bytes(), p.work.total_bytes(), p.offload_host};
 }
 

@@ -110,8 +110,8 @@ public:
     // The backend says what its ops need beside the model's own tensors (attention workspace).
     // weights_in_place: the base holds its layers stacked in the compute dtype
     // (layers_in_compute_dtype), so no workspace holds a dequantized layer.
-    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options, const Backend& backend,
-                                      const LoraConfig* lora, bool weights_in_place);
+    static PlannedBytes planned_bytes(const LlamaConfig& c, const ModelRunOptions& options,
+                                      const MemoryPlanner& planner, const LoraConfig* lora, bool weights_in_place);
     // The shapes of the step's ops, for the backend's own scratch (Backend::op_scratch_bytes,
     // which the model reserves when it is made). head_weight: the LM head's dtype as held.
     static StepShapes step_shapes(const LlamaConfig& c, const ModelRunOptions& options, const LoraConfig* lora,
@@ -150,7 +150,7 @@ private:
 
     struct Plans;
     static Plans make_plans(const LlamaConfig& c, const ModelRunOptions& options, std::int64_t chunk,
-                            const Backend& backend, const LoraConfig* lora, bool weights_in_place);
+                            const MemoryPlanner& planner, const LoraConfig* lora, bool weights_in_place);
     void plan_buffers();
     LayerActs layer_acts(const BufferPlan& plan, const Buffer& buf, const std::vector<std::size_t>& ids,
                          std::size_t first) const;

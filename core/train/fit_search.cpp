@@ -30,7 +30,7 @@ std::optional<FitDimension> parse_fit_dimension(std::string_view name) {
 }
 
 FitResult fit_largest(const ModelLayout& model, const EstimateOptions& options, FitDimension dimension,
-                      const Backend& backend) {
+                      const MemoryPlanner& planner) {
     QLS_CHECK(ConfigError, options.device_bytes > 0, "the largest ", fit_dimension_name(dimension),
               " that fits needs a device size (a GPU or a budget), got none");
     FitResult r;
@@ -40,7 +40,7 @@ FitResult fit_largest(const ModelLayout& model, const EstimateOptions& options, 
     std::int64_t& value = dimension == FitDimension::MicroBatch ? o.micro_batch : o.seq_len;
     auto at = [&](std::int64_t v) {
         value = v;
-        return estimate_memory(model, o, backend);
+        return estimate_memory(model, o, planner);
     };
     r.estimate = at(1);
     if (!r.estimate.fits) return r;

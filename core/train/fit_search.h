@@ -28,6 +28,6 @@ struct FitResult {
 // The largest value of `dimension` whose estimate fits options.device_bytes, every other
 // option held. ConfigError when options.device_bytes is not set.
 FitResult fit_largest(const ModelLayout& model, const EstimateOptions& options, FitDimension dimension,
-                      const Backend& backend);
+                      const MemoryPlanner& planner);
 
 }  // namespace qls

@@ -16,6 +16,6 @@ struct LongestSeq {
 
 // At options' micro-batch and rank against options.device_bytes, to the token (the search's
 // granularity); options.offload_checkpoints is ignored. ConfigError when device_bytes is not set.
-LongestSeq longest_seq(const ModelLayout& model, const EstimateOptions& options, const Backend& backend);
+LongestSeq longest_seq(const ModelLayout& model, const EstimateOptions& options, const MemoryPlanner& planner);
 
 }  // namespace qls

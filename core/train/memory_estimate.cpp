@@ -65,7 +65,7 @@ std::int64_t lora_param_count(const LlamaConfig& c, const LoraConfig& lora) {
 
 // The estimate with MLP chunks of `mlp_chunk` rows (0: none).
 MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptions& o, std::int64_t mlp_chunk,
-                                   const Backend& backend) {
+                                   const MemoryPlanner& planner) {
     const LlamaConfig& c = model.config;
     MemoryEstimate e;
     auto set = [&](Usage u, std::int64_t b) { e.bytes[static_cast<std::size_t>(u)] = b; };
@@ -85,13 +85,13 @@ MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptio
               "offloading checkpoints needs gradient checkpointing");
     ModelRunOptions run{o.micro_batch, o.seq_len, true, 0, o.base.compute, false, mlp_chunk};
     const bool in_place = layers_in_place(model, o.base);
-    const auto with = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
+    const auto with = LlamaModel::planned_bytes(c, run, planner, &o.lora, in_place);
     run.offload_checkpoints = true;
-    const auto offloaded = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
+    const auto offloaded = LlamaModel::planned_bytes(c, run, planner, &o.lora, in_place);
     run.offload_checkpoints = false;
     run.checkpointing = false;
     run.mlp_chunk = 0;  // without checkpointing every layer keeps its whole MLP
-    const auto without = LlamaModel::planned_bytes(c, run, backend, &o.lora, in_place);
+    const auto without = LlamaModel::planned_bytes(c, run, planner, &o.lora, in_place);
     const auto& chosen = o.offload_checkpoints ? offloaded : o.checkpointing ? with : without;
     e.activations_checkpointed = static_cast<std::int64_t>(with.activations);
     e.activations_full = static_cast<std::int64_t>(without.activations);
@@ -107,7 +107,7 @@ MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptio
     const ModelRunOptions chosen_run{o.micro_batch,          o.seq_len, o.checkpointing, 0, o.base.compute,
                                      o.offload_checkpoints, o.checkpointing ? mlp_chunk : 0};
     const std::int64_t scratch =
-        backend.op_scratch_bytes(LlamaModel::step_shapes(c, chosen_run, &o.lora, in_place, base.head));
+        planner.op_scratch_bytes(LlamaModel::step_shapes(c, chosen_run, &o.lora, in_place, base.head));
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
 
     for (Usage u : kAllUsages)
@@ -137,11 +137,11 @@ MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptio
 
 }  // namespace
 
-MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const Backend& backend) {
-    return estimate_memory(model_layout(model), o, backend);
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& o, const MemoryPlanner& planner) {
+    return estimate_memory(model_layout(model), o, planner);
 }
 
-MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& o, const Backend& backend) {
+MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& o, const MemoryPlanner& planner) {
     QLS_CHECK(ConfigError, o.micro_batch >= 1 && o.seq_len >= 1,
               "micro-batch and sequence length must be at least 1, got ", o.micro_batch, " and ",
               o.seq_len);
@@ -151,14 +151,14 @@ MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& 
               "the MLP in chunks of rows needs gradient checkpointing");
     o.lora.validate();
     if (o.mlp_chunk != EstimateOptions::kMlpChunkAuto || !o.checkpointing)
-        return estimate_with_chunk(model, o, std::max<std::int64_t>(o.mlp_chunk, 0), backend);
-    MemoryEstimate e = estimate_with_chunk(model, o, 0, backend);
+        return estimate_with_chunk(model, o, std::max<std::int64_t>(o.mlp_chunk, 0), planner);
+    MemoryEstimate e = estimate_with_chunk(model, o, 0, planner);
     if (e.fits) return e;  // also when there is no budget to fit
     // Powers of two below N, largest first: the first that fits is the cheapest chunking.
     const std::int64_t n = o.micro_batch * o.seq_len;
     for (std::int64_t rows = std::bit_floor(static_cast<std::uint64_t>(n - 1));
          rows >= EstimateOptions::kMinMlpChunk && n > 1; rows /= 2) {
-        e = estimate_with_chunk(model, o, rows, backend);
+        e = estimate_with_chunk(model, o, rows, planner);
         if (e.fits) break;
     }
     return e;

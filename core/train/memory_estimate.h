@@ -57,7 +57,7 @@ struct MemoryEstimate {
 // For the backend that would run it: its attention workspace and its ops' own scratch
 // (Backend::op_scratch_bytes: the CPU's fp32 copies, CUDA's cuBLAS and linear workspaces) are
 // included, as the accountant sees them.
-MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& options, const Backend& backend);
-MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const Backend& backend);
+MemoryEstimate estimate_memory(const ModelLayout& model, const EstimateOptions& options, const MemoryPlanner& planner);
+MemoryEstimate estimate_memory(const Model& model, const EstimateOptions& options, const MemoryPlanner& planner);
 
 }  // namespace qls

@@ -21,6 +21,6 @@ struct OffloadChoice {
 // `options` describe the run (offload_checkpoints ignored); its device_bytes is the budget
 // (0: unknown, so auto stays off). ConfigError for a mode other than off, on, auto.
 OffloadChoice choose_offload(std::string_view mode, const ModelLayout& model, const EstimateOptions& options,
-                             const Backend& backend);
+                             const MemoryPlanner& planner);
 
 }  // namespace qls

@@ -14,12 +14,14 @@
 #   2. cuda_attention: test_cuda_attention, the fused attention against a host reference up to
 #      T = 4096 with packed sequences, and the deterministic backward twice
 #   3. cuda_step: test_cuda_train_step, the whole QLoRA step against peft's fp32 fixtures and
-#      against the CPU twin in fp32, bf16 and fp16
+#      against the CPU twin in fp32, bf16 and fp16; cuda_planner: test_cuda_memory_planner, the
+#      reserved op scratch is the measured workspace
 #   4. demo200: a 200-step bf16 demo run on the GPU beside the same run on the CPU twin (trained
 #      here at pack time, carried), loss curves side by side (compare_loss_curves.py)
 #   5. bench_ops: qls-bench-ops, the backend's ops at 7B shapes against cuBLAS and a device copy
 #   6. memcheck / racecheck: compute-sanitizer on the CUDA tests; then `qlora bench train
-#      --shape llama-1b` on the GPU when time is left
+#      --shape llama-1b` on the GPU when time is left, its peak by category against the estimate
+#      (FAIL beyond 5 %)
 #   7. test_cuda_quant, test_cuda_ggml: the Qt Test suites of the 4-bit and GGUF-block kernels
 #   8. qls-bench-kernels: validation against the CPU reference and the bnb fixtures, then timings,
 #      and the same validation under compute-sanitizer memcheck
@@ -36,7 +38,7 @@ build=$repo/build-gpu
 bundle=$repo/build-gpu-bundle
 out=${OUT:-$repo/build-gpu-out}
 shared=$repo/../shared
-bins=(test_cuda_backend_ops test_cuda_attention test_cuda_train_step test_cuda_quant test_cuda_ggml qls-bench-kernels
+bins=(test_cuda_backend_ops test_cuda_attention test_cuda_train_step test_cuda_memory_planner test_cuda_quant test_cuda_ggml qls-bench-kernels
       qls-bench-ops qls-measure-rcp qlora)
 # The demo run both devices train (README's demo settings, bf16, 200 steps).
 demo_args=(--model resources/demo/model --data resources/demo/data/pirate_fortunes_train.jsonl
@@ -111,6 +113,25 @@ tokenizer_speed() {
     done
 }
 
+# A llama-1b bench run on the GPU: its measured device peak by category against the estimate,
+# which must agree within 5 % (issue 13).
+estimate_check() {
+    timeout 90 "$work/bin/qlora" bench train --shape llama-1b --device cuda --json > "$out/bench_train_1b.json" ||
+        return
+    python3 - "$out/bench_train_1b.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+est, peak, mib = r["estimated_bytes"], r["peak_bytes"], 2.0**20
+for k, v in r["peak_by_category"].items():
+    print(f"{k:18s} peak {v / mib:10.1f} MiB   estimate {r['estimate_by_category'][k] / mib:10.1f} MiB")
+in_use = r["device_in_use_peak_bytes"] or 0
+print(f"device total: peak {peak / mib:.1f} MiB, estimate {est / mib:.1f} MiB "
+      f"({100.0 * (peak - est) / est:+.2f} %); cudaMemGetInfo in use {in_use / mib:.1f} MiB")
+print(f"{r['tokens_per_s']:.0f} tokens/s, median step {r['median_step_s']:.3f} s")
+sys.exit(0 if abs(peak - est) <= 0.05 * est else 1)
+PY
+}
+
 demo_run() {
     (cd "$repo" && timeout 90 "$work/bin/qlora" train "${demo_args[@]}" --device cuda --out "$work/demo_gpu") \
         > "$work/demo_gpu.log" 2>&1 ||
@@ -150,6 +171,7 @@ run() {
     step cuda_ops timeout 90 "$work/bin/test_cuda_backend_ops"
     step cuda_attention timeout 90 "$work/bin/test_cuda_attention"
     step cuda_step timeout 60 "$work/bin/test_cuda_train_step"
+    step cuda_planner timeout 60 "$work/bin/test_cuda_memory_planner"
     step demo200 demo_run
     step memcheck_ops timeout 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$work/bin/test_cuda_backend_ops"
     step racecheck_attention timeout 90 compute-sanitizer --tool racecheck --error-exitcode 3 \
@@ -158,7 +180,7 @@ run() {
     step memcheck_step timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 \
         "$work/bin/test_cuda_train_step" fp32AgainstPeft
     step racecheck_ops timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$work/bin/test_cuda_backend_ops"
-    step bench_train_1b timeout 90 "$work/bin/qlora" bench train --shape llama-1b --device cuda
+    step bench_train_1b estimate_check
     step cuda_tests "$work/bin/test_cuda_quant"
     step cuda_ggml "$work/bin/test_cuda_ggml"
     step bench timeout 240 "$work/bin/qls-bench-kernels" --fixtures "$fixtures" --results "$out/bench_results.tsv"

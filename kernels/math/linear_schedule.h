@@ -330,4 +330,37 @@ void linear_backward_schedule(Exec& ex, const LinearBackwardOperands& op,
     }
 }
 
+// The schedule's workspace for every linear of a step (step_shapes.h), as the CUDA backend
+// reserves it: per buffer the most any call asks for, forward or backward, and the bytes of a
+// base weight that reaches a linear in another dtype than the compute dtype (converted whole).
+struct StepLinearScratch {
+    LinearBufferFloats floats;
+    std::int64_t weight_bytes = 0;
+};
+
+inline CallShape call_shape(const LinearCallShape& l, DType compute) {
+    const bool f32 = compute == DType::F32;
+    return {l.in, l.out, l.ranks, f32, l.ranks > 0 && (!f32 || l.dropout), l.keeps_xa, l.dx};
+}
+
+inline void grow_to(LinearBufferFloats& to, const LinearBufferFloats& f) {
+    to.sum = std::max(to.sum, f.sum);
+    to.acc = std::max(to.acc, f.acc);
+    to.input = std::max(to.input, f.input);
+    to.mid = std::max(to.mid, f.mid);
+    to.mid2 = std::max(to.mid2, f.mid2);
+}
+
+inline StepLinearScratch step_linear_scratch(const StepShapes& s, std::int64_t cap_floats = kLinearWorkspaceFloats) {
+    StepLinearScratch out;
+    for (const LinearCallShape& l : s.linears) {
+        const CallShape c = call_shape(l, s.compute);
+        grow_to(out.floats, call_floats(l.rows, forward_row_floats(c), cap_floats));
+        grow_to(out.floats, call_floats(l.rows, backward_row_floats(c), cap_floats));
+        if (l.weight != s.compute)
+            out.weight_bytes = std::max(out.weight_bytes, l.in * l.out * static_cast<std::int64_t>(dtype_size(s.compute)));
+    }
+    return out;
+}
+
 }  // namespace qls::kmath

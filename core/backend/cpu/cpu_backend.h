@@ -61,6 +61,7 @@ protected:
     void clip_grad_norm_impl(const ClipGradNormArgs& a) override;
     void adamw_step_impl(const AdamWArgs& a) override;
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override;
+    void quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) override;  // cpu_quantize_weight.cpp
 
 private:
     // Calls fn(rows, first, count) over blocks of the base weight's output rows in fp32: the
