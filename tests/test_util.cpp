@@ -138,6 +138,21 @@ private slots:
         QCOMPARE(std::string(reinterpret_cast<const char*>(f.bytes().data()), f.size()), std::string("second"));
         QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
     }
+    // A pruned checkpoint: gone with everything in it, no temporary left; a missing folder is
+    // not an error. (The kill-midway case is test_crash_consistency's.)
+    void removeDirAtomicLeavesNothing() {
+        test::ScratchDir dir;
+        const auto doomed = dir.path() / "step-6";
+        std::filesystem::create_directories(doomed / "adapter");
+        for (const char* name : {"checksums.json", "trainer_state.json", "adapter/adapter_model.safetensors"})
+            write_file_atomic(doomed / name, name);
+        write_file_atomic(dir.path() / "kept", "kept");
+        remove_dir_atomic(doomed);
+        QVERIFY(!std::filesystem::exists(doomed));
+        QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+        remove_dir_atomic(doomed);
+        QCOMPARE(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+    }
     void mappedFileNamesMissingPath() {
         QLS_VERIFY_THROWS_WITH(MappedFile("/nonexistent/x.bin"), IoError, "/nonexistent/x.bin");
     }

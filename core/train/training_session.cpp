@@ -11,6 +11,7 @@
 #include "core/train/offload_choice.h"
 #include "core/train/run_budget.h"
 #include "core/train/run_plan.h"
+#include "core/util/atomic_file.h"
 #include "core/util/compute_dtype.h"
 
 namespace qls {
@@ -352,8 +353,9 @@ void TrainingSession::prune_checkpoints() {
     const auto keep = static_cast<std::size_t>(m_config.keep_checkpoints);
     for (std::size_t i = 0; i + keep < steps.size(); ++i) {
         if (m_progress.best_valid_loss && steps[i] == m_progress.best_step) continue;
-        std::error_code ec;
-        std::filesystem::remove_all(checkpoint_dir(m_config.run_dir, steps[i]), ec);
+        // Never half deleted: a kill midway leaves a hidden temporary that the next start removes
+        // (remove_interrupted_saves), not a checkpoint missing files that a resume would find.
+        remove_dir_atomic(checkpoint_dir(m_config.run_dir, steps[i]));
     }
 }
 

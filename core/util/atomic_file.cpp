@@ -80,6 +80,18 @@ AtomicDirWriter::AtomicDirWriter(std::filesystem::path destination)
     QLS_CHECK(IoError, !ec, "cannot create folder '", m_temp.string(), "': ", ec.message());
 }
 
+void remove_dir_atomic(const std::filesystem::path& dir) noexcept {
+    try {
+        const std::filesystem::path aside = temp_sibling(dir);
+        std::error_code ec;
+        std::filesystem::rename(dir, aside, ec);
+        if (ec) return;
+        fsync_path(dir.parent_path(), true);  // the rename reaches the disk before the deletes
+        std::filesystem::remove_all(aside, ec);
+    } catch (...) {  // temp_sibling's std::string: out of memory leaves the folder whole
+    }
+}
+
 AtomicDirWriter::~AtomicDirWriter() {
     if (!m_committed) {
         std::error_code ec;

@@ -30,6 +30,12 @@ private:
 // Write a whole file atomically.
 void write_file_atomic(const std::filesystem::path& destination, std::string_view bytes);
 
+// Removes a folder so that it is never seen half deleted: renamed to a hidden temporary sibling
+// first, then deleted. A process killed midway leaves that temporary (which whoever cleans up
+// interrupted saves removes), not a folder under the old name missing some of its files.
+// Never throws: a folder that cannot be renamed is left whole.
+void remove_dir_atomic(const std::filesystem::path& dir) noexcept;
+
 // A folder built in a temporary sibling and renamed into place (replacing an old one) on commit().
 class AtomicDirWriter {
 public:
