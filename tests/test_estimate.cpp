@@ -37,6 +37,18 @@ Batch every_row_trained(std::int64_t batch, std::int64_t seq, std::int64_t vocab
     return b;
 }
 
+// Rank 8, micro-batch 1, the MLP whole, with a budget that `seq` tokens fit exactly.
+EstimateOptions fitting_exactly(const ModelLayout& layout, DType compute, std::int64_t seq, const Backend& backend) {
+    EstimateOptions o;
+    o.base.compute = compute;
+    o.lora.rank = 8;
+    o.micro_batch = 1;
+    o.seq_len = seq;
+    o.mlp_chunk = 0;
+    o.device_bytes = estimate_memory(layout, o, backend).device_total;
+    return o;
+}
+
 }  // namespace
 
 class TestEstimate : public QObject {
@@ -341,13 +353,8 @@ void TestEstimate::longestSeqWithOffload() {
     const auto dir = ref_dir() / "models" / "llama3-tiny";
     const ModelLayout layout = open_model_layout(dir);
     CpuBackend backend;
-    EstimateOptions o;
-    o.base.compute = static_cast<DType>(compute);
-    o.lora.rank = 8;
-    o.micro_batch = 1;
-    o.seq_len = 300;
-    o.mlp_chunk = 0;  // offload alone (longestSeqWithMlpChunks has chunks)
-    o.device_bytes = estimate_memory(layout, o, backend).device_total;  // 300 tokens fit exactly without offload
+    // Offload alone (longestSeqWithMlpChunks has chunks); 300 tokens fit exactly without it.
+    EstimateOptions o = fitting_exactly(layout, static_cast<DType>(compute), 300, backend);
     const FitResult plain = fit_largest(layout, o, FitDimension::SeqLen, backend);
     QCOMPARE(plain.value, std::int64_t(300));
     o.offload_checkpoints = true;
@@ -389,13 +396,7 @@ void TestEstimate::longestSeqWithMlpChunks() {
     const auto dir = ref_dir() / "models" / "llama3-tiny";
     const ModelLayout layout = open_model_layout(dir);
     CpuBackend backend;
-    EstimateOptions o;
-    o.base.compute = static_cast<DType>(compute);
-    o.lora.rank = 8;
-    o.micro_batch = 1;
-    o.seq_len = 600;
-    o.mlp_chunk = 0;
-    o.device_bytes = estimate_memory(layout, o, backend).device_total;
+    EstimateOptions o = fitting_exactly(layout, static_cast<DType>(compute), 600, backend);
     QCOMPARE(fit_largest(layout, o, FitDimension::SeqLen, backend).value, std::int64_t(600));
     o.mlp_chunk = EstimateOptions::kMlpChunkAuto;
     const FitResult chunked = fit_largest(layout, o, FitDimension::SeqLen, backend);

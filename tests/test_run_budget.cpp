@@ -14,6 +14,7 @@
 #include "core/train/run_budget.h"
 #include "core/train/trainer.h"
 #include "core/util/resource_paths.h"
+#include "fake_gpu.h"
 #include "test_support.h"
 
 using namespace qls;
@@ -23,17 +24,6 @@ namespace {
 
 constexpr std::int64_t kTotal = std::int64_t{24} << 30;
 std::int64_t g_free = std::int64_t{3} << 29;  // what the stand-in GPU says is free now
-
-// One "cuda" device that computes on the CPU and reports g_free of kTotal.
-void register_fake_gpu() {
-    DeviceBackendFactory f;
-    f.kind = "cuda";
-    f.device_count = [] { return 1; };
-    f.device_name = [](int) { return std::string("Fake GPU"); };
-    f.create = [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); };
-    f.memory = [](int i) { return DeviceMemory{str_cat("Fake GPU (cuda:", i, ")"), g_free, kTotal}; };
-    register_device_backend(std::move(f));
-}
 
 // The run's estimate options, as TrainingSession::load builds them for `c`.
 EstimateOptions planned_options(const TrainConfig& c) {
@@ -52,7 +42,7 @@ EstimateOptions planned_options(const TrainConfig& c) {
 class TestRunBudget : public QObject {
     Q_OBJECT
 private slots:
-    void initTestCase() { register_fake_gpu(); }
+    void initTestCase() { test::register_fake_gpu([] { return g_free; }, kTotal); }
     void precedence();
     void autoOffloadFollowsFreeMemory();
     void trainerPlansAgainstFreeMemory();

@@ -9,6 +9,7 @@
 
 #include "core/backend/backend_registry.h"
 #include "core/backend/cpu/cpu_backend.h"
+#include "tests/fake_gpu.h"
 #include "tests/test_support.h"
 #include "ui/hparams_page.h"
 #include "ui/main_window.h"
@@ -21,26 +22,13 @@ namespace {
 
 constexpr int kLoadTimeoutMs = 60000;
 
-// One "cuda" device that computes on the CPU: 1.5 GiB free of 24 GiB.
-void register_fake_gpu() {
-    DeviceBackendFactory f;
-    f.kind = "cuda";
-    f.device_count = [] { return 1; };
-    f.device_name = [](int) { return std::string("Fake GPU"); };
-    f.create = [](int) -> std::unique_ptr<Backend> { return std::make_unique<CpuBackend>(); };
-    f.memory = [](int i) {
-        return DeviceMemory{str_cat("Fake GPU (cuda:", i, ")"), std::int64_t{3} << 29,
-                            std::int64_t{24} << 30};
-    };
-    register_device_backend(std::move(f));
-}
-
 }  // namespace
 
 class TestUiDeviceBudget : public QObject {
     Q_OBJECT
 private slots:
-    void initTestCase() { register_fake_gpu(); }
+    // 1.5 GiB free of 24 GiB.
+    void initTestCase() { test::register_fake_gpu([] { return std::int64_t{3} << 29; }, std::int64_t{24} << 30); }
 
     void verdictAgainstFreeMemory() {
         MainWindow w;
