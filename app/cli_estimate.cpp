@@ -260,6 +260,9 @@ int run_estimate(const std::vector<std::string>& raw) {
     if (planned_as != ops)
         std::printf("workspace planned as the %s backend runs its ops: this build has no CUDA backend\n",
                     planned_as.c_str());
+    else if (planned_as != device.kind)
+        std::printf("workspace planned as the %s backend runs its ops (this machine would run them on %s)\n",
+                    planned_as.c_str(), device.device.c_str());
     if (budget) std::printf("planning against %s\n", budget->reason.c_str());
     if (!offload.reason.empty()) std::printf("%s\n", offload.reason.c_str());
     std::printf("%s\n", e.verdict.c_str());
