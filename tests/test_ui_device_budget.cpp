@@ -3,17 +3,22 @@
 // the CPU neither. The stand-in is registered in this executable alone: the registry is
 // process-wide.
 #include <QApplication>
+#include <QCheckBox>
 #include <QLabel>
 #include <QPushButton>
+#include <QTableWidget>
 #include <QtTest>
 
 #include "core/backend/backend_registry.h"
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/inspect/weight_memory.h"
 #include "tests/fake_gpu.h"
 #include "tests/test_support.h"
 #include "ui/hparams_page.h"
 #include "ui/main_window.h"
+#include "ui/model_page.h"
 #include "ui/model_session.h"
+#include "ui/ui_format.h"
 
 using namespace qls;
 using namespace qls::ui;
@@ -60,6 +65,39 @@ private slots:
         QVERIFY2(!hp->estimateVerdict()->text().contains("against"),
                  qPrintable(hp->estimateVerdict()->text()));
         QVERIFY(hp->fitMicroBatchButton()->isEnabled());
+    }
+
+    // The Model page's weight-memory verdict for the detected GPU is against what is free on it
+    // now, not its marketed size: each scheme fits or not by the free bytes.
+    void modelPageVerdictAgainstFreeMemory() {
+        MainWindow w;
+        w.show();
+        w.openModel(QString::fromStdString((test::ref_dir() / "models" / "llama3-tiny").string()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.session()->layout() != nullptr, kLoadTimeoutMs);
+        ModelPage* page = w.modelPage();
+        QTableWidget* table = page->memoryTable();
+        QTRY_VERIFY_WITH_TIMEOUT(table->rowCount() > 1, kLoadTimeoutMs);
+        // Free memory between the smallest and the largest scheme's bytes (the rows' own figures).
+        std::vector<double> totals;
+        for (const WeightMemory& m : weight_memory_all(w.session()->report().config, w.session()->quantSettings().blockSize))
+            totals.push_back(double(m.total_bytes()));
+        QCOMPARE(int(totals.size()), table->rowCount());
+        const auto [low, high] = std::minmax_element(totals.begin(), totals.end());
+        QVERIFY(*low < *high);
+        DeviceStatus gpu;
+        gpu.cuda = true;
+        gpu.name = QStringLiteral("Fake GPU");
+        gpu.totalBytes = std::uint64_t{24} << 30;
+        gpu.freeBytes = std::uint64_t((*low + *high) / 2);
+        page->findChild<QCheckBox*>("useDetectedGpu")->setChecked(true);
+        page->setDeviceStatus(gpu);
+        QCOMPARE(table->horizontalHeaderItem(5)->text(),
+                 QStringLiteral("Fits in %1?").arg(formatBytes(double(gpu.freeBytes))));
+        for (int r = 0; r < table->rowCount(); ++r) {
+            const bool fits = totals[std::size_t(r)] <= double(gpu.freeBytes);
+            QVERIFY2(table->item(r, 5)->text().startsWith(fits ? QStringLiteral("✓") : QStringLiteral("✗")),
+                     qPrintable(table->item(r, 5)->text()));
+        }
     }
 };
 

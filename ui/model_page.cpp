@@ -401,13 +401,13 @@ void ModelPage::fillSummary() {
 void ModelPage::updateMemory() {
     const QuantSettings& s = m_session->quantSettings();
     const bool gpu = m_device.cuda && s.useDetectedGpu;
-    // The detected GPU under the same usable-memory assumption as the listed ones.
-    const double budget =
-        gpu ? double(detected_gpu(m_device.name.toStdString(), std::int64_t(m_device.totalBytes), true).usable_bytes())
-            : s.budgetGiB * kGiB;
-    m_budgetNote->setText(gpu ? QString()
-                              : m_device.cuda ? tr("(a smaller GPU to rehearse)")
-                                              : tr("(no CUDA device: the GPU you plan to use)"));
+    // The detected GPU: what is free on it now (other processes and this one's CUDA context
+    // already taken), the budget a run on it plans against (run_budget.h).
+    const double budget = gpu ? double(m_device.freeBytes) : s.budgetGiB * kGiB;
+    m_budgetNote->setText(gpu            ? tr("(free now of %1 on %2)")
+                                               .arg(formatBytes(double(m_device.totalBytes)), m_device.name)
+                          : m_device.cuda ? tr("(a smaller GPU to rehearse)")
+                                          : tr("(no CUDA device: the GPU you plan to use)"));
     m_memory->horizontalHeaderItem(5)->setText(tr("Fits in %1?").arg(formatBytes(budget)));
     if (!m_session->layout()) {
         m_memory->clearContents();
