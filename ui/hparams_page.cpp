@@ -311,7 +311,7 @@ void HparamsPage::validate() {
     if (before.isEmpty() != m_message.isEmpty()) emit validityChanged(m_message.isEmpty());
 }
 
-EstimateOptions HparamsPage::estimateOptions(const Backend& backend) const {
+EstimateOptions HparamsPage::estimateOptions(const Backend& backend, const RunBudget& budget) const {
     const TrainConfig c = config();
     EstimateOptions o;
     o.base = m_session->quantSettings().baseOptions();
@@ -321,7 +321,7 @@ EstimateOptions HparamsPage::estimateOptions(const Backend& backend) const {
     o.seq_len = std::int64_t(c.data.max_seq_len);
     o.checkpointing = c.checkpointing;
     o.paging = c.optim.paging;
-    o.device_bytes = run_budget(c.device_limit_bytes, parse_device(c.device)).bytes;
+    o.device_bytes = budget.bytes;
     // As the trainer decides it (offload_choice.h): "auto" against the device size above.
     o.offload_checkpoints = choose_offload(c.offload_checkpoints, *m_session->layout(), o, backend).offload;
     return o;
@@ -348,7 +348,7 @@ void HparamsPage::updateEstimate() {
         // What the run would plan against: the size set here, else a GPU's free memory now.
         const RunBudget budget = run_budget(config().device_limit_bytes, parse_device(config().device));
         enableFit(budget.bytes > 0);
-        const EstimateOptions options = estimateOptions(*device.backend);
+        const EstimateOptions options = estimateOptions(*device.backend, budget);
         const MemoryEstimate e = estimate_memory(*m_session->layout(), options, *device.backend);
         m_estimate->setRowCount(0);
         auto addRow = [this](const QString& name, double bytes) {
@@ -417,7 +417,9 @@ void HparamsPage::fitLargest(FitDimension dimension) {
     QSpinBox* field = dimension == FitDimension::MicroBatch ? m_microBatch : m_seqLen;
     try {
         const BackendChoice device = make_backend(parse_device(config().device));
-        const FitResult r = fit_largest(*m_session->layout(), estimateOptions(*device.backend), dimension, *device.backend);
+        const RunBudget budget = run_budget(config().device_limit_bytes, parse_device(config().device));
+        const FitResult r =
+            fit_largest(*m_session->layout(), estimateOptions(*device.backend, budget), dimension, *device.backend);
         if (r.value == 0) {
             m_verdict->setText(tr("Nothing fits: even 1 needs %1").arg(formatBytes(double(r.estimate.device_total))));
             m_verdict->setStyleSheet(QStringLiteral("color: #c0392b;"));

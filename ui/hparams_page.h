@@ -10,6 +10,7 @@
 #include <QPair>
 
 #include "core/train/fit_search.h"
+#include "core/train/run_budget.h"
 #include "core/train/train_config.h"
 #include "ui/hparams_presets.h"
 
@@ -86,7 +87,8 @@ private:
                   const QStringList& keys);
     void onChanged();
     void validate();
-    EstimateOptions estimateOptions(const Backend& backend) const;
+    // The run's estimate settings against `budget` (run_budget.h), asked once by the caller.
+    EstimateOptions estimateOptions(const Backend& backend, const RunBudget& budget) const;
     void updateEstimate();
     // Offload needs checkpoints to move: without gradient checkpointing the box is disabled
     // (unless it holds the refused "on", which the user must be able to change).

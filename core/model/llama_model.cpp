@@ -15,6 +15,12 @@ std::span<const std::byte> as_bytes_of(const std::vector<std::int32_t>& v) {
     return std::as_bytes(std::span<const std::int32_t>(v));
 }
 
+// Rows of the logits materialized at once for `o`: its logits_chunk capped at N, or automatic.
+std::int64_t logits_rows(const LlamaConfig& c, const ModelRunOptions& o) {
+    const std::int64_t n = o.max_batch * o.max_seq;
+    return o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : LlamaModel::default_logits_chunk(c, n);
+}
+
 // Device slots for the L + 1 layer inputs (the last one the final layer's output).
 std::int64_t input_slots(const LlamaConfig& c, const ModelRunOptions& o) {
     return o.offload_checkpoints ? std::min(LlamaModel::kOffloadSlots, c.num_layers + 1) : c.num_layers + 1;
@@ -48,9 +54,7 @@ LlamaModel::LlamaModel(Backend& backend, const DeviceBaseModel& base, LoraParame
     QLS_ASSERT(options.compute == base.options().compute, "the model computes in ",
                dtype_name(options.compute), " but its base weights were prepared for ",
                dtype_name(base.options().compute));
-    const std::int64_t n = options.max_batch * options.max_seq;
-    m_chunk = options.logits_chunk > 0 ? std::min(options.logits_chunk, n)
-                                       : default_logits_chunk(base.config(), n);
+    m_chunk = logits_rows(base.config(), options);
     m_mlp_rows = mlp_rows(options);
     plan_buffers();
     // The backend's own scratch for this shape, taken now like the model's buffers.
@@ -162,9 +166,7 @@ LlamaModel::Plans LlamaModel::make_plans(const LlamaConfig& c, const ModelRunOpt
 LlamaModel::PlannedBytes LlamaModel::planned_bytes(const LlamaConfig& c, const ModelRunOptions& o,
                                                    const MemoryPlanner& planner, const LoraConfig* lora,
                                                    bool weights_in_place) {
-    const std::int64_t n = o.max_batch * o.max_seq;
-    const std::int64_t chunk = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
-    const Plans p = make_plans(c, o, chunk, planner, lora, weights_in_place);
+    const Plans p = make_plans(c, o, logits_rows(c, o), planner, lora, weights_in_place);
     return {p.act.total_bytes(), p.work.total_bytes(), p.offload_host};
 }
 
@@ -177,7 +179,7 @@ StepShapes LlamaModel::step_shapes(const LlamaConfig& c, const ModelRunOptions& 
     s.compute = o.compute;
     s.rows = n;
     s.mlp_rows = m;
-    s.logits_rows = o.logits_chunk > 0 ? std::min(o.logits_chunk, n) : default_logits_chunk(c, n);
+    s.logits_rows = logits_rows(c, o);
     s.hidden = h;
     s.intermediate = inter;
     s.q_dim = qd;

@@ -101,11 +101,11 @@ MemoryEstimate estimate_with_chunk(const ModelLayout& model, const EstimateOptio
     set(Usage::PagedHost, e.of(Usage::PagedHost) + e.offload_host);
     const std::int64_t n = o.micro_batch * o.seq_len;
     const std::int64_t chunk = LlamaModel::default_logits_chunk(c, n);
-    e.mlp_chunk = o.checkpointing && mlp_chunk > 0 ? std::min(mlp_chunk, n) : n;
     e.logits_workspace = chunk * c.vocab_size * static_cast<std::int64_t>(dtype_size(o.base.compute));
-    // The backend's own scratch for the chosen run (reserved by the model when it is made).
     const ModelRunOptions chosen_run{o.micro_batch,          o.seq_len, o.checkpointing, 0, o.base.compute,
                                      o.offload_checkpoints, o.checkpointing ? mlp_chunk : 0};
+    e.mlp_chunk = LlamaModel::mlp_rows(chosen_run);
+    // The backend's own scratch for the chosen run (reserved by the model when it is made).
     const std::int64_t scratch =
         planner.op_scratch_bytes(LlamaModel::step_shapes(c, chosen_run, &o.lora, in_place, base.head));
     set(Usage::Workspace, static_cast<std::int64_t>(chosen.workspace) + scratch);
