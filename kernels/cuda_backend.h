@@ -45,6 +45,7 @@ public:
     // Total minus free as cudaMemGetInfo says (nvidia-smi's figure: the context, cuBLAS, other
     // processes on the card too).
     std::optional<std::int64_t> device_bytes_in_use() const override;
+    bool stages_host_uploads() const override { return true; }
 
     int device() const { return m_device; }
     int compute_capability() const { return m_cc; }  // 75, 80, 86, 89, 90, 120, ...
@@ -80,6 +81,7 @@ protected:
     std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override;
     std::int64_t op_scratch_bytes_impl(const StepShapes& s) const override;  // cuda_scratch_plan.cpp
     void reserve_op_scratch_impl(const StepShapes& s) override;
+    void release_op_scratch_impl() override;
     void attention_forward_impl(const AttentionForwardArgs& a) override;
     void attention_backward_impl(const AttentionBackwardArgs& a) override;
     void attention_decode_impl(const AttentionDecodeArgs& a) override;

@@ -57,4 +57,8 @@ void CudaBackend::reserve_op_scratch_impl(const StepShapes& s) {
         if (b[slot] > 0) scratch(static_cast<Scratch>(slot), static_cast<std::size_t>(b[slot]));
 }
 
+void CudaBackend::release_op_scratch_impl() {
+    for (Buffer& b : m_scratch) b = Buffer();
+}
+
 }  // namespace qls::cuda

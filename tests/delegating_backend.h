@@ -48,6 +48,7 @@ protected:
     // The wrapped backend's scratch is its own: this one's accountant never sees it.
     std::int64_t op_scratch_bytes_impl(const StepShapes&) const override { return 0; }
     void reserve_op_scratch_impl(const StepShapes& s) override { m_cpu.reserve_op_scratch(s); }
+    void release_op_scratch_impl() override { m_cpu.release_op_scratch(); }
     void attention_forward_impl(const AttentionForwardArgs& a) override { m_cpu.attention_forward(a); }
     void attention_backward_impl(const AttentionBackwardArgs& a) override { m_cpu.attention_backward(a); }
     void attention_decode_impl(const AttentionDecodeArgs& a) override { m_cpu.attention_decode(a); }

@@ -7,8 +7,9 @@
 //  - a copy is issued on bytes that compute ops touched after the copy stream last waited for
 //    the compute stream (on a GPU the copy could run before them).
 // Every op is tracked on the activations it reads and writes (the optimizer's paged state, the
-// model's offloaded layer inputs); frozen weights and LoRA parameters never move, so their
-// tensors are left out.
+// model's offloaded layer inputs) and, while a base loads, on the staging it quantizes from;
+// frozen weights and LoRA parameters never move once loaded, so their tensors are left out.
+// Like a GPU, it takes host uploads through pinned staging (staged_upload.h).
 #pragma once
 #include <algorithm>
 #include <cstring>
@@ -28,6 +29,7 @@ public:
     const std::vector<std::string>& hazards() const { return m_hazards; }
     std::string first_hazard() const { return m_hazards.empty() ? "none" : m_hazards.front(); }
     std::size_t pending_copies() const { return m_pending.size(); }
+    bool stages_host_uploads() const override { return true; }
 
 protected:
     void free_impl(std::byte* p, Usage u) noexcept override {
@@ -141,6 +143,10 @@ protected:
     void dequantize_weight_impl(const LinearWeight& w, const Tensor& out) override {
         compute_op("dequantize_weight", {out});
         m_cpu.dequantize_weight(w, out);
+    }
+    void quantize_weight_impl(const Tensor& src, const Tensor& workspace, Quant4View& out) override {
+        compute_op("quantize_weight", {src, workspace});
+        m_cpu.quantize_weight(src, workspace, out);
     }
 
 private:

@@ -24,6 +24,9 @@
 #include "tests/test_support.h"
 #include "ui/chat_template_view.h"
 #include "ui/chat_transcript.h"
+#include "core/model/shared_base.h"
+#include "core/train/trainer.h"
+#include "ui/generation_engine.h"
 #include "ui/model_session.h"
 #include "ui/playground_page.h"
 
@@ -201,6 +204,91 @@ private slots:
         QVERIFY2(stats.contains("(plain)"), qPrintable(stats));
         page.setTemplateShown(true);
         QVERIFY(page.templateView()->sourceText().contains("joined by blank lines"));
+    }
+
+    // The Playground reads the base a training run put on the device rather than loading its
+    // own: with a run paused, both sides' backends hold no base bytes, the device holds the one
+    // copy the run loaded whether the Playground is open or not, and the sides answer exactly as
+    // generation from a private copy does. A side that had loaded its own before the run
+    // started gives way to the run's at its next generation; after the run the sides keep it.
+    void sharesTheTrainingRunsBase() {
+        auto model = std::make_shared<SharedModel>(m_session->model());
+        BaseWeightsOptions options;
+        options.blocksize = 128;  // a base no other test's engines hold
+        const auto baseBytes = [](const Backend& b) { return b.memory().snapshot().current_of(Usage::BaseWeights); };
+        auto early = std::make_unique<GenerationEngine>(model, options, ProgressFn{});
+        QVERIFY(baseBytes(early->backend()) > 0);
+        QVERIFY(early->serves(model.get(), options));
+
+        TrainConfig c;
+        c.model = m_session->model()->path;
+        c.run_dir = m_scratch.path() / "shared-base-run";
+        c.data.path = c.model.parent_path() / "data" / "pirate_fortunes_train.jsonl";
+        c.data.max_seq_len = 64;
+        c.base = options;
+        c.max_steps = 1000;
+        c.save_every = 0;
+        Trainer trainer(c);
+        trainer.start();
+        trainer.pause();
+        QTRY_VERIFY_WITH_TIMEOUT(trainer.state() == TrainerState::Paused, kTimeoutMs);
+        QVERIFY(!early->serves(model.get(), options));  // the run's base is there now
+        early.reset();
+        const std::shared_ptr<SharedBase> runBase =
+            find_shared_base(shared_base_key(*m_session->model(), options, "cpu"));
+        QVERIFY(runBase);
+        const MemorySnapshot closed = runBase->owner().memory().snapshot();
+
+        GenerationEngine baseSide(model, options, ProgressFn{}), adapterSide(model, options, ProgressFn{});
+        QCOMPARE(&baseSide.base(), runBase.get());
+        QCOMPARE(&adapterSide.base(), runBase.get());
+        QCOMPARE(baseBytes(baseSide.backend()), std::int64_t(0));
+        QCOMPARE(baseBytes(adapterSide.backend()), std::int64_t(0));
+        const MemorySnapshot open = runBase->owner().memory().snapshot();
+        QCOMPARE(open.current_of(Usage::BaseWeights), closed.current_of(Usage::BaseWeights));
+        QCOMPARE(open.device_current, closed.device_current);
+
+        const Tokenizer tokenizer = load_model_tokenizer(*m_session->model());
+        GenerationPrompt prompt;
+        prompt.ids = tokenizer.encode("Tell me a fortune about love.", true);
+        const LoraAdapter adapter = test::random_adapter(m_session->model()->config, 11);
+        adapterSide.setAdapter(&adapter);
+        const GenerationResult fromBase = baseSide.generate(prompt, test::greedy(16), {});
+        const GenerationResult fromAdapter = adapterSide.generate(prompt, test::greedy(16), {});
+        CpuBackend privateBackend;
+        DeviceBaseModel privateBase(privateBackend, *m_session->model(), options);
+        LlamaGenerator plain(privateBackend, privateBase, nullptr, 64);
+        QCOMPARE(generate(plain, tokenizer, prompt.ids, test::greedy(16), {}).ids, fromBase.ids);
+        const auto lora = LoraParameters::from_adapter(privateBackend, m_session->model()->config, adapter);
+        LlamaGenerator adapted(privateBackend, privateBase, lora.get(), 64);
+        QCOMPARE(generate(adapted, tokenizer, prompt.ids, test::greedy(16), {}).ids, fromAdapter.ids);
+        QVERIFY(fromBase.ids != fromAdapter.ids);
+        QCOMPARE(baseSide.sharedWith(), std::string("the training run in shared-base-run"));
+
+        // The page, chatting with the run's newest checkpoint, says whose base it reads.
+        trainer.save_now();
+        QTRY_VERIFY_WITH_TIMEOUT(fs::exists(c.run_dir / "checkpoints") && !fs::is_empty(c.run_dir / "checkpoints"),
+                                 kTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(trainer.state() == TrainerState::Paused, kTimeoutMs);
+        {
+            PlaygroundPage page(m_session.get());
+            page.setAdapterSource(PlaygroundPage::AdapterMode::RunLatestCheckpoint,
+                                  QString::fromStdString(c.run_dir.string()));
+            page.setSamplingOptions(test::greedy(4));
+            page.resize(1024 - 180, 700 - 60);
+            page.show();
+            QVERIFY(send(page, "Ahoy?"));
+            if (const QByteArray dir = qgetenv("QLS_SHOT_DIR"); !dir.isEmpty())
+                QVERIFY(page.grab().save(QString::fromStdString((fs::path(dir.toStdString()) / "playground-run-base.png").string())));
+            const QString stats = page.findChild<QLabel*>("adapterStats")->text();
+            QVERIFY2(stats.endsWith("· base weights shared with the training run"), qPrintable(stats));
+            QVERIFY(!page.findChild<QLabel*>("baseStats")->text().contains("training run"));
+        }
+
+        trainer.cancel();
+        trainer.wait();
+        QVERIFY(baseSide.serves(model.get(), options));
+        QVERIFY(adapterSide.serves(model.get(), options));
     }
 
     // The main window at 1024×700 leaves the page about 820×600 beside its sidebar and bars.

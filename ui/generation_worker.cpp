@@ -61,7 +61,7 @@ void GenerationWorker::runSide(Side side, Run& run, BaseWeightsOptions options, 
     try {
         std::unique_ptr<GenerationEngine>& engine = m_engines[side];
         if (!engine || !engine->serves(m_model.get(), options)) {
-            engine.reset();  // one base copy per side at a time
+            engine.reset();  // its base goes first, unless someone else reads it
             postStatus(side, tr("Loading the base weights…"));
             auto last = std::chrono::steady_clock::now();
             const ProgressFn progress = [this, side, &run, &last](std::size_t done, std::size_t total) {
@@ -96,6 +96,7 @@ void GenerationWorker::runSide(Side side, Run& run, BaseWeightsOptions options, 
         stats.tokensPerSecond = result.tokens_per_second();
         stats.stopReason = reasonName(result.stop);
         stats.promptFormat = QString::fromStdString(prompt.format);
+        stats.baseSharedWith = QString::fromStdString(engine->sharedWith());
     } catch (const Cancelled&) {
         stats.stopReason = reasonName(StopReason::Cancelled);
     } catch (const std::exception& e) {

@@ -1,7 +1,8 @@
 // Runs the playground's two generations, base and base + adapter, each on its own thread so
 // both stream at once, and brings their tokens back to the UI thread as queued signals. The
-// engines (a base copy per side) stay loaded between runs and are rebuilt only when the model
-// or its quantization changes; the adapter is read again on every run, so a run folder's
+// engines (reading one base between them, or the training run's) stay loaded between runs and
+// are rebuilt only when the model or its quantization changes, or when a training run has put
+// the same base on the device since; the adapter is read again on every run, so a run folder's
 // newest checkpoint is picked up while it trains.
 #pragma once
 #include <QObject>
@@ -41,6 +42,7 @@ struct GenerationStats {
     double tokensPerSecond = 0;
     QString stopReason;    // "eos", "max_tokens", "cancelled"
     QString promptFormat;  // chat_template_choice_name: "model template", "ChatML", "plain", ...
+    QString baseSharedWith;  // GenerationEngine::sharedWith
 };
 
 class GenerationWorker : public QObject {

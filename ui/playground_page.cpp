@@ -461,12 +461,17 @@ void PlaygroundPage::onSideFinished(GenerationWorker::Side side, const Generatio
         p.stats->setText(tr("Stopped before generating."));
         return;
     }
-    p.stats->setText(tr("%1 tokens · %2 tokens/s · %3 · prompt %4 tokens (%5)")
-                         .arg(s.tokens)
-                         .arg(s.tokensPerSecond, 0, 'f', 1)
-                         .arg(stopReasonText(s.stopReason))
-                         .arg(s.promptTokens)
-                         .arg(s.promptFormat));
+    QString text = tr("%1 tokens · %2 tokens/s · %3 · prompt %4 tokens (%5)")
+                       .arg(s.tokens)
+                       .arg(s.tokensPerSecond, 0, 'f', 1)
+                       .arg(stopReasonText(s.stopReason))
+                       .arg(s.promptTokens)
+                       .arg(s.promptFormat);
+    // Only the training run's copy is worth naming (the panel title names the run), and once:
+    // the two sides always share theirs, and the base side's panel is the narrow one.
+    if (side == GenerationWorker::Adapter && s.baseSharedWith.startsWith("the training run"))
+        text += tr(" · base weights shared with the training run");
+    p.stats->setText(text);
 }
 
 void PlaygroundPage::onSideFailed(GenerationWorker::Side side, const QString& message) {

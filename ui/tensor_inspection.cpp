@@ -40,7 +40,7 @@ TensorInspection inspectTensor(const Model& model, const std::string& name, int 
     t.blockSize = blockSize;
     t.grid = blockGrid(w.shape, blockSize);
     t.variants = with_context("while measuring '" + name + "'",
-                              [&] { return compare_quant_variants(w.view, blockSize); });
+                              [&] { return compare_quant_variants(dense_values(w).view, blockSize); });
     return t;
 }
 

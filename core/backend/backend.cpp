@@ -113,6 +113,11 @@ void Backend::synchronize() {
     synchronize_impl();
 }
 
+void Backend::release_op_scratch() {
+    synchronize();
+    release_op_scratch_impl();
+}
+
 void Backend::copy_from_host_async(Stream stream, const Tensor& dst, std::span<const std::byte> src) {
     QLS_ASSERT(src.size() == dst.bytes(), "copy_from_host_async: ", src.size(), " bytes into ",
                describe(dst));

@@ -258,6 +258,9 @@ public:
     // minus free (cudaMemGetInfo; other processes on the device count too); the CPU backend,
     // whose device is host memory, says this process's resident set. nullopt: it cannot tell.
     virtual std::optional<std::int64_t> device_bytes_in_use() const { return std::nullopt; }
+    // Whether host bytes reach the device faster through pinned staging on the copy stream
+    // (staged_upload.h) than by copy_from_host: a GPU; not the CPU, whose device is host memory.
+    virtual bool stages_host_uploads() const { return false; }
 
     MemoryAccountant& memory() { return m_memory; }
     const MemoryAccountant& memory() const { return m_memory; }
@@ -295,6 +298,9 @@ public:
     void rope_backward(const RopeArgs& a);
     // Takes the op scratch op_scratch_bytes says now: after it no op of such a step allocates.
     void reserve_op_scratch(const StepShapes& s) { reserve_op_scratch_impl(s); }
+    // Waits for every stream and frees the op scratch: for a backend that outlives its run
+    // because the base weights allocated on it are still read by others (shared_base.h).
+    void release_op_scratch();
     void attention_forward(const AttentionForwardArgs& a);
     void attention_backward(const AttentionBackwardArgs& a);
     void attention_decode(const AttentionDecodeArgs& a);
@@ -342,6 +348,7 @@ protected:
     virtual void rmsnorm_backward_impl(const RmsNormBackwardArgs& a) = 0;
     virtual void rope_impl(const RopeArgs& a, bool inverse) = 0;
     virtual void reserve_op_scratch_impl(const StepShapes& s) = 0;
+    virtual void release_op_scratch_impl() = 0;
     virtual void attention_forward_impl(const AttentionForwardArgs& a) = 0;
     virtual void attention_backward_impl(const AttentionBackwardArgs& a) = 0;
     virtual void attention_decode_impl(const AttentionDecodeArgs& a) = 0;

@@ -25,6 +25,7 @@ BackendChoice cpu_choice(std::string reason) {
     BackendChoice c;
     c.backend = std::make_unique<CpuBackend>();
     c.kind = "cpu";
+    c.id = "cpu";
     c.threads = static_cast<std::int64_t>(num_threads());
     c.device = str_cat("CPU (", c.threads, " threads)");
     c.reason = std::move(reason);
@@ -101,6 +102,7 @@ BackendChoice make_backend(const DeviceSpec& spec) {
     BackendChoice c;
     c.backend = device->create(spec.index);
     c.kind = device->kind;
+    c.id = str_cat(device->kind, ":", spec.index);
     c.device = str_cat(device->device_name(spec.index), " (", device->kind, ":", spec.index, ")");
     c.threads = static_cast<std::int64_t>(num_threads());
     c.reason = spec.kind == DeviceSpec::Kind::Auto ? "auto chose the first CUDA device" : "asked for";

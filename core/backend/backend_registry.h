@@ -30,6 +30,7 @@ std::string device_spec_name(const DeviceSpec& spec);
 struct BackendChoice {
     std::unique_ptr<Backend> backend;
     std::string kind;          // "cpu" or "cuda"
+    std::string id;            // "cpu", "cuda:0": the device itself, where memory is shared
     std::string device;        // "CPU (2 threads)", "NVIDIA H200 (cuda:0)"
     std::int64_t threads = 0;  // host threads the backend's CPU work uses
     std::string reason;        // why: "asked for", or why auto chose the CPU

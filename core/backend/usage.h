@@ -14,7 +14,8 @@ enum class Usage : std::uint8_t {
     Activations,     // tensors kept from forward for backward (layer inputs when checkpointing)
     Workspace,       // scratch reused within a step: recomputed layer, gradients of activations,
                      // logits chunk, dequantized weight
-    PagedHost,       // optimizer pages evicted, checkpoints offloaded, to (pinned) host memory; not device memory
+    PagedHost,       // optimizer pages evicted, checkpoints offloaded, the loader's upload staging:
+                     // (pinned) host memory, not device memory
 };
 inline constexpr std::size_t kUsageCount = 7;
 inline constexpr std::array<Usage, kUsageCount> kAllUsages = {

@@ -24,12 +24,13 @@ std::vector<float> base_values(const Weight& w, bool linear, const MergeBase& ba
         const std::vector<std::byte> bytes = dequantize_4bit_to_dtype(*w.quantized);
         return to_f32(TensorView{w.quantized->dtype, w.shape, bytes});
     }
+    const DenseValues values = dense_values(w);
     if (linear && base.kind == MergeBase::Kind::Dequantized4bit && !(base.gguf_blocks && w.gguf_blocks)) {
-        const Quantized4bit q = quantize_4bit(w.view, base.quant_type, base.blocksize, base.double_quant);
+        const Quantized4bit q = quantize_4bit(values.view, base.quant_type, base.blocksize, base.double_quant);
         const std::vector<std::byte> bytes = dequantize_4bit_to_dtype(q);
         return to_f32(TensorView{q.dtype, w.shape, bytes});
     }
-    return to_f32(w.view);
+    return to_f32(values.view);
 }
 
 }  // namespace

@@ -70,19 +70,26 @@ std::vector<float> gguf_dequantize(const GgufFile& file, const GgufTensorInfo& t
     QLS_ASSERT(info != nullptr, "tensor '", tensor.name, "' has an unchecked type");
     QLS_CHECK(FormatError, ggml_can_dequantize(tensor.type), file.where(), "unsupported GGUF tensor type ",
               info->name, " in tensor '", tensor.name, "'");
-    const std::size_t numel = std::size_t(tensor.numel());
-    std::vector<float> out(numel);
-    const std::size_t row = std::size_t(tensor.row_length());
-    if (numel == 0) return out;
-    const std::size_t rows = numel / row;
+    std::vector<float> out(std::size_t(tensor.numel()));
+    ggml_dequantize_rows(tensor.type, tensor.data, out, std::size_t(tensor.row_length()));
+    return out;
+}
+
+void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst, std::size_t row) {
+    if (dst.empty()) return;
+    const GgmlTypeInfo* info = ggml_type_info(type);
+    QLS_ASSERT(info && row > 0 && row % info->block_size == 0 && dst.size() % row == 0,
+               "ggml_dequantize_rows: ", dst.size(), " values in rows of ", row);
+    const std::size_t rows = dst.size() / row;
     const std::size_t row_bytes = row / info->block_size * info->type_size;
+    QLS_ASSERT(src.size() == rows * row_bytes, "ggml_dequantize_rows: ", src.size(), " bytes for ", rows, " rows of ",
+               row_bytes);
     // Aim at about 64K values per task so small tensors stay on one thread.
     const std::size_t grain = std::max<std::size_t>(1, (std::size_t(1) << 16) / row);
     parallel_for(rows, grain, [&](std::size_t begin, std::size_t end) {
-        ggml_dequantize_row(tensor.type, tensor.data.subspan(begin * row_bytes, (end - begin) * row_bytes),
-                            std::span<float>(out).subspan(begin * row, (end - begin) * row));
+        ggml_dequantize_row(type, src.subspan(begin * row_bytes, (end - begin) * row_bytes),
+                            dst.subspan(begin * row, (end - begin) * row));
     });
-    return out;
 }
 
 }  // namespace qls

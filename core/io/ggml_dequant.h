@@ -18,8 +18,12 @@ bool ggml_can_dequantize(GgmlType type);
 // exactly dst.size() / block_size blocks. Single-threaded; the type must be supported.
 void ggml_dequantize_row(GgmlType type, std::span<const std::byte> src, std::span<float> dst);
 
-// The whole tensor in ggml order, in parallel over rows. Throws FormatError naming the file,
-// the type and the tensor when the type is not supported.
+// Rows of `row` values each, in parallel over rows: src holds dst.size() / row whole rows of
+// `type` (supported, `row` a multiple of its block size).
+void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst, std::size_t row);
+
+// The whole tensor in ggml order. Throws FormatError naming the file, the type and the tensor
+// when the type is not supported.
 std::vector<float> gguf_dequantize(const GgufFile& file, const GgufTensorInfo& tensor);
 
 }  // namespace qls

@@ -30,6 +30,17 @@ std::vector<std::byte> converted(const TensorView& v, DType to) {
     return out;
 }
 
+// The most bytes one tensor of the checkpoint brings (the stacked q|k|v may bring more, in more
+// slot-sized pieces).
+std::size_t largest_upload(const ModelWeights& weights) {
+    std::size_t most = 0;
+    for (const auto& [name, w] : weights.tensors) {
+        most = std::max({most, w.view.data.size(), w.gguf_data.size()});
+        if (w.quantized) most = std::max(most, w.quantized->packed.size());
+    }
+    return most;
+}
+
 }  // namespace
 
 std::string base_quantization_label(const BaseWeightsOptions& o, const KeptGgufBlocks& kept) {
@@ -66,7 +77,7 @@ StagingLayout staging_layout(const ModelWeights& weights, const LlamaConfig& c, 
             const Weight& w = weights.get(str_cat("model.layers.", l, ".", name, ".weight"));
             if (!quantized_on_load(w, o)) continue;
             check_quant_blocksize(o.blocksize);
-            dense = std::max(dense, w.view.data.size());
+            dense = std::max(dense, static_cast<std::size_t>(numel(w.shape)) * dtype_size(w.view.dtype));
             workspace = std::max(workspace, static_cast<std::size_t>(quantize_weight_workspace_bytes(
                                                 numel(w.shape), o.blocksize, o.double_quant)));
         }
@@ -86,7 +97,7 @@ bool dense_base(const Model& model, const BaseWeightsOptions& options) {
 }  // namespace
 
 bool keeps_gguf_blocks(const Weight& w, const BaseWeightsOptions& options) {
-    return options.gguf_blocks && w.gguf_blocks != nullptr;
+    return options.gguf_blocks && w.gguf_blocks;
 }
 
 KeptGgufBlocks kept_gguf_blocks(const ModelWeights& weights, const LlamaConfig& config,
@@ -145,6 +156,7 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
     if (staging.bytes > 0)
         m_staging = m_backend.allocate(staging.bytes, Usage::Workspace, "4-bit quantization staging");
     m_staging_workspace = staging.workspace;
+    m_upload = std::make_unique<StagedUpload>(m_backend, largest_upload(w));
     const Weight& embed = w.get("model.embed_tokens.weight");
     m_embed = upload_dense(embed, "embed_tokens", head_dtype(embed.view.dtype, options.compute));
     m_final_norm = upload_dense(w.get("model.norm.weight"), "model.norm");
@@ -180,6 +192,7 @@ DeviceBaseModel::DeviceBaseModel(Backend& backend, const Model& model,
     }
     report_progress(progress, static_cast<std::size_t>(c.num_layers),
                     static_cast<std::size_t>(c.num_layers));
+    m_upload.reset();      // waits for the last transfer
     m_staging = Buffer();  // after the last quantize_weight in stream order (freeing waits for the device)
 }
 
@@ -187,7 +200,7 @@ Tensor DeviceBaseModel::upload_bytes(std::span<const std::byte> bytes, DType dty
                                      const std::string& name) {
     Buffer& b = m_storage.emplace_back(m_backend.allocate(bytes.size(), Usage::BaseWeights, name));
     Tensor t = b.view(0, dtype, std::move(shape));
-    m_backend.copy_from_host(t, bytes);
+    m_upload->upload(t, bytes);
     return t;
 }
 
@@ -197,8 +210,9 @@ Tensor DeviceBaseModel::upload_dense(const Weight& w, const std::string& name, s
     QLS_CHECK(FormatError, w.view.dtype == DType::F32 || w.view.dtype == DType::BF16 ||
                                w.view.dtype == DType::F16,
               "tensor ", name, ": expected F32, BF16 or F16, got ", dtype_name(w.view.dtype));
-    if (!as || *as == w.view.dtype) return upload_bytes(w.view.data, w.view.dtype, w.shape, name);
-    const std::vector<std::byte> bytes = converted(w.view, *as);
+    const DenseValues values = dense_values(w);
+    if (!as || *as == values.view.dtype) return upload_bytes(values.view.data, values.view.dtype, w.shape, name);
+    const std::vector<std::byte> bytes = converted(values.view, *as);
     return upload_bytes(bytes, *as, w.shape, name);
 }
 
@@ -220,7 +234,10 @@ LinearWeight DeviceBaseModel::upload_stacked(const ModelWeights& weights, std::i
             QLS_CHECK(FormatError, x->view.dtype == DType::F32 || x->view.dtype == DType::BF16 || x->view.dtype == DType::F16,
                       "tensor ", name, ": expected F32, BF16 or F16, got ", dtype_name(x->view.dtype));
         std::vector<std::byte> bytes;
-        for (const Weight* x : from) bytes.insert(bytes.end(), x->view.data.begin(), x->view.data.end());
+        for (const Weight* x : from) {
+            const DenseValues values = dense_values(*x);
+            bytes.insert(bytes.end(), values.view.data.begin(), values.view.data.end());
+        }
         return upload_bytes(bytes, from.front()->view.dtype, std::move(shape), name);
     };
     LinearWeight stacked;
@@ -249,8 +266,8 @@ LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const s
     if (weights.contains(prefix + ".bias"))
         lw.bias = upload_dense(weights.get(prefix + ".bias"), prefix + ".bias");
     if (keeps_gguf_blocks(w, m_options)) {
-        lw.ggml = GgmlBlocksView{*w.gguf_type, upload_bytes(*w.gguf_blocks, DType::U8,
-                                                            {static_cast<std::int64_t>(w.gguf_blocks->size())},
+        lw.ggml = GgmlBlocksView{*w.gguf_type, upload_bytes(w.gguf_data, DType::U8,
+                                                            {static_cast<std::int64_t>(w.gguf_data.size())},
                                                             prefix + ".weight")};
         return lw;
     }
@@ -289,18 +306,19 @@ Quant4View DeviceBaseModel::upload_quantized(const Quantized4bit& q, const std::
 }
 
 Quant4View DeviceBaseModel::quantize_on_load(const Weight& w, const std::string& name) {
-    const DType dt = w.view.dtype;
+    const DenseValues values = dense_values(w);  // a GGUF tensor decoded, one at a time
+    const DType dt = values.view.dtype;
     QLS_CHECK(FormatError, dt == DType::F32 || dt == DType::BF16 || dt == DType::F16, "tensor ", name,
               ": 4-bit quantization takes F32, BF16 or F16, got ", dtype_name(dt));
     const std::int64_t n = numel(w.shape);
     const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dt);
-    QLS_CHECK(FormatError, n > 0 && w.view.data.size() == bytes, "tensor ", name, ": shape ", w.shape, " in ",
-              dtype_name(dt), " needs ", bytes, " bytes, got ", w.view.data.size());
+    QLS_CHECK(FormatError, n > 0 && values.view.data.size() == bytes, "tensor ", name, ": shape ", w.shape, " in ",
+              dtype_name(dt), " needs ", bytes, " bytes, got ", values.view.data.size());
     const int bs = m_options.blocksize;
     const bool dq = m_options.double_quant;
     Quant4View v = allocate_quant4(m_backend, m_storage, n, *m_options.quant, bs, dq, Usage::BaseWeights, name);
     const Tensor src = m_staging.view(0, dt, w.shape);
-    m_backend.copy_from_host(src, w.view.data);
+    m_upload->upload(src, values.view.data);
     const std::int64_t ws = quantize_weight_workspace_bytes(n, bs, dq);
     const Tensor workspace = ws > 0 ? m_staging.view(m_staging_workspace, DType::U8, {ws}) : Tensor{};
     m_backend.quantize_weight(src, workspace, v);

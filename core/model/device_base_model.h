@@ -5,16 +5,18 @@
 //
 // Where quantization runs: on the backend, through Backend::quantize_weight. Each weight that is
 // quantized on load goes as the loader holds it (16/32-bit; for safetensors a mapping of the
-// file) into one staging buffer on the backend, sized for the largest such weight, and is
-// quantized from there into its final 4-bit arrays: with a GPU the host never builds a
-// Quantized4bit (the CPU backend's op does, one weight at a time), and the device holds one of
-// these weights dense at a time. The staging buffer
+// file), through StagedUpload's pinned host slots on the copy stream (on a GPU the file's next
+// pages are read while the previous piece is in flight), into one staging buffer on the backend,
+// sized for the largest such weight, and is quantized from there into its final 4-bit arrays:
+// with a GPU the host never builds a Quantized4bit (the CPU backend's op does, one weight at a
+// time), and the device holds one of these weights dense at a time. The staging buffer
 // (Usage::Workspace) is freed when loading ends, and the estimate leaves it out: it stays below
 // the layer workspace a quantized base trains with (the largest linear, 4 bytes a weight at
 // most, is at most half of a layer's linears, which training holds dequantized at 2 bytes or
 // more; test_quantize_weight checks the shapes we ship). Pre-quantized checkpoints and GGUF
-// blocks are uploaded as they are.
+// blocks are uploaded as they are, through the same slots.
 #pragma once
+#include <memory>
 #include <optional>
 
 #include "core/util/dtype.h"
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/staged_upload.h"
 #include "core/model/llama_config.h"
 #include "core/model/model_loader.h"
 #include "core/util/progress.h"
@@ -115,6 +118,9 @@ private:
     LinearWeight m_lm_head;
     std::vector<DeviceLayer> m_layers;
     bool m_in_place = false;
+    // While loading: every host byte goes through it. Last, so that a load that throws waits
+    // for its transfers before the buffers they write are freed.
+    std::unique_ptr<StagedUpload> m_upload;
 };
 
 }  // namespace qls

@@ -143,16 +143,6 @@ void unpermute_rows(std::span<std::byte> data, std::int64_t n_head, std::int64_t
             }
 }
 
-Weight owned_f32_weight(Shape shape, const std::vector<float>& values) {
-    auto bytes = std::make_shared<std::vector<std::byte>>(values.size() * sizeof(float));
-    std::memcpy(bytes->data(), values.data(), bytes->size());
-    Weight w;
-    w.shape = std::move(shape);
-    w.view = TensorView{DType::F32, w.shape, {bytes->data(), bytes->size()}};
-    w.owned = std::move(bytes);
-    return w;
-}
-
 }  // namespace
 
 std::string gguf_to_hf_tensor_name(std::string_view name) {
@@ -252,19 +242,32 @@ GgufModel load_gguf_model(const GgufFile& f) {
                   "): expected shape ", e.shape, " (ne reversed), got ", it->second->shape());
     }
 
+    // The tensors stay in the file as it stores them: F32 as a view of the mapping, every other
+    // type as its bytes there, decoded by dense_values() when someone asks. Only rows that must
+    // be reordered (llama's q and k), or bytes that live in a GgufFile read into memory, are copied.
     m.weights.format = ModelFormat::Gguf;
+    if (f.mapping()) m.weights.files.push_back(f.mapping());
     for (const auto& [hf, t] : by_hf_name) {
-        std::vector<float> values = gguf_dequantize(f, *t);
+        QLS_CHECK(FormatError, ggml_can_dequantize(t->type), f.where(), "unsupported GGUF tensor type ",
+                  ggml_type_info(t->type)->name, " in tensor '", t->name, "'");
         const bool is_q = hf.find(".q_proj.") != std::string::npos, is_k = hf.find(".k_proj.") != std::string::npos;
         const bool permuted = c.model_type == "llama" && (is_q || is_k);
-        const std::int64_t heads = is_q ? c.num_heads : c.num_kv_heads;
-        if (permuted) unpermute_rows(std::as_writable_bytes(std::span(values)), heads, c.head_dim);
-        Weight w = owned_f32_weight(t->shape(), values);
+        Weight w;
+        w.shape = t->shape();
         w.gguf_type = t->type;
-        if (ggml_type_info(t->type)->block_size > 1 && t->shape().size() == 2) {
-            auto blocks = std::make_shared<std::vector<std::byte>>(t->data.begin(), t->data.end());
-            if (permuted) unpermute_rows(*blocks, heads, c.head_dim);
-            w.gguf_blocks = std::move(blocks);
+        std::span<const std::byte> data = t->data;
+        if (permuted || !f.mapping()) {
+            auto copy = std::make_shared<std::vector<std::byte>>(data.begin(), data.end());
+            if (permuted) unpermute_rows(*copy, is_q ? c.num_heads : c.num_kv_heads, c.head_dim);
+            data = *copy;
+            w.owned = std::move(copy);
+        }
+        if (t->type == GgmlType::F32) {
+            w.view = TensorView{DType::F32, w.shape, data};
+        } else {
+            w.view = TensorView{DType::F32, w.shape, {}};
+            w.gguf_data = data;
+            w.gguf_blocks = ggml_type_info(t->type)->block_size > 1 && w.shape.size() == 2;
         }
         m.weights.tensors.emplace(hf, std::move(w));
     }

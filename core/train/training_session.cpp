@@ -19,6 +19,17 @@ namespace qls {
 TrainingSession::TrainingSession(Trainer& trainer, std::stop_token token)
     : m_trainer(trainer), m_config(trainer.m_config), m_token(std::move(token)), m_folder(m_config.run_dir) {}
 
+TrainingSession::~TrainingSession() {
+    // A Playground still reading the base keeps the backend alive: without the run's scratch.
+    if (m_base && m_base.use_count() > 1) {
+        try {
+            m_backend->release_op_scratch();
+        } catch (const std::exception&) {
+            // A device that failed the run fails this too; the scratch then goes with the base.
+        }
+    }
+}
+
 void TrainingSession::set_state(TrainerState state, std::string message) {
     // The run's log keeps the states that say something (loading, the start, saves, the end),
     // so a reopened run says how it ended; the bare flips around evaluations stay out of it.
@@ -115,7 +126,12 @@ void TrainingSession::load() {
     m_backend->memory().set_device_limit(m_config.device_limit_bytes);
     BaseWeightsOptions base = m_config.base;
     base.compute = m_compute;
-    m_base = std::make_unique<DeviceBaseModel>(*m_backend, m_model, base, cancel_check);
+    // The backend goes into the base, which the studio's Playground may read while the run
+    // trains (shared_base.h); m_backend stays the same object.
+    m_base = std::make_shared<SharedBase>(std::move(m_device),
+                                          "the training run in " + m_config.run_dir.filename().string(), m_model,
+                                          base, cancel_check);
+    publish_shared_base(m_base);
     m_lora = std::make_unique<LoraParameters>(*m_backend, m_model.config, m_config.lora);
     emit(LogLine{LogLine::Level::Info,
                  str_cat("LoRA r=", m_config.lora.rank, " on ", m_config.lora.targets.size(), " module kinds: ",
@@ -146,7 +162,7 @@ void TrainingSession::load() {
                      str_cat("running the MLP in chunks of ", estimate.mlp_chunk, " rows: its whole ", rows,
                              "-row intermediate would not fit the budget of ", format_bytes(planned.device_bytes))});
     m_llama = std::make_unique<LlamaModel>(
-        *m_backend, *m_base, m_lora.get(),
+        *m_backend, m_base->base(), m_lora.get(),
         ModelRunOptions{m_config.micro_batch, seq, m_config.checkpointing, 0, m_compute, offload.offload,
                         estimate.mlp_chunk < rows ? estimate.mlp_chunk : 0});
     m_optimizer = std::make_unique<AdamWOptimizer>(*m_backend, m_lora->params(), m_config.optim.adamw,

@@ -12,6 +12,7 @@
 #include "core/data/dataset.h"
 #include "core/model/llama_model.h"
 #include "core/model/model_loader.h"
+#include "core/model/shared_base.h"
 #include "core/train/adamw_optimizer.h"
 #include "core/train/checkpoint.h"
 #include "core/train/lr_schedule.h"
@@ -25,6 +26,7 @@ namespace qls {
 class TrainingSession {
 public:
     TrainingSession(Trainer& trainer, std::stop_token token);
+    ~TrainingSession();
     void run();
     // An error that ends the run (thrown out of run()) into the run's event log, when it has one.
     void record_failure(const ErrorInfo& error) noexcept;
@@ -54,11 +56,12 @@ private:
     PreparedDataset m_data;
     RunFolder m_folder;
     TensorBoardLog m_tensorboard{m_config.run_dir};  // the same metrics for TensorBoard
-    BackendChoice m_device;  // from the registry, before anything that lives on it
+    BackendChoice m_device;  // from the registry; its backend moves into m_base on load
     Backend* m_backend = nullptr;
     DType m_compute = DType::F32;  // the resolved compute dtype
     LossScaler m_scaler{false, 1};  // fp16 only
-    std::unique_ptr<DeviceBaseModel> m_base;
+    // Holds the backend; before anything else that lives on it. Others may hold it after the run.
+    std::shared_ptr<SharedBase> m_base;
     std::unique_ptr<LoraParameters> m_lora;
     std::unique_ptr<LlamaModel> m_llama;
     std::unique_ptr<AdamWOptimizer> m_optimizer;

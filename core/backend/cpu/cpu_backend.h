@@ -48,6 +48,7 @@ protected:
     std::size_t attention_workspace_bytes_impl(const AttentionShape& s) const override;
     std::int64_t op_scratch_bytes_impl(const StepShapes& s) const override;  // cpu_scratch_plan.cpp
     void reserve_op_scratch_impl(const StepShapes& s) override;
+    void release_op_scratch_impl() override;
     void attention_forward_impl(const AttentionForwardArgs& a) override;
     void attention_backward_impl(const AttentionBackwardArgs& a) override;
     void attention_decode_impl(const AttentionDecodeArgs& a) override;

@@ -68,4 +68,8 @@ void CpuBackend::reserve_op_scratch_impl(const StepShapes& s) {
         if (floats[slot] > 0) scratch(static_cast<Scratch>(slot), floats[slot]);
 }
 
+void CpuBackend::release_op_scratch_impl() {
+    for (Buffer& b : m_scratch) b = Buffer();
+}
+
 }  // namespace qls
