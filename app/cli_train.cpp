@@ -47,6 +47,14 @@ int show(const TrainEvent& e, bool tty) {
                      tty ? "\r\033[K" : "", (long long)s->step, (long long)s->total_steps, s->epoch, s->loss, s->lr,
                      s->grad_norm, s->tokens_per_s, clock_text(s->eta_s).c_str(), tty ? "" : "\n");
         std::fflush(tty ? stderr : stdout);
+    } else if (const auto* p = std::get_if<LoadProgress>(&e)) {
+        // A terminal sees every layer on one line; a log gets a line a quarter of the way.
+        const auto quarter = [&](std::int64_t done) { return p->layers > 0 ? 4 * done / p->layers : 4; };
+        if (tty || p->layers_done == 0 || quarter(p->layers_done) != quarter(p->layers_done - 1)) {
+            std::fprintf(tty ? stderr : stdout, "%sbase weights: %lld of %lld layers on the device%s",
+                         tty ? "\r\033[K" : "", (long long)p->layers_done, (long long)p->layers, tty ? "" : "\n");
+            std::fflush(tty ? stderr : stdout);
+        }
     } else if (const auto* r = std::get_if<EvalResult>(&e)) {
         std::printf("%sstep %lld  validation loss %.4f  perplexity %.2f  (%lld tokens)%s\n", tty ? "\r\033[K" : "",
                     (long long)r->step, r->loss, r->perplexity, (long long)r->tokens, r->best ? "  best" : "");

@@ -111,6 +111,7 @@ class TestTrainer : public QObject {
     Q_OBJECT
 private slots:
     void deterministic();
+    void loadProgressBeforeTheFirstStep();
     void resumeEqualsUninterrupted();
     void controlFromAnotherThread();
     void slowConsumerNeverBlocks();
@@ -144,6 +145,34 @@ void TestTrainer::deterministic() {
     QVERIFY(std::filesystem::exists(a.path() / "run" / "adapter" / "adapter_model.safetensors"));
     QVERIFY(std::filesystem::exists(a.path() / "run" / "run.json"));
     QCOMPARE(list_checkpoints(a.path() / "run"), (std::vector<std::int64_t>{4, 6}));  // keep 2
+}
+
+// Loading the base reports every layer, in order, before the first step; the run's event log
+// keeps none of it.
+void TestTrainer::loadProgressBeforeTheFirstStep() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 2;
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Finished);
+    const std::int64_t layers = load_model(c.model).config.num_layers;
+    std::vector<std::int64_t> done, expected;
+    bool stepped = false;
+    for (const TrainEvent& e : o.all) {
+        stepped = stepped || std::holds_alternative<StepMetrics>(e);
+        if (const auto* p = std::get_if<LoadProgress>(&e)) {
+            QVERIFY(!stepped);
+            QCOMPARE(p->layers, layers);
+            done.push_back(p->layers_done);
+        }
+    }
+    for (std::int64_t l = 0; l <= layers; ++l) expected.push_back(l);
+    QCOMPARE(done, expected);
+    std::ifstream log(c.run_dir / "events.jsonl");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    QVERIFY(!text.empty());
+    QVERIFY(text.find("\"type\":\"load\"") == std::string::npos);
 }
 
 void TestTrainer::resumeEqualsUninterrupted() {

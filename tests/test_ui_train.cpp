@@ -393,10 +393,18 @@ private slots:
         ticker.start(10);
         QSignalSpy finished(w.controller(), &TrainingController::finished);
         QSignalSpy steps(w.controller(), &TrainingController::stepFinished);
+        // While the base loads, the status line counts its layers (the page's slot runs first).
+        QStringList loading;
+        connect(w.controller(), &TrainingController::loadProgressed,
+                [&] { loading << w.trainPage()->statusLabel()->text(); });
         QVERIFY(w.startTraining());
         QVERIFY(w.controller()->isActive());
         QCOMPARE(w.currentPage(), MainWindow::TrainPageIndex);
         QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTimeoutMs);
+        const qint64 layers = w.session()->model()->config.num_layers;
+        QCOMPARE(loading.size(), int(layers + 1));
+        QCOMPARE(loading.last(),
+                 QString("Loading the base weights onto the device: %1 of %1 layers…").arg(layers));
         QCOMPARE(finished.first().at(0).value<TrainerState>(), TrainerState::Finished);
         QVERIFY(!w.controller()->isActive());
         const std::filesystem::path run = w.controller()->runDir().toStdString();

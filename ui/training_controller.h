@@ -66,6 +66,8 @@ signals:
     void deviceChosen(const qls::RunDevice& device);
     void stateChanged(qls::TrainerState state, const QString& message);
     void errorOccurred(const QString& message);
+    // Loading the base onto the device: `done` of `layers` are there.
+    void loadProgressed(qint64 done, qint64 layers);
     // The trainer thread has ended (finished, stopped, cancelled or failed) and was joined.
     void finished(qls::TrainerState state);
 

@@ -144,6 +144,8 @@ nlohmann::json event_to_json(const TrainEvent& e) {
             else if constexpr (std::is_same_v<T, RunDevice>)
                 return {{"type", "device"}, {"backend", v.backend}, {"device", v.device},
                         {"compute_dtype", v.compute_dtype}, {"threads", v.threads}, {"reason", v.reason}};
+            else if constexpr (std::is_same_v<T, LoadProgress>)
+                return {{"type", "load"}, {"layers_done", v.layers_done}, {"layers", v.layers}};
             else
                 return {{"type", "error"}, {"what", v.what}, {"advice", v.advice}, {"resumable", v.resumable}};
         },

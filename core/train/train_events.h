@@ -73,6 +73,12 @@ struct RunDevice {
     std::string reason;         // "asked for", or why auto chose it
 };
 
+// How far loading the base onto the device has come: a run of a 7B model spends a minute here
+// before its first step. Shown live, never written to the run's log.
+struct LoadProgress {
+    std::int64_t layers_done = 0, layers = 0;
+};
+
 struct ErrorInfo {
     std::string what;    // what happened, with the file / field / step
     std::string advice;  // what to change
@@ -80,6 +86,6 @@ struct ErrorInfo {
 };
 
 using TrainEvent = std::variant<StepMetrics, EvalResult, MemorySample, PagingEvent, LogLine, StateChange,
-                                RunDevice, ErrorInfo>;
+                                RunDevice, ErrorInfo, LoadProgress>;
 
 }  // namespace qls

@@ -47,8 +47,11 @@ void TrainingSession::record_failure(const ErrorInfo& error) noexcept {
 }
 
 void TrainingSession::emit(TrainEvent e) {
-    // Steps and evaluations go to metrics.jsonl; everything else is the run's event log.
-    if (!std::holds_alternative<StepMetrics>(e) && !std::holds_alternative<EvalResult>(e)) m_folder.append_event(e);
+    // Steps and evaluations go to metrics.jsonl; everything else but the load's progress is the
+    // run's event log.
+    if (!std::holds_alternative<StepMetrics>(e) && !std::holds_alternative<EvalResult>(e) &&
+        !std::holds_alternative<LoadProgress>(e))
+        m_folder.append_event(e);
     const std::optional<std::string> tensorboard_failure = m_tensorboard.add(e);
     m_trainer.m_events.push(std::move(e));
     if (tensorboard_failure) emit(LogLine{LogLine::Level::Warning, *tensorboard_failure});
@@ -128,9 +131,13 @@ void TrainingSession::load() {
     base.compute = m_compute;
     // The backend goes into the base, which the studio's Playground may read while the run
     // trains (shared_base.h); m_backend stays the same object.
+    const ProgressFn load_progress = [&](std::size_t done, std::size_t total) {
+        emit(LoadProgress{static_cast<std::int64_t>(done), static_cast<std::int64_t>(total)});
+        return !m_token.stop_requested();
+    };
     m_base = std::make_shared<SharedBase>(std::move(m_device),
                                           "the training run in " + m_config.run_dir.filename().string(), m_model,
-                                          base, cancel_check);
+                                          base, load_progress);
     publish_shared_base(m_base);
     m_lora = std::make_unique<LoraParameters>(*m_backend, m_model.config, m_config.lora);
     emit(LogLine{LogLine::Level::Info,
