@@ -112,6 +112,7 @@ class TestTrainer : public QObject {
 private slots:
     void deterministic();
     void loadProgressBeforeTheFirstStep();
+    void memorySamplesCarryTheDevicesOwnFigure();
     void resumeEqualsUninterrupted();
     void controlFromAnotherThread();
     void slowConsumerNeverBlocks();
@@ -173,6 +174,32 @@ void TestTrainer::loadProgressBeforeTheFirstStep() {
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
     QVERIFY(!text.empty());
     QVERIFY(text.find("\"type\":\"load\"") == std::string::npos);
+}
+
+// Memory samples carry what the device itself counts as taken (nvidia-smi's figure on a GPU):
+// on the CPU the resident set, which holds at least the tensors the accountant counts; the
+// run's log keeps it.
+void TestTrainer::memorySamplesCarryTheDevicesOwnFigure() {
+    ScratchDir d;
+    TrainConfig c = small_config(d.path());
+    c.max_steps = 2;
+    Trainer t(c);
+    const Outcome o = run_to_end(t);
+    QCOMPARE(o.state, TrainerState::Finished);
+    bool sampled = false;
+    for (const TrainEvent& e : o.all)
+        if (const auto* m = std::get_if<MemorySample>(&e)) {
+            sampled = true;
+            QVERIFY2(m->device_in_use >= m->memory.device_current, qPrintable(QString::number(m->device_in_use)));
+        }
+    QVERIFY(sampled);
+    bool logged = false;
+    std::ifstream log(c.run_dir / "events.jsonl");
+    for (std::string line; std::getline(log, line);) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        if (j.value("type", "") == "memory") logged = logged || j.value("device_in_use", std::int64_t{0}) > 0;
+    }
+    QVERIFY(logged);
 }
 
 void TestTrainer::resumeEqualsUninterrupted() {

@@ -212,6 +212,45 @@ private slots:
         QVERIFY(!inLegend(host));
     }
 
+    // A GPU run's samples carry what the device counts as taken: a line above the stack (the
+    // context and slack no category holds), in the legend, on the axis; a CPU run's resident set
+    // is not drawn.
+    void memoryChartDrawsWhatTheDeviceSaysInUse() {
+        MemoryChart chart;
+        chart.resize(800, 300);
+        const QString inUse = "in use on the device (nvidia-smi)";
+        auto inLegend = [&] {
+            for (int i = 0; i < chart.legend->itemCount(); ++i)
+                if (auto* item = qobject_cast<QCPPlottableLegendItem*>(chart.legend->item(i));
+                    item && item->plottable()->name() == inUse)
+                    return true;
+            return false;
+        };
+        chart.setBackend("cuda");
+        MemorySample s;
+        s.memory.current[std::size_t(Usage::BaseWeights)] = 60ll << 20;
+        s.memory.device_peak = 60ll << 20;
+        s.time_s = 1;
+        chart.addSample(s);  // no figure from the device
+        chart.resetView();
+        QVERIFY(!chart.showsInUse() && !inLegend());
+        for (int t = 2; t <= 4; ++t) {
+            s.time_s = t;
+            s.device_in_use = 100ll << 20;  // 60 MiB of tensors, 40 MiB of context and slack
+            chart.addSample(s);
+        }
+        chart.resetView();
+        QVERIFY(chart.showsInUse() && inLegend());
+        QCOMPARE(chart.inUsePointCount(), 3);
+        QVERIFY(chart.yAxis->range().upper >= 100);
+        chart.setBackend("cpu");
+        QVERIFY(!chart.showsInUse() && !inLegend());
+        chart.setBackend("cuda");
+        chart.clear();
+        QCOMPARE(chart.inUsePointCount(), 0);
+        QVERIFY(!chart.showsInUse());
+    }
+
     void controllerRefusesABadConfig() {
         TrainingController controller;
         QSignalSpy errors(&controller, &TrainingController::errorOccurred);

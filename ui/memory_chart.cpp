@@ -34,6 +34,8 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
     // Solid and unfilled, in the one palette colour no layer uses, so that it reads across the
     // stack it is drawn over (the dashed and dotted lines are the budget and the device).
     m_host->setPen(QPen(palette8(7).darker(160), 2.2));
+    m_inUse = addGraph();
+    m_inUse->setName(tr("in use on the device (nvidia-smi)"));
     m_limit = addGraph();
     m_limit->setName(tr("budget"));
     m_limit->setPen(QPen(QColor(200, 30, 30), 1.6, Qt::DashLine));
@@ -54,11 +56,14 @@ MemoryChart::MemoryChart(QWidget* parent) : LiveChart(tr("Device memory by use")
 void MemoryChart::applyPalette() {
     LiveChart::applyPalette();
     m_total->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DotLine));
+    m_inUse->setPen(QPen(palette().color(QPalette::WindowText), 1.4, Qt::DashDotLine));
     m_offScale->setColor(QColor(200, 30, 30));
 }
 
 void MemoryChart::setBackend(const std::string& backend) {
     setTitle(backend == "cpu" ? tr("Memory by use") : tr("Device memory by use"));
+    m_gpu = backend != "cpu";
+    updateLines();
     markDirty();
 }
 
@@ -70,6 +75,8 @@ void MemoryChart::clear() {
     for (QCPGraph* g : m_layers) g->data()->clear();
     m_host->data()->clear();
     m_hostSeen = false;
+    m_inUse->data()->clear();
+    m_inUseSeen = false;
     m_times.clear();
     m_limitBytes = 0;
     m_peakMiB = 0;
@@ -88,6 +95,10 @@ void MemoryChart::addSample(const MemorySample& sample) {
     const std::int64_t host = sample.memory.current_of(Usage::PagedHost);
     m_host->addData(sample.time_s, double(host) / kMiB);
     m_hostSeen = m_hostSeen || host > 0;
+    if (sample.device_in_use > 0) {
+        m_inUse->addData(sample.time_s, double(sample.device_in_use) / kMiB);
+        m_inUseSeen = true;
+    }
     m_peakMiB = std::max(m_peakMiB, double(sample.memory.device_peak) / kMiB);
     m_times.push_back(sample.time_s);
     m_limitBytes = sample.device_limit;
@@ -114,6 +125,9 @@ void MemoryChart::updateLines() {
     m_host->setVisible(m_hostSeen);
     if (m_hostSeen) m_host->addToLegend();
     else m_host->removeFromLegend();
+    m_inUse->setVisible(m_gpu && m_inUseSeen);
+    if (m_inUse->visible()) m_inUse->addToLegend();
+    else m_inUse->removeFromLegend();
     if (m_limit->data()->isEmpty()) m_limit->removeFromLegend();
     else m_limit->addToLegend();
     if (m_total->data()->isEmpty()) m_total->removeFromLegend();
@@ -127,9 +141,10 @@ void MemoryChart::fitView() {
         bool found = false;
         top = std::max(top, m_layers.back()->getValueRange(found).upper);
     }
-    if (m_hostSeen) {
+    for (QCPGraph* g : {m_host, m_inUse}) {
+        if (!g->visible() || g->data()->isEmpty()) continue;
         bool found = false;
-        top = std::max(top, m_host->getValueRange(found).upper);
+        top = std::max(top, g->getValueRange(found).upper);
     }
     QStringList off;
     for (QCPGraph* g : {m_limit, m_total}) {

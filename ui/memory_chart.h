@@ -1,7 +1,10 @@
 // Device memory over the run's time, stacked by what it holds (core/backend/usage.h: base
 // weights, LoRA, gradients, optimizer state, activations, workspace), with the device's size
 // or the simulated budget as a line. Host memory (paged-out optimizer state, offloaded layer
-// inputs) is not the device's: a line of its own, not stacked, once there is any.
+// inputs) is not the device's: a line of its own, not stacked, once there is any. On a GPU a
+// third line is what the device counts as taken (nvidia-smi's figure), so the gap between the
+// stack and it shows what no category accounts for: the CUDA context, allocator slack, other
+// processes. A CPU run leaves it out: the process's resident set holds much more than tensors.
 #pragma once
 #include <QVector>
 
@@ -26,6 +29,9 @@ public:
     // a sample had host bytes.
     int hostPointCount() const;
     bool showsHost() const { return m_hostSeen; }
+    // Points of the in-use line; it shows once a GPU run's sample had a figure.
+    int inUsePointCount() const { return m_inUse->dataCount(); }
+    bool showsInUse() const { return m_inUse->visible(); }
     // The budget or device line when it lies far above the data: the axis follows the data and
     // this says where the line is (empty while the lines are on the scale).
     QString offScaleNote() const;
@@ -40,6 +46,8 @@ private:
     std::vector<QCPGraph*> m_layers;  // device usages, bottom first; each fills down to the one below
     QCPGraph* m_host;                 // Usage::PagedHost, on its own
     bool m_hostSeen = false;
+    QCPGraph* m_inUse;                // MemorySample::device_in_use, GPU runs only
+    bool m_inUseSeen = false, m_gpu = true;
     QCPGraph* m_limit;
     QCPGraph* m_total;
     QCPItemText* m_offScale;

@@ -59,6 +59,7 @@ MemorySample memory_sample_from_json(const nlohmann::json& j) {
     m.time_s = j.value("time_s", 0.0);
     m.step = j.value("step", std::int64_t{0});
     m.device_limit = j.value("device_limit", std::int64_t{0});
+    m.device_in_use = j.value("device_in_use", std::int64_t{0});
     m.memory.device_current = j.value("device_current", std::int64_t{0});
     m.memory.device_peak = j.value("device_peak", std::int64_t{0});
     const nlohmann::json bytes = j.value("bytes", nlohmann::json::object());

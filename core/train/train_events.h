@@ -41,6 +41,10 @@ struct MemorySample {
     std::int64_t step = 0;
     MemorySnapshot memory;
     std::int64_t device_limit = 0;  // budget or device size; 0 when unknown
+    // What the device itself counts as taken (Backend::device_bytes_in_use): on a GPU its total
+    // less its free memory, nvidia-smi's figure (the CUDA context, cuBLAS, allocator slack and
+    // other processes too); on the CPU this process's resident set. 0 when unknown.
+    std::int64_t device_in_use = 0;
 };
 
 struct PagingEvent {

@@ -318,7 +318,8 @@ bool TrainingSession::train_step() {
     s.eta_s = s.elapsed_s / static_cast<double>(m_progress.step) * static_cast<double>(m_total_steps - m_progress.step);
     m_folder.append_metrics(event_to_json(s));
     emit(s);
-    emit(MemorySample{s.elapsed_s, s.step, m_backend->memory().snapshot(), m_config.device_limit_bytes});
+    emit(MemorySample{s.elapsed_s, s.step, m_backend->memory().snapshot(), m_config.device_limit_bytes,
+                      m_backend->device_bytes_in_use().value_or(0)});
     return true;
 }
 
