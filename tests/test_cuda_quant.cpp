@@ -1,8 +1,9 @@
 // The 4-bit CUDA kernels (kernels/quantize_4bit.cu, kernels/dequantize_4bit.cu) against the CPU
 // reference (core/quant) and the bitsandbytes fixtures, bit for bit. Every output is written
 // twice over different poisons with guard bytes (kernels/bench/quant_check.h). Then the same
-// kernels as the CudaBackend's quantize_weight and DeviceBaseModel quantizing on load on the GPU,
-// against the CPU backend. Skips cleanly without a GPU.
+// kernels as the CudaBackend's quantize_weight and DeviceBaseModel quantizing on load on the GPU
+// (its bytes through pinned staging), against the CPU backend; and a base on one CUDA backend read
+// by another (the Playground beside a training run). Skips cleanly without a GPU.
 //
 // The CPU reference scales by a reciprocal taken as a parameter; here it is handed the GPU's
 // rcp.approx.ftz.f32 of each absmax, which bnb's kernels use and no document specifies. The
@@ -14,11 +15,15 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/model/device_base_model.h"
+#include "core/model/llama_generator_generate.h"
 #include "core/model/model_loader.h"
+#include "core/model/shared_base.h"
+#include "core/tokenizer/tokenizer.h"
 #include "kernels/bench/bnb_fixture_cases.h"
 #include "kernels/bench/quant_check.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/device_info.h"
+#include "tests/generation_test_support.h"
 #include "tests/quant4_test_support.h"
 #include "tests/test_support.h"
 
@@ -214,6 +219,9 @@ private slots:
         const DeviceBaseModel on_gpu(gpu, m, o), on_cpu(cpu, m, o);
         QCOMPARE(gpu.memory().snapshot().current_of(Usage::Workspace), own);
         QCOMPARE(gpu.memory().snapshot().peak_of(Usage::Workspace) - own, cpu.memory().snapshot().peak_of(Usage::Workspace));
+        // Every host byte went through the pinned staging slots, which are gone after loading.
+        QVERIFY(gpu.memory().snapshot().peak_of(Usage::PagedHost) > 0);
+        QCOMPARE(gpu.memory().snapshot().current_of(Usage::PagedHost), std::int64_t(0));
         for (std::int64_t l = 0; l < m.config.num_layers; ++l)
             for (int i = 0; i < 7; ++i) {
                 const std::string name = str_cat("model.layers.", l, ".", kLinears[i], ".weight");
@@ -224,6 +232,32 @@ private slots:
                                                               test::read_quant4(cpu, *c.quant, w.shape, w.view.dtype));
                 QVERIFY2(diff.empty(), (name + ": " + diff).c_str());
             }
+    }
+
+    // A base loaded on one CUDA backend, read by another one on the same device (own streams,
+    // cuBLAS handle, scratch, KV cache): the same greedy tokens as the owner's, in bf16 (the
+    // base's compute dtype), with an adapter, and no base bytes on the reader's books.
+    void sharedBaseReadByAnotherBackend() {
+        const Model m = load_model(test::ref_dir() / "models" / "llama3-tiny");
+        const Tokenizer tokenizer = load_model_tokenizer(m);
+        const LoraAdapter adapter = test::random_adapter(m.config, 5);
+        BaseWeightsOptions o;
+        o.compute = DType::BF16;
+        BackendChoice owner;
+        owner.backend = std::make_unique<qls::cuda::CudaBackend>(0);
+        owner.kind = "cuda";
+        owner.id = "cuda:0";
+        const auto shared = acquire_shared_base(owner, "test", m, o, {});
+        const std::vector<int> prompt = tokenizer.encode("The sea", true);
+        auto tokens = [&](Backend& b) {
+            const auto lora = LoraParameters::from_adapter(b, m.config, adapter);
+            LlamaGenerator g(b, shared->base(), lora.get(), std::int64_t(prompt.size()) + 12);
+            return generate(g, tokenizer, prompt, test::greedy(12), {}).ids;
+        };
+        qls::cuda::CudaBackend reader(0);
+        const std::vector<int> by_owner = tokens(shared->owner()), by_reader = tokens(reader);
+        QCOMPARE(by_reader, by_owner);
+        QCOMPARE(reader.memory().snapshot().peak_of(Usage::BaseWeights), std::int64_t(0));
     }
 };
 

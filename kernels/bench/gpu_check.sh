@@ -22,7 +22,9 @@
 #   6. memcheck / racecheck: compute-sanitizer on the CUDA tests; then `qlora bench train
 #      --shape llama-1b` on the GPU when time is left, its peak by category against the estimate
 #      (FAIL beyond 5 %)
-#   7. test_cuda_quant, test_cuda_ggml: the Qt Test suites of the 4-bit and GGUF-block kernels
+#   7. test_cuda_quant (run early, after the planner: it also checks loading through pinned
+#      staging and a base read by a second backend), test_cuda_ggml: the Qt Test suites of the
+#      4-bit and GGUF-block kernels
 #   8. qls-bench-kernels: validation against the CPU reference and the bnb fixtures, then timings,
 #      and the same validation under compute-sanitizer memcheck
 #   9. qls-measure-rcp: rcp.approx.ftz.f32 measured and checked over every float; writes the table
@@ -172,6 +174,7 @@ run() {
     step cuda_attention timeout 90 "$work/bin/test_cuda_attention"
     step cuda_step timeout 60 "$work/bin/test_cuda_train_step"
     step cuda_planner timeout 60 "$work/bin/test_cuda_memory_planner"
+    step cuda_tests timeout 90 "$work/bin/test_cuda_quant"
     step demo200 demo_run
     step memcheck_ops timeout 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$work/bin/test_cuda_backend_ops"
     step racecheck_attention timeout 90 compute-sanitizer --tool racecheck --error-exitcode 3 \
@@ -181,7 +184,6 @@ run() {
         "$work/bin/test_cuda_train_step" fp32AgainstPeft
     step racecheck_ops timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$work/bin/test_cuda_backend_ops"
     step bench_train_1b estimate_check
-    step cuda_tests "$work/bin/test_cuda_quant"
     step cuda_ggml "$work/bin/test_cuda_ggml"
     step bench timeout 240 "$work/bin/qls-bench-kernels" --fixtures "$fixtures" --results "$out/bench_results.tsv"
     step sanitize timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 \
