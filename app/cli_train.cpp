@@ -52,7 +52,8 @@ int show(const TrainEvent& e, bool tty) {
         const auto quarter = [&](std::int64_t done) { return p->layers > 0 ? 4 * done / p->layers : 4; };
         if (tty || p->layers_done == 0 || quarter(p->layers_done) != quarter(p->layers_done - 1)) {
             std::fprintf(tty ? stderr : stdout, "%sbase weights: %lld of %lld layers on the device%s",
-                         tty ? "\r\033[K" : "", (long long)p->layers_done, (long long)p->layers, tty ? "" : "\n");
+                         tty ? "\r\033[K" : "", (long long)p->layers_done, (long long)p->layers,
+                         tty ? "" : "\n");
             std::fflush(tty ? stderr : stdout);
         }
     } else if (const auto* r = std::get_if<EvalResult>(&e)) {

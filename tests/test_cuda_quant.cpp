@@ -10,7 +10,6 @@
 // double-quant offset is a mean whose rounding depends on the summation order: GPU and CPU both
 // follow torch's (core/quant/torch_cuda_mean.h), so offsets compare exactly, with bnb's too.
 #include <QtTest>
-
 #include <memory>
 
 #include "core/backend/cpu/cpu_backend.h"

@@ -308,8 +308,8 @@ void TestGguf::qwen2RoundTrip() {
             continue;
         }
         const std::int64_t row = t.view.shape.back();
-        check_close_to_hf(t.name, row % 32 == 0 ? GgmlType::Q8_0 : GgmlType::F16, floats(dense_values(w).view),
-                          floats(t.view), row);
+        check_close_to_hf(t.name, row % 32 == 0 ? GgmlType::Q8_0 : GgmlType::F16,
+                          floats(dense_values(w).view), floats(t.view), row);
     }
 }
 

@@ -115,7 +115,8 @@ void TestGgufBase::blocksStayAsTheFileStoresThem() {
         QCOMPARE(*w.gguf_type, GgmlType::Q8_0);
         QVERIFY2(w.view.data.empty(), name.c_str());
         QCOMPARE(w.view.dtype, DType::F32);
-        const bool reordered = name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos;
+        const bool reordered =
+            name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos;
         if (reordered) qk += w.gguf_data.size();
         QCOMPARE(bool(w.owned), reordered);
         const GgufTensorInfo* stored = nullptr;

@@ -6,7 +6,6 @@
 // accounting, and after it ends leaves the base (and nothing else) on its backend for whoever
 // still reads it.
 #include <QtTest>
-
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -15,8 +14,8 @@
 #include "core/model/llama_generator_generate.h"
 #include "core/model/model_loader.h"
 #include "core/model/shared_base.h"
-#include "core/train/memory_estimate.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/train/memory_estimate.h"
 #include "core/train/trainer.h"
 #include "core/util/resource_paths.h"
 #include "tests/generation_test_support.h"
@@ -27,9 +26,13 @@ using qls::test::ScratchDir;
 
 namespace {
 
-BackendChoice cpu() { return make_backend(parse_device("cpu")); }
+BackendChoice cpu() {
+    return make_backend(parse_device("cpu"));
+}
 
-std::int64_t base_bytes(const Backend& b) { return b.memory().snapshot().current_of(Usage::BaseWeights); }
+std::int64_t base_bytes(const Backend& b) {
+    return b.memory().snapshot().current_of(Usage::BaseWeights);
+}
 
 // Greedy tokens after a fixed prompt, with a random adapter on `backend`, reading `base`.
 std::vector<int> greedy_tokens(Backend& backend, const DeviceBaseModel& base, const Model& model) {
@@ -82,7 +85,7 @@ void TestSharedBase::oneLoadPerKey() {
     ta.join();
     tb.join();
     QVERIFY(from_a && from_a == from_b);
-    QCOMPARE(int(!a.backend) + int(!b.backend), 1);  // exactly one backend was taken
+    QCOMPARE(int(!a.backend) + int(!b.backend), 1);                 // exactly one backend was taken
     QCOMPARE(int(first.tensors > 0) + int(second.tensors > 0), 1);  // and one load ran
     QVERIFY(base_bytes(from_a->owner()) > 0);
     QCOMPARE(base_bytes(a.backend ? *a.backend : *b.backend), std::int64_t(0));
@@ -164,12 +167,14 @@ void TestSharedBase::failedLoadFreesTheKey() {
     BaseWeightsOptions o;
     o.blocksize = 256;  // a key no other test holds
     BackendChoice a = cpu();
-    QVERIFY_THROWS_EXCEPTION(Cancelled, acquire_shared_base(a, "test", model, o, [](std::size_t, std::size_t) { return false; }));
+    QVERIFY_THROWS_EXCEPTION(
+        Cancelled, acquire_shared_base(a, "test", model, o, [](std::size_t, std::size_t) { return false; }));
     QVERIFY(!a.backend);
     QVERIFY(!find_shared_base(shared_base_key(model, o, "cpu")));
     BackendChoice b = cpu();
     CountingProgress load;
-    const auto base = acquire_shared_base(b, "test", model, o, load.fn());  // does not wait for the failed one
+    const auto base =
+        acquire_shared_base(b, "test", model, o, load.fn());  // does not wait for the failed one
     QVERIFY(base && load.tensors > 0);
 }
 
@@ -191,9 +196,9 @@ void TestSharedBase::waitCanBeCancelled() {
     while (!loading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     BackendChoice b = cpu();
     std::atomic<int> polls{0};
-    QVERIFY_THROWS_EXCEPTION(Cancelled, acquire_shared_base(b, "test", model, o, [&](std::size_t, std::size_t) {
-                                 return ++polls < 3;
-                             }));
+    QVERIFY_THROWS_EXCEPTION(
+        Cancelled,
+        acquire_shared_base(b, "test", model, o, [&](std::size_t, std::size_t) { return ++polls < 3; }));
     QVERIFY(b.backend);  // a waiter keeps its backend
     release = true;
     loader.join();

@@ -5,7 +5,6 @@
 // still reads it; a whole base (quantized on load, pre-quantized, dense) loads to the same bytes
 // as on the CPU backend, all of it through the slots; the CPU backend copies directly.
 #include <QtTest>
-
 #include <random>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -70,7 +69,8 @@ private slots:
 void TestStagedUpload::bytesArriveThroughTheSlots() {
     test::StreamCheckBackend backend;
     const std::vector<std::byte> a = random_bytes(10007, 1), b = random_bytes(2500, 2);
-    Buffer da = backend.allocate(a.size(), Usage::BaseWeights, "a"), db = backend.allocate(b.size(), Usage::BaseWeights, "b");
+    Buffer da = backend.allocate(a.size(), Usage::BaseWeights, "a"),
+           db = backend.allocate(b.size(), Usage::BaseWeights, "b");
     {
         StagedUpload upload(backend, 10007, 1000);
         std::vector<std::byte> source = a;
@@ -116,8 +116,10 @@ void TestStagedUpload::baseLoadsAsOnTheCpu_data() {
     QTest::addColumn<bool>("quantize");
     QTest::newRow("nf4 on load") << QString::fromStdString(demo_model_dir().string()) << true;
     QTest::newRow("dense") << QString::fromStdString(demo_model_dir().string()) << false;
-    QTest::newRow("sharded bf16 nf4") << QString::fromStdString((test::ref_dir() / "models" / "llama3-tiny-bf16-sharded").string()) << true;
-    QTest::newRow("pre-quantized bnb") << QString::fromStdString((test::ref_dir() / "bnb" / "llama3-tiny-nf4-dq").string()) << true;
+    QTest::newRow("sharded bf16 nf4")
+        << QString::fromStdString((test::ref_dir() / "models" / "llama3-tiny-bf16-sharded").string()) << true;
+    QTest::newRow("pre-quantized bnb")
+        << QString::fromStdString((test::ref_dir() / "bnb" / "llama3-tiny-nf4-dq").string()) << true;
 }
 
 void TestStagedUpload::baseLoadsAsOnTheCpu() {
@@ -132,7 +134,7 @@ void TestStagedUpload::baseLoadsAsOnTheCpu() {
     QCOMPARE(contents(lagging, staged), contents(cpu, on_cpu));
     QVERIFY2(lagging.hazards().empty(), lagging.first_hazard().c_str());
     const MemorySnapshot mem = lagging.memory().snapshot();
-    QVERIFY(mem.peak_of(Usage::PagedHost) > 0);  // it went through the slots
+    QVERIFY(mem.peak_of(Usage::PagedHost) > 0);                   // it went through the slots
     QCOMPARE(mem.current_of(Usage::PagedHost), std::int64_t(0));  // which are gone after loading
     QCOMPARE(mem.current_of(Usage::BaseWeights), cpu.memory().snapshot().current_of(Usage::BaseWeights));
 }

@@ -12,20 +12,19 @@
 #include <QSignalSpy>
 #include <QSplitter>
 #include <QtTest>
-
 #include <random>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/export/peft_adapter.h"
 #include "core/model/chat_prompt_builder.h"
 #include "core/model/llama_generator_generate.h"
+#include "core/model/shared_base.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/train/trainer.h"
 #include "tests/generation_test_support.h"
 #include "tests/test_support.h"
 #include "ui/chat_template_view.h"
 #include "ui/chat_transcript.h"
-#include "core/model/shared_base.h"
-#include "core/train/trainer.h"
 #include "ui/generation_engine.h"
 #include "ui/model_session.h"
 #include "ui/playground_page.h"
@@ -215,7 +214,9 @@ private slots:
         auto model = std::make_shared<SharedModel>(m_session->model());
         BaseWeightsOptions options;
         options.blocksize = 128;  // a base no other test's engines hold
-        const auto baseBytes = [](const Backend& b) { return b.memory().snapshot().current_of(Usage::BaseWeights); };
+        const auto baseBytes = [](const Backend& b) {
+            return b.memory().snapshot().current_of(Usage::BaseWeights);
+        };
         auto early = std::make_unique<GenerationEngine>(model, options, ProgressFn{});
         QVERIFY(baseBytes(early->backend()) > 0);
         QVERIFY(early->serves(model.get(), options));
@@ -267,8 +268,8 @@ private slots:
 
         // The page, chatting with the run's newest checkpoint, says whose base it reads.
         trainer.save_now();
-        QTRY_VERIFY_WITH_TIMEOUT(fs::exists(c.run_dir / "checkpoints") && !fs::is_empty(c.run_dir / "checkpoints"),
-                                 kTimeoutMs);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            fs::exists(c.run_dir / "checkpoints") && !fs::is_empty(c.run_dir / "checkpoints"), kTimeoutMs);
         QTRY_VERIFY_WITH_TIMEOUT(trainer.state() == TrainerState::Paused, kTimeoutMs);
         {
             PlaygroundPage page(m_session.get());
@@ -279,7 +280,8 @@ private slots:
             page.show();
             QVERIFY(send(page, "Ahoy?"));
             if (const QByteArray dir = qgetenv("QLS_SHOT_DIR"); !dir.isEmpty())
-                QVERIFY(page.grab().save(QString::fromStdString((fs::path(dir.toStdString()) / "playground-run-base.png").string())));
+                QVERIFY(page.grab().save(QString::fromStdString(
+                    (fs::path(dir.toStdString()) / "playground-run-base.png").string())));
             const QString stats = page.findChild<QLabel*>("adapterStats")->text();
             QVERIFY2(stats.endsWith("· base weights shared with the training run"), qPrintable(stats));
             QVERIFY(!page.findChild<QLabel*>("baseStats")->text().contains("training run"));

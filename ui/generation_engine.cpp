@@ -26,7 +26,8 @@ GenerationEngine::GenerationEngine(std::shared_ptr<SharedModel> model, const Bas
       m_options(options),
       m_reader(make_backend(DeviceSpec{})),
       m_base(acquire_shared_base(m_reader, "the Playground", m_model->model(),
-                                 with_compute(options, m_reader.backend->preferred_compute_dtype()), progress)),
+                                 with_compute(options, m_reader.backend->preferred_compute_dtype()),
+                                 progress)),
       m_backend(m_reader.backend ? *m_reader.backend : m_base->owner()) {}
 
 GenerationEngine::~GenerationEngine() {
@@ -46,8 +47,9 @@ std::string GenerationEngine::sharedWith() const {
 }
 
 bool GenerationEngine::serves(const SharedModel* model, const BaseWeightsOptions& options) const {
-    if (model != m_model.get() || options.quant != m_options.quant || options.double_quant != m_options.double_quant ||
-        options.blocksize != m_options.blocksize || options.gguf_blocks != m_options.gguf_blocks)
+    if (model != m_model.get() || options.quant != m_options.quant ||
+        options.double_quant != m_options.double_quant || options.blocksize != m_options.blocksize ||
+        options.gguf_blocks != m_options.gguf_blocks)
         return false;
     const std::shared_ptr<SharedBase> published = find_shared_base(m_base->key());
     if (!published) {

@@ -126,8 +126,10 @@ void MemoryChart::updateLines() {
     if (m_hostSeen) m_host->addToLegend();
     else m_host->removeFromLegend();
     m_inUse->setVisible(m_gpu && m_inUseSeen);
-    if (m_inUse->visible()) m_inUse->addToLegend();
-    else m_inUse->removeFromLegend();
+    if (m_inUse->visible())
+        m_inUse->addToLegend();
+    else
+        m_inUse->removeFromLegend();
     if (m_limit->data()->isEmpty()) m_limit->removeFromLegend();
     else m_limit->addToLegend();
     if (m_total->data()->isEmpty()) m_total->removeFromLegend();

@@ -46,7 +46,7 @@ private:
     std::vector<QCPGraph*> m_layers;  // device usages, bottom first; each fills down to the one below
     QCPGraph* m_host;                 // Usage::PagedHost, on its own
     bool m_hostSeen = false;
-    QCPGraph* m_inUse;                // MemorySample::device_in_use, GPU runs only
+    QCPGraph* m_inUse;  // MemorySample::device_in_use, GPU runs only
     bool m_inUseSeen = false, m_gpu = true;
     QCPGraph* m_limit;
     QCPGraph* m_total;

@@ -91,7 +91,8 @@ TrainPage::TrainPage(TrainingController* controller, QWidget* parent) : QWidget(
     connect(controller, &TrainingController::stateChanged, this, &TrainPage::onState);
     connect(controller, &TrainingController::errorOccurred, this, &TrainPage::showError);
     connect(controller, &TrainingController::loadProgressed, this, [this](qint64 done, qint64 layers) {
-        m_status->setText(tr("Loading the base weights onto the device: %1 of %2 layers…").arg(done).arg(layers));
+        m_status->setText(
+            tr("Loading the base weights onto the device: %1 of %2 layers…").arg(done).arg(layers));
     });
     connect(controller, &TrainingController::finished, this, &TrainPage::onFinished);
     updateButtons();

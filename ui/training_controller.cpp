@@ -117,7 +117,8 @@ void TrainingController::deliver(const TrainEvent& event) {
             else if constexpr (std::is_same_v<T, LogLine>) emit logLine(v);
             else if constexpr (std::is_same_v<T, RunDevice>) emit deviceChosen(v);
             else if constexpr (std::is_same_v<T, ErrorInfo>) emit errorOccurred(describeError(v));
-            else if constexpr (std::is_same_v<T, LoadProgress>) emit loadProgressed(v.layers_done, v.layers);
+            else if constexpr (std::is_same_v<T, LoadProgress>)
+                emit loadProgressed(v.layers_done, v.layers);
             else {
                 m_state = v.state;
                 emit stateChanged(v.state, QString::fromStdString(v.message));

@@ -37,7 +37,7 @@ public:
 private:
     Backend& m_backend;
     std::size_t m_slot_bytes;
-    Buffer m_slots;  // two slots of m_slot_bytes
+    Buffer m_slots;                      // two slots of m_slot_bytes
     std::array<Event, 2> m_slot_free{};  // the transfer last reading each slot
     int m_next = 0;
     std::int64_t m_transfers = 0;

@@ -26,7 +26,8 @@ std::vector<float> base_values(const Weight& w, bool linear, const MergeBase& ba
     }
     const DenseValues values = dense_values(w);
     if (linear && base.kind == MergeBase::Kind::Dequantized4bit && !(base.gguf_blocks && w.gguf_blocks)) {
-        const Quantized4bit q = quantize_4bit(values.view, base.quant_type, base.blocksize, base.double_quant);
+        const Quantized4bit q =
+            quantize_4bit(values.view, base.quant_type, base.blocksize, base.double_quant);
         const std::vector<std::byte> bytes = dequantize_4bit_to_dtype(q);
         return to_f32(TensorView{q.dtype, w.shape, bytes});
     }

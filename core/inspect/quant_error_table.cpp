@@ -96,8 +96,9 @@ QuantErrorTable quant_error_table(const Model& model, int blocksize, const Progr
         row.shape = w.shape;
         name_parts(row);
         stored_as(w, row);
-        const auto variants = with_context("while measuring '" + names[i] + "'",
-                                           [&] { return compare_quant_variants(dense_values(w).view, blocksize, spec); });
+        const auto variants = with_context("while measuring '" + names[i] + "'", [&] {
+            return compare_quant_variants(dense_values(w).view, blocksize, spec);
+        });
         for (const auto& v : variants) {
             auto& slot = v.type == QuantType::FP4 ? row.fp4 : v.double_quant ? row.nf4_dq : row.nf4;
             slot = summarize(v.stats);

@@ -75,15 +75,16 @@ std::vector<float> gguf_dequantize(const GgufFile& file, const GgufTensorInfo& t
     return out;
 }
 
-void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst, std::size_t row) {
+void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst,
+                          std::size_t row) {
     if (dst.empty()) return;
     const GgmlTypeInfo* info = ggml_type_info(type);
     QLS_ASSERT(info && row > 0 && row % info->block_size == 0 && dst.size() % row == 0,
                "ggml_dequantize_rows: ", dst.size(), " values in rows of ", row);
     const std::size_t rows = dst.size() / row;
     const std::size_t row_bytes = row / info->block_size * info->type_size;
-    QLS_ASSERT(src.size() == rows * row_bytes, "ggml_dequantize_rows: ", src.size(), " bytes for ", rows, " rows of ",
-               row_bytes);
+    QLS_ASSERT(src.size() == rows * row_bytes, "ggml_dequantize_rows: ", src.size(), " bytes for ", rows,
+               " rows of ", row_bytes);
     // Aim at about 64K values per task so small tensors stay on one thread.
     const std::size_t grain = std::max<std::size_t>(1, (std::size_t(1) << 16) / row);
     parallel_for(rows, grain, [&](std::size_t begin, std::size_t end) {

@@ -20,7 +20,8 @@ void ggml_dequantize_row(GgmlType type, std::span<const std::byte> src, std::spa
 
 // Rows of `row` values each, in parallel over rows: src holds dst.size() / row whole rows of
 // `type` (supported, `row` a multiple of its block size).
-void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst, std::size_t row);
+void ggml_dequantize_rows(GgmlType type, std::span<const std::byte> src, std::span<float> dst,
+                          std::size_t row);
 
 // The whole tensor in ggml order. Throws FormatError naming the file, the type and the tensor
 // when the type is not supported.

@@ -211,7 +211,8 @@ Tensor DeviceBaseModel::upload_dense(const Weight& w, const std::string& name, s
                                w.view.dtype == DType::F16,
               "tensor ", name, ": expected F32, BF16 or F16, got ", dtype_name(w.view.dtype));
     const DenseValues values = dense_values(w);
-    if (!as || *as == values.view.dtype) return upload_bytes(values.view.data, values.view.dtype, w.shape, name);
+    if (!as || *as == values.view.dtype)
+        return upload_bytes(values.view.data, values.view.dtype, w.shape, name);
     const std::vector<std::byte> bytes = converted(values.view, *as);
     return upload_bytes(bytes, *as, w.shape, name);
 }
@@ -266,9 +267,9 @@ LinearWeight DeviceBaseModel::upload_linear(const ModelWeights& weights, const s
     if (weights.contains(prefix + ".bias"))
         lw.bias = upload_dense(weights.get(prefix + ".bias"), prefix + ".bias");
     if (keeps_gguf_blocks(w, m_options)) {
-        lw.ggml = GgmlBlocksView{*w.gguf_type, upload_bytes(w.gguf_data, DType::U8,
-                                                            {static_cast<std::int64_t>(w.gguf_data.size())},
-                                                            prefix + ".weight")};
+        lw.ggml = GgmlBlocksView{
+            *w.gguf_type, upload_bytes(w.gguf_data, DType::U8,
+                                       {static_cast<std::int64_t>(w.gguf_data.size())}, prefix + ".weight")};
         return lw;
     }
     if (!w.is_quantized() && !m_options.quant) {
@@ -312,8 +313,8 @@ Quant4View DeviceBaseModel::quantize_on_load(const Weight& w, const std::string&
               ": 4-bit quantization takes F32, BF16 or F16, got ", dtype_name(dt));
     const std::int64_t n = numel(w.shape);
     const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dt);
-    QLS_CHECK(FormatError, n > 0 && values.view.data.size() == bytes, "tensor ", name, ": shape ", w.shape, " in ",
-              dtype_name(dt), " needs ", bytes, " bytes, got ", values.view.data.size());
+    QLS_CHECK(FormatError, n > 0 && values.view.data.size() == bytes, "tensor ", name, ": shape ", w.shape,
+              " in ", dtype_name(dt), " needs ", bytes, " bytes, got ", values.view.data.size());
     const int bs = m_options.blocksize;
     const bool dq = m_options.double_quant;
     Quant4View v = allocate_quant4(m_backend, m_storage, n, *m_options.quant, bs, dq, Usage::BaseWeights, name);

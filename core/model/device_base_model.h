@@ -18,8 +18,6 @@
 #pragma once
 #include <memory>
 #include <optional>
-
-#include "core/util/dtype.h"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +26,7 @@
 #include "core/backend/staged_upload.h"
 #include "core/model/llama_config.h"
 #include "core/model/model_loader.h"
+#include "core/util/dtype.h"
 #include "core/util/progress.h"
 
 namespace qls {

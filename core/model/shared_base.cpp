@@ -43,7 +43,7 @@ struct Registry {
     std::mutex mutex;
     std::condition_variable loaded;
     std::map<SharedBaseKey, std::weak_ptr<SharedBase>> published;  // guarded by mutex
-    std::set<SharedBaseKey> loading;                                // guarded by mutex
+    std::set<SharedBaseKey> loading;                               // guarded by mutex
 
     // Under mutex: drops what nobody holds any more.
     void forget_expired() {
@@ -58,7 +58,8 @@ Registry& registry() {
 
 }  // namespace
 
-SharedBaseKey shared_base_key(const Model& model, const BaseWeightsOptions& options, const std::string& device_id) {
+SharedBaseKey shared_base_key(const Model& model, const BaseWeightsOptions& options,
+                              const std::string& device_id) {
     const std::string quant = options.quant ? std::string(quant_type_name(*options.quant)) : "none";
     return {model_identity(model.path),
             str_cat(quant, options.double_quant ? "+dq" : "", "/", options.blocksize, "/",

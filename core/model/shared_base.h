@@ -22,14 +22,15 @@ struct SharedBaseKey {
     std::string model, options, device;
     auto operator<=>(const SharedBaseKey&) const = default;
 };
-SharedBaseKey shared_base_key(const Model& model, const BaseWeightsOptions& options, const std::string& device_id);
+SharedBaseKey shared_base_key(const Model& model, const BaseWeightsOptions& options,
+                              const std::string& device_id);
 
 class SharedBase {
 public:
     // Loads `model` onto `owner` (which it keeps) and waits until the weights are on the device.
     // `loaded_by` says for whom, to the others who read it ("the training run in demo-run").
-    SharedBase(BackendChoice owner, std::string loaded_by, const Model& model, const BaseWeightsOptions& options,
-               const ProgressFn& progress = {});
+    SharedBase(BackendChoice owner, std::string loaded_by, const Model& model,
+               const BaseWeightsOptions& options, const ProgressFn& progress = {});
     SharedBase(const SharedBase&) = delete;
     SharedBase& operator=(const SharedBase&) = delete;
 

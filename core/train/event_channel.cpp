@@ -20,8 +20,7 @@ std::string_view trainer_state_name(TrainerState s) {
 
 bool EventChannel::droppable(const TrainEvent& e) const {
     return std::holds_alternative<PagingEvent>(e) || std::holds_alternative<LoadProgress>(e) ||
-           (std::holds_alternative<LogLine>(e) &&
-            std::get<LogLine>(e).level == LogLine::Level::Info);
+           (std::holds_alternative<LogLine>(e) && std::get<LogLine>(e).level == LogLine::Level::Info);
 }
 
 void EventChannel::push(TrainEvent e) {

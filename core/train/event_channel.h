@@ -1,7 +1,7 @@
 // The trainer -> consumer queue. push() never blocks on the consumer: memory samples coalesce
 // into the latest one, and when more than `capacity` events wait, the oldest paging events, load
-// progress and info log lines are dropped (and counted) before anything else. Step metrics, evaluation results,
-// state changes and errors are never dropped.
+// progress and info log lines are dropped (and counted) before anything else. Step metrics,
+// evaluation results, state changes and errors are never dropped.
 #pragma once
 #include <chrono>
 #include <condition_variable>

@@ -129,9 +129,14 @@ nlohmann::json event_to_json(const TrainEvent& e) {
             {
                 nlohmann::json bytes;
                 for (Usage u : kAllUsages) bytes[std::string(usage_name(u))] = v.memory.current_of(u);
-                return {{"type", "memory"}, {"time_s", v.time_s}, {"step", v.step}, {"bytes", bytes},
-                        {"device_current", v.memory.device_current}, {"device_peak", v.memory.device_peak},
-                        {"device_limit", v.device_limit}, {"device_in_use", v.device_in_use}};
+                return {{"type", "memory"},
+                        {"time_s", v.time_s},
+                        {"step", v.step},
+                        {"bytes", bytes},
+                        {"device_current", v.memory.device_current},
+                        {"device_peak", v.memory.device_peak},
+                        {"device_limit", v.device_limit},
+                        {"device_in_use", v.device_in_use}};
             }
             else if constexpr (std::is_same_v<T, PagingEvent>)
                 return {{"type", "paging"}, {"time_s", v.time_s}, {"step", v.step},

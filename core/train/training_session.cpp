@@ -136,8 +136,8 @@ void TrainingSession::load() {
         return !m_token.stop_requested();
     };
     m_base = std::make_shared<SharedBase>(std::move(m_device),
-                                          "the training run in " + m_config.run_dir.filename().string(), m_model,
-                                          base, load_progress);
+                                          "the training run in " + m_config.run_dir.filename().string(),
+                                          m_model, base, load_progress);
     publish_shared_base(m_base);
     m_lora = std::make_unique<LoraParameters>(*m_backend, m_model.config, m_config.lora);
     emit(LogLine{LogLine::Level::Info,
