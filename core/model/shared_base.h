@@ -37,7 +37,6 @@ public:
     // The backend the weights were allocated on, which accounts them as BaseWeights. Only the
     // one who loaded the base runs ops on it; other readers bring their own backend.
     Backend& owner() const { return *m_owner.backend; }
-    const BackendChoice& owner_choice() const { return m_owner; }
     const DeviceBaseModel& base() const { return *m_base; }
     const SharedBaseKey& key() const { return m_key; }
     const std::string& loaded_by() const { return m_loaded_by; }
